@@ -1,0 +1,264 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// MaxInlineInputLength is the largest spec.input kept in the Run itself. Larger payloads
+// go to the store and are referenced by spec.inputRef, so etcd never carries them.
+const MaxInlineInputLength = 16384
+
+// RunPhase is where a Run is in its life.
+// +kubebuilder:validation:Enum=Pending;Queued;Running;Succeeded;Failed;Canceled;Rejected
+type RunPhase string
+
+const (
+	RunPending   RunPhase = "Pending"
+	RunQueued    RunPhase = "Queued"
+	RunRunning   RunPhase = "Running"
+	RunSucceeded RunPhase = "Succeeded"
+	RunFailed    RunPhase = "Failed"
+	RunCanceled  RunPhase = "Canceled"
+	RunRejected  RunPhase = "Rejected"
+)
+
+// Finished reports whether the phase is final.
+func (p RunPhase) Finished() bool {
+	switch p {
+	case RunSucceeded, RunFailed, RunCanceled, RunRejected:
+		return true
+	}
+	return false
+}
+
+// StepPhase is where one step of a Run is.
+// +kubebuilder:validation:Enum=Pending;Running;Retrying;Succeeded;Failed;Skipped;Canceled
+type StepPhase string
+
+const (
+	StepPending   StepPhase = "Pending"
+	StepRunning   StepPhase = "Running"
+	StepRetrying  StepPhase = "Retrying"
+	StepSucceeded StepPhase = "Succeeded"
+	StepFailed    StepPhase = "Failed"
+	StepSkipped   StepPhase = "Skipped"
+	StepCanceled  StepPhase = "Canceled"
+)
+
+// TriggerType says what started a Run.
+// +kubebuilder:validation:Enum=Webhook;Manual;Replay
+type TriggerType string
+
+const (
+	TriggerWebhook TriggerType = "Webhook"
+	TriggerManual  TriggerType = "Manual"
+	TriggerReplay  TriggerType = "Replay"
+)
+
+// RunTrigger records what started the Run.
+// +kubebuilder:validation:XValidation:rule="self.type != 'Webhook' || (has(self.endpoint) && has(self.deliveryID))",message="a Webhook trigger needs endpoint and deliveryID"
+type RunTrigger struct {
+	// Type is Webhook, Manual (default) or Replay.
+	// +optional
+	// +kubebuilder:default=Manual
+	Type TriggerType `json:"type,omitempty"`
+
+	// Endpoint is the WebhookEndpoint that received the delivery.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// DeliveryID is the sender's delivery id; with the endpoint's UID it determines the Run's name.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	DeliveryID string `json:"deliveryID,omitempty"`
+}
+
+// InputReference points at a run input held in the store because it is too large for etcd.
+type InputReference struct {
+	// Digest is the sha256 of the input bytes: "sha256:" and 64 hex digits.
+	// +required
+	// +kubebuilder:validation:Pattern=`^sha256:[a-f0-9]{64}$`
+	Digest string `json:"digest"`
+
+	// Size of the input in bytes.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Size int64 `json:"size,omitempty"`
+
+	// ContentType of the input, e.g. application/json.
+	// +optional
+	// +kubebuilder:validation:MaxLength=255
+	ContentType string `json:"contentType,omitempty"`
+}
+
+// RunSpec says which Workflow to run with which input. It is immutable once created,
+// except that cancel may be set to true.
+// +kubebuilder:validation:XValidation:rule="!(has(self.input) && has(self.inputRef))",message="set input or inputRef, not both"
+// +kubebuilder:validation:XValidation:rule="has(self.replayOf) == (has(self.trigger) && self.trigger.type == 'Replay')",message="replayOf must be set when, and only when, trigger.type is Replay"
+// +kubebuilder:validation:XValidation:rule="self.workflowRef == oldSelf.workflowRef",message="workflowRef is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.input) == has(oldSelf.input) && (!has(self.input) || self.input == oldSelf.input)",message="input is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.inputRef) == has(oldSelf.inputRef) && (!has(self.inputRef) || self.inputRef == oldSelf.inputRef)",message="inputRef is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.trigger) == has(oldSelf.trigger) && (!has(self.trigger) || self.trigger == oldSelf.trigger)",message="trigger is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.replayOf) == has(oldSelf.replayOf) && (!has(self.replayOf) || self.replayOf == oldSelf.replayOf)",message="replayOf is immutable"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",message="cancel cannot be unset once true"
+type RunSpec struct {
+	// WorkflowRef is the Workflow to run, in this namespace. Its spec is frozen when the Run starts.
+	// +required
+	WorkflowRef WorkflowReference `json:"workflowRef"`
+
+	// Input is the run input (normally JSON text), given to every step on stdin and in $AIAS_INPUT.
+	// Inline inputs are capped at 16384 characters; larger ones go to the store (inputRef).
+	// +optional
+	// +kubebuilder:validation:MaxLength=16384
+	Input *string `json:"input,omitempty"`
+
+	// InputRef points at an input held in the store.
+	// +optional
+	InputRef *InputReference `json:"inputRef,omitempty"`
+
+	// Trigger records what started the Run.
+	// +optional
+	Trigger *RunTrigger `json:"trigger,omitempty"`
+
+	// ReplayOf names the Run whose input this one replays.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	ReplayOf string `json:"replayOf,omitempty"`
+
+	// Cancel stops the Run's Jobs and ends it as Canceled. It cannot be unset.
+	// +optional
+	Cancel bool `json:"cancel,omitempty"`
+}
+
+// StepStatus reports one step of a Run.
+type StepStatus struct {
+	// Name of the step.
+	Name string `json:"name"`
+	// Phase of the step.
+	// +optional
+	Phase StepPhase `json:"phase,omitempty"`
+	// Attempts started so far.
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+	// JobName is the Job of the current (or last) attempt.
+	// +optional
+	JobName string `json:"jobName,omitempty"`
+	// StartTime of the first attempt.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// CompletionTime of the last attempt.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// NextAttemptTime is when a retry will start.
+	// +optional
+	NextAttemptTime *metav1.Time `json:"nextAttemptTime,omitempty"`
+	// ExitCode of the last attempt's command.
+	// +optional
+	ExitCode *int32 `json:"exitCode,omitempty"`
+	// Message explains the phase in words.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// OutputDigest is the sha256 of the step's `result` artifact.
+	// +optional
+	OutputDigest string `json:"outputDigest,omitempty"`
+}
+
+// ArtifactStatus lists one stored step output. The content lives in the store, never in etcd.
+type ArtifactStatus struct {
+	// Step that produced the artifact.
+	Step string `json:"step"`
+	// Name of the artifact (`result` for stdout, else the file name).
+	Name string `json:"name"`
+	// Digest is the sha256 of the content.
+	Digest string `json:"digest"`
+	// Size in bytes.
+	// +optional
+	Size int64 `json:"size,omitempty"`
+	// ContentType of the content.
+	// +optional
+	ContentType string `json:"contentType,omitempty"`
+}
+
+// RunStatus tells the story of a Run.
+type RunStatus struct {
+	// ObservedGeneration is the spec generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Phase is Pending, Queued, Running, Succeeded, Failed, Canceled or Rejected.
+	// +optional
+	Phase RunPhase `json:"phase,omitempty"`
+	// Message explains the phase in words.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// SpecDigest is the sha256 of the resolved Workflow spec, frozen when the Run starts.
+	// +optional
+	SpecDigest string `json:"specDigest,omitempty"`
+	// InputDigest is the sha256 of the input.
+	// +optional
+	InputDigest string `json:"inputDigest,omitempty"`
+	// Steps reports each step of the frozen Workflow.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	Steps []StepStatus `json:"steps,omitempty"`
+	// StepsSummary is "<succeeded>/<total>" for `kubectl get runs`.
+	// +optional
+	StepsSummary string `json:"stepsSummary,omitempty"`
+	// Artifacts lists the stored step outputs.
+	// +optional
+	// +listType=atomic
+	Artifacts []ArtifactStatus `json:"artifacts,omitempty"`
+	// StartTime is when the first step started.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// CompletionTime is when the Run reached a final phase.
+	// +optional
+	CompletionTime *metav1.Time `json:"completionTime,omitempty"`
+	// Duration is CompletionTime minus StartTime, for `kubectl get runs`.
+	// +optional
+	Duration string `json:"duration,omitempty"`
+	// Conditions describe the Run's state; Ready is always present once reconciled.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=ar,categories=aias
+// +kubebuilder:printcolumn:name="Workflow",type=string,JSONPath=`.spec.workflowRef.name`
+// +kubebuilder:printcolumn:name="Phase",type=string,JSONPath=`.status.phase`
+// +kubebuilder:printcolumn:name="Steps",type=string,JSONPath=`.status.stepsSummary`
+// +kubebuilder:printcolumn:name="Trigger",type=string,JSONPath=`.spec.trigger.type`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="Duration",type=string,JSONPath=`.status.duration`
+
+// Run is one execution of a Workflow with one input. Its name is derived from the
+// delivery when a webhook started it, so a redelivery finds the same Run.
+type Run struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec RunSpec `json:"spec"`
+	// +optional
+	Status RunStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// RunList is a list of Runs.
+type RunList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Run `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&Run{}, &RunList{})
+}
