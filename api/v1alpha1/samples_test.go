@@ -2,8 +2,8 @@ package v1alpha1_test
 
 import (
 	"bytes"
-	"os/exec"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,7 +47,7 @@ func TestSamplesApplyWithKubectl(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"release-notes-manual-1", "parse,count,summarize", "github-push"} {
+	for _, want := range []string{"release-notes-manual-1", "release-notes", "github-push"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("kubectl get output lacks %q:\n%s", want, out)
 		}

@@ -76,18 +76,18 @@ func TestInvalidManifestsAreRejected(t *testing.T) {
 
 		// Workflow
 		{name: "workflow no steps", kind: "Workflow", spec: "steps: []\n", wantField: "spec.steps"},
-		{name: "workflow step name not a DNS label", kind: "Workflow", spec: "steps:\n- name: Build_It\n  image: busybox\n  command: [true]\n", wantField: "spec.steps[0].name"},
+		{name: "workflow step name not a DNS label", kind: "Workflow", spec: "steps:\n- name: Build_It\n  image: busybox\n  command: [\"true\"]\n", wantField: "spec.steps[0].name"},
 		{name: "workflow duplicate step names", kind: "Workflow", spec: "steps:\n" + indent(validStep+validStep, ""), wantField: "spec.steps", wantMsg: "unique"},
-		{name: "workflow dependsOn a later step", kind: "Workflow", spec: "steps:\n- {name: a, image: busybox, command: [true], dependsOn: [b]}\n- {name: b, image: busybox, command: [true]}\n", wantField: "spec.steps", wantMsg: "earlier steps"},
-		{name: "workflow dependsOn cycle", kind: "Workflow", spec: "steps:\n- {name: a, image: busybox, command: [true], dependsOn: [b]}\n- {name: b, image: busybox, command: [true], dependsOn: [a]}\n", wantField: "spec.steps", wantMsg: "earlier steps"},
-		{name: "workflow dependsOn itself", kind: "Workflow", spec: "steps:\n- {name: a, image: busybox, command: [true], dependsOn: [a]}\n", wantField: "spec.steps", wantMsg: "earlier steps"},
-		{name: "workflow dependsOn unknown step", kind: "Workflow", spec: "steps:\n- {name: a, image: busybox, command: [true]}\n- {name: b, image: busybox, command: [true], dependsOn: [c]}\n", wantField: "spec.steps", wantMsg: "must name steps of this workflow"},
+		{name: "workflow dependsOn a later step", kind: "Workflow", spec: "steps:\n- {name: a, image: busybox, command: [\"true\"], dependsOn: [b]}\n- {name: b, image: busybox, command: [\"true\"]}\n", wantField: "spec.steps", wantMsg: "earlier steps"},
+		{name: "workflow dependsOn cycle", kind: "Workflow", spec: "steps:\n- {name: a, image: busybox, command: [\"true\"], dependsOn: [b]}\n- {name: b, image: busybox, command: [\"true\"], dependsOn: [a]}\n", wantField: "spec.steps", wantMsg: "earlier steps"},
+		{name: "workflow dependsOn itself", kind: "Workflow", spec: "steps:\n- {name: a, image: busybox, command: [\"true\"], dependsOn: [a]}\n", wantField: "spec.steps", wantMsg: "earlier steps"},
+		{name: "workflow dependsOn unknown step", kind: "Workflow", spec: "steps:\n- {name: a, image: busybox, command: [\"true\"]}\n- {name: b, image: busybox, command: [\"true\"], dependsOn: [c]}\n", wantField: "spec.steps", wantMsg: "must name steps of this workflow"},
 		{name: "workflow step without command", kind: "Workflow", spec: "steps:\n- {name: a, image: busybox}\n", wantField: "spec.steps[0].command"},
-		{name: "workflow step without image", kind: "Workflow", spec: "steps:\n- {name: a, command: [true]}\n", wantField: "spec.steps[0].image"},
-		{name: "workflow step timeout in words", kind: "Workflow", spec: "steps:\n- {name: a, image: busybox, command: [true], timeout: ten minutes}\n", wantField: "spec.steps[0].timeout"},
-		{name: "workflow negative retries", kind: "Workflow", spec: "steps:\n- {name: a, image: busybox, command: [true], retries: {limit: -1}}\n", wantField: "spec.steps[0].retries.limit"},
-		{name: "workflow backoff factor zero", kind: "Workflow", spec: "steps:\n- {name: a, image: busybox, command: [true], retries: {limit: 2, backoff: {factor: 0}}}\n", wantField: "spec.steps[0].retries.backoff.factor"},
-		{name: "workflow reserved env name", kind: "Workflow", spec: "steps:\n- {name: a, image: busybox, command: [true], env: [{name: AIAS_TOKEN, value: x}]}\n", wantField: "spec.steps[0].env", wantMsg: "reserved"},
+		{name: "workflow step without image", kind: "Workflow", spec: "steps:\n- {name: a, command: [\"true\"]}\n", wantField: "spec.steps[0].image"},
+		{name: "workflow step timeout in words", kind: "Workflow", spec: "steps:\n- {name: a, image: busybox, command: [\"true\"], timeout: ten minutes}\n", wantField: "spec.steps[0].timeout"},
+		{name: "workflow negative retries", kind: "Workflow", spec: "steps:\n- {name: a, image: busybox, command: [\"true\"], retries: {limit: -1}}\n", wantField: "spec.steps[0].retries.limit"},
+		{name: "workflow backoff factor zero", kind: "Workflow", spec: "steps:\n- {name: a, image: busybox, command: [\"true\"], retries: {limit: 2, backoff: {factor: 0}}}\n", wantField: "spec.steps[0].retries.backoff.factor"},
+		{name: "workflow reserved env name", kind: "Workflow", spec: "steps:\n- {name: a, image: busybox, command: [\"true\"], env: [{name: AIAS_TOKEN, value: x}]}\n", wantField: "spec.steps[0].env", wantMsg: "reserved"},
 		{name: "workflow unknown concurrency policy", kind: "Workflow", spec: validWorkflow + "concurrency: {policy: Parallel}\n", wantField: "spec.concurrency.policy"},
 		{name: "workflow max with Allow", kind: "Workflow", spec: validWorkflow + "concurrency: {policy: Allow, max: 3}\n", wantField: "spec.concurrency", wantMsg: "Forbid and Queue"},
 		{name: "workflow negative history", kind: "Workflow", spec: validWorkflow + "history: {succeeded: -1}\n", wantField: "spec.history.succeeded"},
@@ -152,7 +152,7 @@ func TestInvalidManifestsAreRejected(t *testing.T) {
 func manySteps(n int) string {
 	var b strings.Builder
 	for i := range n {
-		fmt.Fprintf(&b, "- {name: s%d, image: busybox, command: [true]}\n", i)
+		fmt.Fprintf(&b, "- {name: s%d, image: busybox, command: [\"true\"]}\n", i)
 	}
 	return b.String()
 }

@@ -55,9 +55,9 @@ type HMACVerification struct {
 }
 
 // Verification says how deliveries to the endpoint are verified.
-// +kubebuilder:validation:XValidation:rule="self.scheme == 'HMAC' ? has(self.hmac) : !has(self.hmac)",message="hmac must be set when, and only when, scheme is HMAC"
-// +kubebuilder:validation:XValidation:rule="self.scheme != 'Stripe' || has(self.secretRef)",message="secretRef is required for scheme Stripe: Stripe generates the endpoint's signing secret"
-// +kubebuilder:validation:XValidation:rule="!has(self.deliveryIDHeader) || self.scheme == 'HMAC' || self.scheme == 'Token'",message="deliveryIDHeader applies to the HMAC and Token schemes only; the others carry their own delivery id"
+// +kubebuilder:validation:XValidation:rule="(has(self.scheme) && self.scheme == 'HMAC') == has(self.hmac)",message="hmac must be set when, and only when, scheme is HMAC"
+// +kubebuilder:validation:XValidation:rule="!has(self.scheme) || self.scheme != 'Stripe' || has(self.secretRef)",message="secretRef is required for scheme Stripe: Stripe generates the endpoint's signing secret"
+// +kubebuilder:validation:XValidation:rule="!has(self.deliveryIDHeader) || (has(self.scheme) && (self.scheme == 'HMAC' || self.scheme == 'Token'))",message="deliveryIDHeader applies to the HMAC and Token schemes only; the others carry their own delivery id"
 type Verification struct {
 	// Scheme is StandardWebhooks (default), GitHub, Stripe, HMAC or Token.
 	// +optional

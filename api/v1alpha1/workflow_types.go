@@ -111,7 +111,7 @@ type WorkflowStep struct {
 	// so the step starts with the Run. (No omitempty: an empty list must survive a Go round trip.)
 	// +optional
 	// +listType=set
-	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:MaxLength=63
 	DependsOn []string `json:"dependsOn"`
 }
@@ -164,7 +164,7 @@ type WorkflowSpec struct {
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:XValidation:rule="self.all(s, self.exists_one(o, o.name == s.name))",message="step names must be unique"
 	// +kubebuilder:validation:XValidation:rule="self.all(s, !has(s.dependsOn) || s.dependsOn.all(d, self.exists(o, o.name == d)))",message="dependsOn must name steps of this workflow"
-	// +kubebuilder:validation:XValidation:rule="cel.bind(names, self.map(o, o.name), self.all(s, !has(s.dependsOn) || s.dependsOn.all(d, !(d in names) || names.indexOf(d) < names.indexOf(s.name))))",message="dependsOn may only name earlier steps (this rules out cycles)"
+	// +kubebuilder:validation:XValidation:rule="self.all(i, s, !has(s.dependsOn) || s.dependsOn.all(d, self.exists(j, o, j < i && o.name == d)))",message="dependsOn may only name earlier steps (this rules out cycles)"
 	Steps []WorkflowStep `json:"steps"`
 
 	// Concurrency limits the Runs of this Workflow that are active at once.
@@ -210,6 +210,9 @@ type WorkflowStatus struct {
 	// ObservedGeneration is the spec generation the status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// StepCount is the number of steps in the observed spec, for `kubectl get workflows`.
+	// +optional
+	StepCount int32 `json:"stepCount,omitempty"`
 	// LastRun is the newest Run of this Workflow.
 	// +optional
 	LastRun *LastRunSummary `json:"lastRun,omitempty"`
@@ -229,7 +232,7 @@ type WorkflowStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=awf,categories=aias
-// +kubebuilder:printcolumn:name="Steps",type=string,JSONPath=`.spec.steps[*].name`
+// +kubebuilder:printcolumn:name="Steps",type=integer,JSONPath=`.status.stepCount`
 // +kubebuilder:printcolumn:name="Last Run",type=string,JSONPath=`.status.lastRun.name`
 // +kubebuilder:printcolumn:name="Last Phase",type=string,JSONPath=`.status.lastRun.phase`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
