@@ -1,0 +1,66 @@
+// Package cli dispatches the aias binary's subcommands. Each role of the product is one
+// subcommand of one binary, so one image serves every Deployment and the step init container.
+package cli
+
+import (
+	"fmt"
+	"os"
+	"sort"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/aias-dev/aias/internal/manager"
+)
+
+type command struct {
+	summary string
+	run     func(args []string) error
+}
+
+var commands = map[string]command{
+	"manager": {"run the controllers (health, readiness, secured metrics, leader election)", runManager},
+	"version": {"print the version", func([]string) error { fmt.Println(manager.Version); return nil }},
+}
+
+// Main runs the subcommand named by args[0] and returns the process exit code.
+func Main(args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage()
+		return 2
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "aias: unknown command %q\n\n", args[0])
+		usage()
+		return 2
+	}
+	if err := cmd.run(args[1:]); err != nil {
+		fmt.Fprintf(os.Stderr, "aias %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: aias <command> [flags]\n\ncommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, commands[n].summary)
+	}
+}
+
+func runManager(args []string) error {
+	opts, err := manager.ParseFlags(args)
+	if err != nil {
+		return err
+	}
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return err
+	}
+	return manager.Run(ctrl.SetupSignalHandler(), cfg, opts)
+}
