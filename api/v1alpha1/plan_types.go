@@ -120,5 +120,5 @@ type PlanList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Plan{}, &PlanList{})
+	register(&Plan{}, &PlanList{})
 }

@@ -260,5 +260,5 @@ type RunList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Run{}, &RunList{})
+	register(&Run{}, &RunList{})
 }

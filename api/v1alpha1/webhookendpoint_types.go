@@ -191,5 +191,5 @@ type WebhookEndpointList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&WebhookEndpoint{}, &WebhookEndpointList{})
+	register(&WebhookEndpoint{}, &WebhookEndpointList{})
 }

@@ -260,5 +260,5 @@ type WorkflowList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&Workflow{}, &WorkflowList{})
+	register(&Workflow{}, &WorkflowList{})
 }
