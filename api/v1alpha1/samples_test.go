@@ -118,3 +118,23 @@ func runKubectl(t *testing.T, kubectl []string, args ...string) string {
 	}
 	return string(out)
 }
+
+// The kustomize install (config/default) must be accepted by a real apiserver as a whole:
+// CRDs, RBAC, the namespace, the Deployment and the metrics Service.
+func TestConfigDefaultApplies(t *testing.T) {
+	kubectl := adminKubectl(t)
+	rendered := runKubectl(t, kubectl, "kustomize", filepath.Join(testenv.RepoRoot(), "config", "default"))
+	path := filepath.Join(t.TempDir(), "install.yaml")
+	if err := os.WriteFile(path, []byte(rendered), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := runKubectl(t, kubectl, "apply", "--server-side", "--force-conflicts", "--field-manager=install-test", "-f", path)
+	for _, want := range []string{
+		"namespace/aias-system", "deployment.apps/aias-manager", "clusterrole.rbac.authorization.k8s.io/aias-manager",
+		"serviceaccount/aias-manager", "service/aias-manager-metrics", "customresourcedefinition.apiextensions.k8s.io/runs.aias.dev",
+	} {
+		if !strings.Contains(out, want+" serverside-applied") {
+			t.Errorf("install lacks %s:\n%s", want, out)
+		}
+	}
+}
