@@ -23,11 +23,11 @@ import (
 
 // Ephemeral is a throwaway PostgreSQL server in a temporary directory.
 type Ephemeral struct {
-	dir    string
-	bin    string
-	runAs  *user.User
-	Port   int
-	logf   func(string, ...any)
+	dir   string
+	bin   string
+	runAs *user.User
+	Port  int
+	logf  func(string, ...any)
 }
 
 // URL is the admin connection string of the ephemeral server.
@@ -166,4 +166,3 @@ func reachable(addr string) bool {
 	_ = c.Close()
 	return true
 }
-
