@@ -1,0 +1,197 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// chunkSize is the unit in which blob content is stored and streamed.
+const chunkSize = 1 << 20
+
+var (
+	// ErrTooLarge means an upload went over its byte limit; nothing of it was stored.
+	ErrTooLarge = errors.New("artifact exceeds the size limit")
+	// ErrDigestMismatch means the content did not hash to the digest the uploader announced.
+	ErrDigestMismatch = errors.New("artifact content does not match its digest")
+	// ErrNotFound means no such artifact.
+	ErrNotFound = errors.New("not found")
+)
+
+// ArtifactKey identifies one output of one step attempt of a Run.
+type ArtifactKey struct {
+	Namespace string
+	RunName   string
+	RunUID    string
+	Step      string
+	Attempt   int
+	Name      string
+}
+
+// Artifact describes a stored output; its content is the blob named by Digest.
+type Artifact struct {
+	ArtifactKey
+	Digest      string
+	ContentType string
+	Size        int64
+	CreatedAt   time.Time
+}
+
+// PutArtifact streams r into the store as the content of key, at most maxBytes (0: no
+// limit), in one transaction: either the whole artifact is recorded or nothing is.
+// Identical content is stored once. When wantDigest is set the content must match it.
+// Re-uploading the same key replaces the record, so a retried upload is harmless.
+func (s *Store) PutArtifact(ctx context.Context, key ArtifactKey, contentType string, r io.Reader, maxBytes int64, wantDigest string) (Artifact, error) {
+	var a Artifact
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		digest, size, err := writeBlob(ctx, tx, r, maxBytes)
+		if err != nil {
+			return err
+		}
+		if wantDigest != "" && wantDigest != digest {
+			return ErrDigestMismatch
+		}
+		return tx.QueryRow(ctx, `
+			insert into artifacts (namespace, run_uid, run_name, step, attempt, name, digest, content_type, size)
+			values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			on conflict (run_uid, step, attempt, name) do update
+			  set digest = excluded.digest, content_type = excluded.content_type, size = excluded.size, created_at = now()
+			returning created_at`,
+			key.Namespace, key.RunUID, key.RunName, key.Step, key.Attempt, key.Name, digest, contentType, size,
+		).Scan(&a.CreatedAt)
+	})
+	if err != nil {
+		return Artifact{}, err
+	}
+	a.ArtifactKey, a.ContentType = key, contentType
+	a.Digest, a.Size, err = s.artifactDigest(ctx, key)
+	return a, err
+}
+
+// writeBlob copies r into blob_chunks chunk by chunk under a provisional key, hashing as
+// it goes, then files the chunks under the content's digest, or drops them when that blob
+// already exists (dedup). Concurrent uploads of identical content serialize on the blobs
+// primary key, so exactly one copy survives.
+func writeBlob(ctx context.Context, tx pgx.Tx, r io.Reader, maxBytes int64) (digest string, size int64, err error) {
+	provisional, err := provisionalKey()
+	if err != nil {
+		return "", 0, err
+	}
+	h := sha256.New()
+	buf := make([]byte, chunkSize)
+	for seq := 0; ; seq++ {
+		n, readErr := io.ReadFull(r, buf)
+		if n > 0 {
+			size += int64(n)
+			if maxBytes > 0 && size > maxBytes {
+				return "", 0, ErrTooLarge
+			}
+			h.Write(buf[:n])
+			if _, err := tx.Exec(ctx, `insert into blob_chunks (digest, seq, data) values ($1, $2, $3)`, provisional, seq, buf[:n]); err != nil {
+				return "", 0, fmt.Errorf("storing chunk: %w", err)
+			}
+		}
+		if readErr == io.EOF || readErr == io.ErrUnexpectedEOF {
+			break
+		}
+		if readErr != nil {
+			return "", 0, fmt.Errorf("reading upload: %w", readErr)
+		}
+	}
+	digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	tag, err := tx.Exec(ctx, `insert into blobs (digest, size) values ($1, $2) on conflict (digest) do nothing`, digest, size)
+	if err != nil {
+		return "", 0, err
+	}
+	if tag.RowsAffected() == 1 {
+		_, err = tx.Exec(ctx, `update blob_chunks set digest = $1 where digest = $2`, digest, provisional)
+	} else {
+		_, err = tx.Exec(ctx, `delete from blob_chunks where digest = $1`, provisional)
+	}
+	return digest, size, err
+}
+
+func provisionalKey() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return "upload:" + hex.EncodeToString(b), nil
+}
+
+func (s *Store) artifactDigest(ctx context.Context, key ArtifactKey) (string, int64, error) {
+	var digest string
+	var size int64
+	err := s.pool.QueryRow(ctx, `select digest, size from artifacts where run_uid = $1 and step = $2 and attempt = $3 and name = $4`,
+		key.RunUID, key.Step, key.Attempt, key.Name).Scan(&digest, &size)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", 0, ErrNotFound
+	}
+	return digest, size, err
+}
+
+// ListArtifacts returns a Run's artifacts ordered by step, attempt and name.
+func (s *Store) ListArtifacts(ctx context.Context, runUID string) ([]Artifact, error) {
+	rows, err := s.pool.Query(ctx, `
+		select namespace, run_name, run_uid::text, step, attempt, name, digest, content_type, size, created_at
+		from artifacts where run_uid = $1 order by step, attempt, name`, runUID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Artifact, error) {
+		var a Artifact
+		err := row.Scan(&a.Namespace, &a.RunName, &a.RunUID, &a.Step, &a.Attempt, &a.Name, &a.Digest, &a.ContentType, &a.Size, &a.CreatedAt)
+		return a, err
+	})
+}
+
+// OpenBlob streams the content of digest one chunk at a time.
+func (s *Store) OpenBlob(ctx context.Context, digest string) (io.ReadCloser, int64, error) {
+	var size int64
+	err := s.pool.QueryRow(ctx, `select size from blobs where digest = $1`, digest).Scan(&size)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, 0, ErrNotFound
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return &blobReader{ctx: ctx, s: s, digest: digest}, size, nil
+}
+
+type blobReader struct {
+	ctx    context.Context
+	s      *Store
+	digest string
+	seq    int
+	buf    []byte
+	done   bool
+}
+
+func (b *blobReader) Read(p []byte) (int, error) {
+	for len(b.buf) == 0 {
+		if b.done {
+			return 0, io.EOF
+		}
+		err := b.s.pool.QueryRow(b.ctx, `select data from blob_chunks where digest = $1 and seq = $2`, b.digest, b.seq).Scan(&b.buf)
+		if errors.Is(err, pgx.ErrNoRows) {
+			b.done = true
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		b.seq++
+	}
+	n := copy(p, b.buf)
+	b.buf = b.buf[n:]
+	return n, nil
+}
+
+func (b *blobReader) Close() error { b.done, b.buf = true, nil; return nil }

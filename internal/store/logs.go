@@ -1,0 +1,70 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// LogLine is one line a step wrote, numbered per stream by the writer so that retries
+// and concurrent writers can neither duplicate nor reorder lines.
+type LogLine struct {
+	Stream string    // stdout, stderr or system
+	Seq    int64     // position within the stream of this step attempt
+	Time   time.Time // when the line was read
+	Line   string
+}
+
+// LogTarget is the step attempt a batch of lines belongs to.
+type LogTarget struct {
+	Namespace string
+	RunUID    string
+	Step      string
+	Attempt   int
+}
+
+// AppendLogs stores a batch in one statement. Lines already stored (same stream and
+// sequence) are skipped, so a retried batch is not duplicated. It returns how many lines
+// were new.
+func (s *Store) AppendLogs(ctx context.Context, t LogTarget, lines []LogLine) (int64, error) {
+	if len(lines) == 0 {
+		return 0, nil
+	}
+	streams := make([]string, len(lines))
+	seqs := make([]int64, len(lines))
+	times := make([]time.Time, len(lines))
+	texts := make([]string, len(lines))
+	for i, l := range lines {
+		streams[i], seqs[i], times[i], texts[i] = l.Stream, l.Seq, l.Time, l.Line
+	}
+	tag, err := s.pool.Exec(ctx, `
+		insert into run_logs (namespace, run_uid, step, attempt, stream, seq, ts, line)
+		select $1, $2, $3, $4, l.stream, l.seq, l.ts, l.line
+		from unnest($5::text[], $6::bigint[], $7::timestamptz[], $8::text[]) as l(stream, seq, ts, line)
+		on conflict (run_uid, step, attempt, stream, seq) do nothing`,
+		t.Namespace, t.RunUID, t.Step, t.Attempt, streams, seqs, times, texts)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
+}
+
+// ReadLogs returns a step attempt's lines of one stream in order, after sequence afterSeq.
+func (s *Store) ReadLogs(ctx context.Context, t LogTarget, stream string, afterSeq int64, limit int) ([]LogLine, error) {
+	rows, err := s.pool.Query(ctx, `
+		select stream, seq, ts, line from run_logs
+		where run_uid = $1 and step = $2 and attempt = $3 and stream = $4 and seq > $5
+		order by seq limit $6`, t.RunUID, t.Step, t.Attempt, stream, afterSeq, limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[LogLine])
+}
+
+// LogBytes is the total size of a Run's stored log lines, for the per-run cap.
+func (s *Store) LogBytes(ctx context.Context, runUID string) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `select coalesce(sum(octet_length(line)), 0) from run_logs where run_uid = $1`, runUID).Scan(&n)
+	return n, err
+}

@@ -1,0 +1,50 @@
+package store
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// DeleteRun removes everything the store holds for a Run — artifacts, logs, its index
+// row — and the blobs no other Run references, in one transaction. The Run finalizer
+// calls it; calling it again is harmless.
+func (s *Store) DeleteRun(ctx context.Context, runUID string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `delete from artifacts where run_uid = $1 returning digest`, runUID)
+		if err != nil {
+			return err
+		}
+		digests, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `delete from run_logs where run_uid = $1`, runUID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `delete from run_index where uid = $1`, runUID); err != nil {
+			return err
+		}
+		if len(digests) == 0 {
+			return nil
+		}
+		// Lock the candidate blobs first so a concurrent upload that dedups onto one of
+		// them either commits its artifact row before we look, or waits for us.
+		orphans, err := tx.Query(ctx, `
+			select b.digest from blobs b
+			where b.digest = any($1) and not exists (select 1 from artifacts a where a.digest = b.digest)
+			for update`, digests)
+		if err != nil {
+			return err
+		}
+		gone, err := pgx.CollectRows(orphans, pgx.RowTo[string])
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `delete from blob_chunks where digest = any($1)`, gone); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `delete from blobs where digest = any($1)`, gone)
+		return err
+	})
+}
