@@ -59,7 +59,9 @@ vet: ## go vet.
 	go vet ./...
 
 .PHONY: lint
-lint: $(STATICCHECK) ## staticcheck (built from its pinned module).
+lint: $(STATICCHECK) ## gofmt and staticcheck (built from its pinned module).
+	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './bin/*')); \
+	if [ -n "$$bad" ]; then echo "gofmt would change: $$bad"; exit 1; fi
 	$(STATICCHECK) ./...
 
 ##@ Tools (built from pinned Go modules; nothing is downloaded from release sites)

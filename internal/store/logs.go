@@ -10,10 +10,10 @@ import (
 // LogLine is one line a step wrote, numbered per stream by the writer so that retries
 // and concurrent writers can neither duplicate nor reorder lines.
 type LogLine struct {
-	Stream string    // stdout, stderr or system
-	Seq    int64     // position within the stream of this step attempt
-	Time   time.Time // when the line was read
-	Line   string
+	Stream string    `json:"stream"` // stdout, stderr or system
+	Seq    int64     `json:"seq"`    // position within the stream of this step attempt, from 1
+	Time   time.Time `json:"time"`   // when the line was read
+	Line   string    `json:"line"`
 }
 
 // LogTarget is the step attempt a batch of lines belongs to.

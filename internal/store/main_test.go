@@ -13,7 +13,6 @@ import (
 // One database for the package, dropped at the end; tests use distinct run UIDs.
 var (
 	testStore *Store
-	testDBURL string
 	pgServer  *postgres.Server
 )
 
@@ -35,7 +34,6 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = drop(context.Background()) }()
-	testDBURL = url
 	if testStore, err = Open(ctx, url); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -1,0 +1,140 @@
+package webhookserver
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/aias-dev/aias/internal/steptoken"
+	"github.com/aias-dev/aias/internal/store"
+)
+
+// InternalAPI is the listener step pods talk to (never exposed publicly). Every request
+// carries the per-run token of the Run it writes to.
+type InternalAPI struct {
+	Store  *store.Store
+	Tokens *steptoken.Issuer
+	// MaxArtifactBytes caps one uploaded artifact (0: no cap).
+	MaxArtifactBytes int64
+	// MaxLogBatch caps the lines of one log append.
+	MaxLogBatch int
+}
+
+const internalPrefix = "/internal/v1/namespaces/{namespace}/runs/{run}/steps/{step}/attempts/{attempt}"
+
+// DigestHeader lets an uploader announce the sha256 of its artifact; the server verifies it.
+const DigestHeader = "X-AIAS-Digest"
+
+// Handler routes the internal API.
+func (a *InternalAPI) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+internalPrefix+"/logs", a.appendLogs)
+	mux.HandleFunc("PUT "+internalPrefix+"/artifacts/{name}", a.putArtifact)
+	return mux
+}
+
+var (
+	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	artifactName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$`)
+)
+
+// stepTarget is the step attempt a request addresses, after authorization.
+type stepTarget struct {
+	run     steptoken.Run
+	step    string
+	attempt int
+}
+
+// authorize checks the bearer token against the path: 401 when the token is missing or
+// forged, 403 when it is genuine but issued for another Run.
+func (a *InternalAPI) authorize(w http.ResponseWriter, r *http.Request) (stepTarget, bool) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		writeError(w, http.StatusUnauthorized, "MissingToken", "a step token is required")
+		return stepTarget{}, false
+	}
+	run, err := a.Tokens.Verify(token)
+	if err != nil {
+		writeError(w, http.StatusUnauthorized, "InvalidToken", "the step token is not valid")
+		return stepTarget{}, false
+	}
+	if run.Namespace != r.PathValue("namespace") || run.Name != r.PathValue("run") {
+		writeError(w, http.StatusForbidden, "WrongRun", "the step token belongs to another run")
+		return stepTarget{}, false
+	}
+	step := r.PathValue("step")
+	attempt, err := strconv.Atoi(r.PathValue("attempt"))
+	if !dnsLabel.MatchString(step) || len(step) > 63 || err != nil || attempt < 1 {
+		writeError(w, http.StatusBadRequest, "BadPath", "step must be a DNS label and attempt a positive integer")
+		return stepTarget{}, false
+	}
+	return stepTarget{run: run, step: step, attempt: attempt}, true
+}
+
+type logBatch struct {
+	Lines []store.LogLine `json:"lines"`
+}
+
+func (a *InternalAPI) appendLogs(w http.ResponseWriter, r *http.Request) {
+	t, ok := a.authorize(w, r)
+	if !ok {
+		return
+	}
+	var batch logBatch
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8<<20)).Decode(&batch); err != nil {
+		writeError(w, http.StatusBadRequest, "BadBody", "body must be JSON {\"lines\": [...]}: "+err.Error())
+		return
+	}
+	if a.MaxLogBatch > 0 && len(batch.Lines) > a.MaxLogBatch {
+		writeError(w, http.StatusRequestEntityTooLarge, "BatchTooLarge", fmt.Sprintf("at most %d lines per batch", a.MaxLogBatch))
+		return
+	}
+	for _, l := range batch.Lines {
+		if (l.Stream != "stdout" && l.Stream != "stderr" && l.Stream != "system") || l.Seq < 1 {
+			writeError(w, http.StatusBadRequest, "BadLine", "each line needs stream stdout|stderr|system and seq >= 1")
+			return
+		}
+	}
+	n, err := a.Store.AppendLogs(r.Context(), store.LogTarget{Namespace: t.run.Namespace, RunUID: t.run.UID, Step: t.step, Attempt: t.attempt}, batch.Lines)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not store log lines")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int64{"inserted": n})
+}
+
+func (a *InternalAPI) putArtifact(w http.ResponseWriter, r *http.Request) {
+	t, ok := a.authorize(w, r)
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	if !artifactName.MatchString(name) || strings.Contains(name, "..") {
+		writeError(w, http.StatusBadRequest, "BadName", "artifact names are letters, digits, '.', '_' and '-'")
+		return
+	}
+	if a.MaxArtifactBytes > 0 && r.ContentLength > a.MaxArtifactBytes {
+		writeError(w, http.StatusRequestEntityTooLarge, "TooLarge", fmt.Sprintf("artifact exceeds %d bytes", a.MaxArtifactBytes))
+		return
+	}
+	contentType := r.Header.Get("Content-Type")
+	if contentType == "" {
+		contentType = "application/octet-stream"
+	}
+	key := store.ArtifactKey{Namespace: t.run.Namespace, RunName: t.run.Name, RunUID: t.run.UID, Step: t.step, Attempt: t.attempt, Name: name}
+	art, err := a.Store.PutArtifact(r.Context(), key, contentType, r.Body, a.MaxArtifactBytes, r.Header.Get(DigestHeader))
+	switch {
+	case errors.Is(err, store.ErrTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, "TooLarge", fmt.Sprintf("artifact exceeds %d bytes", a.MaxArtifactBytes))
+	case errors.Is(err, store.ErrDigestMismatch):
+		writeError(w, http.StatusBadRequest, "DigestMismatch", "content does not match "+DigestHeader)
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not store the artifact")
+	default:
+		writeJSON(w, http.StatusCreated, map[string]any{"name": art.Name, "digest": art.Digest, "size": art.Size, "contentType": art.ContentType})
+	}
+}

@@ -1,0 +1,109 @@
+package webhookserver
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/aias-dev/aias/internal/steptoken"
+)
+
+func newInternalAPI(t *testing.T) (*httptest.Server, *steptoken.Issuer) {
+	t.Helper()
+	iss, err := steptoken.NewIssuer(bytes.Repeat([]byte("k"), 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &InternalAPI{Store: testStore, Tokens: iss, MaxArtifactBytes: 1 << 20, MaxLogBatch: 1000}
+	srv := httptest.NewServer(api.Handler())
+	t.Cleanup(srv.Close)
+	return srv, iss
+}
+
+func do(t *testing.T, method, url, token string, body io.Reader) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func TestInternalAPIAuthorization(t *testing.T) {
+	srv, iss := newInternalAPI(t)
+	runA := steptoken.Run{Namespace: "acme", Name: "run-a", UID: "6f1d3c2a-0000-4000-8000-00000000000a"}
+	runB := steptoken.Run{Namespace: "acme", Name: "run-b", UID: "6f1d3c2a-0000-4000-8000-00000000000b"}
+	forged, _ := steptoken.NewIssuer(bytes.Repeat([]byte("x"), 32))
+	urlA := srv.URL + "/internal/v1/namespaces/acme/runs/run-a/steps/build/attempts/1/artifacts/result"
+
+	for _, tc := range []struct {
+		name, token string
+		want        int
+	}{
+		{"no token", "", http.StatusUnauthorized},
+		{"forged token", forged.Issue(runA), http.StatusUnauthorized},
+		{"token of run B", iss.Issue(runB), http.StatusForbidden},
+		{"token of run A", iss.Issue(runA), http.StatusCreated},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := do(t, http.MethodPut, urlA, tc.token, strings.NewReader(`{"ok":1}`))
+			if status != tc.want {
+				t.Fatalf("status %d (%v), want %d", status, body, tc.want)
+			}
+			if tc.want >= 400 && (body["error"] == nil || body["reason"] == nil) {
+				t.Errorf("error body %v lacks error/reason", body)
+			}
+		})
+	}
+}
+
+func TestInternalAPIArtifactsAndLogs(t *testing.T) {
+	srv, iss := newInternalAPI(t)
+	run := steptoken.Run{Namespace: "acme", Name: "run-c", UID: "6f1d3c2a-0000-4000-8000-00000000000c"}
+	tok := iss.Issue(run)
+	base := srv.URL + "/internal/v1/namespaces/acme/runs/run-c/steps/build/attempts/1"
+
+	status, body := do(t, http.MethodPut, base+"/artifacts/big.bin", tok, bytes.NewReader(make([]byte, 1<<20+1)))
+	if status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("oversized upload: %d %v, want 413", status, body)
+	}
+	arts, err := testStore.ListArtifacts(context.Background(), run.UID)
+	if err != nil || len(arts) != 0 {
+		t.Fatalf("after a refused upload: %v, %v; want nothing stored", arts, err)
+	}
+	status, body = do(t, http.MethodPut, base+"/artifacts/..%2Fescape", tok, strings.NewReader("x"))
+	if status != http.StatusBadRequest {
+		t.Errorf("path-escaping name: %d %v, want 400", status, body)
+	}
+
+	batch := `{"lines":[{"stream":"stdout","seq":1,"time":"2026-11-25T10:00:00Z","line":"hello"},{"stream":"stderr","seq":1,"time":"2026-11-25T10:00:00Z","line":"warn"}]}`
+	for i, want := range []float64{2, 0} { // the second post is a retry: nothing new
+		status, body = do(t, http.MethodPost, base+"/logs", tok, strings.NewReader(batch))
+		if status != http.StatusOK || body["inserted"] != want {
+			t.Fatalf("log post %d: %d %v, want 200 inserted=%v", i, status, body, want)
+		}
+	}
+	status, body = do(t, http.MethodPost, base+"/logs", tok, strings.NewReader(`{"lines":[{"stream":"stdin","seq":1,"line":"x"}]}`))
+	if status != http.StatusBadRequest {
+		t.Errorf("bad stream: %d %v, want 400", status, body)
+	}
+	status, _ = do(t, http.MethodPost, srv.URL+"/internal/v1/namespaces/acme/runs/run-c/steps/Bad_Step/attempts/1/logs", tok, strings.NewReader(batch))
+	if status != http.StatusBadRequest {
+		t.Errorf("bad step name: %d, want 400", status)
+	}
+}
