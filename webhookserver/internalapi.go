@@ -34,6 +34,7 @@ func (a *InternalAPI) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+internalPrefix+"/logs", a.appendLogs)
 	mux.HandleFunc("PUT "+internalPrefix+"/artifacts/{name}", a.putArtifact)
+	mux.HandleFunc("GET "+internalPrefix+"/input", a.stepInput)
 	return mux
 }
 

@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"sort"
@@ -10,6 +11,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/aias-dev/aias/internal/manager"
+	"github.com/aias-dev/aias/internal/steprun"
 )
 
 type command struct {
@@ -18,8 +20,9 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"manager": {"run the controllers (health, readiness, secured metrics, leader election)", runManager},
-	"version": {"print the version", func([]string) error { fmt.Println(manager.Version); return nil }},
+	"manager":  {"run the controllers (health, readiness, secured metrics, leader election)", runManager},
+	"step-run": {"run a step command inside a step pod: aias step-run -- <command> [args]", nil},
+	"version":  {"print the version", func([]string) error { fmt.Println(manager.Version); return nil }},
 }
 
 // Main runs the subcommand named by args[0] and returns the process exit code.
@@ -33,6 +36,10 @@ func Main(args []string) int {
 		fmt.Fprintf(os.Stderr, "aias: unknown command %q\n\n", args[0])
 		usage()
 		return 2
+	}
+	if args[0] == "step-run" {
+		// step-run's exit code is the step command's, so it bypasses the error handling below.
+		return runStep(args[1:])
 	}
 	if err := cmd.run(args[1:]); err != nil {
 		fmt.Fprintf(os.Stderr, "aias %s: %v\n", args[0], err)
@@ -63,4 +70,13 @@ func runManager(args []string) error {
 		return err
 	}
 	return manager.Run(ctrl.SetupSignalHandler(), cfg, opts)
+}
+
+func runStep(args []string) int {
+	cfg, err := steprun.ConfigFromEnv(args)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "aias step-run: %v\n", err)
+		return 2
+	}
+	return steprun.Run(context.Background(), cfg, os.Stdout, os.Stderr)
 }

@@ -1,0 +1,61 @@
+package steprun
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+)
+
+// client talks to the internal API, retrying while the API is briefly unavailable.
+type client struct {
+	cfg  Config
+	http *http.Client
+	// retryFor bounds how long one call keeps retrying.
+	retryFor time.Duration
+}
+
+// permanentError is an answer that retrying cannot change (4xx).
+type permanentError struct {
+	status int
+	body   string
+}
+
+func (e *permanentError) Error() string { return fmt.Sprintf("status %d: %s", e.status, e.body) }
+
+// do sends the request built by newReq (called again per attempt, so bodies can be
+// re-read), retrying with exponential backoff on transport errors and 5xx/429.
+func (c *client) do(ctx context.Context, newReq func() (*http.Request, error)) (*http.Response, error) {
+	deadline := time.Now().Add(c.retryFor)
+	wait := 200 * time.Millisecond
+	for {
+		req, err := newReq()
+		if err != nil {
+			return nil, err
+		}
+		req = req.WithContext(ctx)
+		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+		resp, err := c.http.Do(req)
+		if err == nil && resp.StatusCode < 300 {
+			return resp, nil
+		}
+		if err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			err = &permanentError{status: resp.StatusCode, body: string(body)}
+			if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
+				return nil, err
+			}
+		}
+		if time.Now().Add(wait).After(deadline) {
+			return nil, fmt.Errorf("giving up after retries: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, 5*time.Second)
+	}
+}

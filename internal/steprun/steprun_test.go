@@ -1,0 +1,232 @@
+package steprun_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aias-dev/aias/internal/postgres"
+	"github.com/aias-dev/aias/internal/steptoken"
+	"github.com/aias-dev/aias/internal/store"
+	"github.com/aias-dev/aias/internal/testenv"
+	"github.com/aias-dev/aias/webhookserver"
+)
+
+var (
+	testStore *store.Store
+	aiasBin   string
+	api       *httptest.Server
+	tokens    *steptoken.Issuer
+)
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+// The tests run the real `aias step-run` binary as a subprocess against the real internal
+// API on a real PostgreSQL.
+func run(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	url, cleanup, err := postgres.ForTests(ctx, "aias_steprun_test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer cleanup()
+	if testStore, err = store.Open(ctx, url); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer testStore.Close()
+	bin, err := os.MkdirTemp("", "aias-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(bin)
+	aiasBin = filepath.Join(bin, "aias")
+	build := exec.Command("go", "build", "-o", aiasBin, "./cmd/aias")
+	build.Dir = testenv.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building aias: %v\n%s", err, out)
+		return 1
+	}
+	tokens, _ = steptoken.NewIssuer(bytes.Repeat([]byte("s"), 32))
+	api = httptest.NewServer((&webhookserver.InternalAPI{Store: testStore, Tokens: tokens, MaxArtifactBytes: 64 << 20, MaxLogBatch: 1000}).Handler())
+	defer api.Close()
+	return m.Run()
+}
+
+type stepRun struct {
+	run      steptoken.Run
+	step     string
+	cmd      *exec.Cmd
+	stdout   bytes.Buffer
+	stderr   bytes.Buffer
+	outDir   string
+	exitCode int
+}
+
+// newStep registers a Run with input in the index and prepares `aias step-run -- args`.
+func newStep(t *testing.T, name, input string, args ...string) *stepRun {
+	t.Helper()
+	ctx := context.Background()
+	s := &stepRun{run: steptoken.Run{Namespace: "acme", Name: name, UID: fmt.Sprintf("00000000-0000-4000-8000-%012d", time.Now().UnixNano()%1e12)}, step: "build"}
+	digest, err := testStore.PutInput(ctx, []byte(input), "application/json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testStore.UpsertRun(ctx, store.RunRecord{UID: s.run.UID, Namespace: "acme", Name: name, Workflow: "wf", Phase: "Running", Trigger: "Manual", InputDigest: digest, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	s.outDir = t.TempDir()
+	s.cmd = exec.Command(aiasBin, append([]string{"step-run", "--"}, args...)...)
+	s.cmd.Env = append(os.Environ(),
+		"AIAS_API_URL="+api.URL, "AIAS_TOKEN="+tokens.Issue(s.run), "AIAS_NAMESPACE=acme", "AIAS_RUN="+name,
+		"AIAS_STEP=build", "AIAS_ATTEMPT=1", "AIAS_OUTPUT_DIR="+s.outDir, "AIAS_WORK_DIR="+t.TempDir())
+	s.cmd.Stdout, s.cmd.Stderr = &s.stdout, &s.stderr
+	return s
+}
+
+func (s *stepRun) wait(t *testing.T) {
+	t.Helper()
+	err := s.cmd.Wait()
+	if ee, ok := err.(*exec.ExitError); ok {
+		s.exitCode = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *stepRun) artifacts(t *testing.T) map[string]store.Artifact {
+	t.Helper()
+	list, err := testStore.ListArtifacts(context.Background(), s.run.UID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]store.Artifact{}
+	for _, a := range list {
+		m[a.Name] = a
+	}
+	return m
+}
+
+func (s *stepRun) content(t *testing.T, a store.Artifact) string {
+	t.Helper()
+	r, _, err := testStore.OpenBlob(context.Background(), a.Digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r)
+	return string(b)
+}
+
+func (s *stepRun) logLines(t *testing.T, stream string) []string {
+	t.Helper()
+	lines, err := testStore.ReadLogs(context.Background(), store.LogTarget{RunUID: s.run.UID, Step: s.step, Attempt: 1}, stream, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range lines {
+		out = append(out, l.Line)
+	}
+	return out
+}
+
+func TestStepSucceedsWithJSONResultAndOutputFiles(t *testing.T) {
+	s := newStep(t, "ok", `{"ref":"main"}`, "sh", "-c", `
+		read -r in
+		echo "got $in" >&2
+		printf '{"input":%s,"bytes":%s}\n' "$in" "$(wc -c < "$AIAS_INPUT" | tr -d ' ')"
+		for n in a b c; do echo "file $n" > "$AIAS_OUTPUT_DIR/$n.txt"; done`)
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(t)
+	if s.exitCode != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", s.exitCode, s.stderr.String())
+	}
+	arts := s.artifacts(t)
+	res, ok := arts["result"]
+	if !ok || res.ContentType != "application/json" {
+		t.Fatalf("result artifact = %+v", res)
+	}
+	if got := s.content(t, res); got != `{"input":{"ref":"main"},"bytes":14}`+"\n" {
+		t.Errorf("result = %q", got)
+	}
+	for _, n := range []string{"a.txt", "b.txt", "c.txt"} {
+		if a, ok := arts[n]; !ok || s.content(t, a) != "file "+strings.TrimSuffix(n, ".txt")+"\n" || !strings.HasPrefix(a.ContentType, "text/plain") {
+			t.Errorf("output file %s: %+v", n, a)
+		}
+	}
+	if got := s.logLines(t, "stderr"); len(got) != 1 || got[0] != `got {"ref":"main"}` {
+		t.Errorf("stderr log = %q", got)
+	}
+	if !strings.Contains(s.stdout.String(), `"input"`) {
+		t.Errorf("stdout not echoed for kubectl logs: %q", s.stdout.String())
+	}
+}
+
+func TestStepFailureCodeAndTextResult(t *testing.T) {
+	s := newStep(t, "fails", `{}`, "sh", "-c", `for i in 1 2 3; do echo "line $i"; done; exit 3`)
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(t)
+	if s.exitCode != 3 {
+		t.Fatalf("exit %d, want 3; stderr:\n%s", s.exitCode, s.stderr.String())
+	}
+	res := s.artifacts(t)["result"]
+	if !strings.HasPrefix(res.ContentType, "text/plain") || s.content(t, res) != "line 1\nline 2\nline 3\n" {
+		t.Errorf("result = %+v %q", res, s.content(t, res))
+	}
+	if got := s.logLines(t, "stdout"); strings.Join(got, "|") != "line 1|line 2|line 3" {
+		t.Errorf("stdout log = %q", got)
+	}
+}
+
+// SIGTERM (what the kubelet sends on deadline or cancel) reaches the command; the lines
+// it printed before are not lost.
+func TestStepForwardsSIGTERM(t *testing.T) {
+	s := newStep(t, "killed", `{}`, "sh", "-c", `trap 'echo terminating; exit 143' TERM; echo started; while :; do sleep 0.05; done`)
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(s.stdout.String(), "started") && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(t)
+	if s.exitCode != 143 {
+		t.Fatalf("exit %d, want 143; stderr:\n%s", s.exitCode, s.stderr.String())
+	}
+	if got := s.logLines(t, "stdout"); strings.Join(got, "|") != "started|terminating" {
+		t.Errorf("stdout log = %q", got)
+	}
+}
+
+func TestStepCommandNotFound(t *testing.T) {
+	s := newStep(t, "missing", `{}`, "/nonexistent/command")
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(t)
+	if s.exitCode != 127 {
+		t.Fatalf("exit %d, want 127", s.exitCode)
+	}
+	if got := s.logLines(t, "system"); len(got) == 0 || !strings.Contains(got[0], "starting /nonexistent/command") {
+		t.Errorf("system log = %q", got)
+	}
+}

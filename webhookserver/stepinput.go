@@ -1,0 +1,103 @@
+package webhookserver
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/aias-dev/aias/internal/store"
+)
+
+// maxMergedResult caps each dependency result folded into a multi-dependency input,
+// which is assembled in memory; a single dependency streams whatever its size.
+const maxMergedResult = 16 << 20
+
+// stepInput serves what a step reads on stdin and in $AIAS_INPUT:
+//   - no ?from: the Run's input, byte for byte (a webhook payload reaches the first step unchanged);
+//   - ?from=a: the `result` of step a, streamed;
+//   - ?from=a,b: a JSON object {"a": <result>, "b": <result>} (JSON results embedded as JSON).
+func (a *InternalAPI) stepInput(w http.ResponseWriter, r *http.Request) {
+	t, ok := a.authorize(w, r)
+	if !ok {
+		return
+	}
+	var deps []string
+	if from := r.URL.Query().Get("from"); from != "" {
+		deps = strings.Split(from, ",")
+	}
+	for _, d := range deps {
+		if !dnsLabel.MatchString(d) {
+			writeError(w, http.StatusBadRequest, "BadFrom", "from lists step names")
+			return
+		}
+	}
+	switch len(deps) {
+	case 0:
+		content, contentType, err := a.Store.RunInput(r.Context(), t.run.UID)
+		if errors.Is(err, store.ErrNotFound) {
+			writeError(w, http.StatusNotFound, "RunNotIndexed", "the run is not in the run index yet")
+			return
+		}
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not read the run input")
+			return
+		}
+		if contentType == "" {
+			contentType = "application/octet-stream"
+		}
+		w.Header().Set("Content-Type", contentType)
+		_, _ = w.Write(content)
+	case 1:
+		res, err := a.Store.StepResult(r.Context(), t.run.UID, deps[0])
+		if err != nil {
+			writeResultError(w, err)
+			return
+		}
+		body, size, err := a.Store.OpenBlob(r.Context(), res.Digest)
+		if err != nil {
+			writeResultError(w, err)
+			return
+		}
+		defer body.Close()
+		w.Header().Set("Content-Type", res.ContentType)
+		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+		_, _ = io.Copy(w, body)
+	default:
+		merged := make(map[string]any, len(deps))
+		for _, d := range deps {
+			res, err := a.Store.StepResult(r.Context(), t.run.UID, d)
+			if err != nil {
+				writeResultError(w, err)
+				return
+			}
+			body, _, err := a.Store.OpenBlob(r.Context(), res.Digest)
+			if err != nil {
+				writeResultError(w, err)
+				return
+			}
+			content, err := io.ReadAll(io.LimitReader(body, maxMergedResult))
+			body.Close()
+			if err != nil {
+				writeResultError(w, err)
+				return
+			}
+			if res.ContentType == "application/json" && json.Valid(content) {
+				merged[d] = json.RawMessage(content)
+			} else {
+				merged[d] = string(content)
+			}
+		}
+		writeJSON(w, http.StatusOK, merged)
+	}
+}
+
+func writeResultError(w http.ResponseWriter, err error) {
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "NoResult", "a step named in from has no result")
+		return
+	}
+	writeError(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not read a step result")
+}
