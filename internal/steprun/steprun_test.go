@@ -5,11 +5,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -228,5 +231,73 @@ func TestStepCommandNotFound(t *testing.T) {
 	}
 	if got := s.logLines(t, "system"); len(got) == 0 || !strings.Contains(got[0], "starting /nonexistent/command") {
 		t.Errorf("system log = %q", got)
+	}
+}
+
+// The API is down for the first requests of every kind (503): step-run retries with
+// backoff and still delivers input, logs and the result.
+func TestStepRetriesWhileAPIIsBrieflyDown(t *testing.T) {
+	var mu sync.Mutex
+	failures := map[string]int{}
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kind := r.Method + " " + path.Base(path.Dir(r.URL.Path)) + "/" + path.Base(r.URL.Path)
+		mu.Lock()
+		n := failures[kind]
+		failures[kind]++
+		mu.Unlock()
+		if n < 2 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		api.Config.Handler.ServeHTTP(w, r)
+	}))
+	defer flaky.Close()
+	s := newStep(t, "flaky", `{"n":1}`, "sh", "-c", `cat; echo; echo done`)
+	for i, e := range s.cmd.Env {
+		if strings.HasPrefix(e, "AIAS_API_URL=") {
+			s.cmd.Env[i] = "AIAS_API_URL=" + flaky.URL
+		}
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(t)
+	if s.exitCode != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", s.exitCode, s.stderr.String())
+	}
+	if got := s.content(t, s.artifacts(t)["result"]); got != "{\"n\":1}\ndone\n" {
+		t.Errorf("result = %q", got)
+	}
+	if got := s.logLines(t, "stdout"); strings.Join(got, "|") != `{"n":1}|done` {
+		t.Errorf("stdout log = %q", got)
+	}
+}
+
+// A step that depends on others reads their results: one dependency verbatim, several
+// as a JSON object keyed by step name.
+func TestStepReadsDependencyResults(t *testing.T) {
+	ctx := context.Background()
+	s := newStep(t, "deps", `{}`, "sh", "-c", `cat`)
+	for step, body := range map[string]string{"parse": `{"a":1}`, "count": "plain text"} {
+		ct := "text/plain; charset=utf-8"
+		if strings.HasPrefix(body, "{") {
+			ct = "application/json"
+		}
+		key := store.ArtifactKey{Namespace: "acme", RunName: "deps", RunUID: s.run.UID, Step: step, Attempt: 1, Name: "result"}
+		if _, err := testStore.PutArtifact(ctx, key, ct, strings.NewReader(body), 0, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for from, want := range map[string]string{"parse": `{"a":1}`, "parse,count": `{"count":"plain text","parse":{"a":1}}` + "\n"} {
+		run := newStep(t, "deps", `{}`, "sh", "-c", `cat`)
+		run.run.UID = s.run.UID
+		run.cmd.Env = append(run.cmd.Env, "AIAS_FROM="+from, "AIAS_STEP=sum", "AIAS_TOKEN="+tokens.Issue(s.run))
+		if err := run.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		run.wait(t)
+		if run.exitCode != 0 || run.stdout.String() != strings.TrimSuffix(want, "\n")+"\n" {
+			t.Errorf("from=%s: exit %d, stdout %q, want %q; stderr %s", from, run.exitCode, run.stdout.String(), want, run.stderr.String())
+		}
 	}
 }
