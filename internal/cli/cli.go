@@ -12,6 +12,7 @@ import (
 
 	"github.com/aias-dev/aias/internal/manager"
 	"github.com/aias-dev/aias/internal/steprun"
+	"github.com/aias-dev/aias/webhookserver"
 )
 
 type command struct {
@@ -20,9 +21,10 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"manager":  {"run the controllers (health, readiness, secured metrics, leader election)", runManager},
-	"step-run": {"run a step command inside a step pod: aias step-run -- <command> [args]", nil},
-	"version":  {"print the version", func([]string) error { fmt.Println(manager.Version); return nil }},
+	"manager":       {"run the controllers (health, readiness, secured metrics, leader election)", runManager},
+	"webhookserver": {"serve the internal step API (hooks, billing and user API follow)", runWebhookServer},
+	"step-run":      {"run a step command inside a step pod: aias step-run -- <command> [args]", nil},
+	"version":       {"print the version", func([]string) error { fmt.Println(manager.Version); return nil }},
 }
 
 // Main runs the subcommand named by args[0] and returns the process exit code.
@@ -56,7 +58,7 @@ func usage() {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(os.Stderr, "  %-10s %s\n", n, commands[n].summary)
+		fmt.Fprintf(os.Stderr, "  %-14s %s\n", n, commands[n].summary)
 	}
 }
 
@@ -79,4 +81,15 @@ func runStep(args []string) int {
 		return 2
 	}
 	return steprun.Run(context.Background(), cfg, os.Stdout, os.Stderr)
+}
+
+func runWebhookServer(args []string) error {
+	opts, err := webhookserver.ParseFlags(args)
+	if err != nil {
+		return err
+	}
+	ctx := ctrl.SetupSignalHandler()
+	return webhookserver.Serve(ctx, opts, func(addr string) {
+		fmt.Fprintf(os.Stderr, "aias webhookserver: internal step API on %s\n", addr)
+	})
 }
