@@ -80,3 +80,9 @@ $(CONTROLLER_GEN): hack/tools/go.mod hack/tools/go.sum
 $(STATICCHECK): hack/tools/go.mod hack/tools/go.sum
 	@echo "==> building staticcheck"
 	cd hack/tools && go build -o $@ honnef.co/go/tools/cmd/staticcheck
+
+##@ Benchmarks
+
+.PHONY: bench
+bench: ## Measure against same-run ceilings and write BENCHMARKS.md.
+	go run ./hack/bench

@@ -17,36 +17,54 @@ const (
 	maxLineBytes  = 64 << 10 // longer lines are cut; the full stdout still reaches the result artifact
 	flushInterval = 250 * time.Millisecond
 	maxBatchLines = 500
+	// maxQueued bounds the lines held in memory: a command that prints faster than the API
+	// stores is slowed down through its pipe instead of growing step-run without limit.
+	maxQueued = 5000
 )
 
 // shipper numbers the lines of each stream and posts them in batches, in order. Batches
 // are retried as they are (same sequence numbers), so the API stores each line once.
 type shipper struct {
-	c     *client
-	mu    sync.Mutex
-	seq   map[string]int64
-	queue []store.LogLine
-	kick  chan struct{}
-	done  chan struct{}
-	err   error
+	c       *client
+	mu      sync.Mutex
+	drained *sync.Cond // signalled when the queue shrinks
+	dropped int
+	seq     map[string]int64
+	queue   []store.LogLine
+	kick    chan struct{}
+	done    chan struct{}
+	err     error
 }
 
 func newShipper(c *client) *shipper {
 	s := &shipper{c: c, seq: map[string]int64{}, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	s.drained = sync.NewCond(&s.mu)
 	return s
 }
 
 func (s *shipper) add(stream, line string) {
 	s.mu.Lock()
+	for len(s.queue) >= maxQueued && s.err == nil {
+		s.kickNow()
+		s.drained.Wait()
+	}
+	if len(s.queue) >= maxQueued { // the API gave up: keep the newest lines, count the rest
+		s.queue = s.queue[1:]
+		s.dropped++
+	}
 	s.seq[stream]++
 	s.queue = append(s.queue, store.LogLine{Stream: stream, Seq: s.seq[stream], Time: time.Now().UTC(), Line: line})
 	full := len(s.queue) >= maxBatchLines
 	s.mu.Unlock()
 	if full {
-		select {
-		case s.kick <- struct{}{}:
-		default:
-		}
+		s.kickNow()
+	}
+}
+
+func (s *shipper) kickNow() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -114,12 +132,15 @@ func (s *shipper) flush(ctx context.Context) {
 		if err != nil {
 			s.mu.Lock()
 			s.err = err
+			s.drained.Broadcast()
 			s.mu.Unlock()
 			return // keep the lines queued; the final flush tries again
 		}
 		resp.Body.Close()
 		s.mu.Lock()
 		s.queue = s.queue[n:]
+		s.err = nil
+		s.drained.Broadcast()
 		s.mu.Unlock()
 	}
 }
@@ -128,5 +149,5 @@ func (s *shipper) flush(ctx context.Context) {
 func (s *shipper) pending() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.queue)
+	return len(s.queue) + s.dropped
 }

@@ -1,0 +1,224 @@
+// Command bench measures AIAS against ceilings taken in the same run and writes the
+// figures to BENCHMARKS.md (`make bench`). Absolute numbers on a shared 2-core machine
+// mean little; ratios to raw pgx on the same database do.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/aias-dev/aias/internal/postgres"
+	"github.com/aias-dev/aias/internal/steptoken"
+	"github.com/aias-dev/aias/internal/store"
+	"github.com/aias-dev/aias/internal/testenv"
+	"github.com/aias-dev/aias/webhookserver"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+type env struct {
+	ctx    context.Context
+	st     *store.Store
+	api    *httptest.Server
+	tokens *steptoken.Issuer
+}
+
+func run() error {
+	ctx := context.Background()
+	url, cleanup, err := postgres.ForTests(ctx, "aias_bench")
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	st, err := store.Open(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	tokens, _ := steptoken.NewIssuer(bytes.Repeat([]byte("b"), 32))
+	api := httptest.NewServer((&webhookserver.InternalAPI{Store: st, Tokens: tokens, MaxArtifactBytes: 1 << 30, MaxLogBatch: 1000}).Handler())
+	defer api.Close()
+	e := &env{ctx: ctx, st: st, api: api, tokens: tokens}
+	if _, err := st.Pool().Exec(ctx, `create table bench_raw (k text, data bytea); create table bench_logs (run_uid uuid, seq bigint, ts timestamptz, line text)`); err != nil {
+		return err
+	}
+
+	var rows []string
+	for _, c := range []struct {
+		label string
+		size  int
+		n     int
+	}{{"4 KiB", 4 << 10, 2000}, {"1 MiB", 1 << 20, 100}} {
+		apiRate, err := e.artifactIngest(c.size, c.n)
+		if err != nil {
+			return err
+		}
+		rawRate, err := e.rawCopy(c.size, c.n)
+		if err != nil {
+			return err
+		}
+		mb := func(r float64) float64 { return r * float64(c.size) / (1 << 20) }
+		rows = append(rows, fmt.Sprintf("| artifact ingest, %s × %d (4 clients) | %.0f artifacts/s, %.1f MB/s | %.0f rows/s, %.1f MB/s (raw pgx CopyFrom) | **%.2f** (goal ≥ 0.5) |",
+			c.label, c.n, apiRate, mb(apiRate), rawRate, mb(rawRate), apiRate/rawRate))
+	}
+	apiLines, rawLines, err := e.logAppend(100000)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, fmt.Sprintf("| log append, 100,000 lines in batches of 500 | %.0f lines/s | %.0f lines/s (raw pgx CopyFrom) | **%.2f** (goal ≥ 0.5) |", apiLines, rawLines, apiLines/rawLines))
+	rssKiB, err := e.stepRunRSS(100 << 20)
+	if err != nil {
+		return err
+	}
+	rows = append(rows, fmt.Sprintf("| step-run peak RSS uploading a 100 MiB stdout | %.1f MiB | — | goal < 64 MiB |", float64(rssKiB)/1024))
+
+	out := "# Benchmarks\n\nWritten by `make bench` (hack/bench) on " + time.Now().UTC().Format("2006-01-02") +
+		". Each figure is set against a ceiling measured in the same run on the same PostgreSQL, so the ratio is what carries over between machines.\n\n" +
+		"## Store and internal step API (issue 3)\n\n| what | AIAS | ceiling | ratio |\n| --- | --- | --- | --- |\n" + strings.Join(rows, "\n") + "\n"
+	path := filepath.Join(testenv.RepoRoot(), "BENCHMARKS.md")
+	if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
+		return err
+	}
+	fmt.Print(out)
+	return nil
+}
+
+func payloads(size, n int) [][]byte {
+	p := make([][]byte, n)
+	for i := range p {
+		p[i] = make([]byte, size)
+		_, _ = rand.Read(p[i]) // distinct content: no dedup shortcut
+	}
+	return p
+}
+
+// artifactIngest uploads n distinct artifacts through the internal API with 4 clients.
+func (e *env) artifactIngest(size, n int) (float64, error) {
+	data := payloads(size, n)
+	run := steptoken.Run{Namespace: "bench", Name: fmt.Sprintf("ingest-%d", size), UID: fmt.Sprintf("00000000-0000-4000-8000-%012d", size)}
+	tok := e.tokens.Issue(run)
+	base := fmt.Sprintf("%s/internal/v1/namespaces/bench/runs/%s/steps/s/attempts/1/artifacts/", e.api.URL, run.Name)
+	work := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	start := time.Now()
+	for range 4 {
+		wg.Go(func() {
+			for i := range work {
+				req, _ := http.NewRequest(http.MethodPut, fmt.Sprintf("%sa%d", base, i), bytes.NewReader(data[i]))
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := http.DefaultClient.Do(req)
+				if err == nil {
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusCreated {
+						err = fmt.Errorf("upload status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds(), firstErr
+}
+
+// rawCopy is the ceiling: the same bytes written with one CopyFrom.
+func (e *env) rawCopy(size, n int) (float64, error) {
+	data := payloads(size, n)
+	start := time.Now()
+	_, err := e.st.Pool().CopyFrom(e.ctx, pgx.Identifier{"bench_raw"}, []string{"k", "data"},
+		pgx.CopyFromSlice(n, func(i int) ([]any, error) { return []any{fmt.Sprint(i), data[i]}, nil }))
+	return float64(n) / time.Since(start).Seconds(), err
+}
+
+func (e *env) logAppend(n int) (apiRate, rawRate float64, err error) {
+	run := steptoken.Run{Namespace: "bench", Name: "logs", UID: "00000000-0000-4000-8000-0000000000aa"}
+	tok := e.tokens.Issue(run)
+	url := e.api.URL + "/internal/v1/namespaces/bench/runs/logs/steps/s/attempts/1/logs"
+	line := strings.Repeat("x", 80)
+	start := time.Now()
+	for b := 0; b < n; b += 500 {
+		lines := make([]store.LogLine, 500)
+		for i := range lines {
+			lines[i] = store.LogLine{Stream: "stdout", Seq: int64(b + i + 1), Time: time.Now(), Line: line}
+		}
+		body, _ := json.Marshal(map[string]any{"lines": lines})
+		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, 0, err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return 0, 0, fmt.Errorf("log append status %d", resp.StatusCode)
+		}
+	}
+	apiRate = float64(n) / time.Since(start).Seconds()
+	start = time.Now()
+	now := time.Now()
+	_, err = e.st.Pool().CopyFrom(e.ctx, pgx.Identifier{"bench_logs"}, []string{"run_uid", "seq", "ts", "line"},
+		pgx.CopyFromSlice(n, func(i int) ([]any, error) { return []any{run.UID, int64(i), now, line}, nil }))
+	rawRate = float64(n) / time.Since(start).Seconds()
+	return apiRate, rawRate, err
+}
+
+// stepRunRSS runs the real binary on a command printing size bytes and reports the peak
+// resident set of step-run (wait4's ru_maxrss, KiB).
+func (e *env) stepRunRSS(size int) (int64, error) {
+	dir, err := os.MkdirTemp("", "aias-bench-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "aias")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/aias")
+	build.Dir = testenv.RepoRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		return 0, fmt.Errorf("building aias: %v\n%s", err, out)
+	}
+	run := steptoken.Run{Namespace: "bench", Name: "rss", UID: "00000000-0000-4000-8000-0000000000bb"}
+	digest, err := e.st.PutInput(e.ctx, []byte("{}"), "application/json")
+	if err != nil {
+		return 0, err
+	}
+	if err := e.st.UpsertRun(e.ctx, store.RunRecord{UID: run.UID, Namespace: "bench", Name: "rss", Workflow: "w", Phase: "Running", Trigger: "Manual", InputDigest: digest, CreatedAt: time.Now()}); err != nil {
+		return 0, err
+	}
+	cmd := exec.Command(bin, "step-run", "--", "sh", "-c", fmt.Sprintf("yes 'aias benchmark output line of some length' | head -c %d", size))
+	cmd.Env = append(os.Environ(), "AIAS_API_URL="+e.api.URL, "AIAS_TOKEN="+e.tokens.Issue(run), "AIAS_NAMESPACE=bench",
+		"AIAS_RUN=rss", "AIAS_STEP=s", "AIAS_ATTEMPT=1", "AIAS_WORK_DIR="+dir, "AIAS_OUTPUT_DIR="+filepath.Join(dir, "out"))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		tail := out[max(0, len(out)-2000):]
+		return 0, fmt.Errorf("step-run: %v\n%s", err, tail)
+	}
+	return cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss, nil
+}
