@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -216,9 +215,51 @@ func (e *env) stepRunRSS(size int) (int64, error) {
 	cmd := exec.Command(bin, "step-run", "--", "sh", "-c", fmt.Sprintf("yes 'aias benchmark output line of some length' | head -c %d", size))
 	cmd.Env = append(os.Environ(), "AIAS_API_URL="+e.api.URL, "AIAS_TOKEN="+e.tokens.Issue(run), "AIAS_NAMESPACE=bench",
 		"AIAS_RUN=rss", "AIAS_STEP=s", "AIAS_ATTEMPT=1", "AIAS_WORK_DIR="+dir, "AIAS_OUTPUT_DIR="+filepath.Join(dir, "out"))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		tail := out[max(0, len(out)-2000):]
-		return 0, fmt.Errorf("step-run: %v\n%s", err, tail)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return 0, err
 	}
-	return cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss, nil
+	// VmHWM of the process's own address space. (wait4's ru_maxrss is no good here: Linux
+	// folds the parent's RSS into it when the child execs from a vfork.)
+	var peak int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if kib := vmHWM(cmd.Process.Pid); kib > peak {
+				peak = kib
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	err = cmd.Wait()
+	close(stop)
+	<-sampled
+	if err != nil {
+		b := out.Bytes()
+		return 0, fmt.Errorf("step-run: %v\n%s", err, b[max(0, len(b)-2000):])
+	}
+	return peak, nil
+}
+
+// vmHWM reads the peak resident set (KiB) of a running process, 0 when it is gone.
+func vmHWM(pid int) int64 {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			var kib int64
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kib)
+			return kib
+		}
+	}
+	return 0
 }
