@@ -20,9 +20,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/aias-dev/aias/internal/postgres"
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
+	"github.com/aias-dev/aias/internal/storetest"
 	"github.com/aias-dev/aias/internal/testenv"
 	"github.com/aias-dev/aias/webhookserver"
 )
@@ -43,16 +43,11 @@ type env struct {
 
 func run() error {
 	ctx := context.Background()
-	url, cleanup, err := postgres.ForTests(ctx, "aias_bench")
+	st, cleanup, err := storetest.Open(ctx, "aias_bench")
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	st, err := store.Open(ctx, url)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	tokens, _ := steptoken.NewIssuer(bytes.Repeat([]byte("b"), 32))
 	api := httptest.NewServer((&webhookserver.InternalAPI{Store: st, Tokens: tokens, MaxArtifactBytes: 1 << 30, MaxLogBatch: 1000}).Handler())
 	defer api.Close()

@@ -17,9 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aias-dev/aias/internal/postgres"
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
+	"github.com/aias-dev/aias/internal/storetest"
 	"github.com/aias-dev/aias/internal/testenv"
 	"github.com/aias-dev/aias/webhookserver"
 )
@@ -38,17 +38,13 @@ func TestMain(m *testing.M) { os.Exit(run(m)) }
 func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	url, cleanup, err := postgres.ForTests(ctx, "aias_steprun_test")
-	if err != nil {
+	var cleanup func()
+	var err error
+	if testStore, cleanup, err = storetest.Open(ctx, "aias_steprun_test"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer cleanup()
-	if testStore, err = store.Open(ctx, url); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer testStore.Close()
 	bin, err := os.MkdirTemp("", "aias-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
