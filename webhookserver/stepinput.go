@@ -1,6 +1,7 @@
 package webhookserver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -51,12 +52,7 @@ func (a *InternalAPI) stepInput(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", contentType)
 		_, _ = w.Write(content)
 	case 1:
-		res, err := a.Store.StepResult(r.Context(), t.run.UID, deps[0])
-		if err != nil {
-			writeResultError(w, err)
-			return
-		}
-		body, size, err := a.Store.OpenBlob(r.Context(), res.Digest)
+		res, body, size, err := a.openResult(r.Context(), t.run.UID, deps[0])
 		if err != nil {
 			writeResultError(w, err)
 			return
@@ -68,12 +64,7 @@ func (a *InternalAPI) stepInput(w http.ResponseWriter, r *http.Request) {
 	default:
 		merged := make(map[string]any, len(deps))
 		for _, d := range deps {
-			res, err := a.Store.StepResult(r.Context(), t.run.UID, d)
-			if err != nil {
-				writeResultError(w, err)
-				return
-			}
-			body, _, err := a.Store.OpenBlob(r.Context(), res.Digest)
+			res, body, _, err := a.openResult(r.Context(), t.run.UID, d)
 			if err != nil {
 				writeResultError(w, err)
 				return
@@ -92,6 +83,16 @@ func (a *InternalAPI) stepInput(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, merged)
 	}
+}
+
+// openResult streams the `result` artifact of a step's latest attempt.
+func (a *InternalAPI) openResult(ctx context.Context, runUID, step string) (store.Artifact, io.ReadCloser, int64, error) {
+	res, err := a.Store.StepResult(ctx, runUID, step)
+	if err != nil {
+		return res, nil, 0, err
+	}
+	body, size, err := a.Store.OpenBlob(ctx, res.Digest)
+	return res, body, size, err
 }
 
 func writeResultError(w http.ResponseWriter, err error) {

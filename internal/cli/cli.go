@@ -17,14 +17,14 @@ import (
 
 type command struct {
 	summary string
-	run     func(args []string) error
+	run     func(args []string) int
 }
 
 var commands = map[string]command{
-	"manager":       {"run the controllers (health, readiness, secured metrics, leader election)", runManager},
-	"webhookserver": {"serve the internal step API (hooks, billing and user API follow)", runWebhookServer},
-	"step-run":      {"run a step command inside a step pod: aias step-run -- <command> [args]", nil},
-	"version":       {"print the version", func([]string) error { fmt.Println(manager.Version); return nil }},
+	"manager":       {"run the controllers (health, readiness, secured metrics, leader election)", exitOnError("manager", runManager)},
+	"webhookserver": {"serve the internal step API (hooks, billing and user API follow)", exitOnError("webhookserver", runWebhookServer)},
+	"step-run":      {"run a step command inside a step pod: aias step-run -- <command> [args]", runStep},
+	"version":       {"print the version", func([]string) int { fmt.Println(manager.Version); return 0 }},
 }
 
 // Main runs the subcommand named by args[0] and returns the process exit code.
@@ -39,15 +39,19 @@ func Main(args []string) int {
 		usage()
 		return 2
 	}
-	if args[0] == "step-run" {
-		// step-run's exit code is the step command's, so it bypasses the error handling below.
-		return runStep(args[1:])
+	return cmd.run(args[1:])
+}
+
+// exitOnError adapts a command that fails with an error; step-run instead returns the
+// step command's own exit code.
+func exitOnError(name string, run func([]string) error) func([]string) int {
+	return func(args []string) int {
+		if err := run(args); err != nil {
+			fmt.Fprintf(os.Stderr, "aias %s: %v\n", name, err)
+			return 1
+		}
+		return 0
 	}
-	if err := cmd.run(args[1:]); err != nil {
-		fmt.Fprintf(os.Stderr, "aias %s: %v\n", args[0], err)
-		return 1
-	}
-	return 0
 }
 
 func usage() {

@@ -25,7 +25,7 @@ import (
 type Ephemeral struct {
 	dir   string
 	bin   string
-	runAs *user.User
+	runAs *syscall.Credential // nil unless we are root and must drop to the postgres user
 	Port  int
 	logf  func(string, ...any)
 }
@@ -52,12 +52,14 @@ func StartEphemeral(ctx context.Context, logf func(string, ...any)) (*Ephemeral,
 	}
 	e := &Ephemeral{dir: dir, bin: bin, logf: logf}
 	if os.Geteuid() == 0 {
-		if e.runAs, err = user.Lookup("postgres"); err != nil {
+		u, err := user.Lookup("postgres")
+		if err != nil {
 			_ = os.RemoveAll(dir)
 			return nil, fmt.Errorf("running as root and no postgres user to run PostgreSQL as: %w", err)
 		}
-		uid, _ := strconv.Atoi(e.runAs.Uid)
-		gid, _ := strconv.Atoi(e.runAs.Gid)
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		e.runAs = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 		if err := os.Chown(dir, uid, gid); err != nil {
 			_ = os.RemoveAll(dir)
 			return nil, err
@@ -97,9 +99,7 @@ func (e *Ephemeral) command(ctx context.Context, name string, args ...string) *e
 	cmd := exec.CommandContext(ctx, filepath.Join(e.bin, name), args...)
 	cmd.Dir = e.dir
 	if e.runAs != nil {
-		uid, _ := strconv.Atoi(e.runAs.Uid)
-		gid, _ := strconv.Atoi(e.runAs.Gid)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: e.runAs}
 		cmd.Env = append(os.Environ(), "HOME="+e.dir)
 	}
 	return cmd

@@ -58,6 +58,7 @@ func (s *Store) PutArtifact(ctx context.Context, key ArtifactKey, contentType st
 		if wantDigest != "" && wantDigest != digest {
 			return ErrDigestMismatch
 		}
+		a.Digest, a.Size = digest, size
 		return tx.QueryRow(ctx, `
 			insert into artifacts (namespace, run_uid, run_name, step, attempt, name, digest, content_type, size)
 			values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -71,8 +72,7 @@ func (s *Store) PutArtifact(ctx context.Context, key ArtifactKey, contentType st
 		return Artifact{}, err
 	}
 	a.ArtifactKey, a.ContentType = key, contentType
-	a.Digest, a.Size, err = s.artifactDigest(ctx, key)
-	return a, err
+	return a, nil
 }
 
 // writeBlob copies r into blob_chunks chunk by chunk under a provisional key, hashing as
@@ -124,17 +124,6 @@ func provisionalKey() (string, error) {
 		return "", err
 	}
 	return "upload:" + hex.EncodeToString(b), nil
-}
-
-func (s *Store) artifactDigest(ctx context.Context, key ArtifactKey) (string, int64, error) {
-	var digest string
-	var size int64
-	err := s.pool.QueryRow(ctx, `select digest, size from artifacts where run_uid = $1 and step = $2 and attempt = $3 and name = $4`,
-		key.RunUID, key.Step, key.Attempt, key.Name).Scan(&digest, &size)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", 0, ErrNotFound
-	}
-	return digest, size, err
 }
 
 // ListArtifacts returns a Run's artifacts ordered by step, attempt and name.
