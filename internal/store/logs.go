@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // LogLine is one line a step wrote, numbered per stream by the writer so that retries
@@ -24,13 +26,34 @@ type LogTarget struct {
 	Attempt   int
 }
 
-// AppendLogs stores a batch in one statement. Lines already stored (same stream and
+// uniqueViolation is PostgreSQL's SQLSTATE for a duplicate key.
+const uniqueViolation = "23505"
+
+// AppendLogs stores a batch atomically. Lines already stored (same stream and
 // sequence) are skipped, so a retried batch is not duplicated. It returns how many lines
 // were new.
+//
+// A fresh batch, the common case, goes in with COPY. Only when COPY hits a line that is
+// already there (a retry after a lost response, or an overlapping resend) does the batch
+// go again as an INSERT that skips the lines it already has.
 func (s *Store) AppendLogs(ctx context.Context, t LogTarget, lines []LogLine) (int64, error) {
 	if len(lines) == 0 {
 		return 0, nil
 	}
+	n, err := s.pool.CopyFrom(ctx, pgx.Identifier{"run_logs"},
+		[]string{"namespace", "run_uid", "step", "attempt", "stream", "seq", "ts", "line"},
+		pgx.CopyFromSlice(len(lines), func(i int) ([]any, error) {
+			l := lines[i]
+			return []any{t.Namespace, t.RunUID, t.Step, t.Attempt, l.Stream, l.Seq, l.Time, l.Line}, nil
+		}))
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
+		return s.appendLogsSkippingStored(ctx, t, lines)
+	}
+	return n, err
+}
+
+func (s *Store) appendLogsSkippingStored(ctx context.Context, t LogTarget, lines []LogLine) (int64, error) {
 	streams := make([]string, len(lines))
 	seqs := make([]int64, len(lines))
 	times := make([]time.Time, len(lines))

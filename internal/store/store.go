@@ -20,7 +20,8 @@ const versionTable = "aias_schema_version"
 
 // Store is the PostgreSQL-backed state of AIAS.
 type Store struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	small *groupCommitter
 }
 
 // Open connects to the database at url and applies pending migrations. Several replicas
@@ -34,7 +35,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &Store{pool: pool}, nil
+	s := &Store{pool: pool}
+	s.small = &groupCommitter{exec: s.writeSmallBatch}
+	return s, nil
 }
 
 // Migrate applies the embedded migrations.

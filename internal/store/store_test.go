@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	mathrand "math/rand/v2"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -111,13 +112,60 @@ func TestArtifactRoundTripAndDedup(t *testing.T) {
 	}
 }
 
-// A 10 MiB output is written and read back in 1 MiB chunks, never whole.
+// liveHeapProbe records the largest live heap (after a full GC) seen at each MiB of a stream.
+type liveHeapProbe struct {
+	seen, next int64
+	peak       uint64
+}
+
+func (p *liveHeapProbe) observe(n int) {
+	p.seen += int64(n)
+	if p.seen < p.next {
+		return
+	}
+	p.next = p.seen + 1<<20
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	p.peak = max(p.peak, m.HeapAlloc)
+}
+
+type probedReader struct {
+	r io.Reader
+	p *liveHeapProbe
+}
+
+func (r probedReader) Read(b []byte) (int, error) {
+	n, err := r.r.Read(b)
+	r.p.observe(n)
+	return n, err
+}
+
+type probedWriter struct {
+	w io.Writer
+	p *liveHeapProbe
+}
+
+func (w probedWriter) Write(b []byte) (int, error) { w.p.observe(len(b)); return w.w.Write(b) }
+
+func liveHeap() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// A 10 MiB output is written and read back in 1 MiB chunks, never whole: the live heap
+// stays within a few chunks of where it started, in both directions.
 func TestLargeArtifactStreams(t *testing.T) {
 	ctx := context.Background()
 	const size = 10 << 20
+	const allowance = 4 * chunkSize // the read-ahead buffer, pgx's write buffer, slack
 	src := mathrand.NewChaCha8([32]byte{7})
 	h := sha256.New()
-	body := io.TeeReader(io.LimitReader(src, size), h)
+	up := &liveHeapProbe{}
+	base := liveHeap()
+	body := probedReader{io.TeeReader(io.LimitReader(src, size), h), up}
 	a, err := testStore.PutArtifact(ctx, key(newUID(t), "big.bin"), "application/octet-stream", body, 0, "")
 	if err != nil {
 		t.Fatal(err)
@@ -134,11 +182,81 @@ func TestLargeArtifactStreams(t *testing.T) {
 		t.Fatal(err)
 	}
 	rh := sha256.New()
-	if _, err := io.Copy(rh, r); err != nil {
+	down := &liveHeapProbe{}
+	if _, err := io.Copy(probedWriter{rh, down}, r); err != nil {
 		t.Fatal(err)
 	}
 	if got := "sha256:" + hex.EncodeToString(rh.Sum(nil)); got != want {
 		t.Errorf("read back %s, want %s", got, want)
+	}
+	for what, p := range map[string]*liveHeapProbe{"upload": up, "download": down} {
+		t.Logf("%s: live heap peaked %d KiB above the start", what, (int64(p.peak)-int64(base))/1024)
+		if p.peak > base+allowance {
+			t.Errorf("%s held %d KiB live for a %d KiB artifact: it is buffering, not streaming", what, (p.peak-base)/1024, size/1024)
+		}
+	}
+}
+
+// Concurrent small uploads share commits (the group committer) and still each get
+// their own record; identical content is stored once; a key uploaded twice keeps one row.
+func TestSmallArtifactsGroupCommit(t *testing.T) {
+	ctx := context.Background()
+	uid := newUID(t)
+	shared := []byte(`{"same":"content"}`)
+	var wg sync.WaitGroup
+	const n = 200
+	results := make([]Artifact, n)
+	for i := range n {
+		wg.Go(func() {
+			body := []byte(fmt.Sprintf(`{"i":%d}`, i))
+			if i%4 == 0 {
+				body = shared
+			}
+			name := fmt.Sprintf("a%03d", i)
+			if i >= n-10 {
+				name = "same-key" // ten racing uploads of one key
+			}
+			a, err := testStore.PutArtifact(ctx, key(uid, name), "application/json", bytes.NewReader(body), 0, sha(body))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if a.Digest != sha(body) || a.Size != int64(len(body)) || a.CreatedAt.IsZero() {
+				t.Errorf("upload %d came back as %+v", i, a)
+			}
+			results[i] = a
+		})
+	}
+	wg.Wait()
+	if got := count(t, `select count(*) from artifacts where run_uid = $1`, uid); got != n-9 {
+		t.Errorf("%d artifact rows, want %d", got, n-9)
+	}
+	if got := count(t, `select count(*) from blob_chunks where digest = $1`, sha(shared)); got != 1 {
+		t.Errorf("shared content stored %d times, want once", got)
+	}
+	list, err := testStore.ListArtifacts(ctx, uid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range list {
+		r, _, err := testStore.OpenBlob(ctx, a.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r)
+		if sha(b) != a.Digest {
+			t.Errorf("%s reads back as %s, want %s", a.Name, sha(b), a.Digest)
+		}
+	}
+	// An empty artifact is a valid output too.
+	if a, err := testStore.PutArtifact(ctx, key(uid, "empty"), "text/plain", bytes.NewReader(nil), 0, ""); err != nil || a.Size != 0 {
+		t.Errorf("empty artifact: %+v, %v", a, err)
+	}
+	if _, err := testStore.PutArtifact(ctx, key(uid, "wrong"), "text/plain", bytes.NewReader([]byte("x")), 0, sha([]byte("y"))); !errors.Is(err, ErrDigestMismatch) {
+		t.Errorf("small upload with the wrong digest: %v, want ErrDigestMismatch", err)
+	}
+	if err := testStore.DeleteRun(ctx, uid); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -181,6 +299,16 @@ func TestLogsKeepOrderAndIgnoreRetries(t *testing.T) {
 				if start == 100 { // the response was "lost": the writer sends the batch again
 					if n, err := testStore.AppendLogs(ctx, target, lines); err != nil || n != 0 {
 						t.Errorf("retried batch: inserted %d, err %v; want 0, nil", n, err)
+					}
+				}
+				if start == 200 { // a resend that overlaps: its first half is stored, its second is new
+					next := make([]LogLine, batch)
+					for i := range next {
+						seq := int64(start + batch/2 + i + 1)
+						next[i] = LogLine{Stream: stream, Seq: seq, Time: time.Now(), Line: fmt.Sprintf("%s line %d", stream, seq)}
+					}
+					if n, err := testStore.AppendLogs(ctx, target, next); err != nil || n != int64(batch/2) {
+						t.Errorf("overlapping batch: inserted %d, err %v; want %d, nil", n, err, batch/2)
 					}
 				}
 			}
