@@ -35,6 +35,7 @@ func (a *InternalAPI) Handler() http.Handler {
 	mux.HandleFunc("POST "+internalPrefix+"/logs", a.appendLogs)
 	mux.HandleFunc("PUT "+internalPrefix+"/artifacts/{name}", a.putArtifact)
 	mux.HandleFunc("GET "+internalPrefix+"/input", a.stepInput)
+	mux.HandleFunc("PUT "+internalPrefix+"/outcome", a.putOutcome)
 	return mux
 }
 
@@ -138,4 +139,36 @@ func (a *InternalAPI) putArtifact(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusCreated, map[string]any{"name": art.Name, "digest": art.Digest, "size": art.Size, "contentType": art.ContentType})
 	}
+}
+
+type outcomeBody struct {
+	ExitCode *int   `json:"exitCode"`
+	Message  string `json:"message"`
+}
+
+// maxOutcomeMessage bounds the reason text that ends up in a Run's status.
+const maxOutcomeMessage = 1024
+
+// putOutcome records how a step attempt ended; the Run controller reads it once the
+// attempt's Job has finished.
+func (a *InternalAPI) putOutcome(w http.ResponseWriter, r *http.Request) {
+	t, ok := a.authorize(w, r)
+	if !ok {
+		return
+	}
+	var body outcomeBody
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil || body.ExitCode == nil {
+		writeError(w, http.StatusBadRequest, "BadBody", "body must be JSON {\"exitCode\": <int>, \"message\": \"...\"}")
+		return
+	}
+	msg := body.Message
+	if len(msg) > maxOutcomeMessage {
+		msg = msg[:maxOutcomeMessage]
+	}
+	err := a.Store.RecordStepOutcome(r.Context(), t.run.UID, t.step, t.attempt, store.StepOutcome{ExitCode: *body.ExitCode, Message: msg})
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not record the outcome")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }

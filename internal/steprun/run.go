@@ -28,25 +28,35 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) int {
 	logs := newShipper(c)
 	shipCtx, stopShipping := context.WithCancel(context.Background())
 	go logs.run(shipCtx)
+	var failure string // why the step failed, in a sentence, for the Run's status
+	system := func(format string, a ...any) {
+		msg := fmt.Sprintf(format, a...)
+		fmt.Fprintln(stderr, "aias step-run: "+msg)
+		logs.add("system", msg)
+	}
+	fail := func(format string, a ...any) {
+		failure = fmt.Sprintf(format, a...)
+		system("%s", failure)
+	}
 	finish := func(code int) int {
+		// The outcome goes last: the Run controller reads it once the Job has finished, and
+		// by then the logs and artifacts it points to must already be stored.
 		stopShipping()
 		<-logs.done
 		if n := logs.pending(); n > 0 {
 			fmt.Fprintf(stderr, "aias step-run: %d log lines could not be delivered\n", n)
 		}
+		if err := reportOutcome(ctx, c, code, outcomeMessage(code, failure)); err != nil {
+			fmt.Fprintf(stderr, "aias step-run: reporting the outcome: %v\n", err)
+		}
 		return code
-	}
-	system := func(format string, a ...any) {
-		msg := fmt.Sprintf(format, a...)
-		fmt.Fprintln(stderr, "aias step-run: "+msg)
-		logs.add("system", msg)
 	}
 
 	work := cfg.WorkDir
 	if work == "" {
 		dir, err := os.MkdirTemp("", "aias-step-")
 		if err != nil {
-			system("creating work dir: %v", err)
+			fail("creating work dir: %v", err)
 			return finish(ExitInputUnavailable)
 		}
 		defer os.RemoveAll(dir)
@@ -54,7 +64,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) int {
 	}
 	inputPath := filepath.Join(work, "input")
 	if err := fetchInput(ctx, c, inputPath); err != nil {
-		system("fetching the step input: %v", err)
+		fail("fetching the step input: %v", err)
 		return finish(ExitInputUnavailable)
 	}
 	outDir := cfg.OutputDir
@@ -62,17 +72,17 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) int {
 		outDir = filepath.Join(work, "outputs")
 	}
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		system("creating output dir: %v", err)
+		fail("creating output dir: %v", err)
 		return finish(ExitInputUnavailable)
 	}
 
 	code, resultPath, err := runCommand(ctx, cfg, logs, inputPath, outDir, work, stdout, stderr)
 	if err != nil {
-		system("%v", err)
+		fail("%v", err)
 		return finish(code)
 	}
 	if err := uploadOutputs(ctx, c, resultPath, outDir); err != nil {
-		system("delivering outputs: %v", err)
+		fail("delivering outputs: %v", err)
 		if code == 0 {
 			code = ExitDeliveryFailed
 		}

@@ -118,6 +118,16 @@ func (s *stepRun) artifacts(t *testing.T) map[string]store.Artifact {
 	return m
 }
 
+// outcome is what step-run reported for the attempt.
+func (s *stepRun) outcome(t *testing.T) store.StepOutcome {
+	t.Helper()
+	o, err := testStore.StepAttemptOutcome(context.Background(), s.run.UID, s.step, 1)
+	if err != nil {
+		t.Fatalf("outcome: %v", err)
+	}
+	return o
+}
+
 func (s *stepRun) content(t *testing.T, a store.Artifact) string {
 	t.Helper()
 	r, _, err := testStore.OpenBlob(context.Background(), a.Digest)
@@ -153,6 +163,9 @@ func TestStepSucceedsWithJSONResultAndOutputFiles(t *testing.T) {
 	s.wait(t)
 	if s.exitCode != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", s.exitCode, s.stderr.String())
+	}
+	if o := s.outcome(t); o.ExitCode != 0 || o.Message != "" {
+		t.Errorf("outcome = %+v", o)
 	}
 	arts := s.artifacts(t)
 	res, ok := arts["result"]
@@ -191,6 +204,9 @@ func TestStepFailureCodeAndTextResult(t *testing.T) {
 	if got := s.logLines(t, "stdout"); strings.Join(got, "|") != "line 1|line 2|line 3" {
 		t.Errorf("stdout log = %q", got)
 	}
+	if o := s.outcome(t); o.ExitCode != 3 || o.Message != "command exited with code 3" {
+		t.Errorf("outcome = %+v", o)
+	}
 }
 
 // SIGTERM (what the kubelet sends on deadline or cancel) reaches the command; the lines
@@ -214,6 +230,9 @@ func TestStepForwardsSIGTERM(t *testing.T) {
 	if got := s.logLines(t, "stdout"); strings.Join(got, "|") != "started|terminating" {
 		t.Errorf("stdout log = %q", got)
 	}
+	if o := s.outcome(t); o.ExitCode != 143 || o.Message != "command terminated by signal terminated" {
+		t.Errorf("outcome = %+v", o)
+	}
 }
 
 func TestStepCommandNotFound(t *testing.T) {
@@ -227,6 +246,9 @@ func TestStepCommandNotFound(t *testing.T) {
 	}
 	if got := s.logLines(t, "system"); len(got) == 0 || !strings.Contains(got[0], "starting /nonexistent/command") {
 		t.Errorf("system log = %q", got)
+	}
+	if o := s.outcome(t); o.ExitCode != 127 || !strings.Contains(o.Message, "starting /nonexistent/command") {
+		t.Errorf("outcome = %+v", o)
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 )
 
 // DeleteRun removes everything the store holds for a Run — artifacts, logs, its index
-// row — and the blobs no other Run references, in one transaction. The Run finalizer
+// row, its concurrency slot and step outcomes — and the blobs no other Run references, in one transaction. The Run finalizer
 // calls it; calling it again is harmless.
 func (s *Store) DeleteRun(ctx context.Context, runUID string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -23,6 +23,12 @@ func (s *Store) DeleteRun(ctx context.Context, runUID string) error {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `delete from run_index where uid = $1`, runUID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `delete from run_slots where run_uid = $1`, runUID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `delete from step_outcomes where run_uid = $1`, runUID); err != nil {
 			return err
 		}
 		if len(digests) == 0 {

@@ -1,0 +1,111 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// PutWorkflowSpec stores the resolved spec a Run starts with and returns its digest.
+// Identical specs are stored once.
+func (s *Store) PutWorkflowSpec(ctx context.Context, spec []byte) (string, error) {
+	sum := sha256.Sum256(spec)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	_, err := s.pool.Exec(ctx, `insert into workflow_specs (digest, spec) values ($1, $2) on conflict (digest) do nothing`, digest, spec)
+	return digest, err
+}
+
+// WorkflowSpec returns the spec stored under digest.
+func (s *Store) WorkflowSpec(ctx context.Context, digest string) ([]byte, error) {
+	var spec []byte
+	err := s.pool.QueryRow(ctx, `select spec from workflow_specs where digest = $1`, digest).Scan(&spec)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return spec, err
+}
+
+// SlotClaim asks for one of a Workflow's concurrency slots for a Run.
+type SlotClaim struct {
+	RunUID, Namespace, Workflow string
+	// Max is how many Runs of the Workflow may hold a slot at once; 0 means no limit.
+	Max int
+}
+
+// ClaimSlot gives the Run a slot if it holds one already or one is free, atomically with
+// respect to every other claim on the same Workflow. It reports whether the Run holds a slot.
+func (s *Store) ClaimSlot(ctx context.Context, c SlotClaim) (bool, error) {
+	var held bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock(hashtextextended($1, 0))`, "aias-slots/"+c.Namespace+"/"+c.Workflow); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `
+			insert into run_slots (run_uid, namespace, workflow)
+			select $1, $2, $3
+			where exists (select 1 from run_slots where run_uid = $1)
+			   or $4 = 0
+			   or (select count(*) from run_slots where namespace = $2 and workflow = $3) < $4
+			on conflict (run_uid) do nothing`, c.RunUID, c.Namespace, c.Workflow, c.Max)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 1 {
+			held = true
+			return nil
+		}
+		return tx.QueryRow(ctx, `select exists (select 1 from run_slots where run_uid = $1)`, c.RunUID).Scan(&held)
+	})
+	return held, err
+}
+
+// ReleaseSlot frees the Run's slot, if it holds one.
+func (s *Store) ReleaseSlot(ctx context.Context, runUID string) error {
+	_, err := s.pool.Exec(ctx, `delete from run_slots where run_uid = $1`, runUID)
+	return err
+}
+
+// StepOutcome is how a step attempt ended, as step-run reported it.
+type StepOutcome struct {
+	ExitCode   int
+	Message    string
+	ReportedAt time.Time
+}
+
+// RecordStepOutcome stores the outcome of a step attempt; a repeated report replaces it.
+func (s *Store) RecordStepOutcome(ctx context.Context, runUID, step string, attempt int, o StepOutcome) error {
+	_, err := s.pool.Exec(ctx, `
+		insert into step_outcomes (run_uid, step, attempt, exit_code, message) values ($1, $2, $3, $4, $5)
+		on conflict (run_uid, step, attempt) do update set exit_code = excluded.exit_code, message = excluded.message, reported_at = now()`,
+		runUID, step, attempt, o.ExitCode, o.Message)
+	return err
+}
+
+// StepAttemptOutcome returns what step-run reported for an attempt, ErrNotFound when it
+// reported nothing (it was killed, or never started).
+func (s *Store) StepAttemptOutcome(ctx context.Context, runUID, step string, attempt int) (StepOutcome, error) {
+	var o StepOutcome
+	err := s.pool.QueryRow(ctx, `select exit_code, message, reported_at from step_outcomes where run_uid = $1 and step = $2 and attempt = $3`,
+		runUID, step, attempt).Scan(&o.ExitCode, &o.Message, &o.ReportedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return o, ErrNotFound
+	}
+	return o, err
+}
+
+// AttemptResult returns the `result` artifact of one step attempt.
+func (s *Store) AttemptResult(ctx context.Context, runUID, step string, attempt int) (Artifact, error) {
+	var a Artifact
+	err := s.pool.QueryRow(ctx, `select digest, content_type, size from artifacts
+		where run_uid = $1 and step = $2 and attempt = $3 and name = 'result'`, runUID, step, attempt).
+		Scan(&a.Digest, &a.ContentType, &a.Size)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return a, ErrNotFound
+	}
+	a.RunUID, a.Step, a.Attempt, a.Name = runUID, step, attempt, "result"
+	return a, err
+}
