@@ -21,10 +21,11 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"manager":       {"run the controllers (health, readiness, secured metrics, leader election)", exitOnError("manager", runManager)},
-	"webhookserver": {"serve the internal step API (hooks, billing and user API follow)", exitOnError("webhookserver", runWebhookServer)},
-	"step-run":      {"run a step command inside a step pod: aias step-run -- <command> [args]", runStep},
-	"version":       {"print the version", func([]string) int { fmt.Println(manager.Version); return 0 }},
+	"manager":        {"run the controllers (health, readiness, secured metrics, leader election)", exitOnError("manager", runManager)},
+	"webhookserver":  {"serve the internal step API (hooks, billing and user API follow)", exitOnError("webhookserver", runWebhookServer)},
+	"step-run":       {"run a step command inside a step pod: aias step-run -- <command> [args]", runStep},
+	"install-runner": {"copy this binary to a path (the init container of every step pod)", exitOnError("install-runner", installRunner)},
+	"version":        {"print the version", func([]string) int { fmt.Println(manager.Version); return 0 }},
 }
 
 // Main runs the subcommand named by args[0] and returns the process exit code.

@@ -4,10 +4,15 @@ package manager
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
+	"os"
 	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -21,6 +26,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/controllers"
+	"github.com/aias-dev/aias/internal/postgres"
+	"github.com/aias-dev/aias/internal/steptoken"
+	"github.com/aias-dev/aias/internal/store"
 )
 
 // Version is set at build time with -ldflags "-X github.com/aias-dev/aias/internal/manager.Version=...".
@@ -43,6 +52,21 @@ type Options struct {
 	LeaderElectionNamespace string
 	EnableHTTP2             bool
 	Zap                     zap.Options
+
+	// DatabaseURL is the PostgreSQL store (artifacts, logs, run index, frozen specs).
+	DatabaseURL string
+	// StepTokenKeyFile holds the key that signs per-run step tokens; the webhookserver
+	// verifies them with the same key.
+	StepTokenKeyFile string
+	// RunnerImage is the aias image the init container of every step pod copies the
+	// step runner from.
+	RunnerImage string
+	// InternalAPIURL is the internal step API as step pods reach it.
+	InternalAPIURL string
+
+	// Extra runs against the manager before it starts (not a flag): `aias dev` adds the
+	// dev kubelet this way.
+	Extra []func(ctrl.Manager) error
 }
 
 // ParseFlags reads the manager's flags; the defaults are what the chart and config/ deploy.
@@ -56,6 +80,10 @@ func ParseFlags(args []string) (Options, error) {
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", "aias-manager.aias.dev", "name of the leader election Lease")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the Lease (default: the pod's namespace)")
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false, "allow HTTP/2 on the metrics server (off: HTTP/2 rapid-reset and stream-cancellation CVEs)")
+	fs.StringVar(&o.DatabaseURL, "database-url", os.Getenv(postgres.EnvDatabaseURL), "PostgreSQL URL (default $AIAS_DATABASE_URL)")
+	fs.StringVar(&o.StepTokenKeyFile, "step-token-key-file", "", "file holding the key (32+ bytes) that signs per-run step tokens; shared with the webhookserver")
+	fs.StringVar(&o.RunnerImage, "runner-image", "ghcr.io/aias-dev/aias:"+Version, "image whose /aias binary every step pod runs its step under")
+	fs.StringVar(&o.InternalAPIURL, "internal-api-url", "http://aias-internal.aias-system.svc:8082", "the webhookserver's internal step API as step pods reach it")
 	o.Zap = zap.Options{}
 	o.Zap.BindFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -63,6 +91,12 @@ func ParseFlags(args []string) (Options, error) {
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if o.DatabaseURL == "" {
+		return o, errors.New("--database-url (or AIAS_DATABASE_URL) is required")
+	}
+	if o.StepTokenKeyFile == "" {
+		return o, errors.New("--step-token-key-file is required")
 	}
 	return o, nil
 }
@@ -92,8 +126,25 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if o.SecureMetrics {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
+	key, err := os.ReadFile(o.StepTokenKeyFile)
+	if err != nil {
+		return fmt.Errorf("reading the step token key: %w", err)
+	}
+	tokens, err := steptoken.NewIssuer(key)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, o.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
 	leaseDuration := 15 * time.Second
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		// Secrets are read one at a time and rarely; caching them would mean holding every
+		// Secret of the cluster in memory.
+		Client:                  client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
 		Scheme:                  NewScheme(),
 		Metrics:                 metricsOpts,
 		WebhookServer:           webhook.NewServer(webhook.Options{TLSOpts: tlsOpts}),
@@ -107,6 +158,25 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
+	}
+	if err := controllers.SetupIndexes(ctx, mgr); err != nil {
+		return err
+	}
+	if err := (&controllers.RunReconciler{
+		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("aias-run"),
+		Store: st, Tokens: tokens, RunnerImage: o.RunnerImage, InternalAPIURL: o.InternalAPIURL,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the run controller: %w", err)
+	}
+	if err := (&controllers.WorkflowReconciler{
+		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("aias-workflow"),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the workflow controller: %w", err)
+	}
+	for _, extra := range o.Extra {
+		if err := extra(mgr); err != nil {
+			return err
+		}
 	}
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err

@@ -1,0 +1,117 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/store"
+)
+
+func clientKey(namespace, name string) types.NamespacedName {
+	return types.NamespacedName{Namespace: namespace, Name: name}
+}
+
+// admit applies the Workflow's concurrency policy. Every started Run holds a slot in the
+// store until it finishes; slots are claimed atomically there, so neither cache lag nor
+// two reconciles at once can start more Runs than the policy allows.
+//   - Allow: no limit.
+//   - Forbid: beyond max active Runs, the new Run is Rejected.
+//   - Queue: beyond max, Runs wait in phase Queued and start first-come first-served.
+func (r *RunReconciler) admit(ctx context.Context, run *aiasv1alpha1.Run, spec *aiasv1alpha1.WorkflowSpec) (bool, ctrl.Result, error) {
+	policy, limit := aiasv1alpha1.ConcurrencyAllow, 0
+	if c := spec.Concurrency; c != nil {
+		if c.Policy != "" {
+			policy = c.Policy
+		}
+		limit = 1
+		if c.Max != nil {
+			limit = int(*c.Max)
+		}
+	}
+	if policy == aiasv1alpha1.ConcurrencyAllow {
+		limit = 0
+	}
+	wf := run.Spec.WorkflowRef.Name
+	if policy == aiasv1alpha1.ConcurrencyQueue {
+		ahead, err := r.queuedAhead(ctx, run)
+		if err != nil {
+			return false, ctrl.Result{}, err
+		}
+		if ahead > 0 {
+			r.queue(run, fmt.Sprintf("waiting behind %d earlier run(s) of workflow %s (policy Queue, max %d)", ahead, wf, limit))
+			return false, ctrl.Result{RequeueAfter: r.QueueRecheck}, nil
+		}
+	}
+	held, err := r.Store.ClaimSlot(ctx, store.SlotClaim{RunUID: string(run.UID), Namespace: run.Namespace, Workflow: wf, Max: limit})
+	if err != nil {
+		return false, ctrl.Result{}, fmt.Errorf("claiming a concurrency slot: %w", err)
+	}
+	if !held {
+		msg := fmt.Sprintf("workflow %s allows %d active run(s) at once and that many are running", wf, limit)
+		if policy == aiasv1alpha1.ConcurrencyForbid {
+			r.reject(run, aiasv1alpha1.RunRejected, "ConcurrencyForbidden", msg+" (policy Forbid)")
+			return false, ctrl.Result{}, nil
+		}
+		r.queue(run, msg+" (policy Queue): waiting for one to finish")
+		return false, ctrl.Result{RequeueAfter: r.QueueRecheck}, nil
+	}
+	now := metav1.NewTime(r.Now())
+	run.Status.Phase = aiasv1alpha1.RunRunning
+	run.Status.StartTime = &now
+	run.Status.Message = ""
+	setReady(run, metav1.ConditionUnknown, "Running", "steps are running")
+	r.event(run, corev1.EventTypeNormal, "Started", "Started with workflow spec %s", shortDigest(run.Status.SpecDigest))
+	return true, ctrl.Result{}, nil
+}
+
+func (r *RunReconciler) queue(run *aiasv1alpha1.Run, msg string) {
+	if run.Status.Phase != aiasv1alpha1.RunQueued {
+		r.event(run, corev1.EventTypeNormal, "Queued", "%s", msg)
+	}
+	run.Status.Phase = aiasv1alpha1.RunQueued
+	run.Status.Message = msg
+	setReady(run, metav1.ConditionUnknown, "Queued", msg)
+}
+
+// queuedAhead counts the Runs of the same Workflow that wait and were created earlier:
+// a Run may take a free slot only when none of them still waits (first come, first served).
+func (r *RunReconciler) queuedAhead(ctx context.Context, run *aiasv1alpha1.Run) (int, error) {
+	runs, err := runsOfWorkflow(ctx, r.Client, run.Namespace, run.Spec.WorkflowRef.Name)
+	if err != nil {
+		return 0, err
+	}
+	sort.Slice(runs, func(i, j int) bool { return createdBefore(&runs[i], &runs[j]) })
+	ahead := 0
+	for i := range runs {
+		o := &runs[i]
+		if o.UID == run.UID {
+			break
+		}
+		waiting := o.Status.Phase == "" || o.Status.Phase == aiasv1alpha1.RunPending || o.Status.Phase == aiasv1alpha1.RunQueued
+		if waiting && o.DeletionTimestamp.IsZero() && !o.Spec.Cancel {
+			ahead++
+		}
+	}
+	return ahead, nil
+}
+
+func createdBefore(a, b *aiasv1alpha1.Run) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return a.CreationTimestamp.Before(&b.CreationTimestamp)
+	}
+	return a.Name < b.Name
+}
+
+func shortDigest(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
+}

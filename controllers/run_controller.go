@@ -1,0 +1,203 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/steptoken"
+	"github.com/aias-dev/aias/internal/store"
+)
+
+// RunFinalizer lets the Run controller delete a Run's artifacts, logs and index row
+// from the store before the Run disappears.
+const RunFinalizer = "aias.dev/run-cleanup"
+
+// RunReconciler turns a Run into one Job per step attempt and reports the story in the
+// Run's status: it freezes the Workflow spec the Run starts with, admits the Run under
+// the Workflow's concurrency policy, schedules steps as a DAG, retries failed attempts
+// with backoff, enforces timeouts and cancellation, and cleans up the store on delete.
+type RunReconciler struct {
+	client.Client
+	// APIReader reads straight from the apiserver, to tell a Job that was deleted from
+	// one the cache has not seen yet.
+	APIReader client.Reader
+	Scheme    *runtime.Scheme
+	Recorder  events.EventRecorder
+	Store     *store.Store
+	Tokens    *steptoken.Issuer
+	// RunnerImage is the image holding the aias binary, copied into every step pod.
+	RunnerImage string
+	// InternalAPIURL is how step pods reach the internal step API.
+	InternalAPIURL string
+	// QueueRecheck is how often a Queued Run looks for a free slot even when no
+	// event woke it (a safety net; finishing Runs wake the queue directly).
+	QueueRecheck time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	specs specCache
+}
+
+// +kubebuilder:rbac:groups=aias.dev,resources=runs,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=aias.dev,resources=runs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=aias.dev,resources=runs/finalizers,verbs=update
+// +kubebuilder:rbac:groups=aias.dev,resources=workflows,verbs=get;list;watch
+// +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create
+
+// Reconcile is fetch → delete or finalizer → deferred status patch → phase functions.
+func (r *RunReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, err error) {
+	run := &aiasv1alpha1.Run{}
+	if err := r.Get(ctx, req.NamespacedName, run); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !run.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.reconcileDelete(ctx, run)
+	}
+	if !controllerutil.ContainsFinalizer(run, RunFinalizer) {
+		patch := client.MergeFromWithOptions(run.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		controllerutil.AddFinalizer(run, RunFinalizer)
+		// The patch event brings us back; nothing else happens before the finalizer is on.
+		return ctrl.Result{}, r.Patch(ctx, run, patch)
+	}
+
+	before := run.DeepCopy()
+	defer func() {
+		if equality.Semantic.DeepEqual(before.Status, run.Status) {
+			return
+		}
+		run.Status.ObservedGeneration = run.Generation
+		if perr := r.Status().Patch(ctx, run, client.MergeFrom(before)); perr != nil && err == nil {
+			err = perr
+		}
+		if before.Status.Phase != run.Status.Phase {
+			if ierr := r.index(ctx, run); ierr != nil && err == nil {
+				err = ierr
+			}
+		}
+	}()
+
+	if run.Status.Phase.Finished() {
+		return ctrl.Result{}, r.reconcileFinished(ctx, run)
+	}
+	if run.Status.Phase == "" {
+		run.Status.Phase = aiasv1alpha1.RunPending
+	}
+	if run.Spec.Cancel {
+		return ctrl.Result{}, r.finish(ctx, run, aiasv1alpha1.RunCanceled, "Canceled", "canceled by spec.cancel")
+	}
+	spec, done, err := r.freeze(ctx, run)
+	if err != nil || done {
+		return ctrl.Result{}, err
+	}
+	if run.Status.Phase == aiasv1alpha1.RunPending || run.Status.Phase == aiasv1alpha1.RunQueued {
+		admitted, res, err := r.admit(ctx, run, spec)
+		if err != nil || !admitted {
+			return res, err
+		}
+	}
+	return r.advance(ctx, run, spec)
+}
+
+// SetupWithManager watches Runs, the Jobs they own, the Workflows they wait for, and
+// finishing Runs to wake the Runs queued behind them.
+func (r *RunReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	if r.QueueRecheck == 0 {
+		r.QueueRecheck = 30 * time.Second
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
+	registerRunMetrics(mgr.GetCache())
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("run").
+		For(&aiasv1alpha1.Run{}).
+		Owns(&batchv1.Job{}).
+		Watches(&aiasv1alpha1.Workflow{}, handler.EnqueueRequestsFromMapFunc(r.runsWaitingForWorkflow)).
+		Watches(&aiasv1alpha1.Run{}, handler.EnqueueRequestsFromMapFunc(r.runsQueuedBehind)).
+		Complete(r)
+}
+
+// runsWaitingForWorkflow wakes Runs that have not frozen their spec yet when their
+// Workflow appears or changes.
+func (r *RunReconciler) runsWaitingForWorkflow(ctx context.Context, o client.Object) []reconcile.Request {
+	runs, err := runsOfWorkflow(ctx, r.Client, o.GetNamespace(), o.GetName())
+	if err != nil {
+		log.FromContext(ctx).Error(err, "listing runs of workflow", "workflow", o.GetName())
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, run := range runs {
+		if run.Status.SpecDigest == "" {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&run)})
+		}
+	}
+	return reqs
+}
+
+// runsQueuedBehind wakes the queued Runs of a Workflow when one of its Runs finishes or
+// goes away (a slot is free) or starts (the next in line may now take a free slot), so
+// the queue moves at once rather than at the next recheck.
+func (r *RunReconciler) runsQueuedBehind(ctx context.Context, o client.Object) []reconcile.Request {
+	run := o.(*aiasv1alpha1.Run)
+	if run.Status.Phase != aiasv1alpha1.RunRunning && !run.Status.Phase.Finished() && run.DeletionTimestamp.IsZero() {
+		return nil
+	}
+	runs, err := runsOfWorkflow(ctx, r.Client, run.Namespace, run.Spec.WorkflowRef.Name)
+	if err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, q := range runs {
+		if q.Status.Phase == aiasv1alpha1.RunQueued {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&q)})
+		}
+	}
+	return reqs
+}
+
+// event records what a user should see in `kubectl describe run`.
+func (r *RunReconciler) event(run *aiasv1alpha1.Run, eventType, reason, format string, args ...any) {
+	if r.Recorder != nil {
+		r.Recorder.Eventf(run, nil, eventType, reason, reason, format, args...)
+	}
+}
+
+func (r *RunReconciler) index(ctx context.Context, run *aiasv1alpha1.Run) error {
+	rec := store.RunRecord{
+		UID: string(run.UID), Namespace: run.Namespace, Name: run.Name, Workflow: run.Spec.WorkflowRef.Name,
+		Phase: string(run.Status.Phase), InputDigest: run.Status.InputDigest, CreatedAt: run.CreationTimestamp.Time,
+	}
+	if t := run.Spec.Trigger; t != nil {
+		rec.Trigger, rec.Endpoint = string(t.Type), t.Endpoint
+	}
+	if rec.Trigger == "" {
+		rec.Trigger = string(aiasv1alpha1.TriggerManual)
+	}
+	if run.Status.StartTime != nil {
+		rec.StartedAt = &run.Status.StartTime.Time
+	}
+	if run.Status.CompletionTime != nil {
+		rec.FinishedAt = &run.Status.CompletionTime.Time
+	}
+	if err := r.Store.UpsertRun(ctx, rec); err != nil {
+		return fmt.Errorf("indexing run: %w", err)
+	}
+	return nil
+}

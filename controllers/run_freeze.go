@@ -1,0 +1,142 @@
+package controllers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/store"
+)
+
+// specCache keeps decoded frozen specs by digest: they never change, and every
+// reconcile of a running Run needs its own.
+type specCache struct{ m sync.Map }
+
+func (c *specCache) get(digest string) *aiasv1alpha1.WorkflowSpec {
+	if v, ok := c.m.Load(digest); ok {
+		return v.(*aiasv1alpha1.WorkflowSpec)
+	}
+	return nil
+}
+
+func (c *specCache) put(digest string, spec *aiasv1alpha1.WorkflowSpec) { c.m.Store(digest, spec) }
+
+// freeze returns the Workflow spec the Run runs with. On first sight it resolves the
+// Workflow, stores the spec and the input in the store (record first, then point to it
+// from status: a crash in between leaves an unreferenced row, never a dangling digest)
+// and indexes the Run. done means the Run cannot go on for now (it waits or was rejected).
+func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run) (*aiasv1alpha1.WorkflowSpec, bool, error) {
+	if d := run.Status.SpecDigest; d != "" {
+		if spec := r.specs.get(d); spec != nil {
+			return spec, false, nil
+		}
+		raw, err := r.Store.WorkflowSpec(ctx, d)
+		if err != nil {
+			return nil, false, fmt.Errorf("loading the frozen workflow spec %s: %w", d, err)
+		}
+		spec := &aiasv1alpha1.WorkflowSpec{}
+		if err := json.Unmarshal(raw, spec); err != nil {
+			return nil, false, fmt.Errorf("decoding the frozen workflow spec %s: %w", d, err)
+		}
+		r.specs.put(d, spec)
+		return spec, false, nil
+	}
+
+	wf := &aiasv1alpha1.Workflow{}
+	err := r.Get(ctx, clientKey(run.Namespace, run.Spec.WorkflowRef.Name), wf)
+	if apierrors.IsNotFound(err) {
+		// GitOps may apply the Run before its Workflow: wait, and say so.
+		if setReady(run, metav1.ConditionUnknown, "WorkflowNotFound", fmt.Sprintf("workflow %q does not exist in namespace %s; the run starts when it does", run.Spec.WorkflowRef.Name, run.Namespace)) {
+			r.event(run, corev1.EventTypeWarning, "WorkflowNotFound", "Workflow %q not found; waiting for it", run.Spec.WorkflowRef.Name)
+		}
+		run.Status.Message = readyMessage(run)
+		return nil, true, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+
+	inputDigest, err := r.storeInput(ctx, run)
+	if errors.Is(err, store.ErrNotFound) {
+		r.reject(run, aiasv1alpha1.RunFailed, "InputNotFound", fmt.Sprintf("spec.inputRef.digest %s is not in the store", run.Spec.InputRef.Digest))
+		return nil, true, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	raw, err := json.Marshal(wf.Spec)
+	if err != nil {
+		return nil, false, err
+	}
+	digest, err := r.Store.PutWorkflowSpec(ctx, raw)
+	if err != nil {
+		return nil, false, fmt.Errorf("storing the workflow spec: %w", err)
+	}
+	spec := wf.Spec.DeepCopy()
+	r.specs.put(digest, spec)
+	run.Status.SpecDigest, run.Status.InputDigest = digest, inputDigest
+	run.Status.Steps = make([]aiasv1alpha1.StepStatus, len(spec.Steps))
+	for i, s := range spec.Steps {
+		run.Status.Steps[i] = aiasv1alpha1.StepStatus{Name: s.Name, Phase: aiasv1alpha1.StepPending}
+	}
+	run.Status.StepsSummary = stepsSummary(run)
+	// Index now, not at the next phase change: the first step reads its input through the index.
+	if err := r.index(ctx, run); err != nil {
+		return nil, false, err
+	}
+	return spec, false, nil
+}
+
+// storeInput puts inline input into the store's inputs table (by digest) and checks that
+// a referenced input is there.
+func (r *RunReconciler) storeInput(ctx context.Context, run *aiasv1alpha1.Run) (string, error) {
+	switch {
+	case run.Spec.Input != nil:
+		content := []byte(*run.Spec.Input)
+		contentType := "application/octet-stream"
+		if json.Valid(content) {
+			contentType = "application/json"
+		}
+		return r.Store.PutInput(ctx, content, contentType)
+	case run.Spec.InputRef != nil:
+		if _, _, err := r.Store.GetInput(ctx, run.Spec.InputRef.Digest); err != nil {
+			return "", err
+		}
+		return run.Spec.InputRef.Digest, nil
+	default:
+		return "", nil
+	}
+}
+
+// reject ends a Run that never started.
+func (r *RunReconciler) reject(run *aiasv1alpha1.Run, phase aiasv1alpha1.RunPhase, reason, message string) {
+	run.Status.Phase = phase
+	run.Status.Message = message
+	now := metav1.NewTime(r.Now())
+	run.Status.CompletionTime = &now
+	setReady(run, metav1.ConditionFalse, reason, message)
+	r.event(run, corev1.EventTypeWarning, reason, "%s", message)
+	runsFinished.WithLabelValues(string(phase)).Inc()
+}
+
+// setReady sets the Ready condition and reports whether it changed.
+func setReady(run *aiasv1alpha1.Run, status metav1.ConditionStatus, reason, message string) bool {
+	return meta.SetStatusCondition(&run.Status.Conditions, metav1.Condition{
+		Type: "Ready", Status: status, Reason: reason, Message: message, ObservedGeneration: run.Generation,
+	})
+}
+
+func readyMessage(run *aiasv1alpha1.Run) string {
+	if c := meta.FindStatusCondition(run.Status.Conditions, "Ready"); c != nil {
+		return c.Message
+	}
+	return ""
+}

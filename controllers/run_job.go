@@ -1,0 +1,181 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/stepjob"
+	"github.com/aias-dev/aias/internal/steptoken"
+)
+
+// stepUser is the uid and gid step containers run as. Pod Security "restricted" demands a
+// non-root user; naming one lets images that default to root (debian, alpine, busybox)
+// run unchanged instead of failing with "image will run as root".
+const stepUser = 65532
+
+// stepLabels are on the Job and its pods, for `kubectl get jobs,pods -l aias.dev/run=<run>`.
+func stepLabels(run *aiasv1alpha1.Run, step string, attempt int32) map[string]string {
+	return map[string]string{
+		stepjob.LabelRun:               run.Name,
+		stepjob.LabelRunUID:            string(run.UID),
+		stepjob.LabelStep:              step,
+		stepjob.LabelAttempt:           strconv.Itoa(int(attempt)),
+		"app.kubernetes.io/managed-by": "aias",
+	}
+}
+
+// buildJob is the Job of one step attempt (see DESIGN.md "Steps and outputs").
+func (r *RunReconciler) buildJob(run *aiasv1alpha1.Run, spec *aiasv1alpha1.WorkflowSpec, i int, attempt int32) (*batchv1.Job, error) {
+	step := spec.Steps[i]
+	labels := stepLabels(run, step.Name, attempt)
+	env := append([]corev1.EnvVar{}, step.Env...)
+	// AIAS variables come last: for duplicate names the last entry wins, so a step cannot
+	// point step-run at another run or API by accident.
+	env = append(env,
+		corev1.EnvVar{Name: "AIAS_API_URL", Value: r.InternalAPIURL},
+		corev1.EnvVar{Name: "AIAS_TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: tokenSecretName(run.Name)}, Key: stepjob.TokenKey}}},
+		corev1.EnvVar{Name: "AIAS_NAMESPACE", Value: run.Namespace},
+		corev1.EnvVar{Name: "AIAS_RUN", Value: run.Name},
+		corev1.EnvVar{Name: "AIAS_STEP", Value: step.Name},
+		corev1.EnvVar{Name: "AIAS_ATTEMPT", Value: strconv.Itoa(int(attempt))},
+		corev1.EnvVar{Name: "AIAS_FROM", Value: strings.Join(dependencies(spec, i), ",")},
+		corev1.EnvVar{Name: "AIAS_WORK_DIR", Value: stepjob.WorkDir},
+		corev1.EnvVar{Name: "AIAS_OUTPUT_DIR", Value: stepjob.OutputDir},
+	)
+	restricted := &corev1.SecurityContext{
+		AllowPrivilegeEscalation: ptr.To(false),
+		RunAsNonRoot:             ptr.To(true),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+		SeccompProfile:           &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+	var resources corev1.ResourceRequirements
+	if step.Resources != nil {
+		resources = *step.Resources
+	}
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: jobName(run.Name, step.Name, attempt), Namespace: run.Namespace, Labels: labels},
+		Spec: batchv1.JobSpec{
+			// The Run controller retries with a new attempt (a new Job), so each Job runs once.
+			BackoffLimit: ptr.To[int32](0),
+			Template: corev1.PodTemplateSpec{
+				ObjectMeta: metav1.ObjectMeta{Labels: labels},
+				Spec: corev1.PodSpec{
+					RestartPolicy:                corev1.RestartPolicyNever,
+					ServiceAccountName:           spec.ServiceAccountName,
+					AutomountServiceAccountToken: ptr.To(spec.ServiceAccountName != ""),
+					EnableServiceLinks:           ptr.To(false),
+					SecurityContext: &corev1.PodSecurityContext{
+						RunAsNonRoot:   ptr.To(true),
+						RunAsUser:      ptr.To[int64](stepUser),
+						RunAsGroup:     ptr.To[int64](stepUser),
+						FSGroup:        ptr.To[int64](stepUser),
+						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+					},
+					InitContainers: []corev1.Container{{
+						Name:            stepjob.InstallContainer,
+						Image:           r.RunnerImage,
+						Command:         []string{stepjob.ImageBinary, stepjob.InstallCommand, stepjob.RunnerPath},
+						VolumeMounts:    []corev1.VolumeMount{{Name: stepjob.BinVolume, MountPath: stepjob.BinDir}},
+						SecurityContext: restricted,
+						Resources: corev1.ResourceRequirements{
+							Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
+							Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
+						},
+					}},
+					Containers: []corev1.Container{{
+						Name:    stepjob.StepContainer,
+						Image:   step.Image,
+						Command: append([]string{stepjob.RunnerPath, "step-run", "--"}, step.Command...),
+						Args:    step.Args,
+						Env:     env,
+						VolumeMounts: []corev1.VolumeMount{
+							{Name: stepjob.BinVolume, MountPath: stepjob.BinDir, ReadOnly: true},
+							{Name: stepjob.WorkVolume, MountPath: stepjob.WorkDir},
+						},
+						Resources:       resources,
+						SecurityContext: restricted,
+					}},
+					Volumes: []corev1.Volume{
+						{Name: stepjob.BinVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+						{Name: stepjob.WorkVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+					},
+				},
+			},
+		},
+	}
+	if step.Timeout != nil {
+		job.Spec.ActiveDeadlineSeconds = ptr.To(max(int64(step.Timeout.Seconds()), 1))
+	}
+	if err := controllerutil.SetControllerReference(run, job, r.Scheme); err != nil {
+		return nil, err
+	}
+	return job, nil
+}
+
+// dependencies are the steps a step waits for: dependsOn, or when absent the previous step.
+func dependencies(spec *aiasv1alpha1.WorkflowSpec, i int) []string {
+	if deps := spec.Steps[i].DependsOn; deps != nil {
+		return deps
+	}
+	if i == 0 {
+		return nil
+	}
+	return []string{spec.Steps[i-1].Name}
+}
+
+// createJob creates the attempt's Job. When it exists already (a reconcile that crashed
+// after creating it, or a stale cache) it is adopted only if it is this Run's.
+func (r *RunReconciler) createJob(ctx context.Context, run *aiasv1alpha1.Run, job *batchv1.Job) error {
+	err := r.Create(ctx, job)
+	if !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	existing := &batchv1.Job{}
+	if err := r.APIReader.Get(ctx, clientKey(job.Namespace, job.Name), existing); err != nil {
+		return err
+	}
+	if existing.Labels[stepjob.LabelRunUID] != string(run.UID) {
+		return fmt.Errorf("job %s already exists and belongs to another run (uid %q); it is left alone", job.Name, existing.Labels[stepjob.LabelRunUID])
+	}
+	return nil
+}
+
+// ensureTokenSecret creates the Secret holding the Run's step token, owned by the Run.
+func (r *RunReconciler) ensureTokenSecret(ctx context.Context, run *aiasv1alpha1.Run) error {
+	token := r.Tokens.Issue(steptoken.Run{Namespace: run.Namespace, Name: run.Name, UID: string(run.UID)})
+	secret := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: tokenSecretName(run.Name), Namespace: run.Namespace,
+			Labels: map[string]string{stepjob.LabelRun: run.Name, stepjob.LabelRunUID: string(run.UID), "app.kubernetes.io/managed-by": "aias"},
+		},
+		Type:       corev1.SecretTypeOpaque,
+		StringData: map[string]string{stepjob.TokenKey: token},
+	}
+	if err := controllerutil.SetControllerReference(run, secret, r.Scheme); err != nil {
+		return err
+	}
+	err := r.Create(ctx, secret)
+	if !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	existing := &corev1.Secret{}
+	if err := r.APIReader.Get(ctx, clientKey(secret.Namespace, secret.Name), existing); err != nil {
+		return err
+	}
+	if existing.Labels[stepjob.LabelRunUID] != string(run.UID) {
+		return fmt.Errorf("secret %s already exists and belongs to another run; it is left alone", secret.Name)
+	}
+	return nil
+}

@@ -1,0 +1,390 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/stepjob"
+	"github.com/aias-dev/aias/internal/store"
+)
+
+// Retry backoff defaults, as documented on RetryBackoff.
+const (
+	defaultBackoff    = 10 * time.Second
+	defaultFactor     = 2
+	defaultMaxBackoff = 5 * time.Minute
+)
+
+// stepJobs are a Run's Jobs by name, and the highest attempt seen per step.
+type stepJobs struct {
+	byName     map[string]*batchv1.Job
+	maxAttempt map[string]int32
+}
+
+func (r *RunReconciler) listStepJobs(ctx context.Context, run *aiasv1alpha1.Run) (stepJobs, error) {
+	var jobs batchv1.JobList
+	if err := r.List(ctx, &jobs, client.InNamespace(run.Namespace), client.MatchingLabels{stepjob.LabelRunUID: string(run.UID)}); err != nil {
+		return stepJobs{}, err
+	}
+	sj := stepJobs{byName: map[string]*batchv1.Job{}, maxAttempt: map[string]int32{}}
+	for i := range jobs.Items {
+		j := &jobs.Items[i]
+		sj.byName[j.Name] = j
+		if a, err := strconv.Atoi(j.Labels[stepjob.LabelAttempt]); err == nil && int32(a) > sj.maxAttempt[j.Labels[stepjob.LabelStep]] {
+			sj.maxAttempt[j.Labels[stepjob.LabelStep]] = int32(a)
+		}
+	}
+	return sj, nil
+}
+
+// advance moves a running Run forward: it finishes attempts whose Jobs are done, retries
+// failed ones after their backoff, starts steps whose dependencies all succeeded, and
+// ends the Run when nothing is left to do. Steps are visited in spec order, and a step
+// only depends on earlier ones, so one pass settles everything a pass can.
+func (r *RunReconciler) advance(ctx context.Context, run *aiasv1alpha1.Run, spec *aiasv1alpha1.WorkflowSpec) (ctrl.Result, error) {
+	now := r.Now()
+	var wake time.Time
+	wakeAt := func(t time.Time) {
+		if wake.IsZero() || t.Before(wake) {
+			wake = t
+		}
+	}
+	if spec.Timeout != nil && run.Status.StartTime != nil {
+		deadline := run.Status.StartTime.Add(spec.Timeout.Duration)
+		if !now.Before(deadline) {
+			msg := fmt.Sprintf("workflow timeout of %s exceeded", spec.Timeout.Duration)
+			endSteps(run, aiasv1alpha1.StepFailed, msg)
+			return ctrl.Result{}, r.finish(ctx, run, aiasv1alpha1.RunFailed, "Timeout", msg)
+		}
+		wakeAt(deadline)
+	}
+	jobs, err := r.listStepJobs(ctx, run)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	tokenReady := false
+	start := func(i int, attempt int32) error {
+		if !tokenReady {
+			if err := r.ensureTokenSecret(ctx, run); err != nil {
+				return err
+			}
+			tokenReady = true
+		}
+		job, err := r.buildJob(run, spec, i, attempt)
+		if err != nil {
+			return err
+		}
+		if err := r.createJob(ctx, run, job); err != nil {
+			r.event(run, corev1.EventTypeWarning, "JobCreateFailed", "Creating Job %s: %v", job.Name, err)
+			return err
+		}
+		st := &run.Status.Steps[i]
+		st.Phase, st.Attempts, st.JobName = aiasv1alpha1.StepRunning, attempt, job.Name
+		st.NextAttemptTime, st.ExitCode, st.Message = nil, nil, ""
+		if st.StartTime == nil {
+			t := metav1.NewTime(now)
+			st.StartTime = &t
+		}
+		r.event(run, corev1.EventTypeNormal, "StepStarted", "Step %s attempt %d started as Job %s", st.Name, attempt, job.Name)
+		return nil
+	}
+
+	for i, step := range spec.Steps {
+		st := &run.Status.Steps[i]
+		if stepFinished(st.Phase) {
+			continue
+		}
+		// A Job the status does not know of yet: created just before a crash or a lost
+		// status write. Adopt it rather than starting the attempt again.
+		if n := jobs.maxAttempt[step.Name]; n > st.Attempts {
+			st.Phase, st.Attempts, st.JobName, st.NextAttemptTime = aiasv1alpha1.StepRunning, n, jobName(run.Name, step.Name, n), nil
+			if st.StartTime == nil {
+				st.StartTime = &jobs.byName[st.JobName].CreationTimestamp
+			}
+		}
+		switch st.Phase {
+		case aiasv1alpha1.StepPending:
+			blocker, ready := dependencyState(run, spec, i)
+			if blocker != "" || failing(run) {
+				st.Phase = aiasv1alpha1.StepSkipped
+				st.Message = "not run: " + firstNonEmpty(blocker, "another step failed")
+				continue
+			}
+			if ready {
+				if err := start(i, 1); err != nil {
+					return ctrl.Result{}, err
+				}
+			}
+		case aiasv1alpha1.StepRetrying:
+			if next := st.NextAttemptTime; next != nil && now.Before(next.Time) {
+				wakeAt(next.Time)
+				continue
+			}
+			if err := start(i, st.Attempts+1); err != nil {
+				return ctrl.Result{}, err
+			}
+		case aiasv1alpha1.StepRunning:
+			job := jobs.byName[jobName(run.Name, step.Name, st.Attempts)]
+			if job == nil {
+				gone, err := r.jobGone(ctx, run, st)
+				if err != nil || !gone {
+					return ctrl.Result{RequeueAfter: time.Second}, err
+				}
+				r.attemptFailed(run, &step, st, now, nil, "the step's Job was deleted before it finished")
+			} else if err := r.observeJob(ctx, run, &step, st, job); err != nil {
+				return ctrl.Result{}, err
+			}
+			if st.Phase == aiasv1alpha1.StepRetrying && st.NextAttemptTime != nil {
+				wakeAt(st.NextAttemptTime.Time)
+			}
+		}
+	}
+	run.Status.StepsSummary = stepsSummary(run)
+
+	switch {
+	case allSucceeded(run):
+		return ctrl.Result{}, r.finish(ctx, run, aiasv1alpha1.RunSucceeded, "Succeeded", fmt.Sprintf("all %d steps succeeded", len(run.Status.Steps)))
+	case failing(run) && !active(run):
+		for i := range run.Status.Steps {
+			if st := &run.Status.Steps[i]; st.Phase == aiasv1alpha1.StepPending {
+				st.Phase, st.Message = aiasv1alpha1.StepSkipped, "not run: another step failed"
+			}
+		}
+		failed := firstFailed(run)
+		return ctrl.Result{}, r.finish(ctx, run, aiasv1alpha1.RunFailed, "StepFailed", fmt.Sprintf("step %s failed: %s", failed.Name, failed.Message))
+	}
+	if wake.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	return ctrl.Result{RequeueAfter: max(wake.Sub(now), time.Millisecond)}, nil
+}
+
+// jobGone tells a Job that was deleted (the attempt is lost) from one the cache has not
+// caught up with yet.
+func (r *RunReconciler) jobGone(ctx context.Context, run *aiasv1alpha1.Run, st *aiasv1alpha1.StepStatus) (bool, error) {
+	err := r.APIReader.Get(ctx, clientKey(run.Namespace, jobName(run.Name, st.Name, st.Attempts)), &batchv1.Job{})
+	if apierrors.IsNotFound(err) {
+		return true, nil
+	}
+	return false, err
+}
+
+// observeJob reads a finished attempt's Job and the outcome step-run reported.
+func (r *RunReconciler) observeJob(ctx context.Context, run *aiasv1alpha1.Run, step *aiasv1alpha1.WorkflowStep, st *aiasv1alpha1.StepStatus, job *batchv1.Job) error {
+	done, succeeded, cond := jobResult(job)
+	if !done {
+		return nil
+	}
+	outcome, err := r.Store.StepAttemptOutcome(ctx, string(run.UID), st.Name, int(st.Attempts))
+	reported := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	finished := cond.LastTransitionTime.Time
+	if job.Status.CompletionTime != nil {
+		finished = job.Status.CompletionTime.Time
+	}
+	if started := job.Status.StartTime; started != nil {
+		stepDuration.WithLabelValues(map[bool]string{true: "Succeeded", false: "Failed"}[succeeded]).Observe(finished.Sub(started.Time).Seconds())
+	}
+	if succeeded {
+		st.Phase, st.Message = aiasv1alpha1.StepSucceeded, ""
+		st.ExitCode = ptrInt32(0)
+		t := metav1.NewTime(finished)
+		st.CompletionTime = &t
+		res, err := r.Store.AttemptResult(ctx, string(run.UID), st.Name, int(st.Attempts))
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		st.OutputDigest = res.Digest
+		r.event(run, corev1.EventTypeNormal, "StepSucceeded", "Step %s succeeded (attempt %d)", st.Name, st.Attempts)
+		return r.refreshArtifacts(ctx, run)
+	}
+	var code *int32
+	msg := cond.Message
+	if reported {
+		code, msg = ptrInt32(int32(outcome.ExitCode)), outcome.Message
+	}
+	if cond.Reason == batchv1.JobReasonDeadlineExceeded && step.Timeout != nil {
+		msg = fmt.Sprintf("timed out after %s", step.Timeout.Duration)
+	}
+	r.attemptFailed(run, step, st, finished, code, firstNonEmpty(msg, "the step's Job failed"))
+	return nil
+}
+
+// attemptFailed schedules the next attempt when the step has retries left, else fails it.
+func (r *RunReconciler) attemptFailed(run *aiasv1alpha1.Run, step *aiasv1alpha1.WorkflowStep, st *aiasv1alpha1.StepStatus, at time.Time, code *int32, msg string) {
+	st.ExitCode, st.Message = code, msg
+	if step.Retries != nil && st.Attempts <= step.Retries.Limit {
+		delay := backoff(step.Retries.Backoff, st.Attempts)
+		next := metav1.NewTime(at.Add(delay))
+		st.Phase, st.NextAttemptTime = aiasv1alpha1.StepRetrying, &next
+		r.event(run, corev1.EventTypeNormal, "StepRetrying", "Step %s attempt %d failed (%s); attempt %d in %s", st.Name, st.Attempts, msg, st.Attempts+1, delay)
+		return
+	}
+	t := metav1.NewTime(at)
+	st.Phase, st.CompletionTime = aiasv1alpha1.StepFailed, &t
+	r.event(run, corev1.EventTypeWarning, "StepFailed", "Step %s failed after %d attempt(s): %s", st.Name, st.Attempts, msg)
+}
+
+// backoff is the wait before the attempt after failed attempt n: duration × factor^(n-1),
+// capped at maxDuration.
+func backoff(b *aiasv1alpha1.RetryBackoff, n int32) time.Duration {
+	base, factor, limit := defaultBackoff, float64(defaultFactor), defaultMaxBackoff
+	if b != nil {
+		if b.Duration != nil {
+			base = b.Duration.Duration
+		}
+		if b.Factor != nil {
+			factor = float64(*b.Factor)
+		}
+		if b.MaxDuration != nil {
+			limit = b.MaxDuration.Duration
+		}
+	}
+	d := float64(base) * math.Pow(factor, float64(n-1))
+	if d > float64(limit) {
+		return limit
+	}
+	return time.Duration(d)
+}
+
+// jobResult reads a Job's terminal condition.
+func jobResult(job *batchv1.Job) (done, succeeded bool, cond batchv1.JobCondition) {
+	for _, c := range job.Status.Conditions {
+		if c.Status != corev1.ConditionTrue {
+			continue
+		}
+		switch c.Type {
+		case batchv1.JobComplete:
+			return true, true, c
+		case batchv1.JobFailed:
+			return true, false, c
+		}
+	}
+	return false, false, batchv1.JobCondition{}
+}
+
+// dependencyState says whether step i can start (ready) or never will (blocker names why).
+func dependencyState(run *aiasv1alpha1.Run, spec *aiasv1alpha1.WorkflowSpec, i int) (blocker string, ready bool) {
+	ready = true
+	for _, dep := range dependencies(spec, i) {
+		st := stepStatus(run, dep)
+		switch {
+		case st == nil:
+			return fmt.Sprintf("dependency %s is unknown", dep), false
+		case st.Phase == aiasv1alpha1.StepSucceeded:
+		case stepFinished(st.Phase):
+			return fmt.Sprintf("dependency %s %s", dep, lower(st.Phase)), false
+		default:
+			ready = false
+		}
+	}
+	return "", ready
+}
+
+// endSteps stops every unfinished step: running ones take phase, pending ones are skipped.
+func endSteps(run *aiasv1alpha1.Run, phase aiasv1alpha1.StepPhase, msg string) {
+	for i := range run.Status.Steps {
+		st := &run.Status.Steps[i]
+		switch st.Phase {
+		case aiasv1alpha1.StepRunning, aiasv1alpha1.StepRetrying:
+			st.Phase, st.Message, st.NextAttemptTime = phase, msg, nil
+		case aiasv1alpha1.StepPending, "":
+			st.Phase, st.Message = aiasv1alpha1.StepSkipped, "not run: "+msg
+		}
+	}
+	run.Status.StepsSummary = stepsSummary(run)
+}
+
+func stepFinished(p aiasv1alpha1.StepPhase) bool {
+	switch p {
+	case aiasv1alpha1.StepSucceeded, aiasv1alpha1.StepFailed, aiasv1alpha1.StepSkipped, aiasv1alpha1.StepCanceled:
+		return true
+	}
+	return false
+}
+
+func stepStatus(run *aiasv1alpha1.Run, name string) *aiasv1alpha1.StepStatus {
+	for i := range run.Status.Steps {
+		if run.Status.Steps[i].Name == name {
+			return &run.Status.Steps[i]
+		}
+	}
+	return nil
+}
+
+func failing(run *aiasv1alpha1.Run) bool { return firstFailed(run) != nil }
+
+func firstFailed(run *aiasv1alpha1.Run) *aiasv1alpha1.StepStatus {
+	for i := range run.Status.Steps {
+		if run.Status.Steps[i].Phase == aiasv1alpha1.StepFailed {
+			return &run.Status.Steps[i]
+		}
+	}
+	return nil
+}
+
+func active(run *aiasv1alpha1.Run) bool {
+	for _, st := range run.Status.Steps {
+		if st.Phase == aiasv1alpha1.StepRunning || st.Phase == aiasv1alpha1.StepRetrying {
+			return true
+		}
+	}
+	return false
+}
+
+func allSucceeded(run *aiasv1alpha1.Run) bool {
+	for _, st := range run.Status.Steps {
+		if st.Phase != aiasv1alpha1.StepSucceeded {
+			return false
+		}
+	}
+	return len(run.Status.Steps) > 0
+}
+
+// stepsSummary is the printer column: succeeded/total.
+func stepsSummary(run *aiasv1alpha1.Run) string {
+	n := 0
+	for _, st := range run.Status.Steps {
+		if st.Phase == aiasv1alpha1.StepSucceeded {
+			n++
+		}
+	}
+	return fmt.Sprintf("%d/%d", n, len(run.Status.Steps))
+}
+
+func ptrInt32(v int32) *int32 { return &v }
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func lower(p aiasv1alpha1.StepPhase) string {
+	switch p {
+	case aiasv1alpha1.StepFailed:
+		return "failed"
+	case aiasv1alpha1.StepSkipped:
+		return "was skipped"
+	case aiasv1alpha1.StepCanceled:
+		return "was canceled"
+	}
+	return string(p)
+}

@@ -1,0 +1,287 @@
+package controllers
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/utils/ptr"
+	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/stepjob"
+	"github.com/aias-dev/aias/internal/steptoken"
+	"github.com/aias-dev/aias/internal/store"
+)
+
+// rtHarness is one Run-controller test: its own namespace and its own manager running
+// the real RunReconciler against envtest and the package's PostgreSQL store. Tests play
+// kubelet themselves (rtFinishJob) unless they start the dev kubelet.
+type rtHarness struct {
+	t      *testing.T
+	ctx    context.Context
+	ns     string
+	c      client.Client
+	tokens *steptoken.Issuer
+	stop   func()
+}
+
+func newRunHarness(t *testing.T, extra ...func(ctrl.Manager) error) *rtHarness {
+	t.Helper()
+	ctx := context.Background()
+	h := &rtHarness{t: t, ctx: ctx, c: testEnv.Client, ns: fmt.Sprintf("rt-%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))[:min(len(t.Name()), 30)], time.Now().UnixNano()%100000)}
+	h.ns = strings.Trim(strings.ReplaceAll(h.ns, "_", "-"), "-")
+	if err := h.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: h.ns}}); err != nil {
+		t.Fatal(err)
+	}
+	h.tokens, _ = steptoken.NewIssuer(bytes.Repeat([]byte("k"), 32))
+	h.start(extra...)
+	return h
+}
+
+// start runs a fresh manager (a "restart" when called again after stop).
+func (h *rtHarness) start(extra ...func(ctrl.Manager) error) {
+	h.t.Helper()
+	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{
+		Scheme:                 scheme.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
+		Controller:             ctrlConfigSkipNameValidation(),
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := SetupIndexes(h.ctx, mgr); err != nil {
+		h.t.Fatal(err)
+	}
+	r := &RunReconciler{
+		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("aias-run"),
+		Store: testStore, Tokens: h.tokens, RunnerImage: "aias-runner:test", InternalAPIURL: "http://internal.test:8082",
+		QueueRecheck: 2 * time.Second,
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		h.t.Fatal(err)
+	}
+	for _, e := range extra {
+		if err := e(mgr); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(h.ctx)
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	h.stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			h.t.Errorf("manager: %v", err)
+		}
+	}
+	h.t.Cleanup(func() {
+		if h.stop != nil {
+			h.stop()
+			h.stop = nil
+		}
+	})
+}
+
+func (h *rtHarness) restart() {
+	h.stop()
+	h.stop = nil
+	h.start()
+}
+
+func (h *rtHarness) workflow(name string, spec aiasv1alpha1.WorkflowSpec) *aiasv1alpha1.Workflow {
+	h.t.Helper()
+	wf := &aiasv1alpha1.Workflow{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns}, Spec: spec}
+	if err := h.c.Create(h.ctx, wf); err != nil {
+		h.t.Fatal(err)
+	}
+	return wf
+}
+
+func (h *rtHarness) run(name, workflow string, input string) *aiasv1alpha1.Run {
+	h.t.Helper()
+	run := &aiasv1alpha1.Run{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns},
+		Spec: aiasv1alpha1.RunSpec{WorkflowRef: aiasv1alpha1.WorkflowReference{Name: workflow}}}
+	if input != "" {
+		run.Spec.Input = &input
+	}
+	if err := h.c.Create(h.ctx, run); err != nil {
+		h.t.Fatal(err)
+	}
+	return run
+}
+
+func (h *rtHarness) get(name string) *aiasv1alpha1.Run {
+	h.t.Helper()
+	run := &aiasv1alpha1.Run{}
+	if err := h.c.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: name}, run); err != nil {
+		h.t.Fatal(err)
+	}
+	return run
+}
+
+// eventually polls cond until it holds or the timeout passes; what describes the last
+// state seen, for the failure message.
+func (h *rtHarness) eventually(timeout time.Duration, what string, cond func() (bool, string)) {
+	h.t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		last = state
+		time.Sleep(50 * time.Millisecond)
+	}
+	h.t.Fatalf("timed out waiting for %s; last state: %s", what, last)
+}
+
+func (h *rtHarness) waitPhase(name string, phase aiasv1alpha1.RunPhase) *aiasv1alpha1.Run {
+	h.t.Helper()
+	var run *aiasv1alpha1.Run
+	h.eventually(20*time.Second, fmt.Sprintf("run %s to be %s", name, phase), func() (bool, string) {
+		run = h.get(name)
+		return run.Status.Phase == phase, fmt.Sprintf("phase %q message %q steps %s", run.Status.Phase, run.Status.Message, stepPhases(run))
+	})
+	return run
+}
+
+func stepPhases(run *aiasv1alpha1.Run) string {
+	var parts []string
+	for _, s := range run.Status.Steps {
+		parts = append(parts, fmt.Sprintf("%s=%s/%d", s.Name, s.Phase, s.Attempts))
+	}
+	return strings.Join(parts, ",")
+}
+
+// jobs returns the Run's step Jobs by name.
+func (h *rtHarness) jobs(run string) map[string]*batchv1.Job {
+	h.t.Helper()
+	var list batchv1.JobList
+	if err := h.c.List(h.ctx, &list, client.InNamespace(h.ns), client.MatchingLabels{stepjob.LabelRun: run}); err != nil {
+		h.t.Fatal(err)
+	}
+	m := map[string]*batchv1.Job{}
+	for i := range list.Items {
+		m[list.Items[i].Name] = &list.Items[i]
+	}
+	return m
+}
+
+func jobNames(m map[string]*batchv1.Job) []string {
+	var names []string
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// waitJobs waits until the Run has exactly the named Jobs.
+func (h *rtHarness) waitJobs(run string, want ...string) map[string]*batchv1.Job {
+	h.t.Helper()
+	sort.Strings(want)
+	var got map[string]*batchv1.Job
+	h.eventually(20*time.Second, fmt.Sprintf("jobs %v", want), func() (bool, string) {
+		got = h.jobs(run)
+		return strings.Join(jobNames(got), ",") == strings.Join(want, ","), strings.Join(jobNames(got), ",")
+	})
+	return got
+}
+
+// finishJob plays step-run and kubelet for one attempt: it records the outcome and a
+// result artifact in the store as step-run would, then writes the terminal Job status
+// the way the Job controller does.
+func (h *rtHarness) finishJob(runName, jobName string, exitCode int, result string) {
+	h.t.Helper()
+	job := &batchv1.Job{}
+	if err := h.c.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: jobName}, job); err != nil {
+		h.t.Fatal(err)
+	}
+	run := h.get(runName)
+	step, attempt := job.Labels[stepjob.LabelStep], 0
+	fmt.Sscan(job.Labels[stepjob.LabelAttempt], &attempt)
+	if result != "" {
+		key := store.ArtifactKey{Namespace: h.ns, RunName: runName, RunUID: string(run.UID), Step: step, Attempt: attempt, Name: "result"}
+		if _, err := testStore.PutArtifact(h.ctx, key, "application/json", strings.NewReader(result), 0, ""); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	msg := ""
+	if exitCode != 0 {
+		msg = fmt.Sprintf("command exited with code %d", exitCode)
+	}
+	if err := testStore.RecordStepOutcome(h.ctx, string(run.UID), step, attempt, store.StepOutcome{ExitCode: exitCode, Message: msg}); err != nil {
+		h.t.Fatal(err)
+	}
+	setJobDone(h.t, h.c, job, exitCode == 0, "")
+}
+
+// setJobDone writes a terminal Job status that kube-apiserver v1.37 accepts.
+func setJobDone(t *testing.T, c client.Client, job *batchv1.Job, succeeded bool, reason string) {
+	t.Helper()
+	now := metav1.Now()
+	start := metav1.NewTime(now.Add(-time.Second))
+	job.Status.StartTime = &start
+	job.Status.Active = 0
+	if succeeded {
+		job.Status.Succeeded = 1
+		job.Status.CompletionTime = &now
+		job.Status.Conditions = []batchv1.JobCondition{
+			{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
+			{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
+		}
+	} else {
+		if reason == "" {
+			reason = batchv1.JobReasonBackoffLimitExceeded
+		}
+		job.Status.Failed = 1
+		job.Status.Conditions = []batchv1.JobCondition{
+			{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: reason, Message: "Job has reached the specified backoff limit", LastTransitionTime: now, LastProbeTime: now},
+			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: reason, Message: "Job has reached the specified backoff limit", LastTransitionTime: now, LastProbeTime: now},
+		}
+	}
+	if err := c.Status().Update(context.Background(), job); err != nil {
+		t.Fatalf("writing job status: %v", err)
+	}
+}
+
+// events lists the reasons of the events recorded about a Run, oldest first.
+func (h *rtHarness) eventReasons(run string) []string {
+	h.t.Helper()
+	var list corev1.EventList
+	if err := h.c.List(h.ctx, &list, client.InNamespace(h.ns)); err != nil {
+		h.t.Fatal(err)
+	}
+	sort.Slice(list.Items, func(i, j int) bool { return list.Items[i].CreationTimestamp.Before(&list.Items[j].CreationTimestamp) })
+	var reasons []string
+	for _, e := range list.Items {
+		if e.InvolvedObject.Name == run {
+			reasons = append(reasons, e.Reason)
+		}
+	}
+	return reasons
+}
+
+func isNotFound(err error) bool { return apierrors.IsNotFound(err) }
+
+// ctrlConfigSkipNameValidation lets each test start its own manager with a controller
+// named "run" again (controller names are otherwise unique per process).
+func ctrlConfigSkipNameValidation() ctrlconfig.Controller {
+	return ctrlconfig.Controller{SkipNameValidation: ptr.To(true)}
+}
