@@ -1,14 +1,18 @@
 package manager
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/aias-dev/aias/internal/postgres"
 	"github.com/aias-dev/aias/internal/testenv"
 )
 
@@ -30,8 +34,18 @@ func TestManagerServesProbesAndSecuredMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = env.Stop() }()
+	dbURL, dropDB, err := postgres.ForTests(context.Background(), "aias_manager_test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dropDB()
+	keyFile := filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(keyFile, bytes.Repeat([]byte("m"), 32), 0o600); err != nil {
+		t.Fatal(err)
+	}
 
 	opts, err := ParseFlags([]string{
+		"--database-url=" + dbURL, "--step-token-key-file=" + keyFile,
 		"--metrics-bind-address=" + freeAddr(t),
 		"--health-probe-bind-address=" + freeAddr(t),
 		"--leader-elect", "--leader-election-namespace=default",
