@@ -36,5 +36,10 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer cleanup()
+	defer func() {
+		if builtBinDir != "" {
+			os.RemoveAll(builtBinDir)
+		}
+	}()
 	return m.Run()
 }

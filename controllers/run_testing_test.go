@@ -35,10 +35,19 @@ type rtHarness struct {
 	ns     string
 	c      client.Client
 	tokens *steptoken.Issuer
+	apiURL string // the internal API step pods are told about
 	stop   func()
 }
 
 func newRunHarness(t *testing.T, extra ...func(ctrl.Manager) error) *rtHarness {
+	t.Helper()
+	h := newRunHarnessNoStart(t)
+	h.start(extra...)
+	return h
+}
+
+// newRunHarnessNoStart prepares the namespace and token key; the test starts the manager.
+func newRunHarnessNoStart(t *testing.T) *rtHarness {
 	t.Helper()
 	ctx := context.Background()
 	h := &rtHarness{t: t, ctx: ctx, c: testEnv.Client, ns: fmt.Sprintf("rt-%s-%d", strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))[:min(len(t.Name()), 30)], time.Now().UnixNano()%100000)}
@@ -47,7 +56,7 @@ func newRunHarness(t *testing.T, extra ...func(ctrl.Manager) error) *rtHarness {
 		t.Fatal(err)
 	}
 	h.tokens, _ = steptoken.NewIssuer(bytes.Repeat([]byte("k"), 32))
-	h.start(extra...)
+	h.apiURL = "http://internal.test:8082"
 	return h
 }
 
@@ -69,7 +78,7 @@ func (h *rtHarness) start(extra ...func(ctrl.Manager) error) {
 	}
 	r := &RunReconciler{
 		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("aias-run"),
-		Store: testStore, Tokens: h.tokens, RunnerImage: "aias-runner:test", InternalAPIURL: "http://internal.test:8082",
+		Store: testStore, Tokens: h.tokens, RunnerImage: "aias-runner:test", InternalAPIURL: h.apiURL,
 		QueueRecheck: 2 * time.Second,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
@@ -153,8 +162,13 @@ func (h *rtHarness) eventually(timeout time.Duration, what string, cond func() (
 
 func (h *rtHarness) waitPhase(name string, phase aiasv1alpha1.RunPhase) *aiasv1alpha1.Run {
 	h.t.Helper()
+	return h.waitPhaseWithin(name, phase, 20*time.Second)
+}
+
+func (h *rtHarness) waitPhaseWithin(name string, phase aiasv1alpha1.RunPhase, timeout time.Duration) *aiasv1alpha1.Run {
+	h.t.Helper()
 	var run *aiasv1alpha1.Run
-	h.eventually(20*time.Second, fmt.Sprintf("run %s to be %s", name, phase), func() (bool, string) {
+	h.eventually(timeout, fmt.Sprintf("run %s to be %s", name, phase), func() (bool, string) {
 		run = h.get(name)
 		return run.Status.Phase == phase, fmt.Sprintf("phase %q message %q steps %s", run.Status.Phase, run.Status.Message, stepPhases(run))
 	})
@@ -285,3 +299,5 @@ func isNotFound(err error) bool { return apierrors.IsNotFound(err) }
 func ctrlConfigSkipNameValidation() ctrlconfig.Controller {
 	return ctrlconfig.Controller{SkipNameValidation: ptr.To(true)}
 }
+
+type metav1Duration = metav1.Duration
