@@ -20,11 +20,8 @@ test: verify-generated vet lint envtest ## Check generated files, vet, lint, the
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" go test $(GO_TEST_FLAGS) ./...
 
 .PHONY: dev
-dev: ## Run the product locally (arrives with the run engine, issue 4).
-	@echo "make dev arrives with the run engine (issue 4): it will start a local control plane,"
-	@echo "PostgreSQL, the manager, the webhook server and the dev kubelet. Today you can run"
-	@echo "'make test', or 'go run ./cmd/aias manager' against any cluster in your kubeconfig."
-	@exit 1
+dev: envtest build ## Run AIAS locally: control plane, PostgreSQL, manager, step API, dev kubelet, samples (Ctrl-C stops all).
+	$(BIN)/aias dev
 
 .PHONY: build
 build: ## Build bin/aias.

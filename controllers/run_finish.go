@@ -42,7 +42,9 @@ func (r *RunReconciler) finish(ctx context.Context, run *aiasv1alpha1.Run, phase
 		status, eventType = metav1.ConditionTrue, corev1.EventTypeNormal
 	}
 	setReady(run, status, reason, message)
-	r.event(run, eventType, reason, "Run %s: %s", lowerPhase(phase), message)
+	// The event reason is the phase ("Succeeded", "Failed", ...): `kubectl describe` folds
+	// events with equal reasons, and a step's StepFailed must stay visible beside it.
+	r.event(run, eventType, string(phase), "Run %s (%s): %s", lowerPhase(phase), reason, message)
 	runsFinished.WithLabelValues(string(phase)).Inc()
 	if err := r.refreshArtifacts(ctx, run); err != nil {
 		return err

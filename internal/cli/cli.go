@@ -25,6 +25,7 @@ var commands = map[string]command{
 	"webhookserver":  {"serve the internal step API (hooks, billing and user API follow)", exitOnError("webhookserver", runWebhookServer)},
 	"step-run":       {"run a step command inside a step pod: aias step-run -- <command> [args]", runStep},
 	"install-runner": {"copy this binary to a path (the init container of every step pod)", exitOnError("install-runner", installRunner)},
+	"dev":            {"run AIAS locally: control plane, PostgreSQL, manager, step API, dev kubelet, samples", exitOnError("dev", runDev)},
 	"version":        {"print the version", func([]string) int { fmt.Println(manager.Version); return 0 }},
 }
 

@@ -1,0 +1,260 @@
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+	"unicode/utf8"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+)
+
+// DefaultWorkflowNotReadyRequeue is how often a Workflow that is not Ready is checked again.
+//
+// Readiness depends on ServiceAccounts, Secrets and ConfigMaps that the controller reads
+// with direct GETs instead of watching: a watch (even metadata-only) would cache every
+// Secret of the cluster in the manager and needs cluster-wide list/watch on Secrets, and a
+// metadata-only watch could not see whether a key exists anyway. Polling only the broken
+// Workflows once a minute costs a handful of GETs and keeps RBAC at `get`.
+const DefaultWorkflowNotReadyRequeue = time.Minute
+
+// conflictRequeue is how soon a reconcile whose status patch met a newer Workflow is redone.
+const conflictRequeue = 250 * time.Millisecond
+
+// WorkflowEventRecorderName is the reporting controller of the Workflow controller's events.
+const WorkflowEventRecorderName = "aias-workflow-controller"
+
+// Reasons of the Workflow's Ready condition and events.
+const (
+	ReasonReady                  = "Ready"
+	ReasonServiceAccountNotFound = "ServiceAccountNotFound"
+	ReasonSecretNotFound         = "SecretNotFound"
+	ReasonConfigMapNotFound      = "ConfigMapNotFound"
+	// ReasonPruned is the event reason when a finished Run is deleted by the history policy.
+	ReasonPruned = "Pruned"
+)
+
+// WorkflowReconciler reports whether a Workflow is usable, summarizes its Runs, and
+// deletes finished Runs beyond its history policy. It writes the Workflow's status only.
+type WorkflowReconciler struct {
+	client.Client
+	Scheme *runtime.Scheme
+	// Recorder emits events about Workflows; SetupWithManager fills it in when nil
+	// with mgr.GetEventRecorder(WorkflowEventRecorderName).
+	Recorder events.EventRecorder
+	// APIReader reads ServiceAccounts, Secrets and ConfigMaps directly from the API server,
+	// so that they are never cached; SetupWithManager fills it in when nil with
+	// mgr.GetAPIReader().
+	APIReader client.Reader
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// NotReadyRequeue is how soon a Workflow that is not Ready is checked again;
+	// zero means DefaultWorkflowNotReadyRequeue.
+	NotReadyRequeue time.Duration
+}
+
+// +kubebuilder:rbac:groups=aias.dev,resources=workflows,verbs=get;list;watch
+// +kubebuilder:rbac:groups=aias.dev,resources=workflows/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=aias.dev,resources=runs,verbs=get;list;watch;delete
+// +kubebuilder:rbac:groups="",resources=serviceaccounts;secrets;configmaps,verbs=get
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// SetupWithManager registers the controller: it reconciles Workflows on spec changes and
+// whenever a Run of theirs appears, disappears or changes phase or times.
+// Call SetupIndexes on the manager first.
+func (r *WorkflowReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Client == nil {
+		r.Client = mgr.GetClient()
+	}
+	if r.Scheme == nil {
+		r.Scheme = mgr.GetScheme()
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
+	if r.Recorder == nil {
+		r.Recorder = mgr.GetEventRecorder(WorkflowEventRecorderName)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		// Our own status patches bump only the resourceVersion: skip them.
+		For(&aiasv1alpha1.Workflow{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&aiasv1alpha1.Run{},
+			handler.EnqueueRequestsFromMapFunc(workflowOfRun),
+			builder.WithPredicates(runSummaryChanged)).
+		Named("workflow").
+		Complete(r)
+}
+
+// workflowOfRun maps a Run to the Workflow it references.
+func workflowOfRun(_ context.Context, o client.Object) []reconcile.Request {
+	run, ok := o.(*aiasv1alpha1.Run)
+	if !ok || run.Spec.WorkflowRef.Name == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: run.Namespace, Name: run.Spec.WorkflowRef.Name}}}
+}
+
+// runSummaryChanged lets through the Run updates that can change the Workflow's status:
+// a Run controller updates step progress far more often than phases, and those updates
+// concern no Workflow.
+var runSummaryChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, ok1 := e.ObjectOld.(*aiasv1alpha1.Run)
+		n, ok2 := e.ObjectNew.(*aiasv1alpha1.Run)
+		if !ok1 || !ok2 {
+			return true
+		}
+		return o.Status.Phase != n.Status.Phase ||
+			!o.Status.StartTime.Equal(n.Status.StartTime) ||
+			!o.Status.CompletionTime.Equal(n.Status.CompletionTime) ||
+			!o.DeletionTimestamp.Equal(n.DeletionTimestamp) ||
+			o.Spec.WorkflowRef.Name != n.Spec.WorkflowRef.Name
+	},
+}
+
+// Reconcile brings one Workflow's status up to date and applies its history policy.
+func (r *WorkflowReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	wf := &aiasv1alpha1.Workflow{}
+	if err := r.Get(ctx, req.NamespacedName, wf); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	before := wf.DeepCopy()
+	defer func() {
+		err := r.patchStatus(ctx, before, wf)
+		switch {
+		case err == nil:
+		case apierrors.IsConflict(err) && retErr == nil:
+			// The cache had not yet seen our previous write (or the spec just changed):
+			// not an error, just a reconcile to redo once the cache has caught up.
+			log.FromContext(ctx).V(1).Info("status patch conflict, requeueing", "error", err.Error())
+			result = ctrl.Result{RequeueAfter: conflictRequeue}
+		default:
+			retErr = errors.Join(retErr, err)
+		}
+	}()
+
+	wf.Status.ObservedGeneration = wf.Generation
+	wf.Status.StepCount = int32(len(wf.Spec.Steps))
+
+	var (
+		requeue soonestRequeue
+		errs    []error
+	)
+	after, err := r.reconcileReady(ctx, wf)
+	requeue.add(after)
+	errs = append(errs, err)
+
+	after, err = r.reconcileRuns(ctx, wf)
+	requeue.add(after)
+	errs = append(errs, err)
+
+	return ctrl.Result{RequeueAfter: requeue.d}, errors.Join(errs...)
+}
+
+// patchStatus writes the status when it changed, and only then records the Ready
+// transition it carries. The patch is guarded by the resourceVersion read, so a reconcile
+// working from a stale cache fails (and is retried) instead of emitting a duplicate event.
+func (r *WorkflowReconciler) patchStatus(ctx context.Context, before, wf *aiasv1alpha1.Workflow) error {
+	if equality.Semantic.DeepEqual(before.Status, wf.Status) {
+		return nil
+	}
+	notify := readyTransition(
+		meta.FindStatusCondition(before.Status.Conditions, aiasv1alpha1.ConditionReady),
+		meta.FindStatusCondition(wf.Status.Conditions, aiasv1alpha1.ConditionReady))
+	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
+	if err := r.Status().Patch(ctx, wf, patch); err != nil {
+		return fmt.Errorf("patching status of Workflow %s/%s: %w", wf.Namespace, wf.Name, err)
+	}
+	if notify != nil {
+		r.Recorder.Eventf(wf, nil, notify.eventType, notify.reason, "CheckReferences", "%s", shortenNote(notify.note, maxWorkflowEventNote))
+	}
+	return nil
+}
+
+type readyEvent struct{ eventType, reason, note string }
+
+// readyTransition returns the event that announces a change of the Ready condition:
+// a Warning when it goes False or its problem changes, a Normal when it is True again.
+// A first True (no earlier condition) is no news and gets no event.
+func readyTransition(old, cur *metav1.Condition) *readyEvent {
+	if cur == nil {
+		return nil
+	}
+	switch cur.Status {
+	case metav1.ConditionFalse:
+		if old != nil && old.Status == metav1.ConditionFalse && old.Reason == cur.Reason && old.Message == cur.Message {
+			return nil
+		}
+		return &readyEvent{corev1.EventTypeWarning, cur.Reason, cur.Message}
+	case metav1.ConditionTrue:
+		if old == nil || old.Status == metav1.ConditionTrue {
+			return nil
+		}
+		return &readyEvent{corev1.EventTypeNormal, cur.Reason, cur.Message}
+	}
+	return nil
+}
+
+func (r *WorkflowReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *WorkflowReconciler) notReadyRequeue() time.Duration {
+	if r.NotReadyRequeue > 0 {
+		return r.NotReadyRequeue
+	}
+	return DefaultWorkflowNotReadyRequeue
+}
+
+func (r *WorkflowReconciler) apiReader() client.Reader {
+	if r.APIReader != nil {
+		return r.APIReader
+	}
+	return r.Client
+}
+
+// soonestRequeue keeps the soonest of several requested requeues; zero means none.
+type soonestRequeue struct{ d time.Duration }
+
+func (q *soonestRequeue) add(d time.Duration) {
+	if d > 0 && (q.d == 0 || d < q.d) {
+		q.d = d
+	}
+}
+
+// maxWorkflowEventNote is below the 1 KiB limit the events.k8s.io API puts on an event's note.
+const maxWorkflowEventNote = 1000
+
+// shortenNote cuts s to at most n bytes, on a rune boundary, marking the cut.
+func shortenNote(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}

@@ -1,0 +1,24 @@
+package cli
+
+import (
+	"flag"
+	"os"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/aias-dev/aias/internal/devcluster"
+)
+
+// runDev is `aias dev` (what `make dev` runs from the checkout).
+func runDev(args []string) error {
+	o := devcluster.Options{Out: os.Stderr}
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.StringVar(&o.StateDir, "state-dir", ".aias-dev", "where the kubeconfig, logs and step pod directories go")
+	fs.StringVar(&o.CRDDir, "crd-dir", "config/crd/bases", "the CRDs to install")
+	fs.StringVar(&o.SamplesDir, "samples", "config/samples", "manifests applied once everything runs")
+	fs.StringVar(&o.InternalAddr, "internal-bind-address", "127.0.0.1:0", "address of the internal step API (default: a free port)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return devcluster.Run(ctrl.SetupSignalHandler(), o)
+}

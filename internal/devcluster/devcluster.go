@@ -1,0 +1,216 @@
+// Package devcluster is `aias dev`: the whole product on one machine, for trying it out.
+// It starts envtest's kube-apiserver and etcd, a PostgreSQL database, the internal step
+// API, the manager with every controller, and the dev kubelet that runs step Jobs as local
+// processes; applies the samples; writes a kubeconfig; and on Ctrl-C stops all of it and
+// leaves nothing running.
+package devcluster
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+
+	"github.com/aias-dev/aias/internal/devkubelet"
+	"github.com/aias-dev/aias/internal/manager"
+	"github.com/aias-dev/aias/internal/postgres"
+	"github.com/aias-dev/aias/internal/stepjob"
+	"github.com/aias-dev/aias/internal/testenv"
+	"github.com/aias-dev/aias/webhookserver"
+)
+
+// Options say where things are and go.
+type Options struct {
+	// StateDir receives the kubeconfig, the step-token key, logs and pod directories.
+	StateDir string
+	// CRDDir and SamplesDir are config/crd/bases and config/samples of the checkout.
+	CRDDir, SamplesDir string
+	// InternalAddr is where the internal step API listens (the dev kubelet's processes
+	// reach it there).
+	InternalAddr string
+	// Out receives progress and the closing instructions.
+	Out io.Writer
+	// Ready, when set, is called once everything runs (tests use it).
+	Ready func(Cluster)
+}
+
+// Cluster is what a running dev environment offers.
+type Cluster struct {
+	Kubeconfig  string // path
+	DatabaseURL string
+	InternalAPI string // URL
+	Kubectl     string // path of the kubectl built with the control plane
+}
+
+// Run starts everything, blocks until ctx is done, then stops everything in reverse.
+func Run(ctx context.Context, o Options) (err error) {
+	say := func(format string, a ...any) { fmt.Fprintf(o.Out, "aias dev: "+format+"\n", a...) }
+	// Absolute, because step processes run in their own working directories.
+	if o.StateDir, err = filepath.Abs(o.StateDir); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(o.StateDir, 0o755); err != nil {
+		return err
+	}
+	assets, err := testenv.AssetsDir()
+	if err != nil {
+		return fmt.Errorf("%w\n(`make dev` builds them first; that takes ~20 minutes once)", err)
+	}
+
+	say("starting kube-apiserver %s and etcd %s", testenv.KubernetesVersion, testenv.EtcdVersion)
+	env := &envtest.Environment{BinaryAssetsDirectory: assets, CRDDirectoryPaths: []string{o.CRDDir}, ErrorIfCRDPathMissing: true}
+	cfg, err := env.Start()
+	if err != nil {
+		return fmt.Errorf("starting the control plane: %w", err)
+	}
+	defer func() {
+		say("stopping the control plane")
+		if serr := env.Stop(); serr != nil && err == nil {
+			err = serr
+		}
+	}()
+	admin, err := env.AddUser(envtest.User{Name: "aias-dev-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return err
+	}
+	kubeconfig, err := admin.KubeConfig()
+	if err != nil {
+		return err
+	}
+	c := Cluster{Kubeconfig: filepath.Join(o.StateDir, "kubeconfig"), Kubectl: filepath.Join(assets, "kubectl")}
+	if err := os.WriteFile(c.Kubeconfig, kubeconfig, 0o600); err != nil {
+		return err
+	}
+
+	say("preparing PostgreSQL")
+	pg, err := postgres.Acquire(ctx, func(f string, a ...any) { say("postgres: "+f, a...) })
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := pg.Release(); rerr != nil && err == nil {
+			err = rerr
+		}
+	}()
+	dbURL, dropDB, err := pg.CreateDatabase(ctx, "aias_dev")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		say("dropping the dev database")
+		_ = dropDB(context.Background())
+	}()
+	c.DatabaseURL = dbURL
+
+	keyFile := filepath.Join(o.StateDir, "step-token.key")
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logFile, err := os.Create(filepath.Join(o.StateDir, "aias.log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+
+	// Everything below stops when run is canceled; the deferred waits make sure it has
+	// before the database and control plane go away.
+	run, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	defer wg.Wait()
+	defer stop()
+
+	apiReady := make(chan string, 1)
+	wg.Go(func() {
+		err := webhookserver.Serve(run, webhookserver.Options{
+			InternalAddr: o.InternalAddr, DatabaseURL: dbURL, StepTokenKeyFile: keyFile,
+			MaxArtifactBytes: 1 << 30, MaxLogBatch: 1000,
+		}, func(addr string) { apiReady <- addr })
+		if err != nil {
+			errs <- fmt.Errorf("internal API: %w", err)
+		}
+	})
+	select {
+	case addr := <-apiReady:
+		c.InternalAPI = "http://" + addr
+	case err := <-errs:
+		return err
+	case <-ctx.Done():
+		return nil
+	}
+
+	kubelet := &devkubelet.Kubelet{
+		Binaries: map[string]string{stepjob.ImageBinary: self},
+		WorkRoot: filepath.Join(o.StateDir, "pods"), KeepFailed: true,
+	}
+	mopts := manager.Options{
+		MetricsAddr: "0", ProbeAddr: "0",
+		DatabaseURL: dbURL, StepTokenKeyFile: keyFile,
+		RunnerImage: "aias-dev-runner", InternalAPIURL: c.InternalAPI,
+		Zap:   zap.Options{Development: true, DestWriter: logFile},
+		Extra: []func(ctrl.Manager) error{kubelet.SetupWithManager},
+	}
+	say("starting the manager, the internal step API (%s) and the dev kubelet; logs in %s", c.InternalAPI, logFile.Name())
+	wg.Go(func() {
+		if err := manager.Run(run, cfg, mopts); err != nil {
+			errs <- fmt.Errorf("manager: %w", err)
+		}
+		kubelet.Stop()
+	})
+
+	say("applying %s", o.SamplesDir)
+	apply := exec.CommandContext(ctx, c.Kubectl, "--kubeconfig", c.Kubeconfig, "apply", "--server-side", "-f", o.SamplesDir)
+	apply.Stdout, apply.Stderr = o.Out, o.Out
+	if err := apply.Run(); err != nil {
+		return fmt.Errorf("applying the samples: %w", err)
+	}
+	printNextSteps(o.Out, c)
+	if o.Ready != nil {
+		o.Ready(c)
+	}
+	select {
+	case <-ctx.Done():
+		say("stopping (the dev kubelet stops every step process)")
+		return nil
+	case err := <-errs:
+		return err
+	}
+}
+
+func printNextSteps(w io.Writer, c Cluster) {
+	fmt.Fprintf(w, `
+AIAS is running. In another terminal:
+
+  export KUBECONFIG=%s
+  kubectl get workflows,webhookendpoints,runs -n acme      # or: kubectl get aias -n acme
+  kubectl describe run release-notes-manual-1 -n acme      # the sample Run, step by step
+  kubectl get jobs -n acme -L aias.dev/step,aias.dev/attempt
+
+Start another run of the sample workflow:
+
+  kubectl create -n acme -f - <<'YAML'
+  apiVersion: aias.dev/v1alpha1
+  kind: Run
+  metadata: {generateName: release-notes-}
+  spec: {workflowRef: {name: release-notes}, input: '{"ref":"refs/heads/dev","commits":1}'}
+  YAML
+
+(kubectl here is %s; any kubectl >= 1.30 works.)
+Press Ctrl-C to stop everything.
+`, c.Kubeconfig, c.Kubectl)
+}
