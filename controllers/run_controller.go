@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -172,11 +174,16 @@ func (r *RunReconciler) runsQueuedBehind(ctx context.Context, o client.Object) [
 	return reqs
 }
 
-// event records what a user should see in `kubectl describe run`.
+// event records what a user should see in `kubectl describe run`. The events API folds
+// events with the same reason and action into one series that keeps the first note, so
+// the action carries a digest of the note: "Step b started" must not read "Step a started (x2)".
 func (r *RunReconciler) event(run *aiasv1alpha1.Run, eventType, reason, format string, args ...any) {
-	if r.Recorder != nil {
-		r.Recorder.Eventf(run, nil, eventType, reason, reason, format, args...)
+	if r.Recorder == nil {
+		return
 	}
+	note := fmt.Sprintf(format, args...)
+	sum := sha256.Sum256([]byte(note))
+	r.Recorder.Eventf(run, nil, eventType, reason, reason+"/"+hex.EncodeToString(sum[:4]), "%s", note)
 }
 
 func (r *RunReconciler) index(ctx context.Context, run *aiasv1alpha1.Run) error {
