@@ -106,12 +106,6 @@ func (h *rtHarness) start(extra ...func(ctrl.Manager) error) {
 	})
 }
 
-func (h *rtHarness) restart() {
-	h.stop()
-	h.stop = nil
-	h.start()
-}
-
 func (h *rtHarness) workflow(name string, spec aiasv1alpha1.WorkflowSpec) *aiasv1alpha1.Workflow {
 	h.t.Helper()
 	wf := &aiasv1alpha1.Workflow{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns}, Spec: spec}

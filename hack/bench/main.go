@@ -262,7 +262,9 @@ func (e *env) logAppend(n, writers int) (apiRate, rawRate float64, err error) {
 	}
 	start = time.Now()
 	_, err = e.st.Pool().CopyFrom(e.ctx, pgx.Identifier{"bench_logs"}, []string{"namespace", "run_uid", "step", "attempt", "stream", "seq", "ts", "line"},
-		pgx.CopyFromSlice(n, func(i int) ([]any, error) { return []any{"bench", run.UID, "s", 1, "stdout", int64(i + 1), now, line}, nil }))
+		pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+			return []any{"bench", run.UID, "s", 1, "stdout", int64(i + 1), now, line}, nil
+		}))
 	rawRate = float64(n) / time.Since(start).Seconds()
 	return apiRate, rawRate, err
 }

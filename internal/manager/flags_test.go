@@ -1,41 +1,210 @@
 package manager
 
 import (
+	"bytes"
+	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/aias-dev/aias/internal/testenv"
 )
 
+// What config/ deploys next to the binaries: the Secrets the installer creates and where
+// the step-token key is mounted.
+const (
+	databaseSecret     = "aias-database"
+	databaseSecretKey  = "url"
+	stepTokenSecret    = "aias-step-token-key"
+	stepTokenSecretKey = "key"
+	stepTokenKeyFile   = "/etc/aias/step-token/key"
+)
+
 // The Deployment in config/manager must only pass flags the manager knows, or a kustomize
-// install would crash-loop on an unknown flag.
+// install would crash-loop on an unknown flag; and with the environment the Deployment sets
+// (the database URL from a Secret), the flags must be complete.
 func TestConfigManagerArgsParse(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "manager", "manager.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	deps := readDeployments(t, filepath.Join(testenv.RepoRoot(), "config", "manager", "manager.yaml"))
 	found := false
-	for _, doc := range strings.Split(string(raw), "\n---") {
-		var d appsv1.Deployment
-		if err := yaml.Unmarshal([]byte(doc), &d); err != nil || d.Kind != "Deployment" {
-			continue
-		}
+	for _, d := range deps {
 		for _, c := range d.Spec.Template.Spec.Containers {
 			found = true
 			if len(c.Command) < 2 || c.Command[1] != "manager" {
 				t.Errorf("container %s command = %v, want [/aias manager]", c.Name, c.Command)
 			}
-			if _, err := ParseFlags(c.Args); err != nil {
+			setContainerEnv(t, c)
+			o, err := ParseFlags(c.Args)
+			if err != nil {
 				t.Errorf("container %s args %v: %v", c.Name, c.Args, err)
+				continue
 			}
+			if o.StepTokenKeyFile != stepTokenKeyFile {
+				t.Errorf("container %s: --step-token-key-file = %q, want %q", c.Name, o.StepTokenKeyFile, stepTokenKeyFile)
+			}
+			checkStepTokenMount(t, d, c, o.StepTokenKeyFile)
 		}
 	}
 	if !found {
 		t.Fatal("no Deployment container in config/manager/manager.yaml")
 	}
+}
+
+// The install as kustomize renders it: step pods run the manager's own image, and the
+// internal API URL the manager hands to step pods names the webhookserver's internal Service.
+func TestConfigDefaultRunnerImageAndInternalAPI(t *testing.T) {
+	assets, err := testenv.AssetsDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(filepath.Join(assets, "kubectl"), "kustomize", filepath.Join(testenv.RepoRoot(), "config", "default"))
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("kubectl kustomize config/default: %v\n%s", err, stderr.String())
+	}
+	var manager, webhookserver *corev1.Container
+	var internal *corev1.Service
+	for _, doc := range strings.Split(stdout.String(), "\n---") {
+		var meta struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case meta.Kind == "Deployment" && (meta.Metadata.Name == "aias-manager" || meta.Metadata.Name == "aias-webhookserver"):
+			var d appsv1.Deployment
+			if err := yaml.Unmarshal([]byte(doc), &d); err != nil {
+				t.Fatal(err)
+			}
+			if len(d.Spec.Template.Spec.Containers) != 1 {
+				t.Fatalf("%s has %d containers, want 1", d.Name, len(d.Spec.Template.Spec.Containers))
+			}
+			if d.Name == "aias-manager" {
+				manager = &d.Spec.Template.Spec.Containers[0]
+			} else {
+				webhookserver = &d.Spec.Template.Spec.Containers[0]
+			}
+		case meta.Kind == "Service" && meta.Metadata.Name == "aias-internal":
+			internal = &corev1.Service{}
+			if err := yaml.Unmarshal([]byte(doc), internal); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if manager == nil || webhookserver == nil || internal == nil {
+		t.Fatalf("config/default lacks the aias-manager or aias-webhookserver Deployment or the aias-internal Service")
+	}
+	setContainerEnv(t, *manager)
+	o, err := ParseFlags(manager.Args)
+	if err != nil {
+		t.Fatalf("rendered manager args %v: %v", manager.Args, err)
+	}
+	if o.RunnerImage != manager.Image || webhookserver.Image != manager.Image {
+		t.Errorf("images: manager %q, --runner-image %q, webhookserver %q; want one image", manager.Image, o.RunnerImage, webhookserver.Image)
+	}
+	if strings.HasPrefix(manager.Image, "aias") {
+		t.Errorf("manager image %q: the images: entry was not applied", manager.Image)
+	}
+	u, err := url.Parse(o.InternalAPIURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := internal.Name + "." + internal.Namespace + ".svc"; u.Hostname() != want {
+		t.Errorf("--internal-api-url host %q, want %q", u.Hostname(), want)
+	}
+	portOK := false
+	for _, p := range internal.Spec.Ports {
+		if p.Name == "internal" && u.Port() == strconv.Itoa(int(p.Port)) {
+			portOK = true
+		}
+	}
+	if !portOK {
+		t.Errorf("--internal-api-url %q does not use the port named internal of Service %s: %+v", o.InternalAPIURL, internal.Name, internal.Spec.Ports)
+	}
+}
+
+func readDeployments(t *testing.T, path string) []appsv1.Deployment {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deps []appsv1.Deployment
+	for _, doc := range strings.Split(string(raw), "\n---") {
+		var d appsv1.Deployment
+		if err := yaml.Unmarshal([]byte(doc), &d); err != nil || d.Kind != "Deployment" {
+			continue
+		}
+		deps = append(deps, d)
+	}
+	return deps
+}
+
+// setContainerEnv sets the environment the container gets: literal values as written, a
+// dummy for values from Secrets. AIAS_DATABASE_URL must come from the installer's Secret.
+func setContainerEnv(t *testing.T, c corev1.Container) {
+	t.Helper()
+	dbFromSecret := false
+	for _, e := range c.Env {
+		switch {
+		case e.ValueFrom != nil && e.ValueFrom.SecretKeyRef != nil:
+			ref := e.ValueFrom.SecretKeyRef
+			t.Setenv(e.Name, "dummy-from-secret-"+ref.Name+"-"+ref.Key)
+			if e.Name == "AIAS_DATABASE_URL" && ref.Name == databaseSecret && ref.Key == databaseSecretKey {
+				dbFromSecret = true
+			}
+		case e.ValueFrom == nil:
+			t.Setenv(e.Name, e.Value)
+		}
+	}
+	if !dbFromSecret {
+		t.Errorf("container %s: env AIAS_DATABASE_URL does not come from Secret %s key %s", c.Name, databaseSecret, databaseSecretKey)
+	}
+}
+
+// checkStepTokenMount asserts keyFile is the key of Secret aias-step-token-key, mounted read-only.
+func checkStepTokenMount(t *testing.T, d appsv1.Deployment, c corev1.Container, keyFile string) {
+	t.Helper()
+	for _, m := range c.VolumeMounts {
+		if m.MountPath != filepath.Dir(keyFile) {
+			continue
+		}
+		if !m.ReadOnly {
+			t.Errorf("container %s: mount %s is not read-only", c.Name, m.MountPath)
+		}
+		for _, v := range d.Spec.Template.Spec.Volumes {
+			if v.Name != m.Name {
+				continue
+			}
+			if v.Secret == nil || v.Secret.SecretName != stepTokenSecret {
+				t.Fatalf("volume %s is not Secret %s: %+v", v.Name, stepTokenSecret, v.VolumeSource)
+			}
+			path := stepTokenSecretKey // without items, every key is a file of its name
+			if len(v.Secret.Items) > 0 {
+				path = ""
+				for _, it := range v.Secret.Items {
+					if it.Key == stepTokenSecretKey {
+						path = it.Path
+					}
+				}
+			}
+			if path != filepath.Base(keyFile) {
+				t.Errorf("volume %s puts key %q at %q, want %q", v.Name, stepTokenSecretKey, path, filepath.Base(keyFile))
+			}
+			return
+		}
+		t.Fatalf("container %s: mount %s names no volume", c.Name, m.MountPath)
+	}
+	t.Errorf("container %s: nothing mounted at %s for --step-token-key-file=%s", c.Name, filepath.Dir(keyFile), keyFile)
 }

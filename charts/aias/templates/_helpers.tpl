@@ -23,14 +23,38 @@ Chart name and version, for the helm.sh/chart label.
 {{- end }}
 
 {{/*
-Common labels.
+Labels every object carries besides the selector labels.
 */}}
-{{- define "aias.labels" -}}
+{{- define "aias.commonLabels" -}}
 helm.sh/chart: {{ include "aias.chart" . }}
-{{ include "aias.selectorLabels" . }}
 app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: aias
+{{- end }}
+
+{{/*
+Labels of the manager's objects (and of the cluster-wide ones).
+*/}}
+{{- define "aias.labels" -}}
+{{ include "aias.selectorLabels" . }}
+{{ include "aias.commonLabels" . }}
+{{- end }}
+
+{{/*
+Labels of the webhookserver's objects.
+*/}}
+{{- define "aias.webhookserverLabels" -}}
+{{ include "aias.webhookserverSelectorLabels" . }}
+{{ include "aias.commonLabels" . }}
+{{- end }}
+
+{{/*
+Labels of objects shared by the manager and the webhookserver (the Secrets).
+*/}}
+{{- define "aias.sharedLabels" -}}
+app.kubernetes.io/name: {{ include "aias.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{ include "aias.commonLabels" . }}
 {{- end }}
 
 {{/*
@@ -40,6 +64,15 @@ Selector labels of the manager pods (Deployment selector, metrics Service select
 app.kubernetes.io/name: {{ include "aias.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: manager
+{{- end }}
+
+{{/*
+Selector labels of the webhookserver pods (Deployment selector, Service selectors).
+*/}}
+{{- define "aias.webhookserverSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "aias.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: webhookserver
 {{- end }}
 
 {{/*
@@ -54,4 +87,118 @@ Manager image reference; the tag defaults to the chart's appVersion.
 */}}
 {{- define "aias.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion | toString) }}
+{{- end }}
+
+{{/*
+Name of the webhookserver's Deployment and ServiceAccount.
+*/}}
+{{- define "aias.webhookserverName" -}}
+{{- include "aias.fullname" . }}-webhookserver
+{{- end }}
+
+{{/*
+Name of the Service of the internal step API (aias-internal).
+*/}}
+{{- define "aias.internalServiceName" -}}
+{{- include "aias.fullname" . }}-internal
+{{- end }}
+
+{{/*
+Image whose /aias binary step pods run (--runner-image); defaults to the manager's image.
+*/}}
+{{- define "aias.runnerImage" -}}
+{{- .Values.runnerImage | default (include "aias.image" .) }}
+{{- end }}
+
+{{/*
+The internal step API as step pods reach it (--internal-api-url).
+*/}}
+{{- define "aias.internalAPIURL" -}}
+{{- .Values.internalAPIURL | default (printf "http://%s.%s.svc:%d" (include "aias.internalServiceName" .) .Release.Namespace (.Values.webhookserver.internalPort | int)) }}
+{{- end }}
+
+{{/*
+Secret and key holding the PostgreSQL URL: the chart's own Secret when database.url is set,
+else database.existingSecret.
+*/}}
+{{- define "aias.databaseSecretName" -}}
+{{- if .Values.database.url }}
+{{- include "aias.fullname" . }}-database
+{{- else }}
+{{- required "set database.existingSecret (a Secret holding the PostgreSQL URL) or database.url" .Values.database.existingSecret }}
+{{- end }}
+{{- end }}
+
+{{- define "aias.databaseSecretKey" -}}
+{{- if .Values.database.url }}url{{ else }}{{ .Values.database.existingSecretKey | default "url" }}{{ end }}
+{{- end }}
+
+{{/*
+Secret and key holding the step-token signing key: stepTokenKey.existingSecret, else the
+Secret the chart generates.
+*/}}
+{{- define "aias.stepTokenKeySecretName" -}}
+{{- .Values.stepTokenKey.existingSecret | default (printf "%s-step-token-key" (include "aias.fullname" .)) }}
+{{- end }}
+
+{{- define "aias.stepTokenKeySecretKey" -}}
+{{- if .Values.stepTokenKey.existingSecret }}{{ .Values.stepTokenKey.existingSecretKey | default "key" }}{{ else }}key{{ end }}
+{{- end }}
+
+{{/*
+Path of the mounted step-token key in both Deployments.
+*/}}
+{{- define "aias.stepTokenKeyFile" -}}
+/etc/aias/step-token/key
+{{- end }}
+
+{{/*
+Container env shared by the manager and the webhookserver: the database URL from its Secret.
+*/}}
+{{- define "aias.databaseEnv" -}}
+- name: AIAS_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "aias.databaseSecretName" . }}
+      key: {{ include "aias.databaseSecretKey" . }}
+{{- end }}
+
+{{- define "aias.stepTokenKeyVolumeMount" -}}
+- name: step-token-key
+  mountPath: {{ include "aias.stepTokenKeyFile" . | dir }}
+  readOnly: true
+{{- end }}
+
+{{- define "aias.stepTokenKeyVolume" -}}
+- name: step-token-key
+  secret:
+    secretName: {{ include "aias.stepTokenKeySecretName" . }}
+    defaultMode: 288 # 0440, group 65532 (fsGroup)
+    items:
+    - key: {{ include "aias.stepTokenKeySecretKey" . }}
+      path: {{ include "aias.stepTokenKeyFile" . | base }}
+{{- end }}
+
+{{/*
+Pod security context of both Deployments (restricted Pod Security Standard).
+*/}}
+{{- define "aias.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+runAsGroup: 65532
+fsGroup: 65532
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{- define "aias.containerSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: 65532
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop:
+  - ALL
+seccompProfile:
+  type: RuntimeDefault
 {{- end }}
