@@ -44,6 +44,8 @@ type RunReconciler struct {
 	RunnerImage string
 	// InternalAPIURL is how step pods reach the internal step API.
 	InternalAPIURL string
+	// WorkflowGrace is how long a Run waits for a missing Workflow before it fails.
+	WorkflowGrace time.Duration
 	// QueueRecheck is how often a Queued Run looks for a free slot even when no
 	// event woke it (a safety net; finishing Runs wake the queue directly).
 	QueueRecheck time.Duration
@@ -101,9 +103,9 @@ func (r *RunReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result
 	if run.Spec.Cancel {
 		return ctrl.Result{}, r.finish(ctx, run, aiasv1alpha1.RunCanceled, "Canceled", "canceled by spec.cancel")
 	}
-	spec, done, err := r.freeze(ctx, run)
-	if err != nil || done {
-		return ctrl.Result{}, err
+	spec, wait, err := r.freeze(ctx, run)
+	if err != nil || spec == nil {
+		return ctrl.Result{RequeueAfter: wait}, err
 	}
 	if run.Status.Phase == aiasv1alpha1.RunPending || run.Status.Phase == aiasv1alpha1.RunQueued {
 		admitted, res, err := r.admit(ctx, run, spec)
@@ -119,6 +121,9 @@ func (r *RunReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result
 func (r *RunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Now == nil {
 		r.Now = time.Now
+	}
+	if r.WorkflowGrace == 0 {
+		r.WorkflowGrace = 10 * time.Second
 	}
 	if r.QueueRecheck == 0 {
 		r.QueueRecheck = 30 * time.Second
@@ -137,7 +142,7 @@ func (r *RunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // runsWaitingForWorkflow wakes Runs that have not frozen their spec yet when their
-// Workflow appears or changes.
+// Workflow appears.
 func (r *RunReconciler) runsWaitingForWorkflow(ctx context.Context, o client.Object) []reconcile.Request {
 	runs, err := runsOfWorkflow(ctx, r.Client, o.GetNamespace(), o.GetName())
 	if err != nil {

@@ -77,7 +77,7 @@ func TestRunSchedulesDAG(t *testing.T) {
 	}
 	h.eventually(5*time.Second, "events", func() (bool, string) {
 		r := h.eventReasons("r1")
-		return slices.Contains(r, "Started") && slices.Contains(r, "StepSucceeded") && slices.Contains(r, "Succeeded"), strings.Join(r, ",")
+		return slices.Contains(r, "Started") && slices.Contains(r, "StepStarted") && slices.Contains(r, "Succeeded"), strings.Join(r, ",")
 	})
 }
 
@@ -280,8 +280,9 @@ func TestRunFreezesWorkflowSpec(t *testing.T) {
 	}
 }
 
-// A Run waits for a Workflow that does not exist yet and starts when it appears.
-func TestRunWaitsForWorkflow(t *testing.T) {
+// A Run waits briefly for a Workflow that does not exist yet and starts when it
+// appears; one whose Workflow never appears fails, naming it.
+func TestRunMissingWorkflow(t *testing.T) {
 	h := newRunHarness(t)
 	h.run("early", "later", "")
 	h.eventually(10*time.Second, "WorkflowNotFound", func() (bool, string) {
@@ -290,6 +291,12 @@ func TestRunWaitsForWorkflow(t *testing.T) {
 	})
 	h.workflow("later", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{step("a")}})
 	h.waitJobs("early", "early-a-1")
+
+	h.run("orphan", "missing", "")
+	run := h.waitPhase("orphan", aiasv1alpha1.RunFailed)
+	if c := readyCondition(run); c == nil || c.Reason != "WorkflowNotFound" || run.Status.Message != `workflow "missing" does not exist in namespace `+h.ns {
+		t.Errorf("ready = %+v, message %q", c, run.Status.Message)
+	}
 }
 
 // A restart between creating a Job and recording it in status adopts the Job instead

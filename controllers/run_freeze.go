@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -32,53 +33,58 @@ func (c *specCache) put(digest string, spec *aiasv1alpha1.WorkflowSpec) { c.m.St
 // freeze returns the Workflow spec the Run runs with. On first sight it resolves the
 // Workflow, stores the spec and the input in the store (record first, then point to it
 // from status: a crash in between leaves an unreferenced row, never a dangling digest)
-// and indexes the Run. done means the Run cannot go on for now (it waits or was rejected).
-func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run) (*aiasv1alpha1.WorkflowSpec, bool, error) {
+// and indexes the Run. A nil spec without error means the Run cannot go on: it was
+// rejected, or it waits (wait > 0) for its Workflow.
+func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run) (*aiasv1alpha1.WorkflowSpec, time.Duration, error) {
 	if d := run.Status.SpecDigest; d != "" {
 		if spec := r.specs.get(d); spec != nil {
-			return spec, false, nil
+			return spec, 0, nil
 		}
 		raw, err := r.Store.WorkflowSpec(ctx, d)
 		if err != nil {
-			return nil, false, fmt.Errorf("loading the frozen workflow spec %s: %w", d, err)
+			return nil, 0, fmt.Errorf("loading the frozen workflow spec %s: %w", d, err)
 		}
 		spec := &aiasv1alpha1.WorkflowSpec{}
 		if err := json.Unmarshal(raw, spec); err != nil {
-			return nil, false, fmt.Errorf("decoding the frozen workflow spec %s: %w", d, err)
+			return nil, 0, fmt.Errorf("decoding the frozen workflow spec %s: %w", d, err)
 		}
 		r.specs.put(d, spec)
-		return spec, false, nil
+		return spec, 0, nil
 	}
 
 	wf := &aiasv1alpha1.Workflow{}
 	err := r.Get(ctx, clientKey(run.Namespace, run.Spec.WorkflowRef.Name), wf)
 	if apierrors.IsNotFound(err) {
-		// GitOps may apply the Run before its Workflow: wait, and say so.
-		if setReady(run, metav1.ConditionUnknown, "WorkflowNotFound", fmt.Sprintf("workflow %q does not exist in namespace %s; the run starts when it does", run.Spec.WorkflowRef.Name, run.Namespace)) {
-			r.event(run, corev1.EventTypeWarning, "WorkflowNotFound", "Workflow %q not found; waiting for it", run.Spec.WorkflowRef.Name)
+		// A Workflow applied together with the Run may reach the cache a moment later:
+		// wait out a short grace period, then fail with a reason that names what is missing.
+		msg := fmt.Sprintf("workflow %q does not exist in namespace %s", run.Spec.WorkflowRef.Name, run.Namespace)
+		if wait := run.CreationTimestamp.Add(r.WorkflowGrace).Sub(r.Now()); wait > 0 {
+			setReady(run, metav1.ConditionUnknown, "WorkflowNotFound", msg+"; waiting briefly for it")
+			run.Status.Message = readyMessage(run)
+			return nil, wait, nil
 		}
-		run.Status.Message = readyMessage(run)
-		return nil, true, nil
+		r.reject(run, aiasv1alpha1.RunFailed, "WorkflowNotFound", msg)
+		return nil, 0, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, 0, err
 	}
 
 	inputDigest, err := r.storeInput(ctx, run)
 	if errors.Is(err, store.ErrNotFound) {
 		r.reject(run, aiasv1alpha1.RunFailed, "InputNotFound", fmt.Sprintf("spec.inputRef.digest %s is not in the store", run.Spec.InputRef.Digest))
-		return nil, true, nil
+		return nil, 0, nil
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, 0, err
 	}
 	raw, err := json.Marshal(wf.Spec)
 	if err != nil {
-		return nil, false, err
+		return nil, 0, err
 	}
 	digest, err := r.Store.PutWorkflowSpec(ctx, raw)
 	if err != nil {
-		return nil, false, fmt.Errorf("storing the workflow spec: %w", err)
+		return nil, 0, fmt.Errorf("storing the workflow spec: %w", err)
 	}
 	spec := wf.Spec.DeepCopy()
 	r.specs.put(digest, spec)
@@ -90,9 +96,9 @@ func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run) (*aia
 	run.Status.StepsSummary = stepsSummary(run)
 	// Index now, not at the next phase change: the first step reads its input through the index.
 	if err := r.index(ctx, run); err != nil {
-		return nil, false, err
+		return nil, 0, err
 	}
-	return spec, false, nil
+	return spec, 0, nil
 }
 
 // storeInput puts inline input into the store's inputs table (by digest) and checks that

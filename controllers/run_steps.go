@@ -209,7 +209,8 @@ func (r *RunReconciler) observeJob(ctx context.Context, run *aiasv1alpha1.Run, s
 			return err
 		}
 		st.OutputDigest = res.Digest
-		r.event(run, corev1.EventTypeNormal, "StepSucceeded", "Step %s succeeded (attempt %d)", st.Name, st.Attempts)
+		// No event: success shows in status, and apiserver writes per Run are budgeted
+		// (events for start, retry, failure and the Run's end tell the story).
 		return r.refreshArtifacts(ctx, run)
 	}
 	var code *int32

@@ -79,7 +79,7 @@ func (h *rtHarness) start(extra ...func(ctrl.Manager) error) {
 	r := &RunReconciler{
 		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("aias-run"),
 		Store: testStore, Tokens: h.tokens, RunnerImage: "aias-runner:test", InternalAPIURL: h.apiURL,
-		QueueRecheck: 2 * time.Second,
+		QueueRecheck: 2 * time.Second, WorkflowGrace: 2 * time.Second,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		h.t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -69,7 +70,17 @@ type WorkflowReconciler struct {
 	// NotReadyRequeue is how soon a Workflow that is not Ready is checked again;
 	// zero means DefaultWorkflowNotReadyRequeue.
 	NotReadyRequeue time.Duration
+	// SummaryInterval is the least time between two status writes that only update the
+	// run summary (activeRuns, queuedRuns, lastRun). A busy Workflow starts and ends
+	// Runs many times a second; writing its status each time would double the apiserver
+	// writes per Run. Zero means DefaultSummaryInterval; negative means no coalescing.
+	SummaryInterval time.Duration
+
+	lastSummaryWrite sync.Map // types.NamespacedName → time.Time
 }
+
+// DefaultSummaryInterval bounds how stale a Workflow's run summary may be.
+const DefaultSummaryInterval = time.Second
 
 // +kubebuilder:rbac:groups=aias.dev,resources=workflows,verbs=get;list;watch
 // +kubebuilder:rbac:groups=aias.dev,resources=workflows/status,verbs=get;update;patch
@@ -139,7 +150,16 @@ func (r *WorkflowReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	}
 	before := wf.DeepCopy()
 	defer func() {
+		if wait := r.summaryWait(req.NamespacedName, before, wf); wait > 0 {
+			if result.RequeueAfter == 0 || wait < result.RequeueAfter {
+				result.RequeueAfter = wait
+			}
+			return
+		}
 		err := r.patchStatus(ctx, before, wf)
+		if err == nil && !equality.Semantic.DeepEqual(before.Status, wf.Status) {
+			r.lastSummaryWrite.Store(req.NamespacedName, r.now())
+		}
 		switch {
 		case err == nil:
 		case apierrors.IsConflict(err) && retErr == nil:
@@ -257,4 +277,27 @@ func shortenNote(s string, n int) string {
 		cut--
 	}
 	return s[:cut] + "..."
+}
+
+// summaryWait says how long to hold back a status write that changes nothing but the run
+// summary, so that writes for one Workflow come at most once per SummaryInterval.
+func (r *WorkflowReconciler) summaryWait(key types.NamespacedName, before, wf *aiasv1alpha1.Workflow) time.Duration {
+	interval := r.SummaryInterval
+	if interval == 0 {
+		interval = DefaultSummaryInterval
+	}
+	if interval < 0 {
+		return 0
+	}
+	a, b := before.Status.DeepCopy(), wf.Status.DeepCopy()
+	a.ActiveRuns, a.QueuedRuns, a.LastRun = 0, 0, nil
+	b.ActiveRuns, b.QueuedRuns, b.LastRun = 0, 0, nil
+	if !equality.Semantic.DeepEqual(a, b) || equality.Semantic.DeepEqual(before.Status, wf.Status) {
+		return 0 // something else changed (write now), or nothing did
+	}
+	last, ok := r.lastSummaryWrite.Load(key)
+	if !ok {
+		return 0
+	}
+	return interval - r.now().Sub(last.(time.Time))
 }

@@ -78,7 +78,7 @@ func startWorkflowController(t *testing.T, configure func(*WorkflowReconciler)) 
 		t.Fatalf("indexes: %v", err)
 	}
 	h.mgr = mgr
-	h.r = &WorkflowReconciler{NotReadyRequeue: 500 * time.Millisecond}
+	h.r = &WorkflowReconciler{NotReadyRequeue: 500 * time.Millisecond, SummaryInterval: -1}
 	if configure != nil {
 		configure(h.r)
 	}
