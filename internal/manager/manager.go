@@ -11,7 +11,11 @@ import (
 	"os"
 	"time"
 
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -28,6 +32,7 @@ import (
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/controllers"
 	"github.com/aias-dev/aias/internal/postgres"
+	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
 )
@@ -144,7 +149,12 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		// Secrets are read one at a time and rarely; caching them would mean holding every
 		// Secret of the cluster in memory.
-		Client:                  client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
+		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
+		// Only step Jobs are cached: a cluster's other Jobs are none of AIAS's business
+		// and would only cost memory.
+		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
+			&batchv1.Job{}: {Label: stepJobSelector()},
+		}},
 		Scheme:                  NewScheme(),
 		Metrics:                 metricsOpts,
 		WebhookServer:           webhook.NewServer(webhook.Options{TLSOpts: tlsOpts}),
@@ -192,4 +202,13 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	log.Info("starting manager", "version", Version, "metrics", o.MetricsAddr, "probes", o.ProbeAddr, "leaderElection", o.LeaderElect)
 	return mgr.Start(ctx)
+}
+
+// stepJobSelector matches the Jobs the Run controller creates.
+func stepJobSelector() labels.Selector {
+	req, err := labels.NewRequirement(stepjob.LabelRunUID, selection.Exists, nil)
+	if err != nil {
+		panic(err) // a constant label key: cannot fail
+	}
+	return labels.NewSelector().Add(*req)
 }
