@@ -35,7 +35,8 @@ func TestRunSchedulesDAG(t *testing.T) {
 
 	jobs := h.waitJobs("r1", "r1-a-1")
 	job := jobs["r1-a-1"]
-	run := h.get("r1")
+	// The Job is created before the status that records it is written.
+	run := h.waitPhase("r1", aiasv1alpha1.RunRunning)
 	if run.Status.Phase != aiasv1alpha1.RunRunning || !strings.HasPrefix(run.Status.SpecDigest, "sha256:") || run.Status.InputDigest == "" {
 		t.Fatalf("status = %+v", run.Status)
 	}
@@ -275,6 +276,7 @@ func TestRunFreezesWorkflowSpec(t *testing.T) {
 	}
 	h.run("new", "w", "")
 	h.waitJobs("new", "new-a-1")
+	h.waitPhase("new", aiasv1alpha1.RunRunning)
 	if h.get("new").Status.SpecDigest == h.get("old").Status.SpecDigest {
 		t.Error("the new Run has the old spec digest")
 	}
@@ -306,6 +308,10 @@ func TestRunAdoptsJobAfterLostStatus(t *testing.T) {
 	h.workflow("w", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{step("a")}})
 	h.run("x", "w", "")
 	h.waitJobs("x", "x-a-1")
+	h.eventually(10*time.Second, "the attempt in status", func() (bool, string) {
+		run := h.get("x")
+		return len(run.Status.Steps) == 1 && run.Status.Steps[0].Attempts == 1, stepPhases(run)
+	})
 	h.stop()
 	h.stop = nil
 	run := h.get("x")
