@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/stepjob"
@@ -76,6 +77,7 @@ func TestRunSchedulesDAG(t *testing.T) {
 	if err := testStore.Pool().QueryRow(h.ctx, `select phase from run_index where uid = $1`, string(run.UID)).Scan(&phase); err != nil || phase != "Succeeded" {
 		t.Errorf("run index phase %q, %v", phase, err)
 	}
+	checkRunMetrics(t)
 	h.eventually(5*time.Second, "events", func() (bool, string) {
 		r := h.eventReasons("r1")
 		return slices.Contains(r, "Started") && slices.Contains(r, "StepStarted") && slices.Contains(r, "Succeeded"), strings.Join(r, ",")
@@ -368,5 +370,41 @@ func TestChildNames(t *testing.T) {
 	}
 	if got := jobName("run", "step", 3); got != "run-step-3" {
 		t.Errorf("short name = %q", got)
+	}
+}
+
+// checkRunMetrics reads the registry the manager's metrics endpoint serves.
+func checkRunMetrics(t *testing.T) {
+	t.Helper()
+	families, err := metrics.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			labels := ""
+			for _, l := range m.GetLabel() {
+				labels += l.GetName() + "=" + l.GetValue() + ","
+			}
+			switch {
+			case m.GetCounter() != nil:
+				found[f.GetName()+"{"+labels+"}"] = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				found[f.GetName()+"{"+labels+"}"] = m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				found[f.GetName()+"{"+labels+"}"] = float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	for _, name := range []string{
+		"aias_runs_finished_total{phase=Succeeded,}",
+		"aias_run_duration_seconds{phase=Succeeded,}",
+		"aias_step_attempt_duration_seconds{outcome=Succeeded,}",
+		"aias_runs{phase=Succeeded,}",
+	} {
+		if found[name] < 1 {
+			t.Errorf("metric %s = %v, want >= 1", name, found[name])
+		}
 	}
 }

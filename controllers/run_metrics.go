@@ -48,9 +48,12 @@ func (g *runGauges) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (g *runGauges) Collect(ch chan<- prometheus.Metric) {
+	gaugesMu.Lock()
+	cache := g.cache
+	gaugesMu.Unlock()
 	var runs aiasv1alpha1.RunList
 	// Read-only pass over the cache: skip the deep copy of every Run.
-	if err := g.cache.List(context.Background(), &runs, client.UnsafeDisableDeepCopy); err != nil {
+	if err := cache.List(context.Background(), &runs, client.UnsafeDisableDeepCopy); err != nil {
 		return
 	}
 	byPhase := map[aiasv1alpha1.RunPhase]int{}
@@ -76,12 +79,20 @@ func (g *runGauges) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-var registerMetricsOnce sync.Once
+var (
+	registerMetricsOnce sync.Once
+	gauges              = &runGauges{}
+	gaugesMu            sync.Mutex
+)
 
 // registerRunMetrics adds the run metrics to controller-runtime's registry, which the
-// manager's secured metrics endpoint serves. Once per process: tests start many managers.
+// manager's secured metrics endpoint serves. Registration happens once per process; the
+// gauges read the cache of the latest manager (tests start many).
 func registerRunMetrics(cache client.Reader) {
+	gaugesMu.Lock()
+	gauges.cache = cache
+	gaugesMu.Unlock()
 	registerMetricsOnce.Do(func() {
-		metrics.Registry.MustRegister(runsFinished, runDuration, stepDuration, &runGauges{cache: cache})
+		metrics.Registry.MustRegister(runsFinished, runDuration, stepDuration, gauges)
 	})
 }
