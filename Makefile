@@ -36,9 +36,11 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code for api/.
 .PHONY: manifests
 manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from markers, and copy them into the Helm chart.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
-	$(CONTROLLER_GEN) rbac:roleName=aias-manager paths=./... output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=aias-manager paths="./controllers/...;./internal/manager/..." output:rbac:artifacts:config=config/rbac
+	$(CONTROLLER_GEN) rbac:roleName=aias-webhookserver paths=./webhookserver/... output:rbac:artifacts:config=config/webhookserver
 	rm -f charts/aias/crds/*.yaml && cp config/crd/bases/*.yaml charts/aias/crds/
 	sed -n '/^rules:/,$$p' config/rbac/role.yaml > charts/aias/files/manager-rules.yaml
+	sed -n '/^rules:/,$$p' config/webhookserver/role.yaml > charts/aias/files/webhookserver-rules.yaml
 
 .PHONY: verify-generated
 verify-generated: generate manifests ## Fail when committed generated files differ from a fresh generate+manifests.

@@ -15,10 +15,32 @@ import (
 // the cache instead of by listing every Run in a namespace.
 const IndexRunWorkflow = "aias.dev/workflow"
 
+// IndexWebhookEndpointWorkflow indexes WebhookEndpoints by the Workflow they start, so
+// that a Workflow appearing or disappearing reaches its endpoints.
+const IndexWebhookEndpointWorkflow = "aias.dev/webhookendpoint-workflow"
+
+// IndexWebhookEndpointSecret indexes WebhookEndpoints by the Secret their
+// spec.verification.secretRef names, so that a change of that Secret reaches them.
+// Endpoints using a generated Secret are not indexed (their Secret's name maps to them).
+const IndexWebhookEndpointSecret = "aias.dev/webhookendpoint-secret"
+
 // SetupIndexes registers the field indexes the reconcilers share; call it once per manager.
 func SetupIndexes(ctx context.Context, mgr manager.Manager) error {
-	return mgr.GetFieldIndexer().IndexField(ctx, &aiasv1alpha1.Run{}, IndexRunWorkflow, func(o client.Object) []string {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &aiasv1alpha1.Run{}, IndexRunWorkflow, func(o client.Object) []string {
 		return []string{o.(*aiasv1alpha1.Run).Spec.WorkflowRef.Name}
+	}); err != nil {
+		return err
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &aiasv1alpha1.WebhookEndpoint{}, IndexWebhookEndpointWorkflow, func(o client.Object) []string {
+		return []string{o.(*aiasv1alpha1.WebhookEndpoint).Spec.WorkflowRef.Name}
+	}); err != nil {
+		return err
+	}
+	return mgr.GetFieldIndexer().IndexField(ctx, &aiasv1alpha1.WebhookEndpoint{}, IndexWebhookEndpointSecret, func(o client.Object) []string {
+		if ref := o.(*aiasv1alpha1.WebhookEndpoint).Spec.Verification.SecretRef; ref != nil {
+			return []string{ref.Name}
+		}
+		return nil
 	})
 }
 

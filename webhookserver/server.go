@@ -10,6 +10,17 @@ import (
 	"os"
 	"time"
 
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/postgres"
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
@@ -17,24 +28,36 @@ import (
 
 // Options configure `aias webhookserver`.
 type Options struct {
+	PublicAddr       string
 	InternalAddr     string
+	MetricsAddr      string
 	DatabaseURL      string
 	StepTokenKeyFile string
 	MaxArtifactBytes int64
 	MaxLogBatch      int
+
+	// RestConfig reaches the apiserver (not a flag: the kubeconfig or in-cluster config).
+	RestConfig *rest.Config
+	// Log receives one line per delivery at V(1) and errors; never payloads or secrets.
+	Log logr.Logger
 }
 
 // ParseFlags reads the webhookserver flags.
 func ParseFlags(args []string) (Options, error) {
 	var o Options
 	fs := flag.NewFlagSet("webhookserver", flag.ContinueOnError)
+	fs.StringVar(&o.PublicAddr, "public-bind-address", ":8080", `address of the public hook listener (POST /hooks/{namespace}/{endpoint}); "0" disables it`)
 	fs.StringVar(&o.InternalAddr, "internal-bind-address", ":8082", "address of the internal step API (reachable from step pods only)")
+	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":9090", `address of the Prometheus /metrics endpoint; "0" disables it`)
 	fs.StringVar(&o.DatabaseURL, "database-url", os.Getenv(postgres.EnvDatabaseURL), "PostgreSQL URL (default $AIAS_DATABASE_URL)")
 	fs.StringVar(&o.StepTokenKeyFile, "step-token-key-file", "", "file holding the key (32+ bytes) that signs per-run step tokens; shared with the manager")
 	fs.Int64Var(&o.MaxArtifactBytes, "max-artifact-bytes", 1<<30, "largest single artifact accepted")
 	fs.IntVar(&o.MaxLogBatch, "max-log-batch", 1000, "most log lines in one append")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	if o.DatabaseURL == "" {
 		return o, errors.New("--database-url (or AIAS_DATABASE_URL) is required")
@@ -45,8 +68,11 @@ func ParseFlags(args []string) (Options, error) {
 	return o, nil
 }
 
+// Addrs are the addresses the listeners actually bound (useful with port 0).
+type Addrs struct{ Public, Internal, Metrics string }
+
 // Serve runs the listeners until ctx is done, then drains them.
-func Serve(ctx context.Context, o Options, ready func(internalAddr string)) error {
+func Serve(ctx context.Context, o Options, ready func(Addrs)) error {
 	key, err := os.ReadFile(o.StepTokenKeyFile)
 	if err != nil {
 		return fmt.Errorf("reading step token key: %w", err)
@@ -60,23 +86,103 @@ func Serve(ctx context.Context, o Options, ready func(internalAddr string)) erro
 		return err
 	}
 	defer st.Close()
+
+	var servers []*http.Server
+	var addrs Addrs
+	errs := make(chan error, 3)
+	listen := func(addr string, h http.Handler, bound *string) error {
+		if addr == "" || addr == "0" {
+			return nil
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		*bound = l.Addr().String()
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, srv)
+		go func() {
+			if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+				errs <- err
+			}
+		}()
+		return nil
+	}
+	defer func() {
+		shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		for _, srv := range servers {
+			_ = srv.Shutdown(shutdown)
+		}
+	}()
+
+	if o.PublicAddr != "" && o.PublicAddr != "0" {
+		hooks, err := newHookServer(ctx, o, st)
+		if err != nil {
+			return err
+		}
+		if err := listen(o.PublicAddr, hooks.Handler(), &addrs.Public); err != nil {
+			return err
+		}
+	}
 	api := &InternalAPI{Store: st, Tokens: tokens, MaxArtifactBytes: o.MaxArtifactBytes, MaxLogBatch: o.MaxLogBatch}
-	l, err := net.Listen("tcp", o.InternalAddr)
-	if err != nil {
+	if err := listen(o.InternalAddr, api.Handler(), &addrs.Internal); err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: api.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	errs := make(chan error, 1)
-	go func() { errs <- srv.Serve(l) }()
+	if err := listen(o.MetricsAddr, promhttp.HandlerFor(Registry, promhttp.HandlerOpts{}), &addrs.Metrics); err != nil {
+		return err
+	}
 	if ready != nil {
-		ready(l.Addr().String())
+		ready(addrs)
 	}
 	select {
 	case err := <-errs:
 		return err
 	case <-ctx.Done():
+		return nil
 	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutdown)
+}
+
+// newHookServer starts the informer cache the public listener reads endpoints and
+// Secret metadata from, and waits for it to sync.
+func newHookServer(ctx context.Context, o Options, st *store.Store) (*HookServer, error) {
+	if o.RestConfig == nil {
+		return nil, errors.New("the public listener needs a Kubernetes config")
+	}
+	scheme := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(aiasv1alpha1.AddToScheme(scheme))
+	c, err := cache.New(o.RestConfig, cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
+		// Only what tells a Secret changed: annotations can hold a Secret's data
+		// (kubectl's last-applied-configuration), so they are dropped before caching.
+		secretMetadata(): {Transform: keepIdentityOnly},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	writer, err := client.New(o.RestConfig, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	src := &ClusterSource{Cache: c, Reader: writer}
+	go func() { _ = c.Start(ctx) }()
+	if err := src.Warm(ctx); err != nil {
+		return nil, err
+	}
+	if !c.WaitForCacheSync(ctx) {
+		return nil, errors.New("the endpoint cache did not sync")
+	}
+	log := o.Log
+	if log.GetSink() == nil {
+		log = logr.Discard()
+	}
+	return &HookServer{Endpoints: src, Runs: writer, Store: st, Log: log.WithName("hooks")}, nil
+}
+
+// keepIdentityOnly strips a cached object's metadata down to what identifies a version.
+func keepIdentityOnly(obj any) (any, error) {
+	if m, ok := obj.(*metav1.PartialObjectMetadata); ok {
+		m.Annotations, m.ManagedFields, m.Labels, m.OwnerReferences = nil, nil, nil, nil
+	}
+	return obj, nil
 }

@@ -18,23 +18,34 @@ func TestServeInternalListener(t *testing.T) {
 	if _, err := ParseFlags([]string{"--database-url="}); err == nil {
 		t.Error("missing database URL accepted")
 	}
-	o, err := ParseFlags([]string{"--internal-bind-address=127.0.0.1:0", "--step-token-key-file=" + keyFile, "--database-url=" + testStore.Pool().Config().ConnString()})
+	o, err := ParseFlags([]string{"--public-bind-address=0", "--metrics-bind-address=127.0.0.1:0", "--internal-bind-address=127.0.0.1:0", "--step-token-key-file=" + keyFile, "--database-url=" + testStore.Pool().Config().ConnString()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	addr := make(chan string, 1)
+	addr := make(chan Addrs, 1)
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, o, func(a string) { addr <- a }) }()
-	var base string
+	go func() { done <- Serve(ctx, o, func(a Addrs) { addr <- a }) }()
+	var addrs Addrs
 	select {
-	case base = <-addr:
+	case addrs = <-addr:
 	case err := <-done:
 		t.Fatal(err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("server did not start")
 	}
-	resp, err := http.Post("http://"+base+"/internal/v1/namespaces/acme/runs/r/steps/s/attempts/1/logs", "application/json", nil)
+	if addrs.Public != "" {
+		t.Errorf("public listener on %s although disabled", addrs.Public)
+	}
+	metrics, err := http.Get("http://" + addrs.Metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics.Body.Close()
+	if metrics.StatusCode != http.StatusOK {
+		t.Errorf("metrics status %d", metrics.StatusCode)
+	}
+	resp, err := http.Post("http://"+addrs.Internal+"/internal/v1/namespaces/acme/runs/r/steps/s/attempts/1/logs", "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/aias-dev/aias/internal/manager"
 	"github.com/aias-dev/aias/internal/steprun"
@@ -26,6 +27,7 @@ var commands = map[string]command{
 	"step-run":       {"run a step command inside a step pod: aias step-run -- <command> [args]", runStep},
 	"install-runner": {"copy this binary to a path (the init container of every step pod)", exitOnError("install-runner", installRunner)},
 	"dev":            {"run AIAS locally: control plane, PostgreSQL, manager, step API, dev kubelet, samples", exitOnError("dev", runDev)},
+	"trigger":        {"sign a payload with a WebhookEndpoint's secret and deliver it: aias trigger <endpoint> [-n ns] [--data @file]", exitOnError("trigger", runTrigger)},
 	"version":        {"print the version", func([]string) int { fmt.Println(manager.Version); return 0 }},
 }
 
@@ -94,8 +96,14 @@ func runWebhookServer(args []string) error {
 	if err != nil {
 		return err
 	}
+	if opts.PublicAddr != "0" {
+		if opts.RestConfig, err = ctrl.GetConfig(); err != nil {
+			return err
+		}
+	}
+	opts.Log = zap.New()
 	ctx := ctrl.SetupSignalHandler()
-	return webhookserver.Serve(ctx, opts, func(addr string) {
-		fmt.Fprintf(os.Stderr, "aias webhookserver: internal step API on %s\n", addr)
+	return webhookserver.Serve(ctx, opts, func(a webhookserver.Addrs) {
+		fmt.Fprintf(os.Stderr, "aias webhookserver: hooks on %s, internal step API on %s, metrics on %s\n", a.Public, a.Internal, a.Metrics)
 	})
 }

@@ -17,6 +17,7 @@ func runDev(args []string) error {
 	fs.StringVar(&o.CRDDir, "crd-dir", "config/crd/bases", "the CRDs to install")
 	fs.StringVar(&o.SamplesDir, "samples", "config/samples", "manifests applied once everything runs")
 	fs.StringVar(&o.InternalAddr, "internal-bind-address", "127.0.0.1:0", "address of the internal step API (default: a free port)")
+	fs.StringVar(&o.PublicAddr, "public-bind-address", "127.0.0.1:8080", "address of the public hook listener")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -34,8 +34,8 @@ type Options struct {
 	// CRDDir and SamplesDir are config/crd/bases and config/samples of the checkout.
 	CRDDir, SamplesDir string
 	// InternalAddr is where the internal step API listens (the dev kubelet's processes
-	// reach it there).
-	InternalAddr string
+	// reach it there); PublicAddr is the hook listener.
+	InternalAddr, PublicAddr string
 	// Out receives progress and the closing instructions.
 	Out io.Writer
 	// Ready, when set, is called once everything runs (tests use it).
@@ -47,7 +47,9 @@ type Cluster struct {
 	Kubeconfig  string // path
 	DatabaseURL string
 	InternalAPI string // URL
+	PublicURL   string // base URL of the hook listener
 	Kubectl     string // path of the kubectl built with the control plane
+	Aias        string // path of this binary
 }
 
 // Run starts everything, blocks until ctx is done, then stops everything in reverse.
@@ -120,6 +122,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err != nil {
 		return err
 	}
+	c.Aias = self
 	logFile, err := os.Create(filepath.Join(o.StateDir, "aias.log"))
 	if err != nil {
 		return err
@@ -135,19 +138,22 @@ func Run(ctx context.Context, o Options) (err error) {
 	defer wg.Wait()
 	defer stop()
 
-	apiReady := make(chan string, 1)
+	apiReady := make(chan webhookserver.Addrs, 1)
 	wg.Go(func() {
 		err := webhookserver.Serve(run, webhookserver.Options{
-			InternalAddr: o.InternalAddr, DatabaseURL: dbURL, StepTokenKeyFile: keyFile,
+			PublicAddr: o.PublicAddr, InternalAddr: o.InternalAddr, MetricsAddr: "0",
+			DatabaseURL: dbURL, StepTokenKeyFile: keyFile,
 			MaxArtifactBytes: 1 << 30, MaxLogBatch: 1000,
-		}, func(addr string) { apiReady <- addr })
+			RestConfig: cfg, Log: zap.New(zap.WriteTo(logFile)),
+		}, func(a webhookserver.Addrs) { apiReady <- a })
 		if err != nil {
-			errs <- fmt.Errorf("internal API: %w", err)
+			errs <- fmt.Errorf("webhookserver: %w", err)
 		}
 	})
 	select {
-	case addr := <-apiReady:
-		c.InternalAPI = "http://" + addr
+	case a := <-apiReady:
+		c.InternalAPI = "http://" + a.Internal
+		c.PublicURL = "http://" + a.Public
 	case err := <-errs:
 		return err
 	case <-ctx.Done():
@@ -161,11 +167,11 @@ func Run(ctx context.Context, o Options) (err error) {
 	mopts := manager.Options{
 		MetricsAddr: "0", ProbeAddr: "0",
 		DatabaseURL: dbURL, StepTokenKeyFile: keyFile,
-		RunnerImage: "aias-dev-runner", InternalAPIURL: c.InternalAPI,
+		RunnerImage: "aias-dev-runner", InternalAPIURL: c.InternalAPI, PublicBaseURL: c.PublicURL,
 		Zap:   zap.Options{Development: true, DestWriter: logFile},
 		Extra: []func(ctrl.Manager) error{kubelet.SetupWithManager},
 	}
-	say("starting the manager, the internal step API (%s) and the dev kubelet; logs in %s", c.InternalAPI, logFile.Name())
+	say("starting the manager and the dev kubelet; hooks on %s, internal step API on %s; logs in %s", c.PublicURL, c.InternalAPI, logFile.Name())
 	wg.Go(func() {
 		if err := manager.Run(run, cfg, mopts); err != nil {
 			errs <- fmt.Errorf("manager: %w", err)
@@ -201,7 +207,12 @@ AIAS is running. In another terminal:
   kubectl describe run release-notes-manual-1 -n acme      # the sample Run, step by step
   kubectl get jobs -n acme -L aias.dev/step,aias.dev/attempt
 
-Start another run of the sample workflow:
+Deliver a signed webhook to the sample endpoint (Standard Webhooks, key from its Secret):
+
+  %s trigger github-push -n acme --data '{"ref":"refs/heads/main","commits":2}'
+  kubectl get runs -n acme -l aias.dev/webhookendpoint=github-push
+
+Or start a run directly:
 
   kubectl create -n acme -f - <<'YAML'
   apiVersion: aias.dev/v1alpha1
@@ -210,7 +221,7 @@ Start another run of the sample workflow:
   spec: {workflowRef: {name: release-notes}, input: '{"ref":"refs/heads/dev","commits":1}'}
   YAML
 
-(kubectl here is %s; any kubectl >= 1.30 works.)
+Hooks listen on %s/hooks/<namespace>/<endpoint>. (kubectl here is %s; any kubectl >= 1.30 works.)
 Press Ctrl-C to stop everything.
-`, c.Kubeconfig, c.Kubectl)
+`, c.Kubeconfig, c.Aias, c.PublicURL, c.Kubectl)
 }

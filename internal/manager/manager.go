@@ -68,6 +68,8 @@ type Options struct {
 	RunnerImage string
 	// InternalAPIURL is the internal step API as step pods reach it.
 	InternalAPIURL string
+	// PublicBaseURL makes WebhookEndpoint status.url absolute (e.g. https://hooks.example.com).
+	PublicBaseURL string
 
 	// Extra runs against the manager before it starts (not a flag): `aias dev` adds the
 	// dev kubelet this way.
@@ -88,6 +90,7 @@ func ParseFlags(args []string) (Options, error) {
 	fs.StringVar(&o.DatabaseURL, "database-url", os.Getenv(postgres.EnvDatabaseURL), "PostgreSQL URL (default $AIAS_DATABASE_URL)")
 	fs.StringVar(&o.StepTokenKeyFile, "step-token-key-file", "", "file holding the key (32+ bytes) that signs per-run step tokens; shared with the webhookserver")
 	fs.StringVar(&o.RunnerImage, "runner-image", "ghcr.io/aias-dev/aias:"+Version, "image whose /aias binary every step pod runs its step under")
+	fs.StringVar(&o.PublicBaseURL, "public-base-url", "", "base URL of the public hook listener as senders reach it; makes WebhookEndpoint status.url absolute")
 	fs.StringVar(&o.InternalAPIURL, "internal-api-url", "http://aias-internal.aias-system.svc:8082", "the webhookserver's internal step API as step pods reach it")
 	o.Zap = zap.Options{}
 	o.Zap.BindFlags(fs)
@@ -182,6 +185,12 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("aias-workflow"),
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the workflow controller: %w", err)
+	}
+	if err := (&controllers.WebhookEndpointReconciler{
+		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder(controllers.WebhookEndpointEventRecorderName),
+		PublicBaseURL: o.PublicBaseURL,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the webhookendpoint controller: %w", err)
 	}
 	for _, extra := range o.Extra {
 		if err := extra(mgr); err != nil {

@@ -1,0 +1,181 @@
+package signature
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Key is one signing secret. Value is the Secret's value exactly as stored (for
+// StandardWebhooks, "whsec_<base64>"; each scheme derives its HMAC key or token from it
+// as its documentation says). Key's String, GoString and MarshalJSON show the Name only,
+// so a Key that reaches a log does not leak its value.
+type Key struct {
+	Name  string
+	Value []byte
+}
+
+// String returns the key's name, never its value.
+func (k Key) String() string { return k.Name }
+
+// GoString returns the key's name, never its value.
+func (k Key) GoString() string { return fmt.Sprintf("signature.Key{Name: %q}", k.Name) }
+
+// MarshalJSON encodes the key's name only, never its value.
+func (k Key) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Name string `json:"name"`
+	}{k.Name})
+}
+
+// SecretPrefix starts the secrets NewSecret generates (and Standard Webhooks secrets).
+const SecretPrefix = "whsec_"
+
+// SecretKey is the Secret data key of the signing secret; during rotation further keys
+// are named SecretKey + "-<N>".
+const SecretKey = "secret"
+
+// ErrNoKeys means a Secret holds no signing key.
+var ErrNoKeys = errors.New(`no signing key: the Secret has no "secret" or "secret-<N>" data key`)
+
+// Keys reads a Secret's data into signing keys, newest first.
+//
+// The naming contract: the data keys "secret" and "secret-<N>", N a positive decimal
+// integer without leading zeros (at most 9 digits), are signing keys; "secret" counts as
+// N = 0 and a higher N is newer. Every other data key (including "secret-0" and
+// "secret-01") is ignored. To rotate, add "secret-<N+1>" with the new value, move
+// senders to it, then remove the old key; meanwhile a delivery signed with either
+// verifies.
+//
+// Keys fails with ErrNoKeys when there is no signing key, and with another error naming
+// the key when a signing key is empty (an empty HMAC key or token would be guessable).
+// Values are returned as stored, not trimmed; Keys does not check that they suit a
+// scheme: see CheckKeys.
+func Keys(data map[string][]byte) ([]Key, error) {
+	type numbered struct {
+		n int
+		k Key
+	}
+	var found []numbered
+	for name, value := range data {
+		n, ok := keyNumber(name)
+		if !ok {
+			continue
+		}
+		if len(value) == 0 {
+			return nil, fmt.Errorf("signing key %q is empty", name)
+		}
+		found = append(found, numbered{n, Key{Name: name, Value: value}})
+	}
+	if len(found) == 0 {
+		return nil, ErrNoKeys
+	}
+	sort.Slice(found, func(i, j int) bool { return found[i].n > found[j].n })
+	keys := make([]Key, len(found))
+	for i, f := range found {
+		keys[i] = f.k
+	}
+	return keys, nil
+}
+
+// keyNumber returns N for a data key named "secret" (0) or "secret-<N>".
+func keyNumber(name string) (int, bool) {
+	if name == SecretKey {
+		return 0, true
+	}
+	digits, ok := strings.CutPrefix(name, SecretKey+"-")
+	if !ok || digits == "" || len(digits) > 9 || digits[0] == '0' {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < len(digits); i++ {
+		c := digits[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// NewSecret returns a fresh secret: "whsec_" followed by the standard base64 (padded) of
+// 32 random bytes. It suits every scheme: Standard Webhooks decodes the part after the
+// prefix, the others use the whole string.
+func NewSecret() (string, error) {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generating a signing secret: %w", err)
+	}
+	return SecretPrefix + base64.StdEncoding.EncodeToString(b[:]), nil
+}
+
+// CheckKeys reports the keys that cfg's scheme cannot use, naming them (never their
+// values): empty keys; for StandardWebhooks, values that are not standard base64 after
+// an optional "whsec_" prefix (line breaks are ignored); for Token, values that cannot
+// travel in an Authorization header (control characters, or leading or trailing
+// spaces). Verify skips such keys and fails with ErrInvalidConfig when none is left; a
+// controller can call CheckKeys to say why. The error wraps ErrInvalidConfig.
+func CheckKeys(cfg Config, keys []Key) error {
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		return configError("no signing keys")
+	}
+	var errs []error
+	for _, k := range keys {
+		if err := checkKey(cfg.Scheme, k); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkKey reports whether scheme can use k; the error wraps ErrInvalidConfig.
+func checkKey(scheme Scheme, k Key) error {
+	if len(k.Value) == 0 {
+		return configError("signing key %q is empty", k.Name)
+	}
+	switch scheme {
+	case StandardWebhooks:
+		if _, ok := standardWebhooksKey(k); !ok {
+			return configError("signing key %q is not a Standard Webhooks secret (standard base64, optionally after %q)", k.Name, SecretPrefix)
+		}
+	case Token:
+		if !headerSafe(k.Value) {
+			return configError("signing key %q cannot be a bearer token: it has control characters or leading or trailing spaces", k.Name)
+		}
+	}
+	return nil
+}
+
+// standardWebhooksKey derives the HMAC key of a Standard Webhooks secret as the
+// reference library does: strip a "whsec_" prefix if present, then decode standard
+// base64 (padded). The key must not be empty.
+func standardWebhooksKey(k Key) ([]byte, bool) {
+	s := strings.TrimPrefix(string(k.Value), SecretPrefix)
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(b) == 0 {
+		return nil, false
+	}
+	return b, true
+}
+
+// headerSafe reports whether v can be an HTTP header value unchanged: visible ASCII,
+// spaces and tabs, or bytes >= 0x80, with no leading or trailing space or tab.
+func headerSafe(v []byte) bool {
+	if len(v) == 0 || v[0] == ' ' || v[0] == '\t' || v[len(v)-1] == ' ' || v[len(v)-1] == '\t' {
+		return false
+	}
+	for _, c := range v {
+		if c < 0x20 && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,265 @@
+package webhookserver
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-logr/logr"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/signature"
+	"github.com/aias-dev/aias/internal/store"
+)
+
+// DefaultMaxBodyBytes applies when an endpoint sets no maxBodyBytes (the schema default).
+const DefaultMaxBodyBytes = 1 << 20
+
+// LabelWebhookEndpoint marks Runs created by a delivery with the endpoint's name.
+const LabelWebhookEndpoint = "aias.dev/webhookendpoint"
+
+// HookServer is the public listener: POST /hooks/{namespace}/{endpoint}. Each delivery is
+// looked up, size-capped, verified, rate-limited and turned into exactly one Run, named
+// after the endpoint's UID and the delivery id so that a redelivery — even concurrent
+// ones — finds the Run the first one created.
+type HookServer struct {
+	Endpoints EndpointSource
+	// Runs creates Runs; it needs no other permission.
+	Runs  client.Writer
+	Store *store.Store
+	Log   logr.Logger
+	Now   func() time.Time
+
+	limits rateLimits
+}
+
+// Handler routes the public listener. Anything but POST /hooks/... is 404 or 405.
+func (s *HookServer) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /hooks/{namespace}/{endpoint}", s.deliver)
+	mux.HandleFunc("/hooks/{namespace}/{endpoint}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", http.MethodPost)
+		writeError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "deliveries are POSTed")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "NotFound", "no such route")
+	})
+	return mux
+}
+
+// deliveryResult is the outcome label of the deliveries metric and the log line.
+type deliveryResult string
+
+const (
+	resultCreated     deliveryResult = "created"
+	resultDuplicate   deliveryResult = "duplicate"
+	resultNotFound    deliveryResult = "not_found"
+	resultSuspended   deliveryResult = "suspended"
+	resultTooLarge    deliveryResult = "too_large"
+	resultMalformed   deliveryResult = "malformed"
+	resultInvalid     deliveryResult = "unauthorized"
+	resultRateLimited deliveryResult = "rate_limited"
+	resultUnavailable deliveryResult = "unavailable"
+)
+
+// deliver handles one delivery. The order matters: nothing is read past the size cap,
+// nothing is trusted before the signature is verified, and only verified deliveries
+// spend the endpoint's rate budget (so a forger cannot starve the real sender).
+func (s *HookServer) deliver(w http.ResponseWriter, r *http.Request) {
+	ns, name := r.PathValue("namespace"), r.PathValue("endpoint")
+	ep, err := s.Endpoints.Endpoint(r.Context(), ns, name)
+	if err != nil {
+		// The same answer whether the namespace exists or not: no probing for tenants.
+		s.finish(w, r, "", "", "", resultNotFound, http.StatusNotFound, "NotFound", "no such webhook endpoint")
+		return
+	}
+	if ep.Spec.Suspend {
+		s.finish(w, r, ns, name, "", resultSuspended, http.StatusLocked, "Suspended", "the endpoint is suspended")
+		return
+	}
+	limit := int64(DefaultMaxBodyBytes)
+	if ep.Spec.MaxBodyBytes != nil {
+		limit = *ep.Spec.MaxBodyBytes
+	}
+	if r.ContentLength > limit {
+		s.finish(w, r, ns, name, "", resultTooLarge, http.StatusRequestEntityTooLarge, "TooLarge", fmt.Sprintf("the body exceeds %d bytes", limit))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			s.finish(w, r, ns, name, "", resultTooLarge, http.StatusRequestEntityTooLarge, "TooLarge", fmt.Sprintf("the body exceeds %d bytes", limit))
+			return
+		}
+		s.finish(w, r, ns, name, "", resultMalformed, http.StatusBadRequest, "BadBody", "the body could not be read")
+		return
+	}
+
+	deliveryID, err := s.verify(r, ep, body)
+	if err != nil {
+		var sigErr *signature.Error
+		switch {
+		case errors.As(err, &sigErr) && sigErr.Status == http.StatusBadRequest:
+			s.finish(w, r, ns, name, "", resultMalformed, http.StatusBadRequest, sigErr.Reason, sigErr.Message)
+		case errors.As(err, &sigErr):
+			s.finish(w, r, ns, name, "", resultInvalid, http.StatusUnauthorized, sigErr.Reason, sigErr.Message)
+		case errors.Is(err, errNoKeys):
+			// The endpoint has no usable signing key (its Secret is missing or empty):
+			// nothing can verify, which to the caller is an invalid signature.
+			s.finish(w, r, ns, name, "", resultInvalid, http.StatusUnauthorized, "NoSigningKey", "the endpoint has no signing key yet")
+		default:
+			w.Header().Set("Retry-After", "5")
+			s.finish(w, r, ns, name, "", resultUnavailable, http.StatusServiceUnavailable, "Unavailable", "signing keys could not be read")
+		}
+		return
+	}
+
+	if wait, ok := s.limits.allow(ep, s.now()); !ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
+		s.finish(w, r, ns, name, deliveryID, resultRateLimited, http.StatusTooManyRequests, "RateLimited", "the endpoint's delivery rate is exhausted")
+		return
+	}
+
+	run, err := s.newRun(r.Context(), ep, deliveryID, body, r.Header.Get("Content-Type"))
+	if err == nil {
+		err = s.Runs.Create(r.Context(), run)
+	}
+	switch {
+	case err == nil:
+		s.respond(w, r, ns, name, deliveryID, resultCreated, http.StatusAccepted, run.Name, "created")
+	case apierrors.IsAlreadyExists(err):
+		s.respond(w, r, ns, name, deliveryID, resultDuplicate, http.StatusOK, run.Name, "duplicate")
+	default:
+		s.Log.Error(err, "creating run", "namespace", ns, "endpoint", name, "deliveryID", deliveryID)
+		w.Header().Set("Retry-After", "5")
+		s.finish(w, r, ns, name, deliveryID, resultUnavailable, http.StatusServiceUnavailable, "Unavailable", "the run could not be created; retry later")
+	}
+}
+
+var errNoKeys = errors.New("no signing key")
+
+// verify checks the delivery's signature with the endpoint's keys and times it.
+func (s *HookServer) verify(r *http.Request, ep *aiasv1alpha1.WebhookEndpoint, body []byte) (string, error) {
+	// The Secret the WebhookEndpoint controller vouches for in status: it is nil while a
+	// foreign Secret squats the generated name, so such a Secret never verifies anything.
+	var secretName string
+	switch {
+	case ep.Spec.Verification.SecretRef != nil:
+		secretName = ep.Spec.Verification.SecretRef.Name
+	case ep.Status.SecretRef != nil:
+		secretName = ep.Status.SecretRef.Name
+	default:
+		return "", errNoKeys
+	}
+	keys, err := s.Endpoints.Keys(r.Context(), ep.Namespace, secretName)
+	if err != nil {
+		return "", err
+	}
+	if len(keys) == 0 {
+		return "", errNoKeys
+	}
+	cfg := VerificationConfig(ep)
+	start := time.Now()
+	id, err := signature.Verify(cfg, keys, r.Header, body, s.now())
+	verificationSeconds.WithLabelValues(string(cfg.Scheme)).Observe(time.Since(start).Seconds())
+	return id, err
+}
+
+// VerificationConfig translates the endpoint's spec for the signature package (the hook
+// server verifies with it; `aias trigger` signs with it).
+func VerificationConfig(ep *aiasv1alpha1.WebhookEndpoint) signature.Config {
+	v := ep.Spec.Verification
+	cfg := signature.Config{Scheme: signature.Scheme(v.Scheme), Tolerance: 5 * time.Minute, DeliveryIDHeader: v.DeliveryIDHeader}
+	if cfg.Scheme == "" {
+		cfg.Scheme = signature.Scheme(aiasv1alpha1.SchemeStandardWebhooks)
+	}
+	if v.Tolerance != nil {
+		cfg.Tolerance = v.Tolerance.Duration
+	}
+	if h := v.HMAC; h != nil {
+		cfg.HMAC = &signature.HMACConfig{Header: h.Header, Algorithm: string(h.Algorithm), Encoding: string(h.Encoding), Prefix: h.Prefix}
+	}
+	return cfg
+}
+
+// RunName is the Run a delivery maps to: the endpoint's name for people, and a hash of
+// the endpoint's UID and the delivery id for uniqueness. A recreated endpoint (new UID)
+// starts a fresh series; a redelivery maps to the same name.
+func RunName(ep *aiasv1alpha1.WebhookEndpoint, deliveryID string) string {
+	sum := sha256.Sum256([]byte(string(ep.UID) + "/" + deliveryID))
+	suffix := hex.EncodeToString(sum[:])[:16]
+	prefix := ep.Name
+	if max := 63 - len(suffix) - 1; len(prefix) > max {
+		prefix = strings.TrimRight(prefix[:max], "-.")
+	}
+	return prefix + "-" + suffix
+}
+
+// newRun builds the Run for a verified delivery. The payload goes inline when it is
+// small text; otherwise it is stored first (by digest) and referenced, so etcd never
+// holds more than the inline cap.
+func (s *HookServer) newRun(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint, deliveryID string, body []byte, contentType string) (*aiasv1alpha1.Run, error) {
+	run := &aiasv1alpha1.Run{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: RunName(ep, deliveryID), Namespace: ep.Namespace,
+			Labels: map[string]string{LabelWebhookEndpoint: ep.Name},
+		},
+		Spec: aiasv1alpha1.RunSpec{
+			WorkflowRef: aiasv1alpha1.WorkflowReference{Name: ep.Spec.WorkflowRef.Name},
+			Trigger:     &aiasv1alpha1.RunTrigger{Type: aiasv1alpha1.TriggerWebhook, Endpoint: ep.Name, DeliveryID: deliveryID},
+		},
+	}
+	if len(body) <= aiasv1alpha1.MaxInlineInputLength && utf8.Valid(body) {
+		input := string(body)
+		run.Spec.Input = &input
+		return run, nil
+	}
+	if contentType == "" {
+		contentType = "application/octet-stream"
+	}
+	digest, err := s.Store.PutInput(ctx, body, contentType)
+	if err != nil {
+		return nil, fmt.Errorf("storing the payload: %w", err)
+	}
+	run.Spec.InputRef = &aiasv1alpha1.InputReference{Digest: digest, Size: int64(len(body)), ContentType: contentType}
+	return run, nil
+}
+
+type hookAccepted struct {
+	Namespace string `json:"namespace"`
+	Run       string `json:"run"`
+	Status    string `json:"status"`
+}
+
+func (s *HookServer) respond(w http.ResponseWriter, r *http.Request, ns, name, deliveryID string, result deliveryResult, status int, run, word string) {
+	deliveries.WithLabelValues(ns, name, string(result)).Inc()
+	s.Log.V(1).Info("delivery", "namespace", ns, "endpoint", name, "deliveryID", deliveryID, "result", result, "run", run)
+	writeJSON(w, status, hookAccepted{Namespace: ns, Run: run, Status: word})
+}
+
+// finish answers a delivery that created no Run. Only names, the delivery id and the
+// outcome are logged: never the body, a header value, a signature or a secret.
+func (s *HookServer) finish(w http.ResponseWriter, r *http.Request, ns, name, deliveryID string, result deliveryResult, status int, reason, msg string) {
+	deliveries.WithLabelValues(ns, name, string(result)).Inc()
+	s.Log.V(1).Info("delivery refused", "namespace", ns, "endpoint", name, "deliveryID", deliveryID, "result", result, "status", status, "reason", reason)
+	writeError(w, status, reason, msg)
+}
+
+func (s *HookServer) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
