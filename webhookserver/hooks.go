@@ -115,10 +115,10 @@ func (s *HookServer) deliver(w http.ResponseWriter, r *http.Request) {
 			s.finish(w, r, ns, name, "", resultMalformed, http.StatusBadRequest, sigErr.Reason, sigErr.Message)
 		case errors.As(err, &sigErr):
 			s.finish(w, r, ns, name, "", resultInvalid, http.StatusUnauthorized, sigErr.Reason, sigErr.Message)
-		case errors.Is(err, errNoKeys):
+		case errors.Is(err, errNoKeys), errors.Is(err, signature.ErrNoKeys), errors.Is(err, signature.ErrInvalidConfig):
 			// The endpoint has no usable signing key (its Secret is missing or empty):
 			// nothing can verify, which to the caller is an invalid signature.
-			s.finish(w, r, ns, name, "", resultInvalid, http.StatusUnauthorized, "NoSigningKey", "the endpoint has no signing key yet")
+			s.finish(w, r, ns, name, "", resultInvalid, http.StatusUnauthorized, "NoSigningKey", "the endpoint has no usable signing key (see its Ready condition)")
 		default:
 			w.Header().Set("Retry-After", "5")
 			s.finish(w, r, ns, name, "", resultUnavailable, http.StatusServiceUnavailable, "Unavailable", "signing keys could not be read")
