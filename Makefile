@@ -18,6 +18,17 @@ help: ## List the targets.
 test: verify-generated vet lint envtest ## Check generated files, vet, lint, then run every test against envtest.
 	@echo "==> go test ./..."
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" go test $(GO_TEST_FLAGS) ./...
+	@echo "==> fuzzing webhook header parsing and verification briefly (make fuzz for longer)"
+	go test -run='^$$' -fuzz=FuzzVerify -fuzztime=$(FUZZ_BRIEF) ./internal/signature/
+
+# Fuzz budgets are execution counts, not durations: Go's fuzz coordinator can report a
+# spurious "context deadline exceeded" when a duration runs out (golang/go#75804).
+FUZZ_BRIEF ?= 20000x
+FUZZ_LONG ?= 2000000x
+
+.PHONY: fuzz
+fuzz: ## Fuzz signature header parsing and verification for longer (FUZZ_LONG executions).
+	go test -run='^$$' -fuzz=FuzzVerify -fuzztime=$(FUZZ_LONG) ./internal/signature/
 
 .PHONY: dev
 dev: envtest build ## Run AIAS locally: control plane, PostgreSQL, manager, step API, dev kubelet, samples (Ctrl-C stops all).
