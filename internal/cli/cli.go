@@ -23,7 +23,7 @@ type command struct {
 
 var commands = map[string]command{
 	"manager":        {"run the controllers (health, readiness, secured metrics, leader election)", exitOnError("manager", runManager)},
-	"webhookserver":  {"serve the internal step API (hooks, billing and user API follow)", exitOnError("webhookserver", runWebhookServer)},
+	"webhookserver":  {"serve the public hook listener, the internal step API and metrics", exitOnError("webhookserver", runWebhookServer)},
 	"step-run":       {"run a step command inside a step pod: aias step-run -- <command> [args]", runStep},
 	"install-runner": {"copy this binary to a path (the init container of every step pod)", exitOnError("install-runner", installRunner)},
 	"dev":            {"run AIAS locally: control plane, PostgreSQL, manager, step API, dev kubelet, samples", exitOnError("dev", runDev)},

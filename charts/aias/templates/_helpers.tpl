@@ -104,6 +104,29 @@ Name of the Service of the internal step API (aias-internal).
 {{- end }}
 
 {{/*
+Name of the Service of the public hook listener (aias-hooks).
+*/}}
+{{- define "aias.hooksServiceName" -}}
+{{- include "aias.fullname" . }}-hooks
+{{- end }}
+
+{{/*
+Base URL senders reach the hook listener at (the manager's --public-base-url): publicBaseURL,
+else https://<hooks.ingress.host> when the Ingress is enabled with a host, else empty (status.url
+stays a path).
+*/}}
+{{- define "aias.publicBaseURL" -}}
+{{- $url := .Values.publicBaseURL | default "" | trimSuffix "/" }}
+{{- if and (not $url) .Values.hooks.ingress.enabled .Values.hooks.ingress.host }}
+{{- $url = printf "https://%s" .Values.hooks.ingress.host }}
+{{- end }}
+{{- if and $url (not (regexMatch "^https?://[^/?#]+(/[^?#]*)?$" $url)) }}
+{{- fail (printf "publicBaseURL %q: want an absolute http(s) URL such as https://hooks.example.com" $url) }}
+{{- end }}
+{{- $url }}
+{{- end }}
+
+{{/*
 Image whose /aias binary step pods run (--runner-image); defaults to the manager's image.
 */}}
 {{- define "aias.runnerImage" -}}
