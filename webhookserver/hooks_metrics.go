@@ -2,6 +2,7 @@ package webhookserver
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // Registry holds the webhookserver's metrics, served on its metrics listener.
@@ -21,5 +22,5 @@ var (
 
 func init() {
 	Registry.MustRegister(deliveries, verificationSeconds,
-		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 }
