@@ -149,10 +149,16 @@ func newHookServer(ctx context.Context, o Options, st *store.Store) (*HookServer
 	if o.RestConfig == nil {
 		return nil, errors.New("the public listener needs a Kubernetes config")
 	}
+	cfg := rest.CopyConfig(o.RestConfig)
+	if cfg.QPS == 0 {
+		// No client-side throttle (client-go's default is 5/s): every delivery is one
+		// create, and the apiserver's priority and fairness is the right place to push back.
+		cfg.QPS = -1
+	}
 	scheme := runtime.NewScheme()
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(aiasv1alpha1.AddToScheme(scheme))
-	c, err := cache.New(o.RestConfig, cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
+	c, err := cache.New(cfg, cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
 		// Only what tells a Secret changed: annotations can hold a Secret's data
 		// (kubectl's last-applied-configuration), so they are dropped before caching.
 		secretMetadata(): {Transform: keepIdentityOnly},
@@ -160,7 +166,7 @@ func newHookServer(ctx context.Context, o Options, st *store.Store) (*HookServer
 	if err != nil {
 		return nil, err
 	}
-	writer, err := client.New(o.RestConfig, client.Options{Scheme: scheme})
+	writer, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		return nil, err
 	}
