@@ -94,5 +94,5 @@ $(STATICCHECK): hack/tools/go.mod hack/tools/go.sum
 ##@ Benchmarks
 
 .PHONY: bench
-bench: ## Measure against same-run ceilings and write BENCHMARKS.md.
-	go run ./hack/bench
+bench: envtest ## Measure against same-run ceilings (PostgreSQL, envtest control plane) and write BENCHMARKS.md.
+	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" go run ./hack/bench

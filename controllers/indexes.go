@@ -4,10 +4,13 @@ package controllers
 import (
 	"context"
 
+	batchv1 "k8s.io/api/batch/v1"
+
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/stepjob"
 )
 
 // IndexRunWorkflow indexes Runs by the Workflow they reference, so that per-Workflow
@@ -24,10 +27,43 @@ const IndexWebhookEndpointWorkflow = "aias.dev/webhookendpoint-workflow"
 // Endpoints using a generated Secret are not indexed (their Secret's name maps to them).
 const IndexWebhookEndpointSecret = "aias.dev/webhookendpoint-secret"
 
+// IndexRunWaiting indexes, by Workflow name, only the Runs that wait: not started yet
+// (Pending, Queued, or not seen by the Run controller). The map functions that wake
+// waiting Runs read it, so a Workflow with 10,000 finished Runs costs them nothing.
+const IndexRunWaiting = "aias.dev/waiting-for-workflow"
+
+func runWaiting(r *aiasv1alpha1.Run) bool {
+	switch r.Status.Phase {
+	case "", aiasv1alpha1.RunPending, aiasv1alpha1.RunQueued:
+		return r.DeletionTimestamp.IsZero()
+	}
+	return false
+}
+
+// IndexJobRunUID indexes step Jobs by their Run's UID (label aias.dev/run-uid): an index
+// lookup instead of a label-selector scan over every cached Job.
+const IndexJobRunUID = "aias.dev/run-uid"
+
 // SetupIndexes registers the field indexes the reconcilers share; call it once per manager.
 func SetupIndexes(ctx context.Context, mgr manager.Manager) error {
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &aiasv1alpha1.Run{}, IndexRunWorkflow, func(o client.Object) []string {
 		return []string{o.(*aiasv1alpha1.Run).Spec.WorkflowRef.Name}
+	}); err != nil {
+		return err
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &batchv1.Job{}, IndexJobRunUID, func(o client.Object) []string {
+		if uid := o.GetLabels()[stepjob.LabelRunUID]; uid != "" {
+			return []string{uid}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &aiasv1alpha1.Run{}, IndexRunWaiting, func(o client.Object) []string {
+		if r := o.(*aiasv1alpha1.Run); runWaiting(r) {
+			return []string{r.Spec.WorkflowRef.Name}
+		}
+		return nil
 	}); err != nil {
 		return err
 	}
@@ -44,9 +80,19 @@ func SetupIndexes(ctx context.Context, mgr manager.Manager) error {
 	})
 }
 
-// runsOfWorkflow lists the Runs that reference a Workflow, from the cache.
+// runsOfWorkflow lists the Runs that reference a Workflow, from the cache. The Runs are
+// shared with the cache (no deep copy: a Workflow can have thousands): read them, sort
+// the slice, delete them by name, but never modify one.
 func runsOfWorkflow(ctx context.Context, c client.Reader, namespace, workflow string) ([]aiasv1alpha1.Run, error) {
 	var runs aiasv1alpha1.RunList
-	err := c.List(ctx, &runs, client.InNamespace(namespace), client.MatchingFields{IndexRunWorkflow: workflow})
+	err := c.List(ctx, &runs, client.InNamespace(namespace), client.MatchingFields{IndexRunWorkflow: workflow}, client.UnsafeDisableDeepCopy)
+	return runs.Items, err
+}
+
+// waitingRunsOfWorkflow lists, from the cache, the Runs of a Workflow that have not
+// started; shared with the cache like runsOfWorkflow's.
+func waitingRunsOfWorkflow(ctx context.Context, c client.Reader, namespace, workflow string) ([]aiasv1alpha1.Run, error) {
+	var runs aiasv1alpha1.RunList
+	err := c.List(ctx, &runs, client.InNamespace(namespace), client.MatchingFields{IndexRunWaiting: workflow}, client.UnsafeDisableDeepCopy)
 	return runs.Items, err
 }

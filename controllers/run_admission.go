@@ -67,7 +67,7 @@ func (r *RunReconciler) admit(ctx context.Context, run *aiasv1alpha1.Run, spec *
 	run.Status.StartTime = &now
 	run.Status.Message = ""
 	setReady(run, metav1.ConditionUnknown, "Running", "steps are running")
-	r.event(run, corev1.EventTypeNormal, "Started", "Started with workflow spec %s", shortDigest(run.Status.SpecDigest))
+	// No event: StepStarted follows at once, and apiserver writes per Run are budgeted.
 	return true, ctrl.Result{}, nil
 }
 
@@ -107,11 +107,4 @@ func createdBefore(a, b *aiasv1alpha1.Run) bool {
 		return a.CreationTimestamp.Before(&b.CreationTimestamp)
 	}
 	return a.Name < b.Name
-}
-
-func shortDigest(d string) string {
-	if len(d) > 19 {
-		return d[:19]
-	}
-	return d
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"sync"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -12,10 +13,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
@@ -44,6 +49,10 @@ type RunReconciler struct {
 	RunnerImage string
 	// InternalAPIURL is how step pods reach the internal step API.
 	InternalAPIURL string
+	// MaxConcurrentReconciles is how many Runs are reconciled at once (default 8): a
+	// reconcile mostly waits on the apiserver and PostgreSQL, one Run at a time would cap
+	// throughput at a few dozen Runs a second.
+	MaxConcurrentReconciles int
 	// WorkflowGrace is how long a Run waits for a missing Workflow before it fails.
 	WorkflowGrace time.Duration
 	// QueueRecheck is how often a Queued Run looks for a free slot even when no
@@ -52,7 +61,8 @@ type RunReconciler struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
-	specs specCache
+	specs   specCache
+	indexed sync.Map // Run UID → the store.RunRecord this process last wrote for it
 }
 
 // +kubebuilder:rbac:groups=aias.dev,resources=runs,verbs=get;list;watch;update;patch
@@ -122,6 +132,9 @@ func (r *RunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Now == nil {
 		r.Now = time.Now
 	}
+	if r.MaxConcurrentReconciles == 0 {
+		r.MaxConcurrentReconciles = 8
+	}
 	if r.WorkflowGrace == 0 {
 		r.WorkflowGrace = 10 * time.Second
 	}
@@ -136,15 +149,18 @@ func (r *RunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Named("run").
 		For(&aiasv1alpha1.Run{}).
 		Owns(&batchv1.Job{}).
-		Watches(&aiasv1alpha1.Workflow{}, handler.EnqueueRequestsFromMapFunc(r.runsWaitingForWorkflow)).
-		Watches(&aiasv1alpha1.Run{}, handler.EnqueueRequestsFromMapFunc(r.runsQueuedBehind)).
+		// Only a Workflow's appearance wakes Runs waiting for it; its status updates do not.
+		Watches(&aiasv1alpha1.Workflow{}, handler.EnqueueRequestsFromMapFunc(r.runsWaitingForWorkflow),
+			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})).
+		Watches(&aiasv1alpha1.Run{}, handler.EnqueueRequestsFromMapFunc(r.runsQueuedBehind), builder.WithPredicates(slotMayHaveFreed)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)
 }
 
 // runsWaitingForWorkflow wakes Runs that have not frozen their spec yet when their
 // Workflow appears.
 func (r *RunReconciler) runsWaitingForWorkflow(ctx context.Context, o client.Object) []reconcile.Request {
-	runs, err := runsOfWorkflow(ctx, r.Client, o.GetNamespace(), o.GetName())
+	runs, err := waitingRunsOfWorkflow(ctx, r.Client, o.GetNamespace(), o.GetName())
 	if err != nil {
 		log.FromContext(ctx).Error(err, "listing runs of workflow", "workflow", o.GetName())
 		return nil
@@ -163,10 +179,7 @@ func (r *RunReconciler) runsWaitingForWorkflow(ctx context.Context, o client.Obj
 // the queue moves at once rather than at the next recheck.
 func (r *RunReconciler) runsQueuedBehind(ctx context.Context, o client.Object) []reconcile.Request {
 	run := o.(*aiasv1alpha1.Run)
-	if run.Status.Phase != aiasv1alpha1.RunRunning && !run.Status.Phase.Finished() && run.DeletionTimestamp.IsZero() {
-		return nil
-	}
-	runs, err := runsOfWorkflow(ctx, r.Client, run.Namespace, run.Spec.WorkflowRef.Name)
+	runs, err := waitingRunsOfWorkflow(ctx, r.Client, run.Namespace, run.Spec.WorkflowRef.Name)
 	if err != nil {
 		return nil
 	}
@@ -177,6 +190,20 @@ func (r *RunReconciler) runsQueuedBehind(ctx context.Context, o client.Object) [
 		}
 	}
 	return reqs
+}
+
+// slotMayHaveFreed passes the Run events after which a queued sibling may start: a Run
+// started, finished or went away. Creations (also the initial list at startup) and
+// step progress do not free a slot.
+var slotMayHaveFreed = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return true },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		o, n := e.ObjectOld.(*aiasv1alpha1.Run), e.ObjectNew.(*aiasv1alpha1.Run)
+		started := n.Status.Phase == aiasv1alpha1.RunRunning && o.Status.Phase != aiasv1alpha1.RunRunning
+		return started || (n.Status.Phase.Finished() && !o.Status.Phase.Finished()) || (!n.DeletionTimestamp.IsZero() && o.DeletionTimestamp.IsZero())
+	},
 }
 
 // event records what a user should see in `kubectl describe run`. The events API folds
@@ -208,8 +235,25 @@ func (r *RunReconciler) index(ctx context.Context, run *aiasv1alpha1.Run) error 
 	if run.Status.CompletionTime != nil {
 		rec.FinishedAt = &run.Status.CompletionTime.Time
 	}
+	if last, ok := r.indexed.Load(run.UID); ok && sameRecord(last.(store.RunRecord), rec) {
+		return nil // this process wrote exactly this already
+	}
 	if err := r.Store.UpsertRun(ctx, rec); err != nil {
 		return fmt.Errorf("indexing run: %w", err)
 	}
+	if run.Status.Phase.Finished() {
+		r.indexed.Delete(run.UID) // nothing more to skip for it
+	} else {
+		r.indexed.Store(run.UID, rec)
+	}
 	return nil
+}
+
+// sameRecord compares run-index rows by value (the times are pointers).
+func sameRecord(a, b store.RunRecord) bool {
+	sameTime := func(x, y *time.Time) bool { return (x == nil) == (y == nil) && (x == nil || x.Equal(*y)) }
+	ta, fa, tb, fb := a.StartedAt, a.FinishedAt, b.StartedAt, b.FinishedAt
+	a.StartedAt, a.FinishedAt, b.StartedAt, b.FinishedAt = nil, nil, nil, nil
+	a.CreatedAt, b.CreatedAt = a.CreatedAt.UTC(), b.CreatedAt.UTC()
+	return a == b && sameTime(ta, tb) && sameTime(fa, fb)
 }

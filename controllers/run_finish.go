@@ -14,7 +14,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
-	"github.com/aias-dev/aias/internal/stepjob"
 )
 
 // finish records the final phase and everything that goes with it: completion time,
@@ -66,7 +65,7 @@ func (r *RunReconciler) reconcileFinished(ctx context.Context, run *aiasv1alpha1
 // Background propagation lets the garbage collector remove their pods, which stops them.
 func (r *RunReconciler) stopJobs(ctx context.Context, run *aiasv1alpha1.Run, all bool) error {
 	var jobs batchv1.JobList
-	if err := r.List(ctx, &jobs, client.InNamespace(run.Namespace), client.MatchingLabels{stepjob.LabelRunUID: string(run.UID)}); err != nil {
+	if err := r.List(ctx, &jobs, client.InNamespace(run.Namespace), client.MatchingFields{IndexJobRunUID: string(run.UID)}); err != nil {
 		return err
 	}
 	for i := range jobs.Items {

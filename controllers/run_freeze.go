@@ -2,6 +2,8 @@ package controllers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,9 +84,12 @@ func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run) (*aia
 	if err != nil {
 		return nil, 0, err
 	}
-	digest, err := r.Store.PutWorkflowSpec(ctx, raw)
-	if err != nil {
-		return nil, 0, fmt.Errorf("storing the workflow spec: %w", err)
+	sum := sha256.Sum256(raw)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	if r.specs.get(digest) == nil { // every Run of a Workflow shares its spec: store it once
+		if _, err := r.Store.PutWorkflowSpec(ctx, raw); err != nil {
+			return nil, 0, fmt.Errorf("storing the workflow spec: %w", err)
+		}
 	}
 	spec := wf.Spec.DeepCopy()
 	r.specs.put(digest, spec)
@@ -94,10 +99,6 @@ func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run) (*aia
 		run.Status.Steps[i] = aiasv1alpha1.StepStatus{Name: s.Name, Phase: aiasv1alpha1.StepPending}
 	}
 	run.Status.StepsSummary = stepsSummary(run)
-	// Index now, not at the next phase change: the first step reads its input through the index.
-	if err := r.index(ctx, run); err != nil {
-		return nil, 0, err
-	}
 	return spec, 0, nil
 }
 

@@ -35,7 +35,7 @@ type stepJobs struct {
 
 func (r *RunReconciler) listStepJobs(ctx context.Context, run *aiasv1alpha1.Run) (stepJobs, error) {
 	var jobs batchv1.JobList
-	if err := r.List(ctx, &jobs, client.InNamespace(run.Namespace), client.MatchingLabels{stepjob.LabelRunUID: string(run.UID)}); err != nil {
+	if err := r.List(ctx, &jobs, client.InNamespace(run.Namespace), client.MatchingFields{IndexJobRunUID: string(run.UID)}); err != nil {
 		return stepJobs{}, err
 	}
 	sj := stepJobs{byName: map[string]*batchv1.Job{}, maxAttempt: map[string]int32{}}
@@ -74,8 +74,19 @@ func (r *RunReconciler) advance(ctx context.Context, run *aiasv1alpha1.Run, spec
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	// The token Secret was made before the first attempt of any step: only a Run that
+	// starts its first attempt needs it ensured (a deleted Secret fails steps visibly).
 	tokenReady := false
+	for _, st := range run.Status.Steps {
+		if st.Attempts > 0 {
+			tokenReady = true
+		}
+	}
 	start := func(i int, attempt int32) error {
+		// A step reads the Run's input through the run index: index before any Job runs.
+		if err := r.index(ctx, run); err != nil {
+			return err
+		}
 		if !tokenReady {
 			if err := r.ensureTokenSecret(ctx, run); err != nil {
 				return err

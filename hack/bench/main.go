@@ -1,37 +1,37 @@
 // Command bench measures AIAS against ceilings taken in the same run and writes the
 // figures to BENCHMARKS.md (`make bench`). Absolute numbers on a shared 2-core machine
-// mean little; ratios to raw pgx on the same database do.
+// mean little; ratios to a ceiling measured in the same run on the same PostgreSQL or
+// the same control plane do.
+//
+//	store.go   store and internal step API (issue 3): AIAS against raw pgx
+//	engine.go  run engine (issue 4): Runs/s to Succeeded against the raw Run create
+//	           ceiling, apiserver writes per Run (apiwrites.go), manager RSS (rss.go)
+//	hooks.go   webhook ingress (issue 5): verified deliveries/s against raw Run creates,
+//	           latency at half that rate, verification cost alone
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
-	"github.com/aias-dev/aias/internal/steptoken"
-	"github.com/aias-dev/aias/internal/store"
 	"github.com/aias-dev/aias/internal/storetest"
 	"github.com/aias-dev/aias/internal/testenv"
-	"github.com/aias-dev/aias/webhookserver"
 )
 
 func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	parts := flag.String("parts", "store,engine,hooks", "sections to measure; BENCHMARKS.md is written only when all are")
+	flag.IntVar(&engineRuns, "runs", engineRuns, "Runs per run-engine phase (the issue's figure is 1000)")
+	flag.IntVar(&rssRuns, "rss-runs", rssRuns, "finished Runs in the manager RSS phase (the issue's figure is 10,000)")
+	flag.IntVar(&rssWorkflows, "rss-workflows", rssWorkflows, "Workflows the manager RSS phase spreads its 10,000 finished Runs over")
 	flag.Parse()
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -42,303 +42,79 @@ func main() {
 		_ = pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(); err != nil {
+	if err := run(strings.Split(*parts, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-// client keeps a connection per concurrent uploader alive, as step pods do; the default
-// transport keeps two per host and would measure TCP handshakes instead of AIAS.
-var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-
-type env struct {
-	ctx    context.Context
-	st     *store.Store
-	api    *httptest.Server
-	tokens *steptoken.Issuer
-}
-
-func run() error {
+func run(parts []string) error {
 	ctx := context.Background()
+	started := time.Now()
 	st, cleanup, err := storetest.Open(ctx, "aias_bench")
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	tokens, _ := steptoken.NewIssuer(bytes.Repeat([]byte("b"), 32))
-	api := httptest.NewServer((&webhookserver.InternalAPI{Store: st, Tokens: tokens, MaxArtifactBytes: 1 << 30, MaxLogBatch: 1000}).Handler())
-	defer api.Close()
-	e := &env{ctx: ctx, st: st, api: api, tokens: tokens}
-	if _, err := st.Pool().Exec(ctx, `create table bench_raw (k text, data bytea); create table bench_logs (like run_logs including all)`); err != nil {
-		return err
-	}
-
-	var rows []string
-	for _, c := range []struct {
-		label   string
-		size    int
-		n       int
-		clients int
-	}{{"4 KiB", 4 << 10, 8000, 64}, {"1 MiB", 1 << 20, 100, 4}} {
-		apiRate, err := e.artifactIngest(c.size, c.n, c.clients)
-		if err != nil {
-			return err
-		}
-		rawRate, err := e.rawCopy(c.size, c.n)
-		if err != nil {
-			return err
-		}
-		mb := func(r float64) float64 { return r * float64(c.size) / (1 << 20) }
-		if c.size < 64<<10 {
-			// What HTTP alone allows on this machine: the same uploads to a handler that
-			// only reads the body. Client and server share the cores, as they do here.
-			httpRate, err := e.httpOnly(c.size, c.n, c.clients)
-			if err != nil {
-				return err
-			}
-			rows = append(rows, fmt.Sprintf("| HTTP alone, %s × %d (%d clients, handler only reads the body) | %.0f requests/s | %.0f rows/s (raw pgx CopyFrom) | %.2f (bound on the row below) |",
-				c.label, c.n, c.clients, httpRate, rawRate, httpRate/rawRate))
-		}
-		rows = append(rows, fmt.Sprintf("| artifact ingest, %s × %d (%d clients) | %.0f artifacts/s, %.1f MB/s | %.0f rows/s, %.1f MB/s (raw pgx CopyFrom) | **%.2f** (goal ≥ 0.5) |",
-			c.label, c.n, c.clients, apiRate, mb(apiRate), rawRate, mb(rawRate), apiRate/rawRate))
-	}
-	apiLines, rawLines, err := e.logAppend(100000, 4)
+	dir, err := os.MkdirTemp("", "aias-bench-bin-")
 	if err != nil {
 		return err
-	}
-	rows = append(rows, fmt.Sprintf("| log append, 100,000 lines of 80 bytes in batches of 500 from 4 step attempts | %.0f lines/s | %.0f lines/s (raw pgx CopyFrom into a table of run_logs's shape and keys) | **%.2f** (goal ≥ 0.5) |", apiLines, rawLines, apiLines/rawLines))
-	rssKiB, err := e.stepRunRSS(100 << 20)
-	if err != nil {
-		return err
-	}
-	rows = append(rows, fmt.Sprintf("| step-run peak RSS uploading a 100 MiB stdout | %.1f MiB | — | goal < 64 MiB |", float64(rssKiB)/1024))
-
-	out := "# Benchmarks\n\nWritten by `make bench` (hack/bench) on " + time.Now().UTC().Format("2006-01-02") +
-		". Each figure is set against a ceiling measured in the same run on the same PostgreSQL, so the ratio is what carries over between machines.\n\n" +
-		"## Store and internal step API (issue 3)\n\n| what | AIAS | ceiling | ratio |\n| --- | --- | --- | --- |\n" + strings.Join(rows, "\n") + "\n"
-	path := filepath.Join(testenv.RepoRoot(), "BENCHMARKS.md")
-	if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
-		return err
-	}
-	fmt.Print(out)
-	return nil
-}
-
-func payloads(size, n int) [][]byte {
-	p := make([][]byte, n)
-	for i := range p {
-		p[i] = make([]byte, size)
-		_, _ = rand.Read(p[i]) // distinct content: no dedup shortcut
-	}
-	return p
-}
-
-// artifactIngest uploads n distinct artifacts through the internal API with concurrent clients.
-func (e *env) artifactIngest(size, n, clients int) (float64, error) {
-	data := payloads(size, n)
-	run := steptoken.Run{Namespace: "bench", Name: fmt.Sprintf("ingest-%d", size), UID: fmt.Sprintf("00000000-0000-4000-8000-%012d", size)}
-	tok := e.tokens.Issue(run)
-	base := fmt.Sprintf("%s/internal/v1/namespaces/bench/runs/%s/steps/s/attempts/1/artifacts/", e.api.URL, run.Name)
-	work := make(chan int)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
-	start := time.Now()
-	for range clients {
-		wg.Go(func() {
-			for i := range work {
-				req, _ := http.NewRequest(http.MethodPut, fmt.Sprintf("%sa%d", base, i), bytes.NewReader(data[i]))
-				req.Header.Set("Authorization", "Bearer "+tok)
-				resp, err := client.Do(req)
-				if err == nil {
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusCreated {
-						err = fmt.Errorf("upload status %d", resp.StatusCode)
-					}
-				}
-				if err != nil {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	return float64(n) / time.Since(start).Seconds(), firstErr
-}
-
-// httpOnly uploads like artifactIngest to a server that stores nothing.
-func (e *env) httpOnly(size, n, clients int) (float64, error) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.WriteHeader(http.StatusCreated)
-	}))
-	defer srv.Close()
-	data := payloads(size, n)
-	work := make(chan int)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range clients {
-		wg.Go(func() {
-			for i := range work {
-				req, _ := http.NewRequest(http.MethodPut, srv.URL+"/x", bytes.NewReader(data[i]))
-				if resp, err := client.Do(req); err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-			}
-		})
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	return float64(n) / time.Since(start).Seconds(), nil
-}
-
-// rawCopy is the ceiling: the same bytes written with one CopyFrom.
-func (e *env) rawCopy(size, n int) (float64, error) {
-	data := payloads(size, n)
-	start := time.Now()
-	_, err := e.st.Pool().CopyFrom(e.ctx, pgx.Identifier{"bench_raw"}, []string{"k", "data"},
-		pgx.CopyFromSlice(n, func(i int) ([]any, error) { return []any{fmt.Sprint(i), data[i]}, nil }))
-	return float64(n) / time.Since(start).Seconds(), err
-}
-
-// logAppend sends n lines as batches of 500 from `writers` concurrent step attempts
-// (bodies encoded up front: encoding is the step pod's work, not the server's), and
-// copies the same lines into a table of run_logs's shape and keys for the ceiling.
-func (e *env) logAppend(n, writers int) (apiRate, rawRate float64, err error) {
-	const batch = 500
-	run := steptoken.Run{Namespace: "bench", Name: "logs", UID: "00000000-0000-4000-8000-0000000000aa"}
-	tok := e.tokens.Issue(run)
-	line := strings.Repeat("x", 80)
-	now := time.Now()
-	bodies := make([][][]byte, writers)
-	for w := range writers {
-		for b := 0; b < n/writers; b += batch {
-			lines := make([]store.LogLine, batch)
-			for i := range lines {
-				lines[i] = store.LogLine{Stream: "stdout", Seq: int64(b + i + 1), Time: now, Line: line}
-			}
-			body, _ := json.Marshal(map[string]any{"lines": lines})
-			bodies[w] = append(bodies[w], body)
-		}
-	}
-	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	start := time.Now()
-	for w := range writers {
-		wg.Go(func() {
-			url := fmt.Sprintf("%s/internal/v1/namespaces/bench/runs/logs/steps/s%d/attempts/1/logs", e.api.URL, w)
-			for _, body := range bodies[w] {
-				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+tok)
-				resp, err := client.Do(req)
-				if err != nil {
-					errs <- err
-					return
-				}
-				resp.Body.Close()
-				if resp.StatusCode != http.StatusOK {
-					errs <- fmt.Errorf("log append status %d", resp.StatusCode)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	apiRate = float64(n) / time.Since(start).Seconds()
-	close(errs)
-	if err := <-errs; err != nil {
-		return 0, 0, err
-	}
-	start = time.Now()
-	_, err = e.st.Pool().CopyFrom(e.ctx, pgx.Identifier{"bench_logs"}, []string{"namespace", "run_uid", "step", "attempt", "stream", "seq", "ts", "line"},
-		pgx.CopyFromSlice(n, func(i int) ([]any, error) {
-			return []any{"bench", run.UID, "s", 1, "stdout", int64(i + 1), now, line}, nil
-		}))
-	rawRate = float64(n) / time.Since(start).Seconds()
-	return apiRate, rawRate, err
-}
-
-// stepRunRSS runs the real binary on a command printing size bytes and reports the peak
-// resident set of step-run (wait4's ru_maxrss, KiB).
-func (e *env) stepRunRSS(size int) (int64, error) {
-	dir, err := os.MkdirTemp("", "aias-bench-")
-	if err != nil {
-		return 0, err
 	}
 	defer os.RemoveAll(dir)
+	bin, err := buildAias(dir)
+	if err != nil {
+		return err
+	}
+
+	out := "# Benchmarks\n\nWritten by `make bench` (hack/bench) on " + time.Now().UTC().Format("2006-01-02") +
+		". Each figure is set against a ceiling measured in the same run on the same PostgreSQL or the same control plane, so the ratio is what carries over between machines.\n"
+	if slices.Contains(parts, "store") {
+		rows, err := storeRows(ctx, st, bin)
+		if err != nil {
+			return err
+		}
+		out += "\n## Store and internal step API (issue 3)\n\n| what | AIAS | ceiling | ratio |\n| --- | --- | --- | --- |\n" + strings.Join(rows, "\n") + "\n"
+		fmt.Fprintf(os.Stderr, "bench: store section done after %v\n", time.Since(started).Round(time.Second))
+	}
+	if slices.Contains(parts, "engine") {
+		section, err := engineSection(ctx, st, bin)
+		if err != nil {
+			return err
+		}
+		out += "\n" + section
+		fmt.Fprintf(os.Stderr, "bench: engine section done after %v\n", time.Since(started).Round(time.Second))
+	}
+	if slices.Contains(parts, "hooks") {
+		section, err := hooksSection(ctx, st)
+		if err != nil {
+			return err
+		}
+		out += "\n" + section
+		fmt.Fprintf(os.Stderr, "bench: hooks section done after %v\n", time.Since(started).Round(time.Second))
+	}
+	fmt.Print(out)
+	if !slices.Contains(parts, "store") || !slices.Contains(parts, "engine") || !slices.Contains(parts, "hooks") || flag.NFlag() > 0 && !onlyProfile() {
+		fmt.Fprintln(os.Stderr, "bench: not the standard run (-parts or sizes changed); BENCHMARKS.md left as it is")
+		return nil
+	}
+	return os.WriteFile(filepath.Join(testenv.RepoRoot(), "BENCHMARKS.md"), []byte(out), 0o644)
+}
+
+// onlyProfile: the only flag set is -cpuprofile, which changes no figure.
+func onlyProfile() bool {
+	only := true
+	flag.Visit(func(f *flag.Flag) { only = only && f.Name == "cpuprofile" })
+	return only
+}
+
+// buildAias builds the aias binary into dir: step-run and the manager are measured as
+// the processes they are in production.
+func buildAias(dir string) (string, error) {
 	bin := filepath.Join(dir, "aias")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/aias")
 	build.Dir = testenv.RepoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("building aias: %v\n%s", err, out)
+		return "", fmt.Errorf("building aias: %v\n%s", err, out)
 	}
-	run := steptoken.Run{Namespace: "bench", Name: "rss", UID: "00000000-0000-4000-8000-0000000000bb"}
-	digest, err := e.st.PutInput(e.ctx, []byte("{}"), "application/json")
-	if err != nil {
-		return 0, err
-	}
-	if err := e.st.UpsertRun(e.ctx, store.RunRecord{UID: run.UID, Namespace: "bench", Name: "rss", Workflow: "w", Phase: "Running", Trigger: "Manual", InputDigest: digest, CreatedAt: time.Now()}); err != nil {
-		return 0, err
-	}
-	cmd := exec.Command(bin, "step-run", "--", "sh", "-c", fmt.Sprintf("yes 'aias benchmark output line of some length' | head -c %d", size))
-	cmd.Env = append(os.Environ(), "AIAS_API_URL="+e.api.URL, "AIAS_TOKEN="+e.tokens.Issue(run), "AIAS_NAMESPACE=bench",
-		"AIAS_RUN=rss", "AIAS_STEP=s", "AIAS_ATTEMPT=1", "AIAS_WORK_DIR="+dir, "AIAS_OUTPUT_DIR="+filepath.Join(dir, "out"))
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return 0, err
-	}
-	// VmHWM of the process's own address space. (wait4's ru_maxrss is no good here: Linux
-	// folds the parent's RSS into it when the child execs from a vfork.)
-	var peak int64
-	stop := make(chan struct{})
-	sampled := make(chan struct{})
-	go func() {
-		defer close(sampled)
-		for {
-			if kib := vmHWM(cmd.Process.Pid); kib > peak {
-				peak = kib
-			}
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-		}
-	}()
-	err = cmd.Wait()
-	close(stop)
-	<-sampled
-	if err != nil {
-		b := out.Bytes()
-		return 0, fmt.Errorf("step-run: %v\n%s", err, b[max(0, len(b)-2000):])
-	}
-	return peak, nil
-}
-
-// vmHWM reads the peak resident set (KiB) of a running process, 0 when it is gone.
-func vmHWM(pid int) int64 {
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(status), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			var kib int64
-			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kib)
-			return kib
-		}
-	}
-	return 0
+	return bin, nil
 }

@@ -168,8 +168,9 @@ func Run(ctx context.Context, o Options) (err error) {
 		MetricsAddr: "0", ProbeAddr: "0",
 		DatabaseURL: dbURL, StepTokenKeyFile: keyFile,
 		RunnerImage: "aias-dev-runner", InternalAPIURL: c.InternalAPI, PublicBaseURL: c.PublicURL,
-		Zap:   zap.Options{Development: true, DestWriter: logFile},
-		Extra: []func(ctrl.Manager) error{kubelet.SetupWithManager},
+		Zap:              zap.Options{Development: true, DestWriter: logFile},
+		KeepJobTemplates: true, // the dev kubelet runs them
+		Extra:            []func(ctrl.Manager) error{kubelet.SetupWithManager},
 	}
 	say("starting the manager and the dev kubelet; hooks on %s, internal step API on %s; logs in %s", c.PublicURL, c.InternalAPI, logFile.Name())
 	wg.Go(func() {

@@ -74,6 +74,10 @@ type Kubelet struct {
 	// Log receives a line per Job start and end and per problem, never process output;
 	// default: the manager's logger named "devkubelet".
 	Log logr.Logger
+	// Instant completes every Job at once with one status write and runs nothing
+	// (see instant.go). For benchmarks only: the run engine's own cost shows without
+	// process start-up, and nothing is recorded in the AIAS store.
+	Instant bool
 
 	mu        sync.Mutex
 	stopping  bool
@@ -213,6 +217,9 @@ func (k *Kubelet) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result,
 	case ptr.Deref(job.Spec.Suspend, false):
 		k.stop(job.UID, errSuspended)
 		return ctrl.Result{}, nil
+	}
+	if k.Instant {
+		return ctrl.Result{}, k.completeInstantly(ctx, job)
 	}
 
 	k.mu.Lock()

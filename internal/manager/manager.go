@@ -71,6 +71,11 @@ type Options struct {
 	// PublicBaseURL makes WebhookEndpoint status.url absolute (e.g. https://hooks.example.com).
 	PublicBaseURL string
 
+	// KeepJobTemplates keeps step Jobs' pod templates in the cache (not a flag): only the
+	// dev kubelet reads them; the controllers read a Job's labels and status, and the
+	// template is most of a Job's size.
+	KeepJobTemplates bool
+
 	// Extra runs against the manager before it starts (not a flag): `aias dev` adds the
 	// dev kubelet this way.
 	Extra []func(ctrl.Manager) error
@@ -155,9 +160,13 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Client: client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
 		// Only step Jobs are cached: a cluster's other Jobs are none of AIAS's business
 		// and would only cost memory.
-		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
-			&batchv1.Job{}: {Label: stepJobSelector()},
-		}},
+		Cache: cache.Options{
+			// managedFields are never read here and are a large part of every object.
+			DefaultTransform: cache.TransformStripManagedFields(),
+			ByObject: map[client.Object]cache.ByObject{
+				&batchv1.Job{}: {Label: stepJobSelector(), Transform: jobTransform(o.KeepJobTemplates)},
+			},
+		},
 		Scheme:                  NewScheme(),
 		Metrics:                 metricsOpts,
 		WebhookServer:           webhook.NewServer(webhook.Options{TLSOpts: tlsOpts}),
@@ -220,4 +229,17 @@ func stepJobSelector() labels.Selector {
 		panic(err) // a constant label key: cannot fail
 	}
 	return labels.NewSelector().Add(*req)
+}
+
+// jobTransform trims cached step Jobs to what the controllers read.
+func jobTransform(keepTemplate bool) func(any) (any, error) {
+	return func(obj any) (any, error) {
+		if j, ok := obj.(*batchv1.Job); ok {
+			j.ManagedFields = nil
+			if !keepTemplate {
+				j.Spec.Template = corev1.PodTemplateSpec{}
+			}
+		}
+		return obj, nil
+	}
 }

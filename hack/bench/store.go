@@ -1,0 +1,304 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/aias-dev/aias/internal/steptoken"
+	"github.com/aias-dev/aias/internal/store"
+	"github.com/aias-dev/aias/webhookserver"
+)
+
+// The store and internal step API rows (issue 3): each AIAS figure against raw pgx on
+// the same database.
+
+// client keeps a connection per concurrent uploader alive, as step pods do; the default
+// transport keeps two per host and would measure TCP handshakes instead of AIAS.
+var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+type env struct {
+	ctx    context.Context
+	st     *store.Store
+	api    *httptest.Server
+	tokens *steptoken.Issuer
+}
+
+// storeRows measures the store and the internal step API (issue 3) and returns the
+// table rows. bin is the built aias binary (for step-run).
+func storeRows(ctx context.Context, st *store.Store, bin string) ([]string, error) {
+	tokens, _ := steptoken.NewIssuer(bytes.Repeat([]byte("b"), 32))
+	api := httptest.NewServer((&webhookserver.InternalAPI{Store: st, Tokens: tokens, MaxArtifactBytes: 1 << 30, MaxLogBatch: 1000}).Handler())
+	defer api.Close()
+	e := &env{ctx: ctx, st: st, api: api, tokens: tokens}
+	if _, err := st.Pool().Exec(ctx, `create table bench_raw (k text, data bytea); create table bench_logs (like run_logs including all)`); err != nil {
+		return nil, err
+	}
+
+	var rows []string
+	for _, c := range []struct {
+		label   string
+		size    int
+		n       int
+		clients int
+	}{{"4 KiB", 4 << 10, 8000, 64}, {"1 MiB", 1 << 20, 100, 4}} {
+		apiRate, err := e.artifactIngest(c.size, c.n, c.clients)
+		if err != nil {
+			return nil, err
+		}
+		rawRate, err := e.rawCopy(c.size, c.n)
+		if err != nil {
+			return nil, err
+		}
+		mb := func(r float64) float64 { return r * float64(c.size) / (1 << 20) }
+		if c.size < 64<<10 {
+			// What HTTP alone allows on this machine: the same uploads to a handler that
+			// only reads the body. Client and server share the cores, as they do here.
+			httpRate, err := e.httpOnly(c.size, c.n, c.clients)
+			if err != nil {
+				return nil, err
+			}
+			rows = append(rows, fmt.Sprintf("| HTTP alone, %s × %d (%d clients, handler only reads the body) | %.0f requests/s | %.0f rows/s (raw pgx CopyFrom) | %.2f (bound on the row below) |",
+				c.label, c.n, c.clients, httpRate, rawRate, httpRate/rawRate))
+		}
+		rows = append(rows, fmt.Sprintf("| artifact ingest, %s × %d (%d clients) | %.0f artifacts/s, %.1f MB/s | %.0f rows/s, %.1f MB/s (raw pgx CopyFrom) | **%.2f** (goal ≥ 0.5) |",
+			c.label, c.n, c.clients, apiRate, mb(apiRate), rawRate, mb(rawRate), apiRate/rawRate))
+	}
+	apiLines, rawLines, err := e.logAppend(100000, 4)
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, fmt.Sprintf("| log append, 100,000 lines of 80 bytes in batches of 500 from 4 step attempts | %.0f lines/s | %.0f lines/s (raw pgx CopyFrom into a table of run_logs's shape and keys) | **%.2f** (goal ≥ 0.5) |", apiLines, rawLines, apiLines/rawLines))
+	rssKiB, err := e.stepRunRSS(bin, 100<<20)
+	if err != nil {
+		return nil, err
+	}
+	rows = append(rows, fmt.Sprintf("| step-run peak RSS uploading a 100 MiB stdout | %.1f MiB | — | goal < 64 MiB |", float64(rssKiB)/1024))
+
+	return rows, nil
+}
+
+func payloads(size, n int) [][]byte {
+	p := make([][]byte, n)
+	for i := range p {
+		p[i] = make([]byte, size)
+		_, _ = rand.Read(p[i]) // distinct content: no dedup shortcut
+	}
+	return p
+}
+
+// artifactIngest uploads n distinct artifacts through the internal API with concurrent clients.
+func (e *env) artifactIngest(size, n, clients int) (float64, error) {
+	data := payloads(size, n)
+	run := steptoken.Run{Namespace: "bench", Name: fmt.Sprintf("ingest-%d", size), UID: fmt.Sprintf("00000000-0000-4000-8000-%012d", size)}
+	tok := e.tokens.Issue(run)
+	base := fmt.Sprintf("%s/internal/v1/namespaces/bench/runs/%s/steps/s/attempts/1/artifacts/", e.api.URL, run.Name)
+	work := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	start := time.Now()
+	for range clients {
+		wg.Go(func() {
+			for i := range work {
+				req, _ := http.NewRequest(http.MethodPut, fmt.Sprintf("%sa%d", base, i), bytes.NewReader(data[i]))
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := client.Do(req)
+				if err == nil {
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusCreated {
+						err = fmt.Errorf("upload status %d", resp.StatusCode)
+					}
+				}
+				if err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds(), firstErr
+}
+
+// httpOnly uploads like artifactIngest to a server that stores nothing.
+func (e *env) httpOnly(size, n, clients int) (float64, error) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusCreated)
+	}))
+	defer srv.Close()
+	data := payloads(size, n)
+	work := make(chan int)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range clients {
+		wg.Go(func() {
+			for i := range work {
+				req, _ := http.NewRequest(http.MethodPut, srv.URL+"/x", bytes.NewReader(data[i]))
+				if resp, err := client.Do(req); err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			}
+		})
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// rawCopy is the ceiling: the same bytes written with one CopyFrom.
+func (e *env) rawCopy(size, n int) (float64, error) {
+	data := payloads(size, n)
+	start := time.Now()
+	_, err := e.st.Pool().CopyFrom(e.ctx, pgx.Identifier{"bench_raw"}, []string{"k", "data"},
+		pgx.CopyFromSlice(n, func(i int) ([]any, error) { return []any{fmt.Sprint(i), data[i]}, nil }))
+	return float64(n) / time.Since(start).Seconds(), err
+}
+
+// logAppend sends n lines as batches of 500 from `writers` concurrent step attempts
+// (bodies encoded up front: encoding is the step pod's work, not the server's), and
+// copies the same lines into a table of run_logs's shape and keys for the ceiling.
+func (e *env) logAppend(n, writers int) (apiRate, rawRate float64, err error) {
+	const batch = 500
+	run := steptoken.Run{Namespace: "bench", Name: "logs", UID: "00000000-0000-4000-8000-0000000000aa"}
+	tok := e.tokens.Issue(run)
+	line := strings.Repeat("x", 80)
+	now := time.Now()
+	bodies := make([][][]byte, writers)
+	for w := range writers {
+		for b := 0; b < n/writers; b += batch {
+			lines := make([]store.LogLine, batch)
+			for i := range lines {
+				lines[i] = store.LogLine{Stream: "stdout", Seq: int64(b + i + 1), Time: now, Line: line}
+			}
+			body, _ := json.Marshal(map[string]any{"lines": lines})
+			bodies[w] = append(bodies[w], body)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	start := time.Now()
+	for w := range writers {
+		wg.Go(func() {
+			url := fmt.Sprintf("%s/internal/v1/namespaces/bench/runs/logs/steps/s%d/attempts/1/logs", e.api.URL, w)
+			for _, body := range bodies[w] {
+				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+tok)
+				resp, err := client.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					errs <- fmt.Errorf("log append status %d", resp.StatusCode)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	apiRate = float64(n) / time.Since(start).Seconds()
+	close(errs)
+	if err := <-errs; err != nil {
+		return 0, 0, err
+	}
+	start = time.Now()
+	_, err = e.st.Pool().CopyFrom(e.ctx, pgx.Identifier{"bench_logs"}, []string{"namespace", "run_uid", "step", "attempt", "stream", "seq", "ts", "line"},
+		pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+			return []any{"bench", run.UID, "s", 1, "stdout", int64(i + 1), now, line}, nil
+		}))
+	rawRate = float64(n) / time.Since(start).Seconds()
+	return apiRate, rawRate, err
+}
+
+// stepRunRSS runs the real binary (bin) on a command printing size bytes and reports the
+// peak resident set of step-run (VmHWM, KiB).
+func (e *env) stepRunRSS(bin string, size int) (int64, error) {
+	dir, err := os.MkdirTemp("", "aias-bench-")
+	if err != nil {
+		return 0, err
+	}
+	defer os.RemoveAll(dir)
+	run := steptoken.Run{Namespace: "bench", Name: "rss", UID: "00000000-0000-4000-8000-0000000000bb"}
+	digest, err := e.st.PutInput(e.ctx, []byte("{}"), "application/json")
+	if err != nil {
+		return 0, err
+	}
+	if err := e.st.UpsertRun(e.ctx, store.RunRecord{UID: run.UID, Namespace: "bench", Name: "rss", Workflow: "w", Phase: "Running", Trigger: "Manual", InputDigest: digest, CreatedAt: time.Now()}); err != nil {
+		return 0, err
+	}
+	cmd := exec.Command(bin, "step-run", "--", "sh", "-c", fmt.Sprintf("yes 'aias benchmark output line of some length' | head -c %d", size))
+	cmd.Env = append(os.Environ(), "AIAS_API_URL="+e.api.URL, "AIAS_TOKEN="+e.tokens.Issue(run), "AIAS_NAMESPACE=bench",
+		"AIAS_RUN=rss", "AIAS_STEP=s", "AIAS_ATTEMPT=1", "AIAS_WORK_DIR="+dir, "AIAS_OUTPUT_DIR="+filepath.Join(dir, "out"))
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	// VmHWM of the process's own address space. (wait4's ru_maxrss is no good here: Linux
+	// folds the parent's RSS into it when the child execs from a vfork.)
+	var peak int64
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if kib := vmHWM(cmd.Process.Pid); kib > peak {
+				peak = kib
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+	err = cmd.Wait()
+	close(stop)
+	<-sampled
+	if err != nil {
+		b := out.Bytes()
+		return 0, fmt.Errorf("step-run: %v\n%s", err, b[max(0, len(b)-2000):])
+	}
+	return peak, nil
+}
+
+// vmHWM reads the peak resident set (KiB) of a running process, 0 when it is gone.
+func vmHWM(pid int) int64 {
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(status), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			var kib int64
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kib)
+			return kib
+		}
+	}
+	return 0
+}
