@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
@@ -44,7 +47,9 @@ func storeRows(ctx context.Context, st *store.Store, bin string) ([]string, erro
 	api := httptest.NewServer((&webhookserver.InternalAPI{Store: st, Tokens: tokens, MaxArtifactBytes: 1 << 30, MaxLogBatch: 1000}).Handler())
 	defer api.Close()
 	e := &env{ctx: ctx, st: st, api: api, tokens: tokens}
-	if _, err := st.Pool().Exec(ctx, `create table bench_raw (k text, data bytea); create table bench_logs (like run_logs including all)`); err != nil {
+	if _, err := st.Pool().Exec(ctx, `create table bench_raw (k text, data bytea); create table bench_logs (like run_logs including all);
+		create table bench_blobs (like blobs including all); create table bench_chunks (like blob_chunks including all);
+		create table bench_artifacts (like artifacts including all)`); err != nil {
 		return nil, err
 	}
 
@@ -59,7 +64,11 @@ func storeRows(ctx context.Context, st *store.Store, bin string) ([]string, erro
 		if err != nil {
 			return nil, err
 		}
-		rawRate, err := e.rawCopy(c.size, c.n)
+		plainRate, err := e.rawCopy(c.size, c.n)
+		if err != nil {
+			return nil, err
+		}
+		rawRate, err := e.schemaCopy(c.size, c.n)
 		if err != nil {
 			return nil, err
 		}
@@ -71,11 +80,11 @@ func storeRows(ctx context.Context, st *store.Store, bin string) ([]string, erro
 			if err != nil {
 				return nil, err
 			}
-			rows = append(rows, fmt.Sprintf("| HTTP alone, %s × %d (%d clients, handler only reads the body) | %.0f requests/s | %.0f rows/s (raw pgx CopyFrom) | %.2f (bound on the row below) |",
+			rows = append(rows, fmt.Sprintf("| HTTP alone, %s × %d (%d clients, handler only reads the body) | %.0f requests/s | %.0f artifacts/s (raw pgx CopyFrom into the store's schema) | %.2f (bound on the row below) |",
 				c.label, c.n, c.clients, httpRate, rawRate, httpRate/rawRate))
 		}
-		rows = append(rows, fmt.Sprintf("| artifact ingest, %s × %d (%d clients) | %.0f artifacts/s, %.1f MB/s | %.0f rows/s, %.1f MB/s (raw pgx CopyFrom) | **%.2f** (goal ≥ 0.5) |",
-			c.label, c.n, c.clients, apiRate, mb(apiRate), rawRate, mb(rawRate), apiRate/rawRate))
+		rows = append(rows, fmt.Sprintf("| artifact ingest, %s × %d (%d clients) | %.0f artifacts/s, %.1f MB/s | %.0f artifacts/s, %.1f MB/s (raw pgx CopyFrom of the same rows into tables of the store's shape and keys: blobs, blob_chunks, artifacts; into one plain bytea table: %.0f rows/s, ratio %.2f) | **%.2f** (goal ≥ 0.5) |",
+			c.label, c.n, c.clients, apiRate, mb(apiRate), rawRate, mb(rawRate), plainRate, apiRate/plainRate, apiRate/rawRate))
 	}
 	apiLines, rawLines, err := e.logAppend(100000, 4)
 	if err != nil {
@@ -169,7 +178,39 @@ func (e *env) httpOnly(size, n, clients int) (float64, error) {
 	return float64(n) / time.Since(start).Seconds(), nil
 }
 
-// rawCopy is the ceiling: the same bytes written with one CopyFrom.
+// schemaCopy is the ceiling: the rows an upload of each artifact produces — its blob,
+// its chunk, its artifact record — written with one CopyFrom per table in one
+// transaction, into tables of the store's shape and keys. Digests are computed before
+// the clock starts: the ceiling is the database's best, not the server's.
+func (e *env) schemaCopy(size, n int) (float64, error) {
+	data := payloads(size, n)
+	digests := make([]string, n)
+	for i, d := range data {
+		sum := sha256.Sum256(d)
+		digests[i] = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	var uid pgtype.UUID
+	_ = uid.Scan(fmt.Sprintf("00000000-0000-4000-9000-%012d", size))
+	start := time.Now()
+	err := pgx.BeginFunc(e.ctx, e.st.Pool(), func(tx pgx.Tx) error {
+		if _, err := tx.CopyFrom(e.ctx, pgx.Identifier{"bench_blobs"}, []string{"digest", "size"},
+			pgx.CopyFromSlice(n, func(i int) ([]any, error) { return []any{digests[i], int64(size)}, nil })); err != nil {
+			return err
+		}
+		if _, err := tx.CopyFrom(e.ctx, pgx.Identifier{"bench_chunks"}, []string{"digest", "seq", "data"},
+			pgx.CopyFromSlice(n, func(i int) ([]any, error) { return []any{digests[i], int32(0), data[i]}, nil })); err != nil {
+			return err
+		}
+		_, err := tx.CopyFrom(e.ctx, pgx.Identifier{"bench_artifacts"}, []string{"namespace", "run_uid", "run_name", "step", "attempt", "name", "digest", "content_type", "size"},
+			pgx.CopyFromSlice(n, func(i int) ([]any, error) {
+				return []any{"bench", uid, "ingest", "s", int32(1), fmt.Sprintf("a%d", i), digests[i], "application/octet-stream", int64(size)}, nil
+			}))
+		return err
+	})
+	return float64(n) / time.Since(start).Seconds(), err
+}
+
+// rawCopy is the plainest ceiling: the same bytes written with one CopyFrom.
 func (e *env) rawCopy(size, n int) (float64, error) {
 	data := payloads(size, n)
 	start := time.Now()
@@ -227,9 +268,12 @@ func (e *env) logAppend(n, writers int) (apiRate, rawRate float64, err error) {
 		return 0, 0, err
 	}
 	start = time.Now()
+	// The ceiling gets the cheapest encoding too: typed uuid and int4, as AppendLogs does.
+	var uid pgtype.UUID
+	_ = uid.Scan(run.UID)
 	_, err = e.st.Pool().CopyFrom(e.ctx, pgx.Identifier{"bench_logs"}, []string{"namespace", "run_uid", "step", "attempt", "stream", "seq", "ts", "line"},
 		pgx.CopyFromSlice(n, func(i int) ([]any, error) {
-			return []any{"bench", run.UID, "s", 1, "stdout", int64(i + 1), now, line}, nil
+			return []any{"bench", uid, "s", int32(1), "stdout", int64(i + 1), now, line}, nil
 		}))
 	rawRate = float64(n) / time.Since(start).Seconds()
 	return apiRate, rawRate, err

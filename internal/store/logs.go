@@ -3,10 +3,12 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // LogLine is one line a step wrote, numbered per stream by the writer so that retries
@@ -40,11 +42,18 @@ func (s *Store) AppendLogs(ctx context.Context, t LogTarget, lines []LogLine) (i
 	if len(lines) == 0 {
 		return 0, nil
 	}
+	// Typed once per batch: handed a string for a uuid or int4 column, COPY's encoder
+	// fails, builds an error and retries per value, which costs more than the insert.
+	var uid pgtype.UUID
+	if err := uid.Scan(t.RunUID); err != nil {
+		return 0, fmt.Errorf("run uid %q: %w", t.RunUID, err)
+	}
+	attempt := int32(t.Attempt)
 	n, err := s.pool.CopyFrom(ctx, pgx.Identifier{"run_logs"},
 		[]string{"namespace", "run_uid", "step", "attempt", "stream", "seq", "ts", "line"},
 		pgx.CopyFromSlice(len(lines), func(i int) ([]any, error) {
 			l := lines[i]
-			return []any{t.Namespace, t.RunUID, t.Step, t.Attempt, l.Stream, l.Seq, l.Time, l.Line}, nil
+			return []any{t.Namespace, uid, t.Step, attempt, l.Stream, l.Seq, l.Time, l.Line}, nil
 		}))
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
