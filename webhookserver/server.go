@@ -35,6 +35,9 @@ type Options struct {
 	StepTokenKeyFile string
 	MaxArtifactBytes int64
 	MaxLogBatch      int
+	// StripeWebhookSecretFile holds the Stripe endpoint signing secret (whsec_...);
+	// empty disables POST /billing/stripe (404).
+	StripeWebhookSecretFile string
 
 	// RestConfig reaches the apiserver (not a flag: the kubeconfig or in-cluster config).
 	RestConfig *rest.Config
@@ -53,6 +56,7 @@ func ParseFlags(args []string) (Options, error) {
 	fs.StringVar(&o.StepTokenKeyFile, "step-token-key-file", "", "file holding the key (32+ bytes) that signs per-run step tokens; shared with the manager")
 	fs.Int64Var(&o.MaxArtifactBytes, "max-artifact-bytes", 1<<30, "largest single artifact accepted")
 	fs.IntVar(&o.MaxLogBatch, "max-log-batch", 1000, "most log lines in one append")
+	fs.StringVar(&o.StripeWebhookSecretFile, "stripe-webhook-secret-file", "", "file holding the Stripe webhook signing secret (whsec_...) for POST /billing/stripe; empty disables billing")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -73,11 +77,7 @@ type Addrs struct{ Public, Internal, Metrics string }
 
 // Serve runs the listeners until ctx is done, then drains them.
 func Serve(ctx context.Context, o Options, ready func(Addrs)) error {
-	key, err := os.ReadFile(o.StepTokenKeyFile)
-	if err != nil {
-		return fmt.Errorf("reading step token key: %w", err)
-	}
-	tokens, err := steptoken.NewIssuer(key)
+	tokens, err := steptoken.LoadIssuer(o.StepTokenKeyFile)
 	if err != nil {
 		return err
 	}
@@ -117,11 +117,11 @@ func Serve(ctx context.Context, o Options, ready func(Addrs)) error {
 	}()
 
 	if o.PublicAddr != "" && o.PublicAddr != "0" {
-		hooks, err := newHookServer(ctx, o, st)
+		hooks, billing, err := newPublic(ctx, o, st)
 		if err != nil {
 			return err
 		}
-		if err := listen(o.PublicAddr, hooks.Handler(), &addrs.Public); err != nil {
+		if err := listen(o.PublicAddr, publicHandler(hooks, billing), &addrs.Public); err != nil {
 			return err
 		}
 	}
@@ -146,8 +146,27 @@ func Serve(ctx context.Context, o Options, ready func(Addrs)) error {
 // newHookServer starts the informer cache the public listener reads endpoints and
 // Secret metadata from, and waits for it to sync.
 func newHookServer(ctx context.Context, o Options, st *store.Store) (*HookServer, error) {
+	hooks, _, err := newPublic(ctx, o, st)
+	return hooks, err
+}
+
+// publicHandler routes the public listener: the billing route when billing is enabled
+// (else it is 404 like any unknown route), everything else to the hooks.
+func publicHandler(hooks *HookServer, billing *BillingServer) http.Handler {
+	if billing == nil {
+		return hooks.Handler()
+	}
+	mux := http.NewServeMux()
+	mux.Handle(BillingPath, billing)
+	mux.Handle("/", hooks.Handler())
+	return mux
+}
+
+// newPublic builds the public listener's servers on one informer cache: the hooks and,
+// when o.StripeWebhookSecretFile is set, billing (nil otherwise).
+func newPublic(ctx context.Context, o Options, st *store.Store) (*HookServer, *BillingServer, error) {
 	if o.RestConfig == nil {
-		return nil, errors.New("the public listener needs a Kubernetes config")
+		return nil, nil, errors.New("the public listener needs a Kubernetes config")
 	}
 	cfg := rest.CopyConfig(o.RestConfig)
 	if cfg.QPS == 0 {
@@ -164,25 +183,34 @@ func newHookServer(ctx context.Context, o Options, st *store.Store) (*HookServer
 		secretMetadata(): {Transform: keepIdentityOnly},
 	}})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	writer, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	src := &ClusterSource{Cache: c, Reader: writer}
+	var billing *BillingServer
+	if o.StripeWebhookSecretFile != "" {
+		if billing, err = newBillingServer(ctx, o, c, writer, st); err != nil {
+			return nil, nil, err
+		}
+	}
 	go func() { _ = c.Start(ctx) }()
 	if err := src.Warm(ctx); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !c.WaitForCacheSync(ctx) {
-		return nil, errors.New("the endpoint cache did not sync")
+		return nil, nil, errors.New("the endpoint cache did not sync")
 	}
 	log := o.Log
 	if log.GetSink() == nil {
 		log = logr.Discard()
 	}
-	return &HookServer{Endpoints: src, Runs: writer, Store: st, Log: log.WithName("hooks")}, nil
+	if billing != nil {
+		billing.Log = log.WithName("billing")
+	}
+	return &HookServer{Endpoints: src, Runs: writer, Store: st, Log: log.WithName("hooks")}, billing, nil
 }
 
 // keepIdentityOnly strips a cached object's metadata down to what identifies a version.

@@ -163,32 +163,15 @@ func signed(body []byte, id string) http.Header {
 // rawRunCreates is the ceiling: the Run objects a delivery would create, created directly.
 func rawRunCreates(ctx context.Context, c crclient.Client, body []byte) (float64, error) {
 	input := string(body)
-	work := make(chan int)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
 	start := time.Now()
-	for range hookClients {
-		wg.Go(func() {
-			for i := range work {
-				run := &aiasv1alpha1.Run{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bench-%016x", i), Namespace: "bench-raw",
-					Labels: map[string]string{webhookserver.LabelWebhookEndpoint: "bench"}},
-					Spec: aiasv1alpha1.RunSpec{WorkflowRef: aiasv1alpha1.WorkflowReference{Name: "wf"}, Input: &input,
-						Trigger: &aiasv1alpha1.RunTrigger{Type: aiasv1alpha1.TriggerWebhook, Endpoint: "bench", DeliveryID: fmt.Sprintf("raw_%d", i)}}}
-				if err := c.Create(ctx, run); err != nil {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	for i := range hookDeliveries {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	return float64(hookDeliveries) / time.Since(start).Seconds(), firstErr
+	err := parallel(hookDeliveries, hookClients, func(i int) error {
+		run := &aiasv1alpha1.Run{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bench-%016x", i), Namespace: "bench-raw",
+			Labels: map[string]string{webhookserver.LabelWebhookEndpoint: "bench"}},
+			Spec: aiasv1alpha1.RunSpec{WorkflowRef: aiasv1alpha1.WorkflowReference{Name: "wf"}, Input: &input,
+				Trigger: &aiasv1alpha1.RunTrigger{Type: aiasv1alpha1.TriggerWebhook, Endpoint: "bench", DeliveryID: fmt.Sprintf("raw_%d", i)}}}
+		return c.Create(ctx, run)
+	})
+	return float64(hookDeliveries) / time.Since(start).Seconds(), err
 }
 
 // deliverAll sends n distinct signed deliveries from hookClients keep-alive clients.
@@ -197,28 +180,9 @@ func deliverAll(url string, body []byte, prefix string, n int) (float64, error) 
 	for i := range headers {
 		headers[i] = signed(body, fmt.Sprintf("%s_%d", prefix, i))
 	}
-	work := make(chan int)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
 	start := time.Now()
-	for range hookClients {
-		wg.Go(func() {
-			for i := range work {
-				if err := post(url, headers[i], body, http.StatusAccepted); err != nil {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	return float64(n) / time.Since(start).Seconds(), firstErr
+	err := parallel(n, hookClients, func(i int) error { return post(url, headers[i], body, http.StatusAccepted) })
+	return float64(n) / time.Since(start).Seconds(), err
 }
 
 func post(url string, h http.Header, body []byte, want int) error {

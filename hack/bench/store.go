@@ -115,37 +115,21 @@ func (e *env) artifactIngest(size, n, clients int) (float64, error) {
 	run := steptoken.Run{Namespace: "bench", Name: fmt.Sprintf("ingest-%d", size), UID: fmt.Sprintf("00000000-0000-4000-8000-%012d", size)}
 	tok := e.tokens.Issue(run)
 	base := fmt.Sprintf("%s/internal/v1/namespaces/bench/runs/%s/steps/s/attempts/1/artifacts/", e.api.URL, run.Name)
-	work := make(chan int)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
 	start := time.Now()
-	for range clients {
-		wg.Go(func() {
-			for i := range work {
-				req, _ := http.NewRequest(http.MethodPut, fmt.Sprintf("%sa%d", base, i), bytes.NewReader(data[i]))
-				req.Header.Set("Authorization", "Bearer "+tok)
-				resp, err := client.Do(req)
-				if err == nil {
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusCreated {
-						err = fmt.Errorf("upload status %d", resp.StatusCode)
-					}
-				}
-				if err != nil {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	return float64(n) / time.Since(start).Seconds(), firstErr
+	err := parallel(n, clients, func(i int) error {
+		req, _ := http.NewRequest(http.MethodPut, fmt.Sprintf("%sa%d", base, i), bytes.NewReader(data[i]))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("upload status %d", resp.StatusCode)
+		}
+		return nil
+	})
+	return float64(n) / time.Since(start).Seconds(), err
 }
 
 // httpOnly uploads like artifactIngest to a server that stores nothing.
@@ -156,26 +140,17 @@ func (e *env) httpOnly(size, n, clients int) (float64, error) {
 	}))
 	defer srv.Close()
 	data := payloads(size, n)
-	work := make(chan int)
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range clients {
-		wg.Go(func() {
-			for i := range work {
-				req, _ := http.NewRequest(http.MethodPut, srv.URL+"/x", bytes.NewReader(data[i]))
-				if resp, err := client.Do(req); err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-			}
-		})
-	}
-	for i := range n {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	return float64(n) / time.Since(start).Seconds(), nil
+	err := parallel(n, clients, func(i int) error {
+		req, _ := http.NewRequest(http.MethodPut, srv.URL+"/x", bytes.NewReader(data[i]))
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.Body.Close()
+	})
+	return float64(n) / time.Since(start).Seconds(), err
 }
 
 // schemaCopy is the ceiling: the rows an upload of each artifact produces — its blob,

@@ -139,11 +139,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if o.SecureMetrics {
 		metricsOpts.FilterProvider = filters.WithAuthenticationAndAuthorization
 	}
-	key, err := os.ReadFile(o.StepTokenKeyFile)
-	if err != nil {
-		return fmt.Errorf("reading the step token key: %w", err)
-	}
-	tokens, err := steptoken.NewIssuer(key)
+	tokens, err := steptoken.LoadIssuer(o.StepTokenKeyFile)
 	if err != nil {
 		return err
 	}

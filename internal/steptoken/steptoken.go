@@ -8,6 +8,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 )
 
@@ -30,6 +32,16 @@ func NewIssuer(key []byte) (*Issuer, error) {
 		return nil, errors.New("step token key must be at least 32 bytes")
 	}
 	return &Issuer{key: append([]byte(nil), key...)}, nil
+}
+
+// LoadIssuer reads the key from a file (the mounted Secret aias-step-token-key) and
+// returns its issuer; the manager and the webhookserver share the file.
+func LoadIssuer(path string) (*Issuer, error) {
+	key, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the step token key: %w", err)
+	}
+	return NewIssuer(key)
 }
 
 // Issue returns the token for run.
