@@ -71,6 +71,11 @@ type Options struct {
 	// PublicBaseURL makes WebhookEndpoint status.url absolute (e.g. https://hooks.example.com).
 	PublicBaseURL string
 
+	// DefaultPlan is the Plan of Tenants without an active subscription or spec.plan.
+	DefaultPlan string
+	// PastDueGrace is how long a past_due subscription keeps its plan.
+	PastDueGrace time.Duration
+
 	// KeepJobTemplates keeps step Jobs' pod templates in the cache (not a flag): only the
 	// dev kubelet reads them; the controllers read a Job's labels and status, and the
 	// template is most of a Job's size.
@@ -95,6 +100,8 @@ func ParseFlags(args []string) (Options, error) {
 	fs.StringVar(&o.DatabaseURL, "database-url", os.Getenv(postgres.EnvDatabaseURL), "PostgreSQL URL (default $AIAS_DATABASE_URL)")
 	fs.StringVar(&o.StepTokenKeyFile, "step-token-key-file", "", "file holding the key (32+ bytes) that signs per-run step tokens; shared with the webhookserver")
 	fs.StringVar(&o.RunnerImage, "runner-image", "ghcr.io/aias-dev/aias:"+Version, "image whose /aias binary every step pod runs its step under")
+	fs.StringVar(&o.DefaultPlan, "default-plan", "free", "Plan of Tenants without an active subscription or spec.plan")
+	fs.DurationVar(&o.PastDueGrace, "past-due-grace", 72*time.Hour, "how long a past_due Stripe subscription keeps its plan before the Tenant falls back")
 	fs.StringVar(&o.PublicBaseURL, "public-base-url", "", "base URL of the public hook listener as senders reach it; makes WebhookEndpoint status.url absolute")
 	fs.StringVar(&o.InternalAPIURL, "internal-api-url", "http://aias-internal.aias-system.svc:8082", "the webhookserver's internal step API as step pods reach it")
 	o.Zap = zap.Options{}
@@ -196,6 +203,12 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		PublicBaseURL: o.PublicBaseURL,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the webhookendpoint controller: %w", err)
+	}
+	if err := (&controllers.TenantReconciler{
+		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder(controllers.TenantEventRecorderName),
+		DefaultPlan: o.DefaultPlan, PastDueGrace: o.PastDueGrace,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the tenant controller: %w", err)
 	}
 	for _, extra := range o.Extra {
 		if err := extra(mgr); err != nil {
