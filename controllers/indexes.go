@@ -32,6 +32,9 @@ const IndexWebhookEndpointSecret = "aias.dev/webhookendpoint-secret"
 // waiting Runs read it, so a Workflow with 10,000 finished Runs costs them nothing.
 const IndexRunWaiting = "aias.dev/waiting-for-workflow"
 
+// anyWorkflow is the IndexRunWaiting value under which every waiting Run is indexed.
+const anyWorkflow = "*"
+
 func runWaiting(r *aiasv1alpha1.Run) bool {
 	switch r.Status.Phase {
 	case "", aiasv1alpha1.RunPending, aiasv1alpha1.RunQueued:
@@ -61,7 +64,8 @@ func SetupIndexes(ctx context.Context, mgr manager.Manager) error {
 	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &aiasv1alpha1.Run{}, IndexRunWaiting, func(o client.Object) []string {
 		if r := o.(*aiasv1alpha1.Run); runWaiting(r) {
-			return []string{r.Spec.WorkflowRef.Name}
+			// Also under anyWorkflow: a tenant's concurrency limit spans its Workflows.
+			return []string{r.Spec.WorkflowRef.Name, anyWorkflow}
 		}
 		return nil
 	}); err != nil {

@@ -49,11 +49,20 @@ func (r *RunReconciler) admit(ctx context.Context, run *aiasv1alpha1.Run, spec *
 			return false, ctrl.Result{RequeueAfter: r.QueueRecheck}, nil
 		}
 	}
-	held, err := r.Store.ClaimSlot(ctx, store.SlotClaim{RunUID: string(run.UID), Namespace: run.Namespace, Workflow: wf, Max: limit})
+	tp, err := r.planOf(ctx, run.Namespace)
+	if err != nil {
+		return false, ctrl.Result{}, err
+	}
+	held, err := r.Store.ClaimSlot(ctx, store.SlotClaim{RunUID: string(run.UID), Namespace: run.Namespace, Workflow: wf, Max: limit, NamespaceMax: tp.concurrentLimit()})
 	if err != nil {
 		return false, ctrl.Result{}, fmt.Errorf("claiming a concurrency slot: %w", err)
 	}
 	if !held {
+		if wfSlots, nsSlots, err := r.Store.SlotCounts(ctx, run.Namespace, wf); err == nil && (limit == 0 || wfSlots < limit) && tp.concurrentLimit() > 0 {
+			// The tenant's plan is what is full: such Runs wait, they never fail.
+			r.queue(run, fmt.Sprintf("%s allows %d concurrent run(s) and %d are running: waiting for one to finish", tp.describe(), tp.concurrentLimit(), nsSlots))
+			return false, ctrl.Result{RequeueAfter: r.QueueRecheck}, nil
+		}
 		msg := fmt.Sprintf("workflow %s allows %d active run(s) at once and that many are running", wf, limit)
 		if policy == aiasv1alpha1.ConcurrencyForbid {
 			r.reject(run, aiasv1alpha1.RunRejected, "ConcurrencyForbidden", msg+" (policy Forbid)")
@@ -61,6 +70,23 @@ func (r *RunReconciler) admit(ctx context.Context, run *aiasv1alpha1.Run, spec *
 		}
 		r.queue(run, msg+" (policy Queue): waiting for one to finish")
 		return false, ctrl.Result{RequeueAfter: r.QueueRecheck}, nil
+	}
+	if tp != nil {
+		// Count the Run against the plan's runs per period, once per Run UID, atomically
+		// with every other start; over the limit the slot goes back and the Run is refused.
+		period := periodStart(tp.tenant, r.Now())
+		granted, used, err := r.Store.ClaimRun(ctx, store.RunClaim{RunUID: string(run.UID), Tenant: tp.tenant.Name, PeriodStart: period, Limit: tp.runsLimit()})
+		if err != nil {
+			return false, ctrl.Result{}, fmt.Errorf("claiming the run against the plan: %w", err)
+		}
+		if !granted {
+			if err := r.Store.ReleaseSlot(ctx, string(run.UID)); err != nil {
+				return false, ctrl.Result{}, err
+			}
+			r.reject(run, aiasv1alpha1.RunRejected, "QuotaExceeded", fmt.Sprintf("%s allows %d runs per billing period and %d have started since %s",
+				tp.describe(), tp.runsLimit(), used, period.Format("2006-01-02")))
+			return false, ctrl.Result{}, nil
+		}
 	}
 	now := metav1.NewTime(r.Now())
 	run.Status.Phase = aiasv1alpha1.RunRunning

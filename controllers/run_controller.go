@@ -49,6 +49,10 @@ type RunReconciler struct {
 	RunnerImage string
 	// InternalAPIURL is how step pods reach the internal step API.
 	InternalAPIURL string
+	// DefaultPlan and PastDueGrace resolve a tenant's effective plan the way the Tenant
+	// controller does (see internal/entitlements).
+	DefaultPlan  string
+	PastDueGrace time.Duration
 	// MaxConcurrentReconciles is how many Runs are reconciled at once (default 8): a
 	// reconcile mostly waits on the apiserver and PostgreSQL, one Run at a time would cap
 	// throughput at a few dozen Runs a second.
@@ -69,6 +73,7 @@ type RunReconciler struct {
 // +kubebuilder:rbac:groups=aias.dev,resources=runs/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=aias.dev,resources=runs/finalizers,verbs=update
 // +kubebuilder:rbac:groups=aias.dev,resources=workflows,verbs=get;list;watch
+// +kubebuilder:rbac:groups=aias.dev,resources=tenants;plans,verbs=get;list;watch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create
 
@@ -179,7 +184,9 @@ func (r *RunReconciler) runsWaitingForWorkflow(ctx context.Context, o client.Obj
 // the queue moves at once rather than at the next recheck.
 func (r *RunReconciler) runsQueuedBehind(ctx context.Context, o client.Object) []reconcile.Request {
 	run := o.(*aiasv1alpha1.Run)
-	runs, err := waitingRunsOfWorkflow(ctx, r.Client, run.Namespace, run.Spec.WorkflowRef.Name)
+	// Every Workflow of the namespace: a tenant-wide concurrency limit may hold Runs of
+	// other Workflows back too.
+	runs, err := waitingRunsOfWorkflow(ctx, r.Client, run.Namespace, anyWorkflow)
 	if err != nil {
 		return nil
 	}

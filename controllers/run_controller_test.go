@@ -408,3 +408,56 @@ func checkRunMetrics(t *testing.T) {
 		}
 	}
 }
+
+// A tenant's plan bounds its Runs: beyond concurrentRuns they wait Queued (never fail),
+// beyond runsPerMonth they are Rejected with reason QuotaExceeded.
+func TestRunTenantPlanLimits(t *testing.T) {
+	h := newRunHarness(t)
+	plan := &aiasv1alpha1.Plan{ObjectMeta: metav1.ObjectMeta{Name: h.ns + "-tiny"},
+		Spec: aiasv1alpha1.PlanSpec{Limits: aiasv1alpha1.PlanLimits{RunsPerMonth: ptr.To[int64](2), ConcurrentRuns: ptr.To[int32](1)}}}
+	if err := h.c.Create(h.ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	tenant := &aiasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: h.ns}, Spec: aiasv1alpha1.TenantSpec{Plan: plan.Name}}
+	if err := h.c.Create(h.ctx, tenant); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.c.Delete(h.ctx, tenant); _ = h.c.Delete(h.ctx, plan) })
+	h.workflow("a", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{step("s")}})
+	h.workflow("b", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{step("s")}})
+	h.run("first", "a", "")
+	h.waitJobs("first", "first-s-1")
+	h.run("second", "b", "") // another Workflow: the tenant-wide limit still applies
+	run := h.waitPhase("second", aiasv1alpha1.RunQueued)
+	if !strings.Contains(run.Status.Message, "allows 1 concurrent run") {
+		t.Errorf("queued message %q", run.Status.Message)
+	}
+	h.finishJob("first", "first-s-1", 0, "")
+	h.waitJobs("second", "second-s-1")
+	h.finishJob("second", "second-s-1", 0, "")
+	h.waitPhase("second", aiasv1alpha1.RunSucceeded)
+
+	h.run("third", "a", "")
+	run = h.waitPhase("third", aiasv1alpha1.RunRejected)
+	if c := readyCondition(run); c == nil || c.Reason != "QuotaExceeded" || !strings.Contains(c.Message, "allows 2 runs per billing period and 2 have started") {
+		t.Errorf("ready = %+v", c)
+	}
+	if len(h.jobs("third")) != 0 {
+		t.Error("a Job started for a Run over the quota")
+	}
+}
+
+func TestPeriodStart(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	if got := periodStart(&aiasv1alpha1.Tenant{}, now); !got.Equal(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("calendar period %v", got)
+	}
+	end := metav1.NewTime(time.Date(2026, 12, 15, 0, 0, 0, 0, time.UTC))
+	tn := &aiasv1alpha1.Tenant{Status: aiasv1alpha1.TenantStatus{Subscription: &aiasv1alpha1.SubscriptionStatus{CurrentPeriodEnd: &end}}}
+	if got := periodStart(tn, now); !got.Equal(time.Date(2026, 11, 15, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("subscription period %v", got)
+	}
+	if got := periodStart(tn, now.AddDate(0, 2, 0)); !got.Equal(time.Date(2027, 1, 15, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("rolled-over period %v", got)
+	}
+}

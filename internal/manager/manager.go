@@ -190,6 +190,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err := (&controllers.RunReconciler{
 		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("aias-run"),
 		Store: st, Tokens: tokens, RunnerImage: o.RunnerImage, InternalAPIURL: o.InternalAPIURL,
+		DefaultPlan: o.DefaultPlan, PastDueGrace: o.PastDueGrace,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the run controller: %w", err)
 	}

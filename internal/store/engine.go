@@ -34,6 +34,9 @@ type SlotClaim struct {
 	RunUID, Namespace, Workflow string
 	// Max is how many Runs of the Workflow may hold a slot at once; 0 means no limit.
 	Max int
+	// NamespaceMax is how many Runs of the whole namespace (a tenant's plan) may hold a
+	// slot at once; 0 means no limit.
+	NamespaceMax int
 }
 
 // ClaimSlot gives the Run a slot if it holds one already or one is free, atomically with
@@ -41,16 +44,19 @@ type SlotClaim struct {
 func (s *Store) ClaimSlot(ctx context.Context, c SlotClaim) (bool, error) {
 	var held bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock(hashtextextended($1, 0))`, "aias-slots/"+c.Namespace+"/"+c.Workflow); err != nil {
-			return err
+		// Namespace lock first, then the Workflow's: every claim takes them in this order.
+		for _, lock := range []string{"aias-slots/" + c.Namespace, "aias-slots/" + c.Namespace + "/" + c.Workflow} {
+			if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock(hashtextextended($1, 0))`, lock); err != nil {
+				return err
+			}
 		}
 		tag, err := tx.Exec(ctx, `
 			insert into run_slots (run_uid, namespace, workflow)
 			select $1, $2, $3
 			where exists (select 1 from run_slots where run_uid = $1)
-			   or $4 = 0
-			   or (select count(*) from run_slots where namespace = $2 and workflow = $3) < $4
-			on conflict (run_uid) do nothing`, c.RunUID, c.Namespace, c.Workflow, c.Max)
+			   or (($4 = 0 or (select count(*) from run_slots where namespace = $2 and workflow = $3) < $4)
+			       and ($5 = 0 or (select count(*) from run_slots where namespace = $2) < $5))
+			on conflict (run_uid) do nothing`, c.RunUID, c.Namespace, c.Workflow, c.Max, c.NamespaceMax)
 		if err != nil {
 			return err
 		}
@@ -108,4 +114,12 @@ func (s *Store) AttemptResult(ctx context.Context, runUID, step string, attempt 
 	}
 	a.RunUID, a.Step, a.Attempt, a.Name = runUID, step, attempt, "result"
 	return a, err
+}
+
+// SlotCounts says how many slots a Workflow's Runs and the whole namespace's hold, to
+// explain a refused claim.
+func (s *Store) SlotCounts(ctx context.Context, namespace, workflow string) (workflowSlots, namespaceSlots int, err error) {
+	err = s.pool.QueryRow(ctx, `select count(*) filter (where workflow = $2), count(*) from run_slots where namespace = $1`,
+		namespace, workflow).Scan(&workflowSlots, &namespaceSlots)
+	return workflowSlots, namespaceSlots, err
 }
