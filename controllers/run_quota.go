@@ -59,21 +59,9 @@ func (tp *tenantPlan) runsLimit() int64 {
 	return *tp.plan.Spec.Limits.RunsPerMonth
 }
 
-// periodStart is the start of the tenant's billing period holding now: one month before
-// the subscription's current period end when there is one, else the calendar month (UTC).
+// periodStart is the start of the tenant's billing period holding now.
 func periodStart(t *aiasv1alpha1.Tenant, now time.Time) time.Time {
-	now = now.UTC()
-	if s := t.Status.Subscription; s != nil && s.CurrentPeriodEnd != nil {
-		start := s.CurrentPeriodEnd.UTC().AddDate(0, -1, 0)
-		for i := 0; start.After(now) && i < 1200; i++ {
-			start = start.AddDate(0, -1, 0)
-		}
-		for i := 0; !start.AddDate(0, 1, 0).After(now) && i < 1200; i++ {
-			start = start.AddDate(0, 1, 0)
-		}
-		return start
-	}
-	return time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	return entitlements.PeriodStart(t, now)
 }
 
 func (tp *tenantPlan) describe() string {

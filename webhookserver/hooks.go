@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/entitlements"
 	"github.com/aias-dev/aias/internal/signature"
 	"github.com/aias-dev/aias/internal/store"
 )
@@ -62,15 +63,16 @@ func (s *HookServer) Handler() http.Handler {
 type deliveryResult string
 
 const (
-	resultCreated     deliveryResult = "created"
-	resultDuplicate   deliveryResult = "duplicate"
-	resultNotFound    deliveryResult = "not_found"
-	resultSuspended   deliveryResult = "suspended"
-	resultTooLarge    deliveryResult = "too_large"
-	resultMalformed   deliveryResult = "malformed"
-	resultInvalid     deliveryResult = "unauthorized"
-	resultRateLimited deliveryResult = "rate_limited"
-	resultUnavailable deliveryResult = "unavailable"
+	resultCreated       deliveryResult = "created"
+	resultDuplicate     deliveryResult = "duplicate"
+	resultNotFound      deliveryResult = "not_found"
+	resultSuspended     deliveryResult = "suspended"
+	resultTooLarge      deliveryResult = "too_large"
+	resultMalformed     deliveryResult = "malformed"
+	resultInvalid       deliveryResult = "unauthorized"
+	resultRateLimited   deliveryResult = "rate_limited"
+	resultUnavailable   deliveryResult = "unavailable"
+	resultQuotaExceeded deliveryResult = "quota_exceeded"
 )
 
 // deliver handles one delivery. The order matters: nothing is read past the size cap,
@@ -129,6 +131,12 @@ func (s *HookServer) deliver(w http.ResponseWriter, r *http.Request) {
 	if wait, ok := s.limits.allow(ep, s.now()); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
 		s.finish(w, r, ns, name, deliveryID, resultRateLimited, http.StatusTooManyRequests, "RateLimited", "the endpoint's delivery rate is exhausted")
+		return
+	}
+
+	if wait, msg := s.quotaExhausted(r.Context(), ep); msg != "" {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
+		s.finish(w, r, ns, name, deliveryID, resultQuotaExceeded, http.StatusTooManyRequests, "QuotaExceeded", msg)
 		return
 	}
 
@@ -262,4 +270,25 @@ func (s *HookServer) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
+}
+
+// quotaExhausted answers a delivery before it becomes a Run that would only be refused:
+// when the tenant has started its plan's runs for the period, the sender is told to come
+// back when the next period starts. The Run controller's claim stays the authority (a
+// Run created just before the limit was reached is still refused there); this check
+// saves the sender a Run that cannot start and tells it when to retry.
+func (s *HookServer) quotaExhausted(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint) (time.Duration, string) {
+	tenant, plan, err := s.Endpoints.Tenant(ctx, ep.Namespace)
+	if err != nil || tenant == nil || plan == nil || plan.Spec.Limits.RunsPerMonth == nil {
+		return 0, "" // no plan to hold the delivery to (a failed lookup is not the sender's fault)
+	}
+	limit := *plan.Spec.Limits.RunsPerMonth
+	period := entitlements.PeriodStart(tenant, s.now())
+	used, err := s.Store.TenantRuns(ctx, tenant.Name, period)
+	if err != nil || used < limit {
+		return 0, ""
+	}
+	next := period.AddDate(0, 1, 0)
+	return next.Sub(s.now()), fmt.Sprintf("tenant %s on plan %s has started its %d runs for the period; the next period starts %s",
+		tenant.Name, plan.Name, limit, next.Format(time.RFC3339))
 }

@@ -11,7 +11,7 @@ var Registry = prometheus.NewRegistry()
 var (
 	deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "aias_webhook_deliveries_total",
-		Help: "Webhook deliveries by namespace, endpoint and result (created, duplicate, unauthorized, malformed, not_found, too_large, suspended, rate_limited, unavailable). Unknown endpoints count under empty labels.",
+		Help: "Webhook deliveries by namespace, endpoint and result (created, duplicate, unauthorized, malformed, not_found, too_large, suspended, rate_limited, quota_exceeded, unavailable). Unknown endpoints count under empty labels.",
 	}, []string{"namespace", "endpoint", "result"})
 	verificationSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "aias_webhook_verification_seconds",

@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/entitlements"
 	"github.com/aias-dev/aias/internal/signature"
 )
 
@@ -21,6 +22,7 @@ import (
 // +kubebuilder:rbac:groups=aias.dev,resources=webhookendpoints,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=aias.dev,resources=runs,verbs=create
+// +kubebuilder:rbac:groups=aias.dev,resources=plans,verbs=get;list;watch
 
 // EndpointSource finds endpoints and their signing keys for the hook server.
 type EndpointSource interface {
@@ -29,6 +31,9 @@ type EndpointSource interface {
 	// Keys returns the usable signing keys of a Secret, newest first; none when the
 	// Secret does not exist or holds no usable key.
 	Keys(ctx context.Context, namespace, secret string) ([]signature.Key, error)
+	// Tenant returns the Tenant a namespace belongs to and its effective Plan; nil
+	// Tenant when the namespace belongs to none, nil Plan when it names no existing Plan.
+	Tenant(ctx context.Context, namespace string) (*aiasv1alpha1.Tenant, *aiasv1alpha1.Plan, error)
 }
 
 // ClusterSource reads endpoints from an informer cache, and signing keys through an
@@ -36,8 +41,11 @@ type EndpointSource interface {
 // resourceVersion — when first used and after each change — never per request, and only
 // for Secrets that endpoints use. The process never holds the cluster's other Secrets.
 type ClusterSource struct {
-	Cache  cache.Cache   // WebhookEndpoints, and Secret metadata
+	Cache  cache.Cache   // WebhookEndpoints, Tenants, Plans, and Secret metadata
 	Reader client.Reader // direct Secret reads
+	// DefaultPlan and PastDueGrace resolve effective plans as the manager does.
+	DefaultPlan  string
+	PastDueGrace time.Duration
 
 	mu   sync.Mutex
 	keys map[types.NamespacedName]cachedKeys
@@ -117,4 +125,25 @@ func (c *ClusterSource) Keys(ctx context.Context, namespace, name string) ([]sig
 	c.keys[key] = cachedKeys{resourceVersion: secret.ResourceVersion, keys: keys, checked: time.Now()}
 	c.mu.Unlock()
 	return keys, nil
+}
+
+func (c *ClusterSource) Tenant(ctx context.Context, namespace string) (*aiasv1alpha1.Tenant, *aiasv1alpha1.Plan, error) {
+	tenant := &aiasv1alpha1.Tenant{}
+	if err := c.Cache.Get(ctx, types.NamespacedName{Name: namespace}, tenant); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil, nil
+		}
+		return nil, nil, err
+	}
+	var plans aiasv1alpha1.PlanList
+	if err := c.Cache.List(ctx, &plans); err != nil {
+		return nil, nil, err
+	}
+	name, _ := entitlements.EffectivePlan(tenant, plans.Items, c.DefaultPlan, time.Now(), c.PastDueGrace)
+	for i := range plans.Items {
+		if plans.Items[i].Name == name {
+			return tenant, &plans.Items[i], nil
+		}
+	}
+	return tenant, nil, nil
 }

@@ -22,6 +22,7 @@ import (
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/signature"
+	"github.com/aias-dev/aias/internal/store"
 )
 
 // hookEnv is a hook listener on envtest with a namespace of its own and captured logs.
@@ -381,5 +382,44 @@ func TestHookUnclaimedSecretVerifiesNothing(t *testing.T) {
 	}
 	if code != http.StatusUnauthorized || out["reason"] != "NoSigningKey" || len(h.runs()) != 0 {
 		t.Errorf("delivery signed with an unclaimed Secret: %d %v", code, out)
+	}
+}
+
+// A tenant that has started its plan's runs for the period gets 429 QuotaExceeded with
+// a Retry-After until the next period, and no Run is created.
+func TestHookQuotaExhausted(t *testing.T) {
+	h := newHookEnv(t)
+	plan := &aiasv1alpha1.Plan{ObjectMeta: metav1.ObjectMeta{Name: h.ns + "-one"},
+		Spec: aiasv1alpha1.PlanSpec{Limits: aiasv1alpha1.PlanLimits{RunsPerMonth: ptr.To[int64](1)}}}
+	tenant := &aiasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: h.ns}, Spec: aiasv1alpha1.TenantSpec{Plan: plan.Name}}
+	for _, o := range []client.Object{plan, tenant} {
+		if err := testEnv.Client.Create(h.ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _ = testEnv.Client.Delete(h.ctx, tenant); _ = testEnv.Client.Delete(h.ctx, plan) })
+	h.endpoint("push", aiasv1alpha1.Verification{}, nil, map[string]string{"secret": testSecret})
+	body := []byte(`{}`)
+	if code, out := h.post("push", sign(t, std, testSecret, "q_1", body, time.Now()), body); code != http.StatusAccepted {
+		t.Fatalf("within quota: %d %v", code, out)
+	}
+	// The Run controller counts a Run when it starts; do what it would.
+	period := time.Date(time.Now().UTC().Year(), time.Now().UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
+	if ok, _, err := testStore.ClaimRun(h.ctx, store.RunClaim{RunUID: "00000000-0000-4000-8000-00000000c1a1", Tenant: h.ns, PeriodStart: period, Limit: 1}); !ok || err != nil {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	var code int
+	var out map[string]any
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		// The listener's Tenant and Plan informers may lag their creation a moment.
+		if code, out = h.post("push", sign(t, std, testSecret, fmt.Sprintf("q_%d", time.Now().UnixNano()), body, time.Now()), body); code == http.StatusTooManyRequests {
+			break
+		}
+	}
+	if code != http.StatusTooManyRequests || out["reason"] != "QuotaExceeded" || out["_retryAfter"] == "" {
+		t.Fatalf("over quota: %d %v", code, out)
+	}
+	if n := len(h.runs()); n > 2 {
+		t.Errorf("%d runs; deliveries over the quota created Runs", n)
 	}
 }

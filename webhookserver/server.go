@@ -38,6 +38,10 @@ type Options struct {
 	// StripeWebhookSecretFile holds the Stripe endpoint signing secret (whsec_...);
 	// empty disables POST /billing/stripe (404).
 	StripeWebhookSecretFile string
+	// DefaultPlan and PastDueGrace resolve a tenant's effective plan as the manager does
+	// (keep both processes' flags equal).
+	DefaultPlan  string
+	PastDueGrace time.Duration
 
 	// RestConfig reaches the apiserver (not a flag: the kubeconfig or in-cluster config).
 	RestConfig *rest.Config
@@ -56,6 +60,8 @@ func ParseFlags(args []string) (Options, error) {
 	fs.StringVar(&o.StepTokenKeyFile, "step-token-key-file", "", "file holding the key (32+ bytes) that signs per-run step tokens; shared with the manager")
 	fs.Int64Var(&o.MaxArtifactBytes, "max-artifact-bytes", 1<<30, "largest single artifact accepted")
 	fs.IntVar(&o.MaxLogBatch, "max-log-batch", 1000, "most log lines in one append")
+	fs.StringVar(&o.DefaultPlan, "default-plan", "free", "Plan of Tenants without an active subscription or spec.plan (as the manager's flag)")
+	fs.DurationVar(&o.PastDueGrace, "past-due-grace", 72*time.Hour, "how long a past_due subscription keeps its plan (as the manager's flag)")
 	fs.StringVar(&o.StripeWebhookSecretFile, "stripe-webhook-secret-file", "", "file holding the Stripe webhook signing secret (whsec_...) for POST /billing/stripe; empty disables billing")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -189,7 +195,7 @@ func newPublic(ctx context.Context, o Options, st *store.Store) (*HookServer, *B
 	if err != nil {
 		return nil, nil, err
 	}
-	src := &ClusterSource{Cache: c, Reader: writer}
+	src := &ClusterSource{Cache: c, Reader: writer, DefaultPlan: o.DefaultPlan, PastDueGrace: o.PastDueGrace}
 	var billing *BillingServer
 	if o.StripeWebhookSecretFile != "" {
 		if billing, err = newBillingServer(ctx, o, c, writer, st); err != nil {

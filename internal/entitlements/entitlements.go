@@ -82,3 +82,22 @@ func planExists(plans []aiasv1alpha1.Plan, name string) bool {
 	}
 	return false
 }
+
+// PeriodStart is the start of the tenant's billing period holding now: the subscription's
+// current period (one month before currentPeriodEnd, moved by whole months until it
+// holds now) when there is one, else the calendar month in UTC. Runs per month are
+// counted per period.
+func PeriodStart(t *aiasv1alpha1.Tenant, now time.Time) time.Time {
+	now = now.UTC()
+	if s := t.Status.Subscription; s != nil && s.CurrentPeriodEnd != nil {
+		start := s.CurrentPeriodEnd.UTC().AddDate(0, -1, 0)
+		for i := 0; start.After(now) && i < 1200; i++ {
+			start = start.AddDate(0, -1, 0)
+		}
+		for i := 0; !start.AddDate(0, 1, 0).After(now) && i < 1200; i++ {
+			start = start.AddDate(0, 1, 0)
+		}
+		return start
+	}
+	return time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
