@@ -79,6 +79,15 @@ func (r *RunReconciler) admit(ctx context.Context, run *aiasv1alpha1.Run, spec *
 		if err != nil {
 			return false, ctrl.Result{}, fmt.Errorf("claiming the run against the plan: %w", err)
 		}
+		if granted && tp.plan != nil {
+			// The internal step API holds the Run's uploads and logs to these.
+			limits := store.RunLimits{ArtifactBytes: tp.plan.Spec.Limits.ArtifactBytesPerRun, LogBytes: tp.plan.Spec.Limits.LogBytesPerRun}
+			if limits.ArtifactBytes != nil || limits.LogBytes != nil {
+				if err := r.Store.SetRunLimits(ctx, string(run.UID), limits); err != nil {
+					return false, ctrl.Result{}, fmt.Errorf("recording the run's byte limits: %w", err)
+				}
+			}
+		}
 		if !granted {
 			if err := r.Store.ReleaseSlot(ctx, string(run.UID)); err != nil {
 				return false, ctrl.Result{}, err

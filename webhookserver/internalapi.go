@@ -101,10 +101,30 @@ func (a *InternalAPI) appendLogs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	limits, used, err := a.Store.RunLimits(r.Context(), t.run.UID)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not read the run's limits")
+		return
+	}
+	var size int64
+	for _, l := range batch.Lines {
+		size += int64(len(l.Line))
+	}
+	if c := limits.LogBytes; c != nil && used+size > *c {
+		writeError(w, http.StatusRequestEntityTooLarge, "RunLogQuota", fmt.Sprintf("the run's logs would exceed its plan's logBytesPerRun (%d bytes; %d stored)", *c, used))
+		return
+	}
 	n, err := a.Store.AppendLogs(r.Context(), store.LogTarget{Namespace: t.run.Namespace, RunUID: t.run.UID, Step: t.step, Attempt: t.attempt}, batch.Lines)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not store log lines")
 		return
+	}
+	if limits.LogBytes != nil && n > 0 {
+		// Counted as sent; a retried batch (n == 0) adds nothing.
+		if err := a.Store.AddLogBytes(r.Context(), t.run.UID, size); err != nil {
+			writeError(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not record log usage")
+			return
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]int64{"inserted": n})
 }
@@ -128,8 +148,33 @@ func (a *InternalAPI) putArtifact(w http.ResponseWriter, r *http.Request) {
 		contentType = "application/octet-stream"
 	}
 	key := store.ArtifactKey{Namespace: t.run.Namespace, RunName: t.run.Name, RunUID: t.run.UID, Step: t.step, Attempt: t.attempt, Name: name}
-	art, err := a.Store.PutArtifact(r.Context(), key, contentType, r.Body, a.MaxArtifactBytes, r.Header.Get(DigestHeader))
+	// The plan's artifactBytesPerRun: what the Run's other artifacts leave of it caps
+	// this one. (Two steps uploading at the same moment can each see the same remainder;
+	// the overshoot is bounded by one artifact.)
+	limit, planCap := a.MaxArtifactBytes, false
+	limits, _, err := a.Store.RunLimits(r.Context(), t.run.UID)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not read the run's limits")
+		return
+	}
+	if c := limits.ArtifactBytes; c != nil {
+		used, err := a.Store.ArtifactBytes(r.Context(), t.run.UID, key)
+		if err != nil {
+			writeError(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not read the run's usage")
+			return
+		}
+		if remaining := max(*c-used, 0); limit <= 0 || remaining < limit {
+			limit, planCap = remaining, true
+		}
+		if limit == 0 || (r.ContentLength > limit) {
+			writeError(w, http.StatusRequestEntityTooLarge, "RunArtifactQuota", fmt.Sprintf("the run's artifacts would exceed its plan's artifactBytesPerRun (%d bytes; %d used)", *c, used))
+			return
+		}
+	}
+	art, err := a.Store.PutArtifact(r.Context(), key, contentType, r.Body, limit, r.Header.Get(DigestHeader))
 	switch {
+	case errors.Is(err, store.ErrTooLarge) && planCap:
+		writeError(w, http.StatusRequestEntityTooLarge, "RunArtifactQuota", fmt.Sprintf("the run's artifacts would exceed its plan's artifactBytesPerRun (%d bytes)", *limits.ArtifactBytes))
 	case errors.Is(err, store.ErrTooLarge):
 		writeError(w, http.StatusRequestEntityTooLarge, "TooLarge", fmt.Sprintf("artifact exceeds %d bytes", a.MaxArtifactBytes))
 	case errors.Is(err, store.ErrDigestMismatch):

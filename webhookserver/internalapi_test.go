@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/aias-dev/aias/internal/steptoken"
+	"github.com/aias-dev/aias/internal/store"
 )
 
 func newInternalAPI(t *testing.T) (*httptest.Server, *steptoken.Issuer) {
@@ -105,5 +107,43 @@ func TestInternalAPIArtifactsAndLogs(t *testing.T) {
 	status, _ = do(t, http.MethodPost, srv.URL+"/internal/v1/namespaces/acme/runs/run-c/steps/Bad_Step/attempts/1/logs", tok, strings.NewReader(batch))
 	if status != http.StatusBadRequest {
 		t.Errorf("bad step name: %d, want 400", status)
+	}
+}
+
+// A Run's plan caps its artifacts and logs: an upload or a batch that would go over is
+// refused with 413 and a reason naming the limit, and nothing of it is stored.
+func TestInternalAPIRunByteCaps(t *testing.T) {
+	srv, tokens := newInternalAPI(t)
+	run := steptoken.Run{Namespace: "acme", Name: "capped", UID: "00000000-0000-4000-8000-0000000cab00"}
+	tok := tokens.Issue(run)
+	artifactCap, logCap := int64(10), int64(12)
+	if err := testStore.SetRunLimits(context.Background(), run.UID, store.RunLimits{ArtifactBytes: &artifactCap, LogBytes: &logCap}); err != nil {
+		t.Fatal(err)
+	}
+	base := srv.URL + "/internal/v1/namespaces/acme/runs/capped/steps/s/attempts/1"
+	if code, body := do(t, "PUT", base+"/artifacts/a", tok, strings.NewReader("123456")); code != http.StatusCreated {
+		t.Fatalf("within the cap: %d %v", code, body)
+	}
+	if code, body := do(t, "PUT", base+"/artifacts/b", tok, strings.NewReader("12345")); code != http.StatusRequestEntityTooLarge || body["reason"] != "RunArtifactQuota" {
+		t.Errorf("over the cap: %d %v", code, body)
+	}
+	if code, _ := do(t, "PUT", base+"/artifacts/a", tok, strings.NewReader("1234567890")); code != http.StatusCreated {
+		t.Errorf("replacing an artifact counts only the new size: %d", code)
+	}
+	line := func(seq int, text string) string {
+		return fmt.Sprintf(`{"lines":[{"stream":"stdout","seq":%d,"time":"2026-11-26T00:00:00Z","line":%q}]}`, seq, text)
+	}
+	if code, body := do(t, "POST", base+"/logs", tok, strings.NewReader(line(1, "12345678"))); code != http.StatusOK {
+		t.Fatalf("log within the cap: %d %v", code, body)
+	}
+	if code, body := do(t, "POST", base+"/logs", tok, strings.NewReader(line(2, "12345"))); code != http.StatusRequestEntityTooLarge || body["reason"] != "RunLogQuota" {
+		t.Errorf("log over the cap: %d %v", code, body)
+	}
+	arts, _ := testStore.ListArtifacts(context.Background(), run.UID)
+	if len(arts) != 1 {
+		t.Errorf("artifacts stored: %+v", arts)
+	}
+	if n, _ := testStore.LogBytes(context.Background(), run.UID); n != 8 {
+		t.Errorf("log bytes stored %d, want 8", n)
 	}
 }
