@@ -45,10 +45,11 @@ generate: $(CONTROLLER_GEN) ## Generate deepcopy code for api/.
 	$(CONTROLLER_GEN) object:headerFile=hack/boilerplate.go.txt paths=./api/...
 
 .PHONY: manifests
-manifests: $(CONTROLLER_GEN) ## Generate CRDs and RBAC from markers, and copy them into the Helm chart.
+manifests: $(CONTROLLER_GEN) ## Generate CRDs, RBAC and the admission webhook configuration from markers, and copy them into the Helm chart.
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=config/crd/bases
 	$(CONTROLLER_GEN) rbac:roleName=aias-manager paths="./controllers/...;./internal/manager/..." output:rbac:artifacts:config=config/rbac
 	$(CONTROLLER_GEN) rbac:roleName=aias-webhookserver paths=./webhookserver/... output:rbac:artifacts:config=config/webhookserver
+	$(CONTROLLER_GEN) webhook paths=./controllers/... output:webhook:artifacts:config=config/webhook
 	rm -f charts/aias/crds/*.yaml && cp config/crd/bases/*.yaml charts/aias/crds/
 	sed -n '/^rules:/,$$p' config/rbac/role.yaml > charts/aias/files/manager-rules.yaml
 	sed -n '/^rules:/,$$p' config/webhookserver/role.yaml > charts/aias/files/webhookserver-rules.yaml

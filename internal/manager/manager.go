@@ -76,6 +76,13 @@ type Options struct {
 	// PastDueGrace is how long a past_due subscription keeps its plan.
 	PastDueGrace time.Duration
 
+	// AdmissionWebhooks serves the validating webhooks that hold Workflow and
+	// WebhookEndpoint creates to the tenant's plan (needs the serving certificate,
+	// e.g. from cert-manager; see config/webhook).
+	AdmissionWebhooks bool
+	// NoTenantPolicy is "unlimited" or "deny" for namespaces that belong to no Tenant.
+	NoTenantPolicy string
+
 	// KeepJobTemplates keeps step Jobs' pod templates in the cache (not a flag): only the
 	// dev kubelet reads them; the controllers read a Job's labels and status, and the
 	// template is most of a Job's size.
@@ -102,6 +109,8 @@ func ParseFlags(args []string) (Options, error) {
 	fs.StringVar(&o.RunnerImage, "runner-image", "ghcr.io/aias-dev/aias:"+Version, "image whose /aias binary every step pod runs its step under")
 	fs.StringVar(&o.DefaultPlan, "default-plan", "free", "Plan of Tenants without an active subscription or spec.plan")
 	fs.DurationVar(&o.PastDueGrace, "past-due-grace", 72*time.Hour, "how long a past_due Stripe subscription keeps its plan before the Tenant falls back")
+	fs.BoolVar(&o.AdmissionWebhooks, "admission-webhooks", false, "serve the validating admission webhooks that enforce plan limits on :9443 (needs a serving certificate in /tmp/k8s-webhook-server/serving-certs)")
+	fs.StringVar(&o.NoTenantPolicy, "admission-no-tenant-policy", "unlimited", `what admission does in namespaces that belong to no Tenant: "unlimited" or "deny"`)
 	fs.StringVar(&o.PublicBaseURL, "public-base-url", "", "base URL of the public hook listener as senders reach it; makes WebhookEndpoint status.url absolute")
 	fs.StringVar(&o.InternalAPIURL, "internal-api-url", "http://aias-internal.aias-system.svc:8082", "the webhookserver's internal step API as step pods reach it")
 	o.Zap = zap.Options{}
@@ -210,6 +219,13 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		DefaultPlan: o.DefaultPlan, PastDueGrace: o.PastDueGrace,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the tenant controller: %w", err)
+	}
+	if o.AdmissionWebhooks {
+		if err := controllers.SetupAdmission(mgr, controllers.AdmissionOptions{
+			NoTenantPolicy: controllers.NoTenantPolicy(o.NoTenantPolicy), DefaultPlan: o.DefaultPlan, PastDueGrace: o.PastDueGrace,
+		}); err != nil {
+			return fmt.Errorf("setting up admission: %w", err)
+		}
 	}
 	for _, extra := range o.Extra {
 		if err := extra(mgr); err != nil {

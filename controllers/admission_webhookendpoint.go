@@ -1,0 +1,59 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+)
+
+// WebhookEndpointAdmission holds WebhookEndpoint creates to spec.limits.webhookEndpoints
+// of the tenant's plan. Updates and deletes are always allowed.
+type WebhookEndpointAdmission struct {
+	Reader client.Reader
+	limits *planLimitsResolver
+}
+
+var _ admission.Validator[*aiasv1alpha1.WebhookEndpoint] = &WebhookEndpointAdmission{}
+
+// ValidateCreate checks the namespace's WebhookEndpoint count.
+func (a *WebhookEndpointAdmission) ValidateCreate(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint) (admission.Warnings, error) {
+	nl, ok, err := a.limits.admitCreate(ctx, "WebhookEndpoint", ep.Namespace)
+	if err != nil || !ok {
+		return nil, err
+	}
+	limit := nl.Limits.WebhookEndpoints
+	if limit == nil {
+		return nil, nil
+	}
+	var list aiasv1alpha1.WebhookEndpointList
+	n, err := countOthers(ctx, a.Reader, &list, ep.Namespace, ep.Name, func() []client.Object {
+		out := make([]client.Object, len(list.Items))
+		for i := range list.Items {
+			out[i] = &list.Items[i]
+		}
+		return out
+	})
+	if err != nil {
+		return nil, apierrors.NewInternalError(fmt.Errorf("counting the WebhookEndpoints of namespace %s: %w", ep.Namespace, err))
+	}
+	if n >= int(*limit) {
+		return nil, fmt.Errorf("plan %q allows %d WebhookEndpoints per namespace (spec.limits.webhookEndpoints) and namespace %q already holds %d",
+			nl.Plan, *limit, ep.Namespace, n)
+	}
+	return nil, nil
+}
+
+// ValidateUpdate allows every update: the count does not change.
+func (a *WebhookEndpointAdmission) ValidateUpdate(context.Context, *aiasv1alpha1.WebhookEndpoint, *aiasv1alpha1.WebhookEndpoint) (admission.Warnings, error) {
+	return nil, nil
+}
+
+// ValidateDelete allows every delete.
+func (a *WebhookEndpointAdmission) ValidateDelete(context.Context, *aiasv1alpha1.WebhookEndpoint) (admission.Warnings, error) {
+	return nil, nil
+}

@@ -1,0 +1,106 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+)
+
+// WorkflowAdmission holds Workflows to their tenant's plan:
+//   - create: at most spec.limits.workflows Workflows per namespace, at most
+//     spec.limits.stepsPerWorkflow steps, no step timeout above spec.limits.maxStepTimeout;
+//   - update: the step count and the longest step timeout may not exceed the limit unless
+//     they do not grow (so a Workflow over a lowered limit can still be edited, as long as
+//     the edit adds no steps and raises no timeout);
+//   - delete: always allowed.
+//
+// A step without a timeout is not checked here (it is bounded by the Workflow's timeout).
+type WorkflowAdmission struct {
+	Reader client.Reader
+	limits *planLimitsResolver
+}
+
+var _ admission.Validator[*aiasv1alpha1.Workflow] = &WorkflowAdmission{}
+
+// ValidateCreate checks the namespace's Workflow count and the Workflow's shape.
+func (a *WorkflowAdmission) ValidateCreate(ctx context.Context, wf *aiasv1alpha1.Workflow) (admission.Warnings, error) {
+	nl, ok, err := a.limits.admitCreate(ctx, "Workflow", wf.Namespace)
+	if err != nil || !ok {
+		return nil, err
+	}
+	if limit := nl.Limits.Workflows; limit != nil {
+		var list aiasv1alpha1.WorkflowList
+		n, err := countOthers(ctx, a.Reader, &list, wf.Namespace, wf.Name, func() []client.Object {
+			out := make([]client.Object, len(list.Items))
+			for i := range list.Items {
+				out[i] = &list.Items[i]
+			}
+			return out
+		})
+		if err != nil {
+			return nil, apierrors.NewInternalError(fmt.Errorf("counting the Workflows of namespace %s: %w", wf.Namespace, err))
+		}
+		if n >= int(*limit) {
+			return nil, fmt.Errorf("plan %q allows %d Workflows per namespace (spec.limits.workflows) and namespace %q already holds %d",
+				nl.Plan, *limit, wf.Namespace, n)
+		}
+	}
+	return nil, checkWorkflowShape(nl, nil, wf)
+}
+
+// ValidateUpdate denies only changes that take the Workflow further past its plan's limits.
+func (a *WorkflowAdmission) ValidateUpdate(ctx context.Context, oldWf, wf *aiasv1alpha1.Workflow) (admission.Warnings, error) {
+	nl, err := a.limits.forNamespace(ctx, wf.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	if nl.Tenant == "" || nl.PlanMissing {
+		// Nothing to hold an existing Workflow to; creates are where these cases are refused.
+		return nil, nil
+	}
+	return nil, checkWorkflowShape(nl, oldWf, wf)
+}
+
+// ValidateDelete allows every delete.
+func (a *WorkflowAdmission) ValidateDelete(context.Context, *aiasv1alpha1.Workflow) (admission.Warnings, error) {
+	return nil, nil
+}
+
+// checkWorkflowShape checks the step count and step timeouts against the plan; with old
+// set (an update), a value over the limit passes when it is no larger than old's.
+func checkWorkflowShape(nl namespaceLimits, old, wf *aiasv1alpha1.Workflow) error {
+	if limit := nl.Limits.StepsPerWorkflow; limit != nil {
+		n := len(wf.Spec.Steps)
+		if n > int(*limit) && (old == nil || n > len(old.Spec.Steps)) {
+			return fmt.Errorf("plan %q allows %d steps per Workflow (spec.limits.stepsPerWorkflow) and this Workflow has %d", nl.Plan, *limit, n)
+		}
+	}
+	if limit := nl.Limits.MaxStepTimeout; limit != nil {
+		step, longest := longestStepTimeout(wf)
+		var oldLongest time.Duration
+		if old != nil {
+			_, oldLongest = longestStepTimeout(old)
+		}
+		if longest > limit.Duration && (old == nil || longest > oldLongest) {
+			return fmt.Errorf("plan %q allows step timeouts up to %s (spec.limits.maxStepTimeout) and step %q has %s", nl.Plan, limit.Duration, step, longest)
+		}
+	}
+	return nil
+}
+
+func longestStepTimeout(wf *aiasv1alpha1.Workflow) (string, time.Duration) {
+	var name string
+	var longest time.Duration
+	for _, s := range wf.Spec.Steps {
+		if s.Timeout != nil && s.Timeout.Duration > longest {
+			name, longest = s.Name, s.Timeout.Duration
+		}
+	}
+	return name, longest
+}
