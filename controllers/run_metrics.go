@@ -93,6 +93,6 @@ func registerRunMetrics(cache client.Reader) {
 	gauges.cache = cache
 	gaugesMu.Unlock()
 	registerMetricsOnce.Do(func() {
-		metrics.Registry.MustRegister(runsFinished, runDuration, stepDuration, gauges)
+		metrics.Registry.MustRegister(runsFinished, runDuration, stepDuration, gauges, tenantUsage)
 	})
 }

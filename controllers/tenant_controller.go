@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -27,6 +28,7 @@ import (
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/entitlements"
+	"github.com/aias-dev/aias/internal/store"
 )
 
 // TenantEventRecorderName is the reporting controller of the Tenant controller's events.
@@ -72,6 +74,13 @@ type TenantReconciler struct {
 	PastDueGrace time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Store holds the Runs counted this billing period (status.usage); nil leaves it 0.
+	Store *store.Store
+	// UsageInterval is the least time between status writes that change only usage;
+	// zero means DefaultUsageInterval, negative means no holding back.
+	UsageInterval time.Duration
+
+	lastUsageWrite sync.Map // Tenant name → time.Time
 }
 
 // +kubebuilder:rbac:groups=aias.dev,resources=tenants,verbs=get;list;watch
@@ -79,6 +88,7 @@ type TenantReconciler struct {
 // +kubebuilder:rbac:groups=aias.dev,resources=tenants/finalizers,verbs=update
 // +kubebuilder:rbac:groups=aias.dev,resources=plans,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;update;patch
+// +kubebuilder:rbac:groups=aias.dev,resources=workflows;webhookendpoints;runs,verbs=get;list;watch
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=aias-owner;aias-admin;aias-editor;aias-viewer
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
@@ -103,6 +113,10 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// A Plan's status (its tenant count) matters to no Tenant: spec changes only.
 		Watches(&aiasv1alpha1.Plan{}, handler.EnqueueRequestsFromMapFunc(r.allTenants),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// Usage: objects appearing or going away, Runs starting or finishing.
+		Watches(&aiasv1alpha1.Workflow{}, handler.EnqueueRequestsFromMapFunc(tenantOfObject), builder.WithPredicates(usageChanged)).
+		Watches(&aiasv1alpha1.WebhookEndpoint{}, handler.EnqueueRequestsFromMapFunc(tenantOfObject), builder.WithPredicates(usageChanged)).
+		Watches(&aiasv1alpha1.Run{}, handler.EnqueueRequestsFromMapFunc(tenantOfObject), builder.WithPredicates(usageChanged)).
 		Named("tenant").
 		Complete(r)
 }
@@ -156,7 +170,16 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	}
 	before := t.DeepCopy()
 	defer func() {
+		if wait := r.usageWait(t.Name, before, t); wait > 0 {
+			if result.RequeueAfter == 0 || wait < result.RequeueAfter {
+				result.RequeueAfter = wait
+			}
+			return
+		}
 		err := r.patchStatus(ctx, before, t)
+		if err == nil && !equality.Semantic.DeepEqual(before.Status.Usage, t.Status.Usage) {
+			r.lastUsageWrite.Store(t.Name, r.now())
+		}
 		switch {
 		case err == nil:
 		case apierrors.IsConflict(err) && retErr == nil:
@@ -196,6 +219,11 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, ReasonRoleBindingConflict, rbProblem
 	}
 	meta.SetStatusCondition(&t.Status.Conditions, cond)
+	if nsProblem == nil {
+		if err := r.reconcileUsage(ctx, t); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }
 

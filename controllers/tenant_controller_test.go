@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/store"
 	"github.com/aias-dev/aias/internal/testenv"
 )
 
@@ -609,4 +610,31 @@ func TestTenantRolesSubjectAccessReview(t *testing.T) {
 			return sar.Status.Allowed == c.allowed, fmt.Sprintf("allowed=%v reason=%q", sar.Status.Allowed, sar.Status.Reason)
 		})
 	}
+}
+
+// status.usage counts the tenant's Workflows and the Runs the Run controller claimed this
+// period, and follows new objects without waiting for a resync.
+func TestTenantUsage(t *testing.T) {
+	h := startTenantController(t, func(r *TenantReconciler) { r.Store = testStore; r.UsageInterval = -1 })
+	name := tnName("usage")
+	h.createPlan(name + "-plan")
+	h.createTenant(name, aiasv1alpha1.TenantSpec{Plan: name + "-plan"})
+	h.waitTenant(name, "usage reported", func(tn *aiasv1alpha1.Tenant) (bool, string) {
+		return tn.Status.Usage != nil && tn.Status.Usage.PeriodStart != nil, fmt.Sprintf("%+v", tn.Status.Usage)
+	})
+	period := time.Date(time.Now().UTC().Year(), time.Now().UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
+	for _, uid := range []string{"00000000-0000-4000-8000-00000000aa01", "00000000-0000-4000-8000-00000000aa02"} {
+		if _, _, err := testStore.ClaimRun(h.ctx, store.RunClaim{RunUID: uid, Tenant: name, PeriodStart: period, Limit: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wf := &aiasv1alpha1.Workflow{ObjectMeta: metav1.ObjectMeta{Name: "w", Namespace: name},
+		Spec: aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{{Name: "s", Image: "busybox", Command: []string{"true"}}}}}
+	if err := h.c.Create(h.ctx, wf); err != nil {
+		t.Fatal(err)
+	}
+	h.waitTenant(name, "usage with the workflow and the claimed runs", func(tn *aiasv1alpha1.Tenant) (bool, string) {
+		u := tn.Status.Usage
+		return u != nil && u.Workflows == 1 && u.RunsThisPeriod == 2 && u.PeriodStart.Time.Equal(period), fmt.Sprintf("%+v", u)
+	})
 }

@@ -216,7 +216,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	if err := (&controllers.TenantReconciler{
 		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder(controllers.TenantEventRecorderName),
-		DefaultPlan: o.DefaultPlan, PastDueGrace: o.PastDueGrace,
+		DefaultPlan: o.DefaultPlan, PastDueGrace: o.PastDueGrace, Store: st,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the tenant controller: %w", err)
 	}
