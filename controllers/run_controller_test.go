@@ -445,6 +445,23 @@ func TestRunTenantPlanLimits(t *testing.T) {
 	if len(h.jobs("third")) != 0 {
 		t.Error("a Job started for a Run over the quota")
 	}
+
+	// An upgrade lifts the limit at once: the billing endpoint writes the subscription
+	// into the Tenant's status, and the next Run is held to the bigger plan.
+	big := &aiasv1alpha1.Plan{ObjectMeta: metav1.ObjectMeta{Name: h.ns + "-big"},
+		Spec: aiasv1alpha1.PlanSpec{StripePriceIDs: []string{"price_big"}, Limits: aiasv1alpha1.PlanLimits{RunsPerMonth: ptr.To[int64](100)}}}
+	if err := h.c.Create(h.ctx, big); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.c.Delete(h.ctx, big) })
+	patch := client.MergeFrom(tenant.DeepCopy())
+	tenant.Status.Subscription = &aiasv1alpha1.SubscriptionStatus{ID: "sub_1", Status: "active", PriceID: "price_big"}
+	if err := h.c.Status().Patch(h.ctx, tenant, patch); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // the manager's cache sees the Tenant and the Plan (milliseconds, in practice)
+	h.run("fourth", "a", "")
+	h.waitJobs("fourth", "fourth-s-1")
 }
 
 func TestPeriodStart(t *testing.T) {
