@@ -118,6 +118,10 @@ func TestConfigDefaultRunnerImageAndInternalAPI(t *testing.T) {
 	if o.PublicBaseURL != "" {
 		t.Errorf("config/default passes --public-base-url=%s; the default install must leave it unset", o.PublicBaseURL)
 	}
+	// Admission needs cert-manager: only the overlay config/admission turns it on.
+	if o.AdmissionWebhooks {
+		t.Error("config/default passes --admission-webhooks; it must apply without cert-manager (use config/admission)")
+	}
 	if strings.HasPrefix(manager.Image, "aias") {
 		t.Errorf("manager image %q: the images: entry was not applied", manager.Image)
 	}
@@ -212,4 +216,119 @@ func checkStepTokenMount(t *testing.T, d appsv1.Deployment, c corev1.Container, 
 		t.Fatalf("container %s: mount %s names no volume", c.Name, m.MountPath)
 	}
 	t.Errorf("container %s: nothing mounted at %s for --step-token-key-file=%s", c.Name, filepath.Dir(keyFile), keyFile)
+}
+
+// The admission overlay (config/admission, needs cert-manager) as kustomize renders it: the
+// manager serves the webhooks (--admission-webhooks, flags that parse) on the container port
+// webhook-server 9443 with the certificate Secret mounted read-only where controller-runtime
+// reads it, and the webhook Service and the Certificate that match them.
+func TestConfigAdmissionOverlay(t *testing.T) {
+	const (
+		certDir    = "/tmp/k8s-webhook-server/serving-certs"
+		certSecret = "aias-manager-webhook-cert"
+	)
+	assets, err := testenv.AssetsDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.Command(filepath.Join(assets, "kubectl"), "kustomize", filepath.Join(testenv.RepoRoot(), "config", "admission"))
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("kubectl kustomize config/admission: %v\n%s", err, stderr.String())
+	}
+	var manager *appsv1.Deployment
+	var svc *corev1.Service
+	kinds := map[string]bool{}
+	for _, doc := range strings.Split(stdout.String(), "\n---") {
+		var meta struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
+			t.Fatal(err)
+		}
+		kinds[meta.Kind+"/"+meta.Metadata.Name] = true
+		switch {
+		case meta.Kind == "Deployment" && meta.Metadata.Name == "aias-manager":
+			manager = &appsv1.Deployment{}
+			if err := yaml.Unmarshal([]byte(doc), manager); err != nil {
+				t.Fatal(err)
+			}
+		case meta.Kind == "Service" && meta.Metadata.Name == "aias-manager-webhook":
+			svc = &corev1.Service{}
+			if err := yaml.Unmarshal([]byte(doc), svc); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, want := range []string{
+		"ValidatingWebhookConfiguration/aias-validating-webhook",
+		"Certificate/" + certSecret,
+		"Issuer/aias-selfsigned",
+		"Deployment/aias-webhookserver",
+	} {
+		if !kinds[want] {
+			t.Errorf("config/admission lacks %s", want)
+		}
+	}
+	if manager == nil || svc == nil {
+		t.Fatal("config/admission lacks the aias-manager Deployment or the aias-manager-webhook Service")
+	}
+	if len(manager.Spec.Template.Spec.Containers) != 1 {
+		t.Fatalf("aias-manager has %d containers, want 1", len(manager.Spec.Template.Spec.Containers))
+	}
+	c := manager.Spec.Template.Spec.Containers[0]
+	setContainerEnv(t, c)
+	o, err := ParseFlags(c.Args)
+	if err != nil {
+		t.Fatalf("rendered manager args %v: %v", c.Args, err)
+	}
+	if !o.AdmissionWebhooks {
+		t.Errorf("config/admission manager args %v lack --admission-webhooks", c.Args)
+	}
+	checkStepTokenMount(t, *manager, c, o.StepTokenKeyFile)
+
+	portOK := false
+	for _, p := range c.Ports {
+		if p.Name == "webhook-server" && p.ContainerPort == 9443 {
+			portOK = true
+		}
+	}
+	if !portOK {
+		t.Errorf("manager container has no port webhook-server 9443: %+v", c.Ports)
+	}
+	for _, p := range svc.Spec.Ports {
+		if p.Port != 443 || (p.TargetPort.IntValue() != 9443 && p.TargetPort.String() != "webhook-server") {
+			t.Errorf("Service aias-manager-webhook port %+v, want 443 -> 9443", p)
+		}
+	}
+
+	mounted := false
+	for _, m := range c.VolumeMounts {
+		if m.MountPath != certDir {
+			continue
+		}
+		mounted = true
+		if !m.ReadOnly {
+			t.Errorf("mount %s is not read-only", certDir)
+		}
+		found := false
+		for _, v := range manager.Spec.Template.Spec.Volumes {
+			if v.Name == m.Name {
+				found = true
+				if v.Secret == nil || v.Secret.SecretName != certSecret {
+					t.Errorf("volume %s is not Secret %s: %+v", v.Name, certSecret, v.VolumeSource)
+				}
+			}
+		}
+		if !found {
+			t.Errorf("mount %s names no volume (%s)", certDir, m.Name)
+		}
+	}
+	if !mounted {
+		t.Errorf("nothing mounted at %s: %+v", certDir, c.VolumeMounts)
+	}
 }

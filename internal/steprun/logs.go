@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"sync"
@@ -34,6 +35,9 @@ type shipper struct {
 	kick    chan struct{}
 	done    chan struct{}
 	err     error
+	// refused is the API's answer when it refused lines for good (413: the run's
+	// plan caps its log bytes): the step then fails, saying so.
+	refused string
 }
 
 func newShipper(c *client) *shipper {
@@ -131,6 +135,10 @@ func (s *shipper) flush(ctx context.Context) {
 		})
 		if err != nil {
 			s.mu.Lock()
+			var pe *permanentError
+			if errors.As(err, &pe) && pe.status == http.StatusRequestEntityTooLarge && s.refused == "" {
+				s.refused = pe.body
+			}
 			s.err = err
 			s.drained.Broadcast()
 			s.mu.Unlock()
@@ -150,4 +158,11 @@ func (s *shipper) pending() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.queue) + s.dropped
+}
+
+// refusal is the API's reason for refusing log lines for good, "" if it never did.
+func (s *shipper) refusal() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.refused
 }

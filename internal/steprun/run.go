@@ -46,6 +46,15 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) int {
 		if n := logs.pending(); n > 0 {
 			fmt.Fprintf(stderr, "aias step-run: %d log lines could not be delivered\n", n)
 		}
+		if why := logs.refusal(); why != "" && failure == "" {
+			// The run's plan caps its log bytes: a step whose logs were cut off fails,
+			// so nobody mistakes a truncated log for a complete one.
+			failure = "log lines refused: " + strings.TrimSpace(why)
+			fmt.Fprintln(stderr, "aias step-run: "+failure)
+			if code == 0 {
+				code = ExitDeliveryFailed
+			}
+		}
 		if err := reportOutcome(ctx, c, code, outcomeMessage(code, failure)); err != nil {
 			fmt.Fprintf(stderr, "aias step-run: reporting the outcome: %v\n", err)
 		}

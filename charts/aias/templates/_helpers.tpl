@@ -225,3 +225,33 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end }}
+
+{{/*
+Admission webhooks: the Service, the serving-certificate Secret and the Certificate's name.
+*/}}
+{{- define "aias.webhookServiceName" -}}
+{{- include "aias.managerName" . }}-webhook
+{{- end }}
+
+{{- define "aias.webhookCertName" -}}
+{{- include "aias.managerName" . }}-webhook-cert
+{{- end }}
+
+{{- define "aias.webhookCertSecretName" -}}
+{{- .Values.admission.certSecret | default (include "aias.webhookCertName" .) }}
+{{- end }}
+
+{{/*
+Path of the mounted Stripe webhook signing secret in the webhookserver.
+*/}}
+{{- define "aias.stripeSecretFile" -}}
+/etc/aias/stripe/secret
+{{- end }}
+
+{{/*
+Plan flags both Deployments pass (keep them equal).
+*/}}
+{{- define "aias.planArgs" -}}
+- {{ printf "--default-plan=%s" (required "defaultPlan must name a Plan" .Values.defaultPlan) | quote }}
+- {{ printf "--past-due-grace=%s" (toString .Values.pastDueGrace) | quote }}
+{{- end }}
