@@ -12,6 +12,7 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
@@ -230,4 +231,46 @@ func TestRunSurvivesManagerRestarts(t *testing.T) {
 		}
 	}
 	t.Logf("%d restarts of the Run controller's manager", restarts)
+}
+
+// 200 Runs start at once against a plan of 100 runs per period: exactly 100 are counted
+// and start, the other 100 are Rejected with QuotaExceeded.
+func TestRunQuotaRaceTwoHundred(t *testing.T) {
+	h := newRunHarness(t)
+	plan := &aiasv1alpha1.Plan{ObjectMeta: metav1.ObjectMeta{Name: h.ns + "-hundred"},
+		Spec: aiasv1alpha1.PlanSpec{Limits: aiasv1alpha1.PlanLimits{RunsPerMonth: ptr.To[int64](100)}}}
+	tenant := &aiasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: h.ns}, Spec: aiasv1alpha1.TenantSpec{Plan: plan.Name}}
+	for _, o := range []client.Object{plan, tenant} {
+		if err := h.c.Create(h.ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _ = h.c.Delete(h.ctx, tenant); _ = h.c.Delete(h.ctx, plan) })
+	h.workflow("w", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{step("s")}})
+	time.Sleep(300 * time.Millisecond) // the manager's cache has the Tenant and Plan
+	names := h.createRuns("q", "w", 200)
+	running, rejected := 0, 0
+	h.eventually(120*time.Second, "every Run to start or be refused", func() (bool, string) {
+		var list aiasv1alpha1.RunList
+		if err := h.c.List(h.ctx, &list, client.InNamespace(h.ns)); err != nil {
+			return false, err.Error()
+		}
+		running, rejected = 0, 0
+		for _, r := range list.Items {
+			switch r.Status.Phase {
+			case aiasv1alpha1.RunRunning:
+				running++
+			case aiasv1alpha1.RunRejected:
+				rejected++
+			}
+		}
+		return running+rejected == len(names), fmt.Sprintf("%d running, %d rejected", running, rejected)
+	})
+	if running != 100 || rejected != 100 {
+		t.Errorf("%d running and %d rejected, want 100 and 100", running, rejected)
+	}
+	period := periodStart(tenant, time.Now())
+	if n, err := testStore.TenantRuns(h.ctx, h.ns, period); err != nil || n != 100 {
+		t.Errorf("store counts %d runs (%v), want 100", n, err)
+	}
 }
