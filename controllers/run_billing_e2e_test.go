@@ -71,7 +71,7 @@ func TestRunQuotaLiftedByStripeUpgrade(t *testing.T) {
 		"api_version": "2023-10-16", "data": map[string]any{"object": map[string]any{
 			"id": "sub_e2e", "object": "subscription", "customer": tenant.Spec.Billing.StripeCustomerID, "status": "active",
 			"current_period_end": time.Now().AddDate(0, 1, 0).Unix(),
-			"items": map[string]any{"object": "list", "data": []any{map[string]any{"id": "si_1", "price": map[string]any{"id": "price_bigE2E"}}}},
+			"items":              map[string]any{"object": "list", "data": []any{map[string]any{"id": "si_1", "price": map[string]any{"id": "price_bigE2E"}}}},
 		}}})
 	signed := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: secret, Timestamp: time.Now()})
 	var status int
