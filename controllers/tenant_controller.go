@@ -223,6 +223,10 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		if err := r.reconcileUsage(ctx, t); err != nil {
 			return ctrl.Result{}, err
 		}
+		// Look again when the billing period rolls over: runs this period start from 0.
+		if next := t.Status.Usage.PeriodStart.AddDate(0, 1, 0).Sub(r.now()); next > 0 && (requeue == 0 || next < requeue) {
+			requeue = next
+		}
 	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -636,5 +637,44 @@ func TestTenantUsage(t *testing.T) {
 	h.waitTenant(name, "usage with the workflow and the claimed runs", func(tn *aiasv1alpha1.Tenant) (bool, string) {
 		u := tn.Status.Usage
 		return u != nil && u.Workflows == 1 && u.RunsThisPeriod == 2 && u.PeriodStart.Time.Equal(period), fmt.Sprintf("%+v", u)
+	})
+
+	// A downgrade below what exists: nothing breaks, the status says why.
+	tight := name + "-tight"
+	if err := h.c.Create(h.ctx, &aiasv1alpha1.Plan{ObjectMeta: metav1.ObjectMeta{Name: tight},
+		Spec: aiasv1alpha1.PlanSpec{Limits: aiasv1alpha1.PlanLimits{Workflows: ptr.To[int32](0)}}}); err != nil {
+		t.Fatal(err)
+	}
+	h.updateTenant(name, func(tn *aiasv1alpha1.Tenant) { tn.Spec.Plan = tight })
+	h.waitTenant(name, "the over-limit condition", func(tn *aiasv1alpha1.Tenant) (bool, string) {
+		c := meta.FindStatusCondition(tn.Status.Conditions, ConditionWithinLimits)
+		return c != nil && c.Status == metav1.ConditionFalse && strings.Contains(c.Message, "1 Workflows (the plan allows 0)"), fmt.Sprintf("%+v", c)
+	})
+}
+
+// The billing period rolls over on the clock: runs this period start again from zero.
+func TestTenantUsagePeriodRollover(t *testing.T) {
+	var offset atomic.Int64
+	h := startTenantController(t, func(r *TenantReconciler) {
+		r.Store, r.UsageInterval = testStore, -1
+		r.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	})
+	name := tnName("rollover")
+	h.createPlan(name + "-plan")
+	h.createTenant(name, aiasv1alpha1.TenantSpec{Plan: name + "-plan"})
+	now := time.Now().UTC()
+	period := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	if _, _, err := testStore.ClaimRun(h.ctx, store.RunClaim{RunUID: "00000000-0000-4000-8000-00000000bb01", Tenant: name, PeriodStart: period, Limit: -1}); err != nil {
+		t.Fatal(err)
+	}
+	h.updateTenant(name, func(tn *aiasv1alpha1.Tenant) { tn.Spec.DisplayName = "now" })
+	h.waitTenant(name, "one run this period", func(tn *aiasv1alpha1.Tenant) (bool, string) {
+		return tn.Status.Usage != nil && tn.Status.Usage.RunsThisPeriod == 1, fmt.Sprintf("%+v", tn.Status.Usage)
+	})
+	offset.Store(int64(period.AddDate(0, 1, 0).Sub(now) + time.Hour)) // an hour into next month
+	h.updateTenant(name, func(tn *aiasv1alpha1.Tenant) { tn.Spec.DisplayName = "next month" })
+	h.waitTenant(name, "a fresh period", func(tn *aiasv1alpha1.Tenant) (bool, string) {
+		u := tn.Status.Usage
+		return u != nil && u.RunsThisPeriod == 0 && u.PeriodStart.Time.Equal(period.AddDate(0, 1, 0)), fmt.Sprintf("%+v", u)
 	})
 }

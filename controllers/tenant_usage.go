@@ -3,10 +3,12 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -60,6 +62,7 @@ func (r *TenantReconciler) reconcileUsage(ctx context.Context, t *aiasv1alpha1.T
 		Workflows: int32(len(wfs.Items)), WebhookEndpoints: int32(len(eps.Items)),
 		RunsThisPeriod: started, ActiveRuns: active, PeriodStart: &start,
 	}
+	r.reportOverLimits(ctx, t)
 	for res, v := range map[string]float64{"workflows": float64(len(wfs.Items)), "webhook_endpoints": float64(len(eps.Items)),
 		"active_runs": float64(active), "runs_this_period": float64(started)} {
 		tenantUsage.WithLabelValues(t.Name, t.Status.EffectivePlan, res).Set(v)
@@ -102,4 +105,35 @@ var usageChanged = predicate.Funcs{
 		return ok1 && ok2 && o.Status.Phase != n.Status.Phase
 	},
 	GenericFunc: func(event.GenericEvent) bool { return false },
+}
+
+// ConditionWithinLimits says whether what a tenant already has fits its plan. After a
+// downgrade it may not: nothing is removed and existing objects keep working, new ones
+// are refused, and this condition says why.
+const ConditionWithinLimits = "WithinLimits"
+
+func (r *TenantReconciler) reportOverLimits(ctx context.Context, t *aiasv1alpha1.Tenant) {
+	plan := &aiasv1alpha1.Plan{}
+	if t.Status.EffectivePlan == "" || r.Get(ctx, client.ObjectKey{Name: t.Status.EffectivePlan}, plan) != nil {
+		meta.RemoveStatusCondition(&t.Status.Conditions, ConditionWithinLimits)
+		return
+	}
+	u, l := t.Status.Usage, plan.Spec.Limits
+	var over []string
+	if l.Workflows != nil && u.Workflows > *l.Workflows {
+		over = append(over, fmt.Sprintf("%d Workflows (the plan allows %d)", u.Workflows, *l.Workflows))
+	}
+	if l.WebhookEndpoints != nil && u.WebhookEndpoints > *l.WebhookEndpoints {
+		over = append(over, fmt.Sprintf("%d WebhookEndpoints (the plan allows %d)", u.WebhookEndpoints, *l.WebhookEndpoints))
+	}
+	if l.RunsPerMonth != nil && u.RunsThisPeriod >= *l.RunsPerMonth {
+		over = append(over, fmt.Sprintf("%d runs started this period (the plan allows %d)", u.RunsThisPeriod, *l.RunsPerMonth))
+	}
+	cond := metav1.Condition{Type: ConditionWithinLimits, Status: metav1.ConditionTrue, Reason: "WithinLimits",
+		Message: fmt.Sprintf("usage fits plan %s", plan.Name), ObservedGeneration: t.Generation}
+	if len(over) > 0 {
+		cond.Status, cond.Reason = metav1.ConditionFalse, "OverLimits"
+		cond.Message = fmt.Sprintf("plan %s: %s; what exists keeps working, new ones are refused", plan.Name, strings.Join(over, ", "))
+	}
+	meta.SetStatusCondition(&t.Status.Conditions, cond)
 }
