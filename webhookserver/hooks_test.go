@@ -405,7 +405,7 @@ func TestHookQuotaExhausted(t *testing.T) {
 	}
 	// The Run controller counts a Run when it starts; do what it would.
 	period := time.Date(time.Now().UTC().Year(), time.Now().UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
-	if ok, _, err := testStore.ClaimRun(h.ctx, store.RunClaim{RunUID: "00000000-0000-4000-8000-00000000c1a1", Tenant: h.ns, PeriodStart: period, Limit: 1}); !ok || err != nil {
+	if ok, _, err := testStore.ClaimRun(h.ctx, store.RunClaim{RunUID: freshUID(), Tenant: h.ns, PeriodStart: period, Limit: 1}); !ok || err != nil {
 		t.Fatalf("claim: %v %v", ok, err)
 	}
 	var code int

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
@@ -76,7 +77,7 @@ func TestInternalAPIAuthorization(t *testing.T) {
 
 func TestInternalAPIArtifactsAndLogs(t *testing.T) {
 	srv, iss := newInternalAPI(t)
-	run := steptoken.Run{Namespace: "acme", Name: "run-c", UID: "6f1d3c2a-0000-4000-8000-00000000000c"}
+	run := steptoken.Run{Namespace: "acme", Name: "run-c", UID: freshUID()}
 	tok := iss.Issue(run)
 	base := srv.URL + "/internal/v1/namespaces/acme/runs/run-c/steps/build/attempts/1"
 
@@ -114,7 +115,7 @@ func TestInternalAPIArtifactsAndLogs(t *testing.T) {
 // refused with 413 and a reason naming the limit, and nothing of it is stored.
 func TestInternalAPIRunByteCaps(t *testing.T) {
 	srv, tokens := newInternalAPI(t)
-	run := steptoken.Run{Namespace: "acme", Name: "capped", UID: "00000000-0000-4000-8000-0000000cab00"}
+	run := steptoken.Run{Namespace: "acme", Name: "capped", UID: freshUID()}
 	tok := tokens.Issue(run)
 	artifactCap, logCap := int64(10), int64(12)
 	if err := testStore.SetRunLimits(context.Background(), run.UID, store.RunLimits{ArtifactBytes: &artifactCap, LogBytes: &logCap}); err != nil {
@@ -146,4 +147,10 @@ func TestInternalAPIRunByteCaps(t *testing.T) {
 	if n, _ := testStore.LogBytes(context.Background(), run.UID); n != 8 {
 		t.Errorf("log bytes stored %d, want 8", n)
 	}
+}
+
+// freshUID is a new run UID per call, so tests repeat cleanly (go test -count=N) on the
+// package's database.
+func freshUID() string {
+	return fmt.Sprintf("6f1d3c2a-%04x-4000-8000-%012x", time.Now().UnixNano()&0xffff, time.Now().UnixNano()&0xffffffffffff)
 }
