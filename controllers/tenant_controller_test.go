@@ -624,7 +624,7 @@ func TestTenantUsage(t *testing.T) {
 		return tn.Status.Usage != nil && tn.Status.Usage.PeriodStart != nil, fmt.Sprintf("%+v", tn.Status.Usage)
 	})
 	period := time.Date(time.Now().UTC().Year(), time.Now().UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
-	for _, uid := range []string{"00000000-0000-4000-8000-00000000aa01", "00000000-0000-4000-8000-00000000aa02"} {
+	for _, uid := range []string{testRunUID(), testRunUID()} {
 		if _, _, err := testStore.ClaimRun(h.ctx, store.RunClaim{RunUID: uid, Tenant: name, PeriodStart: period, Limit: -1}); err != nil {
 			t.Fatal(err)
 		}
@@ -664,7 +664,7 @@ func TestTenantUsagePeriodRollover(t *testing.T) {
 	h.createTenant(name, aiasv1alpha1.TenantSpec{Plan: name + "-plan"})
 	now := time.Now().UTC()
 	period := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	if _, _, err := testStore.ClaimRun(h.ctx, store.RunClaim{RunUID: "00000000-0000-4000-8000-00000000bb01", Tenant: name, PeriodStart: period, Limit: -1}); err != nil {
+	if _, _, err := testStore.ClaimRun(h.ctx, store.RunClaim{RunUID: testRunUID(), Tenant: name, PeriodStart: period, Limit: -1}); err != nil {
 		t.Fatal(err)
 	}
 	h.updateTenant(name, func(tn *aiasv1alpha1.Tenant) { tn.Spec.DisplayName = "now" })
@@ -677,4 +677,11 @@ func TestTenantUsagePeriodRollover(t *testing.T) {
 		u := tn.Status.Usage
 		return u != nil && u.RunsThisPeriod == 0 && u.PeriodStart.Time.Equal(period.AddDate(0, 1, 0)), fmt.Sprintf("%+v", u)
 	})
+}
+
+var testRunUIDs atomic.Int64
+
+// testRunUID is a fresh run UID, so claims repeat cleanly under go test -count=N.
+func testRunUID() string {
+	return fmt.Sprintf("7e57a11d-%04x-4000-8000-%012x", testRunUIDs.Add(1)&0xffff, time.Now().UnixNano()&0xffffffffffff)
 }
