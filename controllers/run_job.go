@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
@@ -138,16 +139,23 @@ func dependencies(spec *aiasv1alpha1.WorkflowSpec, i int) []string {
 // createJob creates the attempt's Job. When it exists already (a reconcile that crashed
 // after creating it, or a stale cache) it is adopted only if it is this Run's.
 func (r *RunReconciler) createJob(ctx context.Context, run *aiasv1alpha1.Run, job *batchv1.Job) error {
-	err := r.Create(ctx, job)
+	return r.createOrAdopt(ctx, run, job, &batchv1.Job{})
+}
+
+// createOrAdopt creates a child of the Run under its deterministic name. If the name is
+// taken, the existing object is adopted when its aias.dev/run-uid label says it is this
+// Run's, and left alone otherwise (the child of an earlier Run of the same name, which
+// the garbage collector will remove). existing is an empty object of the child's kind.
+func (r *RunReconciler) createOrAdopt(ctx context.Context, run *aiasv1alpha1.Run, obj, existing client.Object) error {
+	err := r.Create(ctx, obj)
 	if !apierrors.IsAlreadyExists(err) {
 		return err
 	}
-	existing := &batchv1.Job{}
-	if err := r.APIReader.Get(ctx, clientKey(job.Namespace, job.Name), existing); err != nil {
+	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), existing); err != nil {
 		return err
 	}
-	if existing.Labels[stepjob.LabelRunUID] != string(run.UID) {
-		return fmt.Errorf("job %s already exists and belongs to another run (uid %q); it is left alone", job.Name, existing.Labels[stepjob.LabelRunUID])
+	if uid := existing.GetLabels()[stepjob.LabelRunUID]; uid != string(run.UID) {
+		return fmt.Errorf("%s already exists and belongs to another run (uid %q); it is left alone", obj.GetName(), uid)
 	}
 	return nil
 }
@@ -166,16 +174,5 @@ func (r *RunReconciler) ensureTokenSecret(ctx context.Context, run *aiasv1alpha1
 	if err := controllerutil.SetControllerReference(run, secret, r.Scheme); err != nil {
 		return err
 	}
-	err := r.Create(ctx, secret)
-	if !apierrors.IsAlreadyExists(err) {
-		return err
-	}
-	existing := &corev1.Secret{}
-	if err := r.APIReader.Get(ctx, clientKey(secret.Namespace, secret.Name), existing); err != nil {
-		return err
-	}
-	if existing.Labels[stepjob.LabelRunUID] != string(run.UID) {
-		return fmt.Errorf("secret %s already exists and belongs to another run; it is left alone", secret.Name)
-	}
-	return nil
+	return r.createOrAdopt(ctx, run, secret, &corev1.Secret{})
 }

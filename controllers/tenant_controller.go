@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -80,7 +79,7 @@ type TenantReconciler struct {
 	// zero means DefaultUsageInterval, negative means no holding back.
 	UsageInterval time.Duration
 
-	lastUsageWrite sync.Map // Tenant name → time.Time
+	usageWrites writeThrottle
 }
 
 // +kubebuilder:rbac:groups=aias.dev,resources=tenants,verbs=get;list;watch
@@ -170,7 +169,7 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	}
 	before := t.DeepCopy()
 	defer func() {
-		if wait := r.usageWait(t.Name, before, t); wait > 0 {
+		if wait := r.usageWrites.wait(t.Name, onlyUsageChanged(before, t), r.UsageInterval, DefaultUsageInterval, r.now()); wait > 0 {
 			if result.RequeueAfter == 0 || wait < result.RequeueAfter {
 				result.RequeueAfter = wait
 			}
@@ -178,7 +177,7 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		}
 		err := r.patchStatus(ctx, before, t)
 		if err == nil && !equality.Semantic.DeepEqual(before.Status.Usage, t.Status.Usage) {
-			r.lastUsageWrite.Store(t.Name, r.now())
+			r.usageWrites.wrote(t.Name, r.now())
 		}
 		switch {
 		case err == nil:

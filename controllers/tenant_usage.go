@@ -70,25 +70,11 @@ func (r *TenantReconciler) reconcileUsage(ctx context.Context, t *aiasv1alpha1.T
 	return nil
 }
 
-// usageWait says how long to hold back a status write that changes only usage.
-func (r *TenantReconciler) usageWait(name string, before, t *aiasv1alpha1.Tenant) time.Duration {
-	interval := r.UsageInterval
-	if interval == 0 {
-		interval = DefaultUsageInterval
-	}
-	if interval < 0 {
-		return 0
-	}
+// onlyUsageChanged reports that a pending status write changes nothing but usage.
+func onlyUsageChanged(before, t *aiasv1alpha1.Tenant) bool {
 	a, b := before.Status.DeepCopy(), t.Status.DeepCopy()
 	a.Usage, b.Usage = nil, nil
-	if !equality.Semantic.DeepEqual(a, b) || equality.Semantic.DeepEqual(before.Status, t.Status) {
-		return 0
-	}
-	last, ok := r.lastUsageWrite.Load(name)
-	if !ok {
-		return 0
-	}
-	return interval - r.now().Sub(last.(time.Time))
+	return equality.Semantic.DeepEqual(a, b) && !equality.Semantic.DeepEqual(before.Status, t.Status)
 }
 
 // tenantOfObject maps a namespaced object to the Tenant of its namespace.

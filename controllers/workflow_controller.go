@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -76,7 +75,7 @@ type WorkflowReconciler struct {
 	// writes per Run. Zero means DefaultSummaryInterval; negative means no coalescing.
 	SummaryInterval time.Duration
 
-	lastSummaryWrite sync.Map // types.NamespacedName → time.Time
+	summaryWrites writeThrottle
 }
 
 // DefaultSummaryInterval bounds how stale a Workflow's run summary may be.
@@ -150,7 +149,7 @@ func (r *WorkflowReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	}
 	before := wf.DeepCopy()
 	defer func() {
-		if wait := r.summaryWait(req.NamespacedName, before, wf); wait > 0 {
+		if wait := r.summaryWrites.wait(req.NamespacedName, onlySummaryChanged(before, wf), r.SummaryInterval, DefaultSummaryInterval, r.now()); wait > 0 {
 			if result.RequeueAfter == 0 || wait < result.RequeueAfter {
 				result.RequeueAfter = wait
 			}
@@ -158,7 +157,7 @@ func (r *WorkflowReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 		}
 		err := r.patchStatus(ctx, before, wf)
 		if err == nil && !equality.Semantic.DeepEqual(before.Status, wf.Status) {
-			r.lastSummaryWrite.Store(req.NamespacedName, r.now())
+			r.summaryWrites.wrote(req.NamespacedName, r.now())
 		}
 		switch {
 		case err == nil:
@@ -279,25 +278,11 @@ func shortenNote(s string, n int) string {
 	return s[:cut] + "..."
 }
 
-// summaryWait says how long to hold back a status write that changes nothing but the run
-// summary, so that writes for one Workflow come at most once per SummaryInterval.
-func (r *WorkflowReconciler) summaryWait(key types.NamespacedName, before, wf *aiasv1alpha1.Workflow) time.Duration {
-	interval := r.SummaryInterval
-	if interval == 0 {
-		interval = DefaultSummaryInterval
-	}
-	if interval < 0 {
-		return 0
-	}
+// onlySummaryChanged reports that a pending status write changes nothing but the run
+// summary (activeRuns, queuedRuns, lastRun).
+func onlySummaryChanged(before, wf *aiasv1alpha1.Workflow) bool {
 	a, b := before.Status.DeepCopy(), wf.Status.DeepCopy()
 	a.ActiveRuns, a.QueuedRuns, a.LastRun = 0, 0, nil
 	b.ActiveRuns, b.QueuedRuns, b.LastRun = 0, 0, nil
-	if !equality.Semantic.DeepEqual(a, b) || equality.Semantic.DeepEqual(before.Status, wf.Status) {
-		return 0 // something else changed (write now), or nothing did
-	}
-	last, ok := r.lastSummaryWrite.Load(key)
-	if !ok {
-		return 0
-	}
-	return interval - r.now().Sub(last.(time.Time))
+	return equality.Semantic.DeepEqual(a, b) && !equality.Semantic.DeepEqual(before.Status, wf.Status)
 }

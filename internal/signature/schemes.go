@@ -94,12 +94,7 @@ func verifyStandardWebhooks(cfg Config, keys []Key, h http.Header, body []byte, 
 	expected := make([]byte, 0, base64.StdEncoding.EncodedLen(sha256.Size))
 	matched, err := usableKeys(StandardWebhooks, keys, func(k []byte) bool {
 		expected = base64.StdEncoding.AppendEncode(expected[:0], standardWebhooksMAC(k, id, tsHeader, body))
-		for _, sig := range v1 {
-			if hmac.Equal(sig, expected) {
-				return true
-			}
-		}
-		return false
+		return anyEqual(v1, expected)
 	})
 	if err != nil {
 		return "", err
@@ -217,15 +212,7 @@ func verifyStripe(cfg Config, keys []Key, h http.Header, body []byte, now time.T
 	if len(v1) == 0 {
 		return "", invalidSignature("Stripe-Signature has no v1 signature")
 	}
-	matched, err := usableKeys(Stripe, keys, func(k []byte) bool {
-		expected := stripeMAC(k, tsHeader, body)
-		for _, sig := range v1 {
-			if hmac.Equal(sig, expected) {
-				return true
-			}
-		}
-		return false
-	})
+	matched, err := usableKeys(Stripe, keys, func(k []byte) bool { return anyEqual(v1, stripeMAC(k, tsHeader, body)) })
 	if err != nil {
 		return "", err
 	}
@@ -385,4 +372,15 @@ func signToken(cfg Config, h http.Header, key Key, id string) {
 	if cfg.DeliveryIDHeader != "" {
 		h.Set(cfg.DeliveryIDHeader, id)
 	}
+}
+
+// anyEqual reports, in constant time per candidate, whether one of the sent signatures
+// is the expected one (several signatures accompany a key rotation).
+func anyEqual(sent [][]byte, expected []byte) bool {
+	for _, sig := range sent {
+		if hmac.Equal(sig, expected) {
+			return true
+		}
+	}
+	return false
 }
