@@ -117,7 +117,7 @@ func (s *HookServer) deliver(w http.ResponseWriter, r *http.Request) {
 			s.finish(w, r, ns, name, "", resultMalformed, http.StatusBadRequest, sigErr.Reason, sigErr.Message)
 		case errors.As(err, &sigErr):
 			s.finish(w, r, ns, name, "", resultInvalid, http.StatusUnauthorized, sigErr.Reason, sigErr.Message)
-		case errors.Is(err, errNoKeys), errors.Is(err, signature.ErrNoKeys), errors.Is(err, signature.ErrInvalidConfig):
+		case errors.Is(err, signature.ErrNoKeys), errors.Is(err, signature.ErrInvalidConfig):
 			// The endpoint has no usable signing key (its Secret is missing or empty):
 			// nothing can verify, which to the caller is an invalid signature.
 			s.finish(w, r, ns, name, "", resultInvalid, http.StatusUnauthorized, "NoSigningKey", "the endpoint has no usable signing key (see its Ready condition)")
@@ -156,8 +156,6 @@ func (s *HookServer) deliver(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-var errNoKeys = errors.New("no signing key")
-
 // verify checks the delivery's signature with the endpoint's keys and times it.
 func (s *HookServer) verify(r *http.Request, ep *aiasv1alpha1.WebhookEndpoint, body []byte) (string, error) {
 	// The Secret the WebhookEndpoint controller vouches for in status: it is nil while a
@@ -169,14 +167,14 @@ func (s *HookServer) verify(r *http.Request, ep *aiasv1alpha1.WebhookEndpoint, b
 	case ep.Status.SecretRef != nil:
 		secretName = ep.Status.SecretRef.Name
 	default:
-		return "", errNoKeys
+		return "", signature.ErrNoKeys
 	}
 	keys, err := s.Endpoints.Keys(r.Context(), ep.Namespace, secretName)
 	if err != nil {
 		return "", err
 	}
 	if len(keys) == 0 {
-		return "", errNoKeys
+		return "", signature.ErrNoKeys
 	}
 	cfg := VerificationConfig(ep)
 	start := time.Now()
