@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,7 +30,7 @@ func TestRunQuotaLiftedByStripeUpgrade(t *testing.T) {
 	big := &aiasv1alpha1.Plan{ObjectMeta: metav1.ObjectMeta{Name: h.ns + "-big"},
 		Spec: aiasv1alpha1.PlanSpec{StripePriceIDs: []string{"price_bigE2E"}, Limits: aiasv1alpha1.PlanLimits{RunsPerMonth: ptr.To[int64](100)}}}
 	tenant := &aiasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: h.ns},
-		Spec: aiasv1alpha1.TenantSpec{Plan: small.Name, Billing: &aiasv1alpha1.TenantBilling{StripeCustomerID: "cus_E2E" + h.ns[len(h.ns)-5:]}}}
+		Spec: aiasv1alpha1.TenantSpec{Plan: small.Name, Billing: &aiasv1alpha1.TenantBilling{StripeCustomerID: "cus_E2E" + strings.ReplaceAll(h.ns, "-", "")}}}
 	for _, o := range []client.Object{small, big, tenant} {
 		if err := h.c.Create(h.ctx, o); err != nil {
 			t.Fatal(err)
