@@ -51,7 +51,7 @@ func (r *RunReconciler) buildJob(run *aiasv1alpha1.Run, spec *aiasv1alpha1.Workf
 		corev1.EnvVar{Name: "AIAS_RUN", Value: run.Name},
 		corev1.EnvVar{Name: "AIAS_STEP", Value: step.Name},
 		corev1.EnvVar{Name: "AIAS_ATTEMPT", Value: strconv.Itoa(int(attempt))},
-		corev1.EnvVar{Name: "AIAS_FROM", Value: strings.Join(dependencies(spec, i), ",")},
+		corev1.EnvVar{Name: "AIAS_FROM", Value: strings.Join(spec.StepDependencies(i), ",")},
 		corev1.EnvVar{Name: "AIAS_WORK_DIR", Value: stepjob.WorkDir},
 		corev1.EnvVar{Name: "AIAS_OUTPUT_DIR", Value: stepjob.OutputDir},
 	)
@@ -123,17 +123,6 @@ func (r *RunReconciler) buildJob(run *aiasv1alpha1.Run, spec *aiasv1alpha1.Workf
 		return nil, err
 	}
 	return job, nil
-}
-
-// dependencies are the steps a step waits for: dependsOn, or when absent the previous step.
-func dependencies(spec *aiasv1alpha1.WorkflowSpec, i int) []string {
-	if deps := spec.Steps[i].DependsOn; deps != nil {
-		return deps
-	}
-	if i == 0 {
-		return nil
-	}
-	return []string{spec.Steps[i-1].Name}
 }
 
 // createJob creates the attempt's Job. When it exists already (a reconcile that crashed

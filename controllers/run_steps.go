@@ -292,7 +292,7 @@ func jobResult(job *batchv1.Job) (done, succeeded bool, cond batchv1.JobConditio
 // dependencyState says whether step i can start (ready) or never will (blocker names why).
 func dependencyState(run *aiasv1alpha1.Run, spec *aiasv1alpha1.WorkflowSpec, i int) (blocker string, ready bool) {
 	ready = true
-	for _, dep := range dependencies(spec, i) {
+	for _, dep := range spec.StepDependencies(i) {
 		st := stepStatus(run, dep)
 		switch {
 		case st == nil:

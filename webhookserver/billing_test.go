@@ -82,7 +82,11 @@ func newBillingEnv(t *testing.T, secret string) *billingEnv {
 			t.Fatal(err)
 		}
 	}
-	hooks, billing, err := newPublic(ctx, o, testStore)
+	cl, err := newCluster(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks, billing, err := newPublic(ctx, o, testStore, cl)
 	if err != nil {
 		t.Fatal(err)
 	}

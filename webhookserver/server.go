@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -29,6 +30,7 @@ import (
 // Options configure `aias webhookserver`.
 type Options struct {
 	PublicAddr       string
+	UserAddr         string
 	InternalAddr     string
 	MetricsAddr      string
 	DatabaseURL      string
@@ -38,6 +40,9 @@ type Options struct {
 	// StripeWebhookSecretFile holds the Stripe endpoint signing secret (whsec_...);
 	// empty disables POST /billing/stripe (404).
 	StripeWebhookSecretFile string
+	// PublicBaseURL is how callers reach the public listener, e.g. https://hooks.example.com
+	// (the UI shows endpoint URLs with it); empty shows paths.
+	PublicBaseURL string
 	// DefaultPlan and PastDueGrace resolve a tenant's effective plan as the manager does
 	// (keep both processes' flags equal).
 	DefaultPlan  string
@@ -54,6 +59,8 @@ func ParseFlags(args []string) (Options, error) {
 	var o Options
 	fs := flag.NewFlagSet("webhookserver", flag.ContinueOnError)
 	fs.StringVar(&o.PublicAddr, "public-bind-address", ":8080", `address of the public hook listener (POST /hooks/{namespace}/{endpoint}); "0" disables it`)
+	fs.StringVar(&o.UserAddr, "user-bind-address", ":8081", `address of the user API and web UI (Kubernetes tokens, RBAC); "0" disables it`)
+	fs.StringVar(&o.PublicBaseURL, "public-base-url", "", "absolute base URL of the public listener as callers reach it (shown with endpoints in the UI); as the manager's flag")
 	fs.StringVar(&o.InternalAddr, "internal-bind-address", ":8082", "address of the internal step API (reachable from step pods only)")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":9090", `address of the Prometheus /metrics endpoint; "0" disables it`)
 	fs.StringVar(&o.DatabaseURL, "database-url", os.Getenv(postgres.EnvDatabaseURL), "PostgreSQL URL (default $AIAS_DATABASE_URL)")
@@ -79,7 +86,7 @@ func ParseFlags(args []string) (Options, error) {
 }
 
 // Addrs are the addresses the listeners actually bound (useful with port 0).
-type Addrs struct{ Public, Internal, Metrics string }
+type Addrs struct{ Public, User, Internal, Metrics string }
 
 // Serve runs the listeners until ctx is done, then drains them.
 func Serve(ctx context.Context, o Options, ready func(Addrs)) error {
@@ -95,7 +102,7 @@ func Serve(ctx context.Context, o Options, ready func(Addrs)) error {
 
 	var servers []*http.Server
 	var addrs Addrs
-	errs := make(chan error, 3)
+	errs := make(chan error, 4)
 	listen := func(addr string, h http.Handler, bound *string) error {
 		if addr == "" || addr == "0" {
 			return nil
@@ -122,12 +129,31 @@ func Serve(ctx context.Context, o Options, ready func(Addrs)) error {
 		}
 	}()
 
-	if o.PublicAddr != "" && o.PublicAddr != "0" {
-		hooks, billing, err := newPublic(ctx, o, st)
+	enabled := func(addr string) bool { return addr != "" && addr != "0" }
+	var cl *cluster
+	if enabled(o.PublicAddr) || enabled(o.UserAddr) {
+		if cl, err = newCluster(ctx, o); err != nil {
+			return err
+		}
+	}
+	if enabled(o.PublicAddr) {
+		hooks, billing, err := newPublic(ctx, o, st, cl)
 		if err != nil {
 			return err
 		}
 		if err := listen(o.PublicAddr, publicHandler(hooks, billing), &addrs.Public); err != nil {
+			return err
+		}
+	}
+	if enabled(o.UserAddr) {
+		if err := cl.start(ctx); err != nil {
+			return err
+		}
+		users, err := newUserAPI(o, st, cl)
+		if err != nil {
+			return err
+		}
+		if err := listen(o.UserAddr, users.Handler(), &addrs.User); err != nil {
 			return err
 		}
 	}
@@ -152,7 +178,11 @@ func Serve(ctx context.Context, o Options, ready func(Addrs)) error {
 // newHookServer starts the informer cache the public listener reads endpoints and
 // Secret metadata from, and waits for it to sync.
 func newHookServer(ctx context.Context, o Options, st *store.Store) (*HookServer, error) {
-	hooks, _, err := newPublic(ctx, o, st)
+	cl, err := newCluster(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	hooks, _, err := newPublic(ctx, o, st, cl)
 	return hooks, err
 }
 
@@ -168,11 +198,22 @@ func publicHandler(hooks *HookServer, billing *BillingServer) http.Handler {
 	return mux
 }
 
-// newPublic builds the public listener's servers on one informer cache: the hooks and,
-// when o.StripeWebhookSecretFile is set, billing (nil otherwise).
-func newPublic(ctx context.Context, o Options, st *store.Store) (*HookServer, *BillingServer, error) {
+// cluster is the process's one view of Kubernetes, shared by the public and user
+// listeners: an informer cache of endpoints, Tenants, Plans and Secret metadata, and a
+// direct client for reads that must not be cached (Secrets, Runs) and for writes.
+type cluster struct {
+	cache  cache.Cache
+	client client.Client
+	source *ClusterSource
+	config *rest.Config
+
+	started  sync.Once
+	startErr error
+}
+
+func newCluster(ctx context.Context, o Options) (*cluster, error) {
 	if o.RestConfig == nil {
-		return nil, nil, errors.New("the public listener needs a Kubernetes config")
+		return nil, errors.New("the public and user listeners need a Kubernetes config")
 	}
 	cfg := rest.CopyConfig(o.RestConfig)
 	if cfg.QPS == 0 {
@@ -189,25 +230,44 @@ func newPublic(ctx context.Context, o Options, st *store.Store) (*HookServer, *B
 		secretMetadata(): {Transform: keepIdentityOnly},
 	}})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	writer, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	src := &ClusterSource{Cache: c, Reader: writer, DefaultPlan: o.DefaultPlan, PastDueGrace: o.PastDueGrace}
+	return &cluster{cache: c, client: writer, config: cfg,
+		source: &ClusterSource{Cache: c, Reader: writer, DefaultPlan: o.DefaultPlan, PastDueGrace: o.PastDueGrace}}, nil
+}
+
+// start runs the cache's informers and waits for them to sync; the first listener to
+// need it starts it.
+func (cl *cluster) start(ctx context.Context) error {
+	cl.started.Do(func() {
+		go func() { _ = cl.cache.Start(ctx) }()
+		if err := cl.source.Warm(ctx); err != nil {
+			cl.startErr = err
+			return
+		}
+		if !cl.cache.WaitForCacheSync(ctx) {
+			cl.startErr = errors.New("the endpoint cache did not sync")
+		}
+	})
+	return cl.startErr
+}
+
+// newPublic builds the public listener's servers on the shared cache: the hooks and,
+// when o.StripeWebhookSecretFile is set, billing (nil otherwise).
+func newPublic(ctx context.Context, o Options, st *store.Store, cl *cluster) (*HookServer, *BillingServer, error) {
 	var billing *BillingServer
+	var err error
 	if o.StripeWebhookSecretFile != "" {
-		if billing, err = newBillingServer(ctx, o, c, writer, st); err != nil {
+		if billing, err = newBillingServer(ctx, o, cl.cache, cl.client, st); err != nil {
 			return nil, nil, err
 		}
 	}
-	go func() { _ = c.Start(ctx) }()
-	if err := src.Warm(ctx); err != nil {
+	if err := cl.start(ctx); err != nil {
 		return nil, nil, err
-	}
-	if !c.WaitForCacheSync(ctx) {
-		return nil, nil, errors.New("the endpoint cache did not sync")
 	}
 	log := o.Log
 	if log.GetSink() == nil {
@@ -216,7 +276,7 @@ func newPublic(ctx context.Context, o Options, st *store.Store) (*HookServer, *B
 	if billing != nil {
 		billing.Log = log.WithName("billing")
 	}
-	return &HookServer{Endpoints: src, Runs: writer, Store: st, Log: log.WithName("hooks")}, billing, nil
+	return &HookServer{Endpoints: cl.source, Runs: cl.client, Store: st, Log: log.WithName("hooks")}, billing, nil
 }
 
 // keepIdentityOnly strips a cached object's metadata down to what identifies a version.

@@ -177,8 +177,10 @@ func (s *Store) ListArtifacts(ctx context.Context, runUID string) ([]Artifact, e
 	})
 }
 
-// OpenBlob streams the content of digest one chunk at a time.
-func (s *Store) OpenBlob(ctx context.Context, digest string) (io.ReadCloser, int64, error) {
+// OpenBlob streams the content of digest one chunk at a time. The reader seeks (HTTP
+// Range requests) by chunk arithmetic: every chunk but the last holds exactly chunkSize
+// bytes, so an offset names its chunk without reading the ones before it.
+func (s *Store) OpenBlob(ctx context.Context, digest string) (io.ReadSeekCloser, int64, error) {
 	var size int64
 	err := s.pool.QueryRow(ctx, `select size from blobs where digest = $1`, digest).Scan(&size)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -187,21 +189,24 @@ func (s *Store) OpenBlob(ctx context.Context, digest string) (io.ReadCloser, int
 	if err != nil {
 		return nil, 0, err
 	}
-	return &blobReader{ctx: ctx, s: s, digest: digest}, size, nil
+	return &blobReader{ctx: ctx, s: s, digest: digest, size: size}, size, nil
 }
 
 type blobReader struct {
 	ctx    context.Context
 	s      *Store
 	digest string
-	seq    int
-	buf    []byte
+	size   int64
+	seq    int    // next chunk to fetch
+	skip   int    // bytes of that chunk to drop (after a Seek into its middle)
+	pos    int64  // offset of the next byte Read returns
+	buf    []byte // unread rest of the current chunk
 	done   bool
 }
 
 func (b *blobReader) Read(p []byte) (int, error) {
 	for len(b.buf) == 0 {
-		if b.done {
+		if b.done || b.pos >= b.size {
 			return 0, io.EOF
 		}
 		err := b.s.pool.QueryRow(b.ctx, `select data from blob_chunks where digest = $1 and seq = $2`, b.digest, b.seq).Scan(&b.buf)
@@ -213,10 +218,31 @@ func (b *blobReader) Read(p []byte) (int, error) {
 			return 0, err
 		}
 		b.seq++
+		if b.skip > 0 {
+			b.buf = b.buf[min(b.skip, len(b.buf)):]
+			b.skip = 0
+		}
 	}
 	n := copy(p, b.buf)
 	b.buf = b.buf[n:]
+	b.pos += int64(n)
 	return n, nil
+}
+
+// Seek moves to an offset; the next Read fetches the chunk holding it.
+func (b *blobReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		offset += b.pos
+	case io.SeekEnd:
+		offset += b.size
+	}
+	if offset < 0 {
+		return 0, errors.New("blob: negative offset")
+	}
+	b.pos, b.buf, b.done = offset, nil, false
+	b.seq, b.skip = int(offset/chunkSize), int(offset%chunkSize)
+	return offset, nil
 }
 
 func (b *blobReader) Close() error { b.done, b.buf = true, nil; return nil }
