@@ -31,11 +31,15 @@ import (
 type Options struct {
 	// StateDir receives the kubeconfig, the step-token key, logs and pod directories.
 	StateDir string
-	// CRDDir and SamplesDir are config/crd/bases and config/samples of the checkout.
-	CRDDir, SamplesDir string
+	// CRDDir and SamplesDir are config/crd/bases and config/samples of the checkout;
+	// TenantRoles is config/rbac/tenant_roles.yaml (the roles Tenant members are bound to).
+	CRDDir, SamplesDir, TenantRoles string
 	// InternalAddr is where the internal step API listens (the dev kubelet's processes
-	// reach it there); PublicAddr is the hook listener.
-	InternalAddr, PublicAddr string
+	// reach it there); PublicAddr is the hook listener; UserAddr serves the user API
+	// and the web UI.
+	InternalAddr, PublicAddr, UserAddr string
+	// AiasBinary is the aias binary step processes run (default: this executable).
+	AiasBinary string
 	// Out receives progress and the closing instructions.
 	Out io.Writer
 	// Ready, when set, is called once everything runs (tests use it).
@@ -48,6 +52,9 @@ type Cluster struct {
 	DatabaseURL string
 	InternalAPI string // URL
 	PublicURL   string // base URL of the hook listener
+	UserURL     string // base URL of the user API and web UI
+	Token       string // a bearer token of the sample tenant's ServiceAccount acme/ci (editor)
+	TokenFile   string // the same token in a file
 	Kubectl     string // path of the kubectl built with the control plane
 	Aias        string // path of this binary
 }
@@ -118,9 +125,11 @@ func Run(ctx context.Context, o Options) (err error) {
 	if err := os.WriteFile(keyFile, key, 0o600); err != nil {
 		return err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
+	self := o.AiasBinary
+	if self == "" {
+		if self, err = os.Executable(); err != nil {
+			return err
+		}
 	}
 	c.Aias = self
 	logFile, err := os.Create(filepath.Join(o.StateDir, "aias.log"))
@@ -141,7 +150,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	apiReady := make(chan webhookserver.Addrs, 1)
 	wg.Go(func() {
 		err := webhookserver.Serve(run, webhookserver.Options{
-			PublicAddr: o.PublicAddr, InternalAddr: o.InternalAddr, MetricsAddr: "0",
+			PublicAddr: o.PublicAddr, InternalAddr: o.InternalAddr, UserAddr: o.UserAddr, MetricsAddr: "0",
 			DatabaseURL: dbURL, StepTokenKeyFile: keyFile,
 			MaxArtifactBytes: 1 << 30, MaxLogBatch: 1000,
 			RestConfig: cfg, Log: zap.New(zap.WriteTo(logFile)),
@@ -154,6 +163,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	case a := <-apiReady:
 		c.InternalAPI = "http://" + a.Internal
 		c.PublicURL = "http://" + a.Public
+		c.UserURL = "http://" + a.User
 	case err := <-errs:
 		return err
 	case <-ctx.Done():
@@ -180,11 +190,20 @@ func Run(ctx context.Context, o Options) (err error) {
 		kubelet.Stop()
 	})
 
-	say("applying %s", o.SamplesDir)
-	apply := exec.CommandContext(ctx, c.Kubectl, "--kubeconfig", c.Kubeconfig, "apply", "--server-side", "-f", o.SamplesDir)
-	apply.Stdout, apply.Stderr = o.Out, o.Out
-	if err := apply.Run(); err != nil {
-		return fmt.Errorf("applying the samples: %w", err)
+	for _, manifests := range []string{o.TenantRoles, o.SamplesDir} {
+		say("applying %s", manifests)
+		apply := exec.CommandContext(ctx, c.Kubectl, "--kubeconfig", c.Kubeconfig, "apply", "--server-side", "-f", manifests)
+		apply.Stdout, apply.Stderr = o.Out, o.Out
+		if err := apply.Run(); err != nil {
+			return fmt.Errorf("applying %s: %w", manifests, err)
+		}
+	}
+	if c.Token, err = dashboardToken(ctx, cfg); err != nil {
+		return fmt.Errorf("making a dashboard token: %w", err)
+	}
+	c.TokenFile = filepath.Join(o.StateDir, "dashboard-token")
+	if err := os.WriteFile(c.TokenFile, []byte(c.Token), 0o600); err != nil {
+		return err
 	}
 	printNextSteps(o.Out, c)
 	if o.Ready != nil {
@@ -222,7 +241,18 @@ Or start a run directly:
   spec: {workflowRef: {name: release-notes}, input: '{"ref":"refs/heads/dev","commits":1}'}
   YAML
 
+Watch runs in the dashboard: open %s and paste this token (ServiceAccount acme/ci, an
+editor of the sample tenant; valid 24h):
+
+  %s
+
+or from the CLI (also usable as a kubectl plugin: ln -s aias kubectl-aias):
+
+  export AIAS_API_URL=%s AIAS_TOKEN=$(cat %s)
+  %s runs -n acme
+  %s logs release-notes-manual-1 -n acme
+
 Hooks listen on %s/hooks/<namespace>/<endpoint>. (kubectl here is %s; any kubectl >= 1.30 works.)
 Press Ctrl-C to stop everything.
-`, c.Kubeconfig, c.Aias, c.PublicURL, c.Kubectl)
+`, c.Kubeconfig, c.Aias, c.UserURL, c.Token, c.UserURL, c.TokenFile, c.Aias, c.Aias, c.PublicURL, c.Kubectl)
 }
