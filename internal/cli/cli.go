@@ -29,6 +29,15 @@ var commands = map[string]command{
 	"dev":            {"run AIAS locally: control plane, PostgreSQL, manager, step API, dev kubelet, samples", exitOnError("dev", runDev)},
 	"trigger":        {"sign a payload with a WebhookEndpoint's secret and deliver it: aias trigger <endpoint> [-n ns] [--data @file]", exitOnError("trigger", runTrigger)},
 	"version":        {"print the version", func([]string) int { fmt.Println(manager.Version); return 0 }},
+
+	// The user commands talk to the user API with a Kubernetes token (see connect.go).
+	"runs":      {"list runs: aias runs [-n ns] [--workflow w] [--phase p] [--since 1h] [-o json|yaml]", userCommand("runs", runRuns)},
+	"get":       {"describe a run (steps, artifacts, replay check): aias get run <name> [-o json|yaml]", userCommand("get", runGet)},
+	"logs":      {"print a run's log lines: aias logs <run> [--step s] [--attempt n] [-f]", userCommand("logs", runLogs)},
+	"artifacts": {"list a run's artifacts, or download one: aias artifacts get <run> <step>/<name> [-o file]", userCommand("artifacts", runArtifacts)},
+	"replay":    {"start a new run with a run's input and print its name: aias replay <run>", userCommand("replay", runReplay)},
+	"cancel":    {"cancel a run: aias cancel <run>", userCommand("cancel", runCancel)},
+	"whoami":    {"show who the user API takes your token for", userCommand("whoami", runWhoAmI)},
 }
 
 // Main runs the subcommand named by args[0] and returns the process exit code.
@@ -39,7 +48,7 @@ func Main(args []string) int {
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
-		fmt.Fprintf(os.Stderr, "aias: unknown command %q\n\n", args[0])
+		fmt.Fprintf(os.Stderr, "%s: unknown command %q\n\n", progName(), args[0])
 		usage()
 		return 2
 	}
@@ -59,7 +68,7 @@ func exitOnError(name string, run func([]string) error) func([]string) int {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: aias <command> [flags]\n\ncommands:")
+	fmt.Fprintf(os.Stderr, "usage: %s <command> [flags]\n\ncommands:\n", progName())
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)

@@ -1,0 +1,76 @@
+package apiclient
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/aias-dev/aias/webhookserver"
+)
+
+// RunFilters narrows ListRuns; zero fields do not filter.
+type RunFilters struct {
+	Workflow string
+	Phase    string
+	Endpoint string
+	Since    time.Time
+	Until    time.Time
+}
+
+// ListRuns fetches one page of a namespace's runs, newest first. limit 0 means the
+// server's default; cont is the previous page's Continue.
+func (c *Client) ListRuns(ctx context.Context, ns string, f RunFilters, limit int, cont string) (*webhookserver.RunList, error) {
+	q := url.Values{}
+	set := func(k, v string) {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	set("workflow", f.Workflow)
+	set("phase", f.Phase)
+	set("endpoint", f.Endpoint)
+	if !f.Since.IsZero() {
+		q.Set("since", f.Since.UTC().Format(time.RFC3339))
+	}
+	if !f.Until.IsZero() {
+		q.Set("until", f.Until.UTC().Format(time.RFC3339))
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	set("continue", cont)
+	out := &webhookserver.RunList{}
+	return out, c.do(ctx, http.MethodGet, runPath(ns, ""), q, out)
+}
+
+// GetRun fetches one Run with its steps, artifacts and, for a replay, the determinism check.
+func (c *Client) GetRun(ctx context.Context, ns, run string) (*webhookserver.RunDetail, error) {
+	out := &webhookserver.RunDetail{}
+	return out, c.do(ctx, http.MethodGet, runPath(ns, run), nil, out)
+}
+
+// Steps fetches a Run's steps in workflow order.
+func (c *Client) Steps(ctx context.Context, ns, run string) (*webhookserver.StepList, error) {
+	out := &webhookserver.StepList{}
+	return out, c.do(ctx, http.MethodGet, runPath(ns, run, "steps"), nil, out)
+}
+
+// Replay starts a new Run with the same input as run; the answer names it.
+func (c *Client) Replay(ctx context.Context, ns, run string) (*webhookserver.RunRef, error) {
+	out := &webhookserver.RunRef{}
+	return out, c.do(ctx, http.MethodPost, runPath(ns, run, "replay"), nil, out)
+}
+
+// Cancel asks the Run controller to stop run; the Run reaches Canceled asynchronously.
+func (c *Client) Cancel(ctx context.Context, ns, run string) (*webhookserver.RunRef, error) {
+	out := &webhookserver.RunRef{}
+	return out, c.do(ctx, http.MethodPost, runPath(ns, run, "cancel"), nil, out)
+}
+
+// WhoAmI tells who the server authenticated the token as.
+func (c *Client) WhoAmI(ctx context.Context) (*webhookserver.WhoAmI, error) {
+	out := &webhookserver.WhoAmI{}
+	return out, c.do(ctx, http.MethodGet, "/api/v1/whoami", nil, out)
+}

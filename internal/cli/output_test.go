@@ -1,0 +1,125 @@
+package cli
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/utils/ptr"
+
+	"github.com/aias-dev/aias/webhookserver"
+)
+
+func TestAgeAndElapsed(t *testing.T) {
+	now := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
+	for d, want := range map[time.Duration]string{
+		5 * time.Second:                "5s",
+		3 * time.Minute:                "3m",
+		3*time.Minute + 20*time.Second: "3m",
+		59 * time.Minute:               "59m",
+		2 * time.Hour:                  "2h",
+		4 * 24 * time.Hour:             "4d",
+		-time.Second / 2:               "0s", // clock skew
+	} {
+		if got := age(now.Add(-d), now); got != want {
+			t.Errorf("age(%v) = %q, want %q", d, got, want)
+		}
+	}
+	if age(time.Time{}, now) != "" {
+		t.Error("zero time should have no age")
+	}
+	for d, want := range map[time.Duration]string{
+		400 * time.Millisecond:  "0.4s",
+		9500 * time.Millisecond: "9.5s",
+		75 * time.Second:        "75s",
+		3 * time.Hour:           "3h",
+	} {
+		if got := elapsed(d); got != want {
+			t.Errorf("elapsed(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestRunsTable(t *testing.T) {
+	now := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
+	start := now.Add(-90 * time.Second)
+	var out bytes.Buffer
+	err := printRunsTable(&out, []webhookserver.RunSummary{
+		{Name: "release-notes-manual-1", Workflow: "release-notes", Phase: "Succeeded", Trigger: "Manual",
+			CreatedAt: now.Add(-4 * 24 * time.Hour), StartedAt: &start, DurationSeconds: ptr.To(1.25)},
+		{Name: "github-push-5f0c", Workflow: "release-notes", Phase: "Running", Trigger: "Webhook", Endpoint: "github-push",
+			CreatedAt: now.Add(-2 * time.Minute), StartedAt: &start},
+		{Name: "q", Workflow: "w", Phase: "Queued", Trigger: "Replay", CreatedAt: now.Add(-5 * time.Second)},
+	}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `NAME                     WORKFLOW        PHASE       TRIGGER               AGE   DURATION
+release-notes-manual-1   release-notes   Succeeded   Manual                4d    1.2s
+github-push-5f0c         release-notes   Running     Webhook/github-push   2m    90s
+q                        w               Queued      Replay                5s    -
+`
+	if out.String() != want {
+		t.Errorf("table:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+func TestDescribeRunShowsStepsArtifactsAndReplay(t *testing.T) {
+	now := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
+	created := now.Add(-time.Minute)
+	d := &webhookserver.RunDetail{
+		RunSummary: webhookserver.RunSummary{Namespace: "acme", Name: "r2", Workflow: "release-notes", Phase: "Succeeded",
+			Trigger: "Replay", CreatedAt: created, DurationSeconds: ptr.To(2.0)},
+		ReplayOf: "r1",
+		Steps: []webhookserver.Step{
+			{Name: "parse", Phase: "Succeeded", Attempts: 1, ExitCode: ptr.To[int32](0), DurationSeconds: ptr.To(0.3)},
+			{Name: "count", Phase: "Failed", Attempts: 3, ExitCode: ptr.To[int32](2), Message: "exit code 2\ntail"},
+		},
+		Artifacts: []webhookserver.ArtifactInfo{{Step: "parse", Attempt: 1, Name: "result", Size: 2048,
+			Digest: "sha256:0123456789abcdef0123", ContentType: "application/json", CreatedAt: created}},
+		Replay: &webhookserver.ReplayCheck{Of: "r1", SameSpec: true, Verdict: "match", Steps: []webhookserver.ReplayStep{
+			{Name: "parse", Original: "sha256:0123456789abcdef0123", Replay: "sha256:0123456789abcdef0123", Match: "match"}}},
+	}
+	var out bytes.Buffer
+	if err := describeRun(&out, d, now); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	for _, want := range []string{
+		"Name:        r2\n",
+		"Replay Of:   r1\n",
+		"Created:     2026-07-01T11:59:00Z (1m ago)\n",
+		"  STEP    PHASE       ATTEMPTS   EXIT   DURATION   MESSAGE\n",
+		"  parse   Succeeded   1          0      0.3s       -\n",
+		"  count   Failed      3          2      -          exit code 2 tail\n",
+		"  parse   1         result   2.0KiB   application/json   sha256:0123456789ab   1m\n",
+		"Determinism check (replay of r1):\n",
+		"  parse   sha256:0123456789ab   sha256:0123456789ab   match\n",
+		"  Verdict: match\n",
+	} {
+		if !strings.Contains(s, want) {
+			t.Errorf("describe output lacks %q:\n%s", want, s)
+		}
+	}
+}
+
+func TestWriteLogLine(t *testing.T) {
+	var out bytes.Buffer
+	writeLogLine(&out, webhookserver.LogEntry{Step: "parse", Attempt: 1, Stream: "stdout", Line: "hello"})
+	writeLogLine(&out, webhookserver.LogEntry{Step: "count", Attempt: 2, Stream: "stderr", Line: "oops"})
+	if out.String() != "[parse] hello\n[count#2 stderr] oops\n" {
+		t.Errorf("%q", out.String())
+	}
+}
+
+func TestHumanBytesAndShortDigest(t *testing.T) {
+	for n, want := range map[int64]string{0: "0B", 1023: "1023B", 1536: "1.5KiB", 3 << 20: "3.0MiB"} {
+		if got := humanBytes(n); got != want {
+			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+	if got := shortDigest("sha256:5f70bf18a086007016e948b04aed3b82"); got != "sha256:5f70bf18a086" {
+		t.Errorf("shortDigest = %q", got)
+	}
+}
