@@ -8,6 +8,8 @@
 //	           ceiling, apiserver writes per Run (apiwrites.go), manager RSS (rss.go)
 //	hooks.go   webhook ingress (issue 5): verified deliveries/s against raw Run creates,
 //	           latency at half that rate, verification cost alone
+//	runslist.go user API (issue 7): runs list first page with 100,000 runs in the index
+//	           against an apiserver list of 10,000 Runs, run detail
 package main
 
 import (
@@ -28,7 +30,7 @@ import (
 
 func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
-	parts := flag.String("parts", "store,engine,hooks", "sections to measure; BENCHMARKS.md is written only when all are")
+	parts := flag.String("parts", "store,engine,hooks,list", "sections to measure; BENCHMARKS.md is written only when all are")
 	flag.IntVar(&engineRuns, "runs", engineRuns, "Runs per run-engine phase (the issue's figure is 1000)")
 	flag.IntVar(&rssRuns, "rss-runs", rssRuns, "finished Runs in the manager RSS phase (the issue's figure is 10,000)")
 	flag.IntVar(&rssWorkflows, "rss-workflows", rssWorkflows, "Workflows the manager RSS phase spreads its 10,000 finished Runs over")
@@ -92,8 +94,16 @@ func run(parts []string) error {
 		out += "\n" + section
 		fmt.Fprintf(os.Stderr, "bench: hooks section done after %v\n", time.Since(started).Round(time.Second))
 	}
+	if slices.Contains(parts, "list") {
+		section, err := listSection(ctx, st)
+		if err != nil {
+			return err
+		}
+		out += "\n" + section
+		fmt.Fprintf(os.Stderr, "bench: runs list section done after %v\n", time.Since(started).Round(time.Second))
+	}
 	fmt.Print(out)
-	if !slices.Contains(parts, "store") || !slices.Contains(parts, "engine") || !slices.Contains(parts, "hooks") || flag.NFlag() > 0 && !onlyProfile() {
+	if !slices.Contains(parts, "store") || !slices.Contains(parts, "engine") || !slices.Contains(parts, "hooks") || !slices.Contains(parts, "list") || flag.NFlag() > 0 && !onlyProfile() {
 		fmt.Fprintln(os.Stderr, "bench: not the standard run (-parts or sizes changed); BENCHMARKS.md left as it is")
 		return nil
 	}
