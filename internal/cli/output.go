@@ -78,14 +78,16 @@ func age(t time.Time, now time.Time) string {
 	return duration.ShortHumanDuration(now.Sub(t))
 }
 
-// elapsed formats a run's or step's duration: tenths of a second below 10s (steps are
-// often that quick, and "0s" would say nothing), above that kubectl's Job DURATION form
-// (75s, 3m20s, 3h).
+// elapsed formats a run's or step's duration: tenths of a second below 10s when the
+// figure has them (steps are often that quick), else kubectl's Job DURATION form
+// (2s, 75s, 3m20s, 3h).
 func elapsed(d time.Duration) string {
 	if d < 0 {
 		return ""
 	}
-	if d < 10*time.Second {
+	// Whole seconds print as such: Kubernetes timestamps have second precision, and
+	// "1.0s" would claim a tenth it does not know.
+	if d < 10*time.Second && d%time.Second != 0 {
 		return fmt.Sprintf("%.1fs", d.Seconds())
 	}
 	return duration.HumanDuration(d)

@@ -70,7 +70,7 @@ func TestDescribeRunShowsStepsArtifactsAndReplay(t *testing.T) {
 	created := now.Add(-time.Minute)
 	d := &webhookserver.RunDetail{
 		RunSummary: webhookserver.RunSummary{Namespace: "acme", Name: "r2", Workflow: "release-notes", Phase: "Succeeded",
-			Trigger: "Replay", CreatedAt: created, DurationSeconds: ptr.To(2.0)},
+			Trigger: "Replay", CreatedAt: created, DurationSeconds: ptr.To(2.5)},
 		ReplayOf: "r1",
 		Steps: []webhookserver.Step{
 			{Name: "parse", Phase: "Succeeded", Attempts: 1, ExitCode: ptr.To[int32](0), DurationSeconds: ptr.To(0.3)},
