@@ -308,6 +308,8 @@ func TestCLIFollowLogs(t *testing.T) {
 			}
 			got = append(got, line)
 		case <-timeout:
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait() // so stderr is complete and no longer written
 			t.Fatalf("logs -f still running after a minute; lines so far %q\n%s", got, stderr.String())
 		}
 	}
@@ -388,6 +390,9 @@ users:
 	env := append(os.Environ(), "AIAS_API_URL="+stack.UserURL, "AIAS_TOKEN=", "KUBECONFIG="+kubeconfig)
 	if res := runCLI(t, stack.Aias, env, "runs"); res.code != 0 || tableRow(res.stdout, cliSample) == nil {
 		t.Errorf("runs with the kubeconfig's token and namespace: %s", res)
+	}
+	if res := runCLI(t, stack.Aias, env, "whoami"); res.code != 0 || !strings.Contains(res.stdout, "system:serviceaccount:acme:ci") {
+		t.Errorf("whoami with the kubeconfig's token: %s", res)
 	}
 
 	plugin := filepath.Join(dir, "kubectl-aias")
