@@ -14,12 +14,15 @@ import "time"
 //	GET  /api/v1/namespaces/{ns}/runs/{run}                  → RunDetail
 //	GET  /api/v1/namespaces/{ns}/runs/{run}/steps            → StepList
 //	GET  /api/v1/namespaces/{ns}/runs/{run}/logs             → LogPage   ?step= &attempt= &cursor= &limit=
-//	     with ?follow=true or Accept: text/event-stream      → SSE: `event: line` data LogEntry (id: cursor), `event: end` when the Run finished and all lines were sent
+//	     with ?follow=true or Accept: text/event-stream      → SSE: `event: line` data LogEntry (id: cursor), `event: end` data {"phase"} when the Run finished and all lines were sent;
+//	     a reconnect with Last-Event-ID resumes after the last line received
 //	GET  /api/v1/namespaces/{ns}/runs/{run}/artifacts        → ArtifactList
 //	GET  /api/v1/namespaces/{ns}/runs/{run}/artifacts/{step}/{name}          → the content (Content-Type, Content-Disposition, ETag = digest, Range) ?attempt= (default latest)
 //	GET  /api/v1/namespaces/{ns}/runs/{run}/artifacts/{step}/{name}/preview  → Preview ?attempt=
-//	POST /api/v1/namespaces/{ns}/runs/{run}/replay           → 201 RunRef (a new Run with the same input, spec.replayOf = run)
-//	POST /api/v1/namespaces/{ns}/runs/{run}/cancel           → 202 RunRef
+//	POST /api/v1/namespaces/{ns}/runs/{run}/replay           → 201 RunRef (a new Run with the same input, spec.replayOf = run);
+//	     with header Idempotency-Key the name derives from it and a repeat answers 200 with the same Run;
+//	     409 when admission (a plan limit) refuses the new Run
+//	POST /api/v1/namespaces/{ns}/runs/{run}/cancel           → 202 RunRef; 409 when the Run already ended
 //	GET  /api/v1/namespaces/{ns}/workflows                   → WorkflowList
 //	GET  /api/v1/namespaces/{ns}/webhookendpoints            → EndpointList
 //	GET  /api/v1/namespaces/{ns}/usage                       → Usage
@@ -114,7 +117,8 @@ type ReplayCheck struct {
 	SameSpec bool         `json:"sameSpec"`
 	Steps    []ReplayStep `json:"steps"`
 	// Verdict: "match" (every step's output digest equal), "differs" (at least one not),
-	// or "pending" (not every step has an output on both sides yet).
+	// "pending" (not every step has finished on both sides yet), or "unavailable" (the
+	// original Run is gone; Steps is empty).
 	Verdict string `json:"verdict"`
 }
 
