@@ -35,8 +35,9 @@ dev: envtest build ## Run AIAS locally: control plane, PostgreSQL, manager, step
 	$(BIN)/aias dev
 
 .PHONY: build
-build: ## Build bin/aias.
+build: ## Build bin/aias (and bin/kubectl-aias, the same binary as a kubectl plugin).
 	CGO_ENABLED=0 go build -trimpath -o $(BIN)/aias ./cmd/aias
+	ln -sf aias $(BIN)/kubectl-aias
 
 ##@ Code generation
 
