@@ -72,7 +72,7 @@ func NewContext(t testing.TB, opts ...chromedp.ExecAllocatorOption) (context.Con
 		if t.Failed() && ctx.Err() == nil {
 			sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
 			defer scancel()
-			if buf, err := chromedp.Run(sctx, chromedp.FullScreenshot(100)); err == nil {
+			if buf, err := capture(sctx); err == nil {
 				p := filepath.Join(OutputDir(t), "failed.png")
 				if os.WriteFile(p, buf, 0o644) == nil {
 					t.Logf("screenshot of the failure: %s", p)

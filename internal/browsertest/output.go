@@ -45,11 +45,12 @@ func repoRoot() string {
 }
 
 // Screenshot saves a full-page PNG of the tab as <OutputDir>/<name>.png and returns its
-// path. A failure to capture is a test error, not fatal: the test can still tell what
-// it checked.
+// path. It scrolls the page to the top first: a full-page capture of a scrolled page
+// draws sticky headers in the middle. A failure to capture is a test error, not fatal:
+// the test can still tell what it checked.
 func Screenshot(t testing.TB, ctx context.Context, name string) string {
 	t.Helper()
-	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	buf, err := capture(ctx)
 	if err != nil {
 		t.Errorf("screenshot %s: %v", name, err)
 		return ""
@@ -61,4 +62,12 @@ func Screenshot(t testing.TB, ctx context.Context, name string) string {
 	}
 	t.Logf("screenshot %s", p)
 	return p
+}
+
+// capture scrolls to the top and takes a full-page PNG.
+func capture(ctx context.Context) ([]byte, error) {
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`)); err != nil {
+		return nil, err
+	}
+	return chromedp.Run(ctx, chromedp.FullScreenshot(100))
 }

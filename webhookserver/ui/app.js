@@ -63,6 +63,7 @@
   }
   function fmtDuration(sec) {
     if (sec === null || sec === undefined || isNaN(sec)) return '';
+    if (sec === 0) return '<1s'; // Kubernetes timestamps have whole seconds
     if (sec < 1) return `${Math.round(sec * 1000)}ms`;
     if (sec < 60) return `${sec.toFixed(1)}s`;
     const m = Math.floor(sec / 60);
@@ -81,7 +82,8 @@
   // runDuration is the finished duration, or the time so far for a started run.
   function runDuration(r) {
     if (r.durationSeconds !== undefined && r.durationSeconds !== null) return fmtDuration(r.durationSeconds);
-    if (r.startedAt && !r.finishedAt && !FINISHED.has(r.phase)) return `${fmtDuration(secondsBetween(r.startedAt, new Date()))}…`;
+    // Clamped: the browser's clock may run behind the cluster's.
+    if (r.startedAt && !r.finishedAt && !FINISHED.has(r.phase)) return `${fmtDuration(Math.max(0, secondsBetween(r.startedAt, new Date())))}…`;
     if (r.startedAt && r.finishedAt) return fmtDuration(secondsBetween(r.startedAt, r.finishedAt));
     return '';
   }
@@ -120,6 +122,13 @@
     }
   }
 
+  // randomKey works in plain-http contexts too, where crypto.randomUUID is missing.
+  function randomKey() {
+    const b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  }
+
   function cookie(name) {
     for (const part of document.cookie.split(';')) {
       const i = part.indexOf('=');
@@ -130,6 +139,7 @@
 
   async function api(path, opts = {}) {
     const init = { method: opts.method || 'GET', headers: { Accept: 'application/json' }, credentials: 'same-origin', signal: opts.signal };
+    Object.assign(init.headers, opts.headers || {});
     if (init.method !== 'GET') init.headers['X-CSRF-Token'] = cookie('aias_csrf');
     let res;
     try {
@@ -401,11 +411,11 @@
     const table = h('table', { id: 'runs' },
       h('thead', {}, h('tr', {}, ['Name', 'Workflow', 'Phase', 'Trigger', 'Created', 'Duration'].map((c) => h('th', {}, c)))),
       tbody);
-    const newer = h('button', { type: 'button', id: 'page-newer', class: 'secondary', onclick: () => { pages.stack.pop(); load(); } }, '← Newer');
+    const newer = h('button', { type: 'button', id: 'page-newer', class: 'secondary', onclick: () => { pages.stack.pop(); load(false, true); } }, '← Newer');
     const next = h('button', { type: 'button', id: 'page-next', class: 'secondary' }, 'Next →');
     const pageNo = h('span', { class: 'muted', id: 'page-number' });
     let nextToken = '';
-    next.addEventListener('click', () => { if (nextToken) { pages.stack.push(nextToken); load(); } });
+    next.addEventListener('click', () => { if (nextToken) { pages.stack.push(nextToken); load(false, true); } });
 
     main.append(
       h('div', { class: 'page-title' }, h('h1', {}, 'Runs'), h('span', { class: 'muted' }, ns), h('span', { class: 'spacer' }),
@@ -414,7 +424,9 @@
       h('div', { class: 'pager' }, newer, pageNo, next));
 
     let inflight = false;
-    async function load(quiet) {
+    // load fetches the current page; quiet (live refresh) keeps errors out of the way, and
+    // turned (Next/Newer) brings the top of the new page into view.
+    async function load(quiet, turned) {
       if (inflight) return;
       inflight = true;
       const token = pages.stack[pages.stack.length - 1];
@@ -429,6 +441,7 @@
         next.disabled = !nextToken;
         pageNo.textContent = `Page ${pages.stack.length}`;
         table.dataset.loaded = 'true';
+        if (turned) table.scrollIntoView({ block: 'nearest' });
       } catch (e) {
         if (page.closed || e.name === 'AbortError') return;
         if (e.status === 400 && !quiet) flash(`Filter refused: ${e.message}`, true);
@@ -470,6 +483,9 @@
       selected: null, // {step, attempt}
       keys: {},       // last rendered data per section: skip re-rendering what did not change
       logs: null,
+      // One Idempotency-Key per visit of this page: a double click or a retried request
+      // finds the replay it already made instead of starting a second one.
+      replayKey: randomKey(),
     };
     const head = h('div', { class: 'detail-head', id: 'run-head' });
     const message = h('div', { id: 'run-message-box' });
@@ -483,7 +499,7 @@
       h('h2', {}, 'Artifacts'), h('div', { id: 'artifacts-box' }),
       h('div', { id: 'preview-panel', hidden: true },
         h('h3', { id: 'preview-title' }), h('p', { id: 'preview-note', class: 'muted', hidden: true }), h('pre', { id: 'preview' })));
-    Object.assign(view, { head, message, summary, determinism, steps, logs, artifacts });
+    Object.assign(view, { head, message, summary, determinism, steps, artifacts });
     main.append(head, message, summary, determinism, steps, logs, artifacts);
     head.append(h('h1', {}, name), h('span', { class: 'muted' }, 'loading…'));
 
@@ -548,7 +564,7 @@
     replay.addEventListener('click', async () => {
       replay.disabled = true;
       try {
-        const ref = await api(nsAPI(view.ns, 'runs', view.name, 'replay'), { method: 'POST' });
+        const ref = await api(nsAPI(view.ns, 'runs', view.name, 'replay'), { method: 'POST', headers: { 'Idempotency-Key': view.replayKey } });
         flash(`Replay ${ref.run} created.`);
         location.hash = route(ref.namespace || view.ns, 'runs', ref.run);
       } catch (e) {
@@ -619,8 +635,8 @@
       h('td', { class: 'step' }, st.name),
       h('td', { class: 'digest original' }, st.original ? h('code', { title: st.original }, shortDigest(st.original)) : h('span', { class: 'muted' }, '—')),
       h('td', { class: 'digest replay' }, st.replay ? h('code', { title: st.replay }, shortDigest(st.replay)) : h('span', { class: 'muted' }, '—')),
-      h('td', { class: `match match-${st.match}`, dataset: { match: st.match } }, st.match)));
-    sec.append(
+      h('td', { class: 'match', dataset: { match: st.match } }, badge(st.match, `match-${st.match}`))));
+    append(sec, [
       h('h2', {}, 'Determinism check'),
       h('p', {}, 'This run replays ', h('a', { id: 'original-link', href: route(view.ns, 'runs', rc.of) }, rc.of),
         ' with the same input. Each step\u2019s ', h('code', {}, 'result'), ' digest is compared with the original\u2019s. Verdict: ',
@@ -629,7 +645,7 @@
         'The workflow changed between the original and this replay, so differences can come from the new spec.'),
       h('table', { id: 'determinism-table' },
         h('thead', {}, h('tr', {}, ['Step', 'Original digest', 'Replay digest', 'Match'].map((c) => h('th', {}, c)))),
-        h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { class: 'empty', colspan: 4 }, 'No steps to compare yet.')))));
+        h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { class: 'empty', colspan: 4 }, 'No steps to compare yet.'))))]);
   }
 
   // ----- steps: DAG and timeline -----
@@ -731,9 +747,9 @@
         h('td', {}, badge(st.phase)),
         h('td', { class: 'num attempts' }, String(st.attempts || 0)),
         h('td', { class: 'num exit-code' }, st.exitCode === undefined || st.exitCode === null ? '' : String(st.exitCode)),
-        h('td', { class: 'num' }, st.startTime ? `+${fmtDuration(Math.max(0, (new Date(st.startTime).getTime() - t0) / 1000))}` : ''),
+        h('td', { class: 'num' }, st.startTime ? `+${Math.max(0, (new Date(st.startTime).getTime() - t0) / 1000).toFixed(0)}s` : ''),
         h('td', { class: 'num duration' }, st.durationSeconds !== undefined && st.durationSeconds !== null ? fmtDuration(st.durationSeconds)
-          : (st.startTime && !st.completionTime && !isFinished(r) ? `${fmtDuration((now - new Date(st.startTime).getTime()) / 1000)}…` : '')),
+          : (st.startTime && !st.completionTime && !isFinished(r) ? `${fmtDuration(Math.max(0, (now - new Date(st.startTime).getTime()) / 1000))}…` : '')),
         h('td', { class: 'bar-cell' }, track),
         h('td', { class: 'step-message' }, st.message || ''));
       tr.addEventListener('click', (ev) => { ev.preventDefault(); selectStepFrom(view, st.name); });
@@ -861,7 +877,10 @@
   }
 
   function drawArtifacts(view) {
-    const items = view.run.artifacts || [];
+    const order = new Map((view.run.steps || []).map((st, i) => [st.name, i]));
+    const items = (view.run.artifacts || []).slice().sort((a, b) =>
+      (order.get(a.step) ?? 1e9) - (order.get(b.step) ?? 1e9) || a.step.localeCompare(b.step) ||
+      a.attempt - b.attempt || a.name.localeCompare(b.name));
     const box = clear($('#artifacts-box', view.artifacts));
     if (!items.length) { box.append(h('p', { class: 'muted', id: 'no-artifacts' }, 'No artifacts yet.')); return; }
     const rows = items.map((a) => {
