@@ -202,6 +202,11 @@ func (a *access) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST")
 		return
 	}
+	if !sameOrigin(r) {
+		// Another site could otherwise sign a visitor in as the attacker (login CSRF).
+		writeError(w, http.StatusForbidden, "Forbidden", "cross-origin login refused")
+		return
+	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
 	token := strings.TrimSpace(r.PostFormValue("token"))
 	if token == "" {
@@ -225,6 +230,18 @@ func (a *access) login(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, &http.Cookie{Name: csrfCookie, Value: base64.RawURLEncoding.EncodeToString(csrf), Path: "/", Secure: secure,
 		SameSite: http.SameSiteStrictMode, MaxAge: int((12 * time.Hour).Seconds())})
 	w.WriteHeader(http.StatusNoContent) // the UI asks /api/v1/whoami next
+}
+
+// sameOrigin accepts a request without an Origin header (not a browser, or a browser
+// that does not send one for same-origin form posts) or one whose Origin is this host
+// (as the client or, behind a proxy, X-Forwarded-Host names it).
+func sameOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && (u.Host == r.Host || u.Host == r.Header.Get("X-Forwarded-Host"))
 }
 
 // logout drops the session cookies. It needs the CSRF header like any other POST, so a

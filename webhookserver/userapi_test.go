@@ -403,6 +403,12 @@ func TestUserAPICookieSessionAndCSRF(t *testing.T) {
 	if bad.StatusCode != 401 {
 		t.Errorf("login with a bad token: %d", bad.StatusCode)
 	}
+	foreign, _ := http.NewRequest("POST", e.url+"/login", strings.NewReader(url.Values{"token": {editor}}.Encode()))
+	foreign.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	foreign.Header.Set("Origin", "https://evil.example")
+	if resp, err := http.DefaultClient.Do(foreign); err != nil || resp.StatusCode != 403 {
+		t.Errorf("cross-origin login: %v %v", resp.StatusCode, err)
+	}
 	resp, err := http.PostForm(e.url+"/login", url.Values{"token": {editor}})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -107,7 +108,8 @@ func run(m *testing.M) int {
 		}
 	}
 	if code != 0 {
-		fmt.Fprintf(os.Stderr, "--- dev stack output ---\n%s", out.buf.String())
+		// The output includes the dashboard token `aias dev` prints: never log it.
+		fmt.Fprintf(os.Stderr, "--- dev stack output ---\n%s", strings.ReplaceAll(out.buf.String(), stack.Token, "<token redacted>"))
 	}
 	return code
 }
