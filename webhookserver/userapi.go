@@ -84,8 +84,8 @@ func (a *UserAPI) Handler() http.Handler {
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "NotFound", "no such API route")
 	})
-	mux.HandleFunc("/login", a.access.login)
-	mux.HandleFunc("/logout", a.access.logout)
+	mux.HandleFunc("POST /login", a.access.login)
+	mux.HandleFunc("POST /logout", a.access.logout)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok")) })
 	mux.Handle("/", uiHandler())
 	return mux

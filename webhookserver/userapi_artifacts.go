@@ -66,17 +66,26 @@ func (a *UserAPI) findArtifact(w http.ResponseWriter, r *http.Request) (store.Ar
 	return *found, true
 }
 
-// downloadArtifact serves the content with http.ServeContent, which answers Range,
-// If-Range and If-None-Match against the ETag, the content's digest: the same bytes
-// always have the same tag, so a client's cached copy is valid for as long as it exists.
-func (a *UserAPI) downloadArtifact(w http.ResponseWriter, r *http.Request) {
+// openArtifact finds the artifact the path names and opens its content.
+func (a *UserAPI) openArtifact(w http.ResponseWriter, r *http.Request) (store.Artifact, io.ReadSeekCloser, bool) {
 	art, ok := a.findArtifact(w, r)
 	if !ok {
-		return
+		return art, nil, false
 	}
 	blob, _, err := a.Store.OpenBlob(r.Context(), art.Digest)
 	if err != nil {
 		a.apiFailure(w, "artifact", err)
+		return art, nil, false
+	}
+	return art, blob, true
+}
+
+// downloadArtifact serves the content with http.ServeContent, which answers Range,
+// If-Range and If-None-Match against the ETag, the content's digest: the same bytes
+// always have the same tag, so a client's cached copy is valid for as long as it exists.
+func (a *UserAPI) downloadArtifact(w http.ResponseWriter, r *http.Request) {
+	art, blob, ok := a.openArtifact(w, r)
+	if !ok {
 		return
 	}
 	defer blob.Close()
@@ -95,13 +104,8 @@ func (a *UserAPI) downloadArtifact(w http.ResponseWriter, r *http.Request) {
 // previewArtifact returns the head of an artifact fit for display: JSON re-indented when
 // it is whole and parses, UTF-8 text as is, anything else only described.
 func (a *UserAPI) previewArtifact(w http.ResponseWriter, r *http.Request) {
-	art, ok := a.findArtifact(w, r)
+	art, blob, ok := a.openArtifact(w, r)
 	if !ok {
-		return
-	}
-	blob, _, err := a.Store.OpenBlob(r.Context(), art.Digest)
-	if err != nil {
-		a.apiFailure(w, "artifact", err)
 		return
 	}
 	defer blob.Close()

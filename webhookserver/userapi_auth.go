@@ -197,11 +197,6 @@ func (a *access) allowed(ctx context.Context, u user.Info, namespace string, c c
 // login checks a pasted token and keeps it in an HttpOnly, SameSite=Strict cookie that
 // scripts cannot read, next to a random CSRF token that the UI's scripts echo on POSTs.
 func (a *access) login(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST")
-		return
-	}
 	if !sameOrigin(r) {
 		// Another site could otherwise sign a visitor in as the attacker (login CSRF).
 		writeError(w, http.StatusForbidden, "Forbidden", "cross-origin login refused")
@@ -247,11 +242,6 @@ func sameOrigin(r *http.Request) bool {
 // logout drops the session cookies. It needs the CSRF header like any other POST, so a
 // foreign page cannot log the user out either.
 func (a *access) logout(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		writeError(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "use POST")
-		return
-	}
 	if !csrfOK(r) {
 		writeError(w, http.StatusForbidden, "Forbidden", "missing or wrong "+csrfHeader+" header")
 		return
