@@ -22,15 +22,23 @@ var uiFiles embed.FS
 
 // uiVersionPlaceholder in index.html is replaced by a digest of every asset, so the
 // asset URLs change with each build and /ui/* can be cached for long.
+//
+// Only the URLs in index.html carry the version. The script is an ES module
+// (ui/js/main.js) that imports its siblings by plain relative URL (./api.js): a module is
+// one instance per URL, so the imports must not vary, and they have no ?v=. Such requests
+// are answered with no-cache and an ETag, so the browser revalidates each module (304 when
+// unchanged) and never runs a stale one next to a new main.js.
 const uiVersionPlaceholder = "__AIAS_UI_VERSION__"
 
-// uiCSP allows this origin only and no inline script or style: all code is in app.js,
-// and styles set from script use the CSSOM, which the policy does not restrict.
+// uiCSP allows this origin only and no inline script or style: all code is in the modules
+// under ui/js, and styles set from script use the CSSOM, which the policy does not restrict.
 const uiCSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; " +
 	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; " +
 	"form-action 'self'; frame-ancestors 'none'"
 
-// uiContentTypes is explicit so answers do not depend on the host's MIME tables.
+// uiContentTypes is explicit so answers do not depend on the host's MIME tables; it goes by
+// extension, in any subdirectory. Browsers run a module script only when it is served with
+// a JavaScript MIME type.
 var uiContentTypes = map[string]string{
 	".html": "text/html; charset=utf-8",
 	".js":   "text/javascript; charset=utf-8",
@@ -124,15 +132,21 @@ func (s *uiServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusNotFound, "NotFound", "no such asset")
 			return
 		}
-		if r.URL.Query().Get("v") == s.version {
-			hdr.Set("Cache-Control", "public, max-age=31536000, immutable")
-		} else {
-			hdr.Set("Cache-Control", "no-cache")
-		}
+		hdr.Set("Cache-Control", s.assetCacheControl(r))
 		s.serve(w, r, name, a)
 	default:
 		writeError(w, http.StatusNotFound, "NotFound", "no such page")
 	}
+}
+
+// assetCacheControl lets a browser keep an asset for long only when the URL names the
+// current version, as index.html's do. Anything else, chiefly the modules main.js imports
+// without a version, must be revalidated: the ETag then answers 304 while unchanged.
+func (s *uiServer) assetCacheControl(r *http.Request) string {
+	if r.URL.Query().Get("v") == s.version {
+		return "public, max-age=31536000, immutable"
+	}
+	return "no-cache"
 }
 
 func (s *uiServer) serve(w http.ResponseWriter, r *http.Request, name string, a uiAsset) {
