@@ -156,7 +156,12 @@ func (cl *cluster) enginePhases(ctx context.Context, dbURL, keyFile string) ([]p
 	if err != nil {
 		return nil, err
 	}
-	kubelet := &devkubelet.Kubelet{Instant: true, Namespaces: namespaces}
+	workRoot, err := os.MkdirTemp("", "aias-bench-pods-") // Instant runs no process, but the kubelet wants a root
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(workRoot)
+	kubelet := &devkubelet.Kubelet{Instant: true, Namespaces: namespaces, WorkRoot: workRoot}
 	opts.Extra = []func(ctrl.Manager) error{kubelet.SetupWithManager}
 	mctx, cancel := context.WithCancel(ctx)
 	exited := goExit(func() error { return manager.Run(mctx, cl.cfg, opts) })

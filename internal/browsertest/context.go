@@ -43,7 +43,10 @@ func NewContext(t testing.TB, opts ...chromedp.ExecAllocatorOption) (context.Con
 	t.Helper()
 	exe := Chromium(t)
 	profile := t.TempDir()
-	all := append(flags(exe, profile), opts...)
+	// Chromium puts its singleton socket in a fresh directory under $TMPDIR and never
+	// removes it: point TMPDIR into the test's temp dir so the test leaves nothing behind.
+	all := append(flags(exe, profile), chromedp.Env("TMPDIR="+t.TempDir()))
+	all = append(all, opts...)
 	var logFile *os.File
 	if f, err := os.Create(filepath.Join(OutputDir(t), "chromium.log")); err == nil {
 		logFile = f
