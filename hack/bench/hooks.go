@@ -92,7 +92,7 @@ func hooksSection(ctx context.Context, st *store.Store) (string, error) {
 	}
 
 	body := []byte(`{"payload":"` + strings.Repeat("x", 1024-14) + `"}`)
-	rawRate, err := rawRunCreates(ctx, c, body)
+	rawBefore, err := rawRunCreates(ctx, c, body, "before")
 	if err != nil {
 		return "", err
 	}
@@ -100,6 +100,12 @@ func hooksSection(ctx context.Context, st *store.Store) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	rawAfter, err := rawRunCreates(ctx, c, body, "after")
+	if err != nil {
+		return "", err
+	}
+	logf("hooks: raw Run creates %.0f/s before and %.0f/s after the deliveries", rawBefore, rawAfter)
+	rawRate := max(rawBefore, rawAfter) // the ceiling: the better of the two, as in the engine section
 	half := hookRate / 2
 	p50, p99, err := pacedLatency(base+"/hooks/bench-latency/bench", body, half, 10*time.Second)
 	if err != nil {
@@ -110,7 +116,7 @@ func hooksSection(ctx context.Context, st *store.Store) (string, error) {
 
 	var b strings.Builder
 	b.WriteString("## Webhook ingress (issue 5)\n\n| what | AIAS | ceiling | ratio |\n| --- | --- | --- | --- |\n")
-	fmt.Fprintf(&b, "| verified deliveries, Standard Webhooks, 1 KiB body, %d clients, %d deliveries | %.0f deliveries/s | %.0f Run creates/s (same objects, %d clients, straight to the apiserver) | **%.2f** (goal ≥ 0.85) |\n",
+	fmt.Fprintf(&b, "| verified deliveries, Standard Webhooks, 1 KiB body, %d clients, %d deliveries | %.0f deliveries/s | %.0f Run creates/s (same objects, %d clients, straight to the apiserver; the better of before and after the deliveries) | **%.2f** (goal ≥ 0.85) |\n",
 		hookClients, hookDeliveries, hookRate, rawRate, hookClients, hookRate/rawRate)
 	fmt.Fprintf(&b, "| latency at half that rate (%.0f/s, open loop, 10 s) | p50 %.1f ms, p99 %.1f ms | — | goal p99 < 50 ms |\n", half, ms(p50), ms(p99))
 	fmt.Fprintf(&b, "| verification alone, 1 KiB body | %d ns/op | — | — |\n", small)
@@ -161,14 +167,14 @@ func signed(body []byte, id string) http.Header {
 }
 
 // rawRunCreates is the ceiling: the Run objects a delivery would create, created directly.
-func rawRunCreates(ctx context.Context, c crclient.Client, body []byte) (float64, error) {
+func rawRunCreates(ctx context.Context, c crclient.Client, body []byte, round string) (float64, error) {
 	input := string(body)
 	start := time.Now()
 	err := parallel(hookDeliveries, hookClients, func(i int) error {
-		run := &aiasv1alpha1.Run{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bench-%016x", i), Namespace: "bench-raw",
+		run := &aiasv1alpha1.Run{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bench-%s-%016x", round, i), Namespace: "bench-raw",
 			Labels: map[string]string{webhookserver.LabelWebhookEndpoint: "bench"}},
 			Spec: aiasv1alpha1.RunSpec{WorkflowRef: aiasv1alpha1.WorkflowReference{Name: "wf"}, Input: &input,
-				Trigger: &aiasv1alpha1.RunTrigger{Type: aiasv1alpha1.TriggerWebhook, Endpoint: "bench", DeliveryID: fmt.Sprintf("raw_%d", i)}}}
+				Trigger: &aiasv1alpha1.RunTrigger{Type: aiasv1alpha1.TriggerWebhook, Endpoint: "bench", DeliveryID: fmt.Sprintf("raw_%s_%d", round, i)}}}
 		return c.Create(ctx, run)
 	})
 	return float64(hookDeliveries) / time.Since(start).Seconds(), err
