@@ -464,6 +464,35 @@ func TestRunTenantPlanLimits(t *testing.T) {
 	h.waitJobs("fourth", "fourth-s-1")
 }
 
+// A step that names no timeout is bounded by the plan's maxStepTimeout (admission only
+// sees timeouts that are written down); one that names a timeout keeps it.
+func TestRunStepWithoutTimeoutBoundedByPlan(t *testing.T) {
+	h := newRunHarness(t)
+	plan := &aiasv1alpha1.Plan{ObjectMeta: metav1.ObjectMeta{Name: h.ns + "-short"},
+		Spec: aiasv1alpha1.PlanSpec{Limits: aiasv1alpha1.PlanLimits{MaxStepTimeout: &metav1.Duration{Duration: 90 * time.Second}}}}
+	tenant := &aiasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: h.ns}, Spec: aiasv1alpha1.TenantSpec{Plan: plan.Name}}
+	for _, o := range []client.Object{plan, tenant} {
+		if err := h.c.Create(h.ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _ = h.c.Delete(h.ctx, tenant); _ = h.c.Delete(h.ctx, plan) })
+	time.Sleep(300 * time.Millisecond) // the manager's cache has the Tenant and the Plan
+	timed := step("timed")
+	timed.Timeout = &metav1.Duration{Duration: 30 * time.Second}
+	h.workflow("w", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{step("open"), timed}})
+	h.run("r", "w", "")
+	jobs := h.waitJobs("r", "r-open-1")
+	if d := jobs["r-open-1"].Spec.ActiveDeadlineSeconds; d == nil || *d != 90 {
+		t.Errorf("step without a timeout: activeDeadlineSeconds %v, want the plan's 90", d)
+	}
+	h.finishJob("r", "r-open-1", 0, "")
+	jobs = h.waitJobs("r", "r-open-1", "r-timed-1")
+	if d := jobs["r-timed-1"].Spec.ActiveDeadlineSeconds; d == nil || *d != 30 {
+		t.Errorf("step with its own timeout: activeDeadlineSeconds %v, want 30", d)
+	}
+}
+
 func TestPeriodStart(t *testing.T) {
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	if got := periodStart(&aiasv1alpha1.Tenant{}, now); !got.Equal(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)) {

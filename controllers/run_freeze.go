@@ -80,7 +80,11 @@ func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run) (*aia
 	if err != nil {
 		return nil, 0, err
 	}
-	raw, err := json.Marshal(wf.Spec)
+	resolved := wf.Spec.DeepCopy()
+	if err := r.boundStepTimeouts(ctx, run.Namespace, resolved); err != nil {
+		return nil, 0, err
+	}
+	raw, err := json.Marshal(resolved)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -91,7 +95,7 @@ func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run) (*aia
 			return nil, 0, fmt.Errorf("storing the workflow spec: %w", err)
 		}
 	}
-	spec := wf.Spec.DeepCopy()
+	spec := resolved
 	r.specs.put(digest, spec)
 	run.Status.SpecDigest, run.Status.InputDigest = digest, inputDigest
 	run.Status.Steps = make([]aiasv1alpha1.StepStatus, len(spec.Steps))
@@ -100,6 +104,26 @@ func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run) (*aia
 	}
 	run.Status.StepsSummary = stepsSummary(run)
 	return spec, 0, nil
+}
+
+// boundStepTimeouts gives every step without a timeout the plan's maxStepTimeout.
+// Admission refuses a Workflow whose steps ask for more than the plan allows, but a step
+// that names no timeout would otherwise run unbounded on any plan. The bound is part of
+// the frozen spec, so it holds for the whole Run even if the plan changes meanwhile.
+func (r *RunReconciler) boundStepTimeouts(ctx context.Context, namespace string, spec *aiasv1alpha1.WorkflowSpec) error {
+	tp, err := r.planOf(ctx, namespace)
+	if err != nil {
+		return fmt.Errorf("reading the tenant's plan: %w", err)
+	}
+	if tp == nil || tp.plan == nil || tp.plan.Spec.Limits.MaxStepTimeout == nil {
+		return nil
+	}
+	for i := range spec.Steps {
+		if spec.Steps[i].Timeout == nil {
+			spec.Steps[i].Timeout = tp.plan.Spec.Limits.MaxStepTimeout.DeepCopy()
+		}
+	}
+	return nil
 }
 
 // storeInput puts inline input into the store's inputs table (by digest) and checks that
