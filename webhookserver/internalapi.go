@@ -1,6 +1,7 @@
 package webhookserver
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
@@ -22,6 +24,40 @@ type InternalAPI struct {
 	MaxArtifactBytes int64
 	// MaxLogBatch caps the lines of one log append.
 	MaxLogBatch int
+
+	caps runCaps
+}
+
+// runCaps remembers each Run's byte caps. The Run controller records them when it admits
+// the Run, before it creates any step Job, and never changes them, so the first read by a
+// step is final: later uploads and log batches skip the query (most Runs have no caps and
+// then cost no read at all).
+type runCaps struct {
+	mu sync.Mutex
+	m  map[string]store.RunLimits
+}
+
+// maxCachedCaps bounds the cache; past it the cache starts over (a re-read is cheap).
+const maxCachedCaps = 50_000
+
+func (c *runCaps) get(ctx context.Context, st *store.Store, runUID string) (store.RunLimits, error) {
+	c.mu.Lock()
+	l, ok := c.m[runUID]
+	c.mu.Unlock()
+	if ok {
+		return l, nil
+	}
+	l, _, err := st.RunLimits(ctx, runUID)
+	if err != nil {
+		return l, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCachedCaps {
+		c.m = map[string]store.RunLimits{}
+	}
+	c.m[runUID] = l
+	c.mu.Unlock()
+	return l, nil
 }
 
 const internalPrefix = "/internal/v1/namespaces/{namespace}/runs/{run}/steps/{step}/attempts/{attempt}"
@@ -101,7 +137,11 @@ func (a *InternalAPI) appendLogs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	limits, used, err := a.Store.RunLimits(r.Context(), t.run.UID)
+	limits, err := a.caps.get(r.Context(), a.Store, t.run.UID)
+	var used int64
+	if err == nil && limits.LogBytes != nil {
+		_, used, err = a.Store.RunLimits(r.Context(), t.run.UID) // the running total, fresh
+	}
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not read the run's limits")
 		return
@@ -152,7 +192,7 @@ func (a *InternalAPI) putArtifact(w http.ResponseWriter, r *http.Request) {
 	// this one. (Two steps uploading at the same moment can each see the same remainder;
 	// the overshoot is bounded by one artifact.)
 	limit, planCap := a.MaxArtifactBytes, false
-	limits, _, err := a.Store.RunLimits(r.Context(), t.run.UID)
+	limits, err := a.caps.get(r.Context(), a.Store, t.run.UID)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not read the run's limits")
 		return
