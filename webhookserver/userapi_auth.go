@@ -128,6 +128,20 @@ func reviewFailed(err error) bool {
 	return errors.As(err, &status) || errors.As(err, &urlErr) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
+// userOf resolves a token, or answers 401 (unknown token) or 503 (no review possible).
+func (a *access) userOf(w http.ResponseWriter, r *http.Request, token string) (user.Info, bool) {
+	u, err := a.authenticate(r.Context(), token)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "Unavailable", "could not review the token with the Kubernetes API")
+		return nil, false
+	}
+	if u == nil {
+		writeError(w, http.StatusUnauthorized, "Unauthorized", "the token is not valid for this cluster")
+		return nil, false
+	}
+	return u, true
+}
+
 // authenticated wraps h: no or an unknown token is 401; a cookie-authenticated request
 // that changes something must carry the CSRF header matching the CSRF cookie.
 func (a *access) authenticated(h http.Handler) http.Handler {
@@ -137,13 +151,8 @@ func (a *access) authenticated(h http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, "Unauthorized", "a Kubernetes bearer token is required (Authorization: Bearer …, or log in to the UI)")
 			return
 		}
-		u, err := a.authenticate(r.Context(), token)
-		if err != nil {
-			writeError(w, http.StatusServiceUnavailable, "Unavailable", "could not review the token with the Kubernetes API")
-			return
-		}
-		if u == nil {
-			writeError(w, http.StatusUnauthorized, "Unauthorized", "the token is not valid for this cluster")
+		u, ok := a.userOf(w, r, token)
+		if !ok {
 			return
 		}
 		if viaCookie && r.Method != http.MethodGet && r.Method != http.MethodHead && !csrfOK(r) {
@@ -208,13 +217,7 @@ func (a *access) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "BadRequest", "form field token is required")
 		return
 	}
-	u, err := a.authenticate(r.Context(), token)
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "Unavailable", "could not review the token with the Kubernetes API")
-		return
-	}
-	if u == nil {
-		writeError(w, http.StatusUnauthorized, "Unauthorized", "the token is not valid for this cluster")
+	if _, ok := a.userOf(w, r, token); !ok {
 		return
 	}
 	csrf := make([]byte, 32)
