@@ -227,8 +227,9 @@ func (a *InternalAPI) putArtifact(w http.ResponseWriter, r *http.Request) {
 }
 
 type outcomeBody struct {
-	ExitCode *int   `json:"exitCode"`
-	Message  string `json:"message"`
+	ExitCode   *int    `json:"exitCode"`
+	Message    string  `json:"message"`
+	RunSeconds float64 `json:"runSeconds"`
 }
 
 // maxOutcomeMessage bounds the reason text that ends up in a Run's status.
@@ -250,7 +251,11 @@ func (a *InternalAPI) putOutcome(w http.ResponseWriter, r *http.Request) {
 	if len(msg) > maxOutcomeMessage {
 		msg = msg[:maxOutcomeMessage]
 	}
-	err := a.Store.RecordStepOutcome(r.Context(), t.run.UID, t.step, t.attempt, store.StepOutcome{ExitCode: *body.ExitCode, Message: msg})
+	o := store.StepOutcome{ExitCode: *body.ExitCode, Message: msg}
+	if body.RunSeconds > 0 {
+		o.RunSeconds = &body.RunSeconds
+	}
+	err := a.Store.RecordStepOutcome(r.Context(), t.run.UID, t.step, t.attempt, o)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not record the outcome")
 		return

@@ -173,19 +173,29 @@ func (a *UserAPI) steps(ctx context.Context, run *aiasv1alpha1.Run) ([]Step, err
 	for _, s := range run.Status.Steps {
 		byName[s.Name] = s
 	}
+	ran, err := a.Store.StepRunSeconds(ctx, string(run.UID))
+	if err != nil {
+		return nil, err
+	}
 	out := []Step{}
+	add := func(st Step) {
+		if secs, ok := ran[st.Name]; ok {
+			st.RunSeconds = &secs
+		}
+		out = append(out, st)
+	}
 	if spec, err := a.frozenSpec(ctx, run.Status.SpecDigest); err != nil {
 		return nil, err
 	} else if spec != nil {
 		for i, s := range spec.Steps {
 			st := stepOf(byName[s.Name])
 			st.Name, st.DependsOn = s.Name, spec.StepDependencies(i)
-			out = append(out, st)
+			add(st)
 		}
 		return out, nil
 	}
 	for _, s := range run.Status.Steps {
-		out = append(out, stepOf(s))
+		add(stepOf(s))
 	}
 	return out, nil
 }

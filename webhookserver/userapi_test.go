@@ -457,3 +457,25 @@ func TestUserAPICookieSessionAndCSRF(t *testing.T) {
 		t.Errorf("logout: %d", code)
 	}
 }
+
+// A step's run time comes from what step-run measured, to the millisecond, for the latest
+// attempt that reported one; the second-granular status span stays as it is.
+func TestUserAPIStepRunSeconds(t *testing.T) {
+	e := newUserEnv(t)
+	ns := uniqueNS("runsecs")
+	e.namespace(ns)
+	viewer := e.member(ns, "viewer", "viewer")
+	run := e.seedRun(ns, "timed", aiasv1alpha1.RunSucceeded, `{"a":1}`, `{"b":2}`)
+	for attempt, secs := range map[int]float64{1: 1.5, 2: 0.042} {
+		if err := testStore.RecordStepOutcome(e.ctx, string(run.UID), "a", attempt, store.StepOutcome{ExitCode: 0, RunSeconds: &secs}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := testStore.RecordStepOutcome(e.ctx, string(run.UID), "b", 1, store.StepOutcome{ExitCode: 0}); err != nil { // an older step-run: no figure
+		t.Fatal(err)
+	}
+	steps := decode[StepList](t, e.do("GET", "/api/v1/namespaces/"+ns+"/runs/timed/steps", viewer, nil))
+	if len(steps.Items) != 2 || steps.Items[0].RunSeconds == nil || *steps.Items[0].RunSeconds != 0.042 || steps.Items[1].RunSeconds != nil {
+		t.Fatalf("steps %+v", steps.Items)
+	}
+}

@@ -100,7 +100,10 @@ type Step struct {
 	StartTime       *time.Time `json:"startTime,omitempty"`
 	CompletionTime  *time.Time `json:"completionTime,omitempty"`
 	DurationSeconds *float64   `json:"durationSeconds,omitempty"`
-	ExitCode        *int32     `json:"exitCode,omitempty"`
+	// RunSeconds is how long the command of the latest attempt ran, measured by step-run
+	// to the millisecond (the Kubernetes times above have whole seconds).
+	RunSeconds *float64 `json:"runSeconds,omitempty"`
+	ExitCode   *int32   `json:"exitCode,omitempty"`
 	Message         string     `json:"message,omitempty"`
 	OutputDigest    string     `json:"outputDigest,omitempty"`
 }

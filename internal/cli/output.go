@@ -87,6 +87,9 @@ func elapsed(d time.Duration) string {
 	}
 	// Whole seconds print as such: Kubernetes timestamps have second precision, and
 	// "1.0s" would claim a tenth it does not know.
+	if d > 0 && d < time.Second {
+		return fmt.Sprintf("%dms", d.Milliseconds()) // step-run's measured run time of a quick step
+	}
 	if d < 10*time.Second && d%time.Second != 0 {
 		return fmt.Sprintf("%.1fs", d.Seconds())
 	}

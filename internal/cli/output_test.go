@@ -30,7 +30,9 @@ func TestAgeAndElapsed(t *testing.T) {
 		t.Error("zero time should have no age")
 	}
 	for d, want := range map[time.Duration]string{
-		400 * time.Millisecond:  "0.4s",
+		42 * time.Millisecond:   "42ms",
+		400 * time.Millisecond:  "400ms",
+		1400 * time.Millisecond: "1.4s",
 		9500 * time.Millisecond: "9.5s",
 		75 * time.Second:        "75s",
 		3 * time.Hour:           "3h",
@@ -73,7 +75,7 @@ func TestDescribeRunShowsStepsArtifactsAndReplay(t *testing.T) {
 			Trigger: "Replay", CreatedAt: created, DurationSeconds: ptr.To(2.5)},
 		ReplayOf: "r1",
 		Steps: []webhookserver.Step{
-			{Name: "parse", Phase: "Succeeded", Attempts: 1, ExitCode: ptr.To[int32](0), DurationSeconds: ptr.To(0.3)},
+			{Name: "parse", Phase: "Succeeded", Attempts: 1, ExitCode: ptr.To[int32](0), DurationSeconds: ptr.To(1.0), RunSeconds: ptr.To(0.042)},
 			{Name: "count", Phase: "Failed", Attempts: 3, ExitCode: ptr.To[int32](2), Message: "exit code 2\ntail"},
 		},
 		Artifacts: []webhookserver.ArtifactInfo{{Step: "parse", Attempt: 1, Name: "result", Size: 2048,
@@ -91,7 +93,7 @@ func TestDescribeRunShowsStepsArtifactsAndReplay(t *testing.T) {
 		"Replay Of:   r1\n",
 		"Created:     2026-07-01T11:59:00Z (1m ago)\n",
 		"  STEP    PHASE       ATTEMPTS   EXIT   DURATION   MESSAGE\n",
-		"  parse   Succeeded   1          0      0.3s       -\n",
+		"  parse   Succeeded   1          0      42ms       -\n", // step-run's measured time beats whole-second status times
 		"  count   Failed      3          2      -          exit code 2 tail\n",
 		"  parse   1         result   2.0KiB   application/json   sha256:0123456789ab   1m\n",
 		"Determinism check (replay of r1):\n",

@@ -136,8 +136,11 @@ func stepsTable(out io.Writer, steps []webhookserver.Step, now time.Time) error 
 		if s.ExitCode != nil {
 			exit = strconv.Itoa(int(*s.ExitCode))
 		}
-		row(tw, s.Name, s.Phase, strconv.Itoa(int(s.Attempts)), exit,
-			span(s.DurationSeconds, s.StartTime, s.CompletionTime, now), s.Message)
+		secs := s.DurationSeconds
+		if s.RunSeconds != nil && s.Attempts <= 1 {
+			secs = s.RunSeconds // the command's own time, to the millisecond (status times have whole seconds)
+		}
+		row(tw, s.Name, s.Phase, strconv.Itoa(int(s.Attempts)), exit, span(secs, s.StartTime, s.CompletionTime, now), s.Message)
 	}
 	return tw.Flush()
 }

@@ -15,6 +15,9 @@ import (
 type Outcome struct {
 	ExitCode int    `json:"exitCode"`
 	Message  string `json:"message,omitempty"`
+	// RunSeconds is how long the command ran, by step-run's monotonic clock: finer than
+	// the second-granular times of the Job and the Run status (0 when it never started).
+	RunSeconds float64 `json:"runSeconds,omitempty"`
 }
 
 // outcomeMessage explains an exit code; failure, when set, is step-run's own reason.
@@ -33,8 +36,8 @@ func outcomeMessage(code int, failure string) string {
 
 // reportOutcome tells the internal API how the attempt ended. It retries for a short
 // while only: the Job's own status still tells success from failure without it.
-func reportOutcome(ctx context.Context, c *client, code int, message string) error {
-	body, err := json.Marshal(Outcome{ExitCode: code, Message: message})
+func reportOutcome(ctx context.Context, c *client, o Outcome) error {
+	body, err := json.Marshal(o)
 	if err != nil {
 		return err
 	}

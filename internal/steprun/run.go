@@ -28,7 +28,8 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) int {
 	logs := newShipper(c)
 	shipCtx, stopShipping := context.WithCancel(context.Background())
 	go logs.run(shipCtx)
-	var failure string // why the step failed, in a sentence, for the Run's status
+	var failure string    // why the step failed, in a sentence, for the Run's status
+	var ran time.Duration // how long the command ran (0 when it never started)
 	system := func(format string, a ...any) {
 		msg := fmt.Sprintf(format, a...)
 		fmt.Fprintln(stderr, "aias step-run: "+msg)
@@ -55,7 +56,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) int {
 				code = ExitDeliveryFailed
 			}
 		}
-		if err := reportOutcome(ctx, c, code, outcomeMessage(code, failure)); err != nil {
+		if err := reportOutcome(ctx, c, Outcome{ExitCode: code, Message: outcomeMessage(code, failure), RunSeconds: ran.Seconds()}); err != nil {
 			fmt.Fprintf(stderr, "aias step-run: reporting the outcome: %v\n", err)
 		}
 		return code
@@ -85,7 +86,9 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) int {
 		return finish(ExitInputUnavailable)
 	}
 
+	commandStarted := time.Now()
 	code, resultPath, err := runCommand(ctx, cfg, logs, inputPath, outDir, work, stdout, stderr)
+	ran = time.Since(commandStarted)
 	if err != nil {
 		fail("%v", err)
 		return finish(code)

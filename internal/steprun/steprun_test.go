@@ -164,8 +164,8 @@ func TestStepSucceedsWithJSONResultAndOutputFiles(t *testing.T) {
 	if s.exitCode != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", s.exitCode, s.stderr.String())
 	}
-	if o := s.outcome(t); o.ExitCode != 0 || o.Message != "" {
-		t.Errorf("outcome = %+v", o)
+	if o := s.outcome(t); o.ExitCode != 0 || o.Message != "" || o.RunSeconds == nil || *o.RunSeconds <= 0 || *o.RunSeconds > 30 {
+		t.Errorf("outcome = %+v (RunSeconds %v)", o, o.RunSeconds)
 	}
 	arts := s.artifacts(t)
 	res, ok := arts["result"]

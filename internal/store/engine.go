@@ -80,14 +80,17 @@ type StepOutcome struct {
 	ExitCode   int
 	Message    string
 	ReportedAt time.Time
+	// RunSeconds is how long the command ran (nil when step-run did not say).
+	RunSeconds *float64
 }
 
 // RecordStepOutcome stores the outcome of a step attempt; a repeated report replaces it.
 func (s *Store) RecordStepOutcome(ctx context.Context, runUID, step string, attempt int, o StepOutcome) error {
 	_, err := s.pool.Exec(ctx, `
-		insert into step_outcomes (run_uid, step, attempt, exit_code, message) values ($1, $2, $3, $4, $5)
-		on conflict (run_uid, step, attempt) do update set exit_code = excluded.exit_code, message = excluded.message, reported_at = now()`,
-		runUID, step, attempt, o.ExitCode, o.Message)
+		insert into step_outcomes (run_uid, step, attempt, exit_code, message, run_seconds) values ($1, $2, $3, $4, $5, $6)
+		on conflict (run_uid, step, attempt) do update set exit_code = excluded.exit_code, message = excluded.message,
+		  run_seconds = excluded.run_seconds, reported_at = now()`,
+		runUID, step, attempt, o.ExitCode, o.Message, o.RunSeconds)
 	return err
 }
 
@@ -95,12 +98,28 @@ func (s *Store) RecordStepOutcome(ctx context.Context, runUID, step string, atte
 // reported nothing (it was killed, or never started).
 func (s *Store) StepAttemptOutcome(ctx context.Context, runUID, step string, attempt int) (StepOutcome, error) {
 	var o StepOutcome
-	err := s.pool.QueryRow(ctx, `select exit_code, message, reported_at from step_outcomes where run_uid = $1 and step = $2 and attempt = $3`,
-		runUID, step, attempt).Scan(&o.ExitCode, &o.Message, &o.ReportedAt)
+	err := s.pool.QueryRow(ctx, `select exit_code, message, reported_at, run_seconds from step_outcomes where run_uid = $1 and step = $2 and attempt = $3`,
+		runUID, step, attempt).Scan(&o.ExitCode, &o.Message, &o.ReportedAt, &o.RunSeconds)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return o, ErrNotFound
 	}
 	return o, err
+}
+
+// StepRunSeconds returns, per step, how long the command of its latest reported attempt
+// ran (steps without a measured attempt are absent).
+func (s *Store) StepRunSeconds(ctx context.Context, runUID string) (map[string]float64, error) {
+	rows, err := s.pool.Query(ctx, `
+		select distinct on (step) step, run_seconds from step_outcomes
+		where run_uid = $1 and run_seconds is not null order by step, attempt desc`, runUID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	var step string
+	var secs float64
+	_, err = pgx.ForEachRow(rows, []any{&step, &secs}, func() error { out[step] = secs; return nil })
+	return out, err
 }
 
 // AttemptResult returns the `result` artifact of one step attempt.

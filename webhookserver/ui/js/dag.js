@@ -1,7 +1,7 @@
 // dag.js: a run's steps: the SVG graph of dependsOn and the timeline table. Clicking a
 // step opens its logs.
 import { badge, clear, h, s } from './dom.js';
-import { fmtDuration, fmtTime, isFinished } from './format.js';
+import { fmtDuration, fmtTime, isFinished, stepSeconds } from './format.js';
 import { openLogs } from './logs.js';
 
 // layers places each step in the column of its dependsOn depth (0 = no dependencies).
@@ -59,7 +59,8 @@ function drawDAG(view, steps) {
   for (const st of steps) {
     const p = pos.get(st.name);
     const label = st.name.length > 20 ? `${st.name.slice(0, 19)}…` : st.name;
-    const sub = [st.phase, st.durationSeconds !== undefined && st.durationSeconds !== null ? fmtDuration(st.durationSeconds) : '',
+    const secs = stepSeconds(st);
+    const sub = [st.phase, secs !== undefined && secs !== null ? fmtDuration(secs) : '',
       st.attempts > 1 ? `×${st.attempts}` : ''].filter(Boolean).join(' · ');
     const g = s('g', {
       class: `node phase-${st.phase}${view.selected && view.selected.step === st.name ? ' selected' : ''}`,
@@ -102,7 +103,7 @@ function drawTimeline(view, steps) {
       h('td', { class: 'num attempts' }, String(st.attempts || 0)),
       h('td', { class: 'num exit-code' }, st.exitCode === undefined || st.exitCode === null ? '' : String(st.exitCode)),
       h('td', { class: 'num' }, st.startTime ? `+${Math.max(0, (new Date(st.startTime).getTime() - t0) / 1000).toFixed(0)}s` : ''),
-      h('td', { class: 'num duration' }, st.durationSeconds !== undefined && st.durationSeconds !== null ? fmtDuration(st.durationSeconds)
+      h('td', { class: 'num duration' }, stepSeconds(st) !== undefined && stepSeconds(st) !== null ? fmtDuration(stepSeconds(st))
         : (st.startTime && !st.completionTime && !isFinished(r) ? `${fmtDuration(Math.max(0, (now - new Date(st.startTime).getTime()) / 1000))}…` : '')),
       h('td', { class: 'bar-cell' }, track),
       h('td', { class: 'step-message' }, st.message || ''));

@@ -23,6 +23,13 @@ export function fmtDuration(sec) {
   if (m < 60) return `${m}m ${Math.floor(sec % 60)}s`;
   return `${Math.floor(m / 60)}h ${m % 60}m`;
 }
+// stepSeconds is what a step's duration column shows: the command's own run time as
+// step-run measured it (milliseconds) for a single attempt, else the step's span from the
+// status (whole seconds, across retries and their backoff).
+export function stepSeconds(st) {
+  if (st.runSeconds !== undefined && st.runSeconds !== null && (st.attempts || 0) <= 1) return st.runSeconds;
+  return st.durationSeconds;
+}
 export function fmtBytes(n) {
   if (n === null || n === undefined) return '';
   const units = ['B', 'KiB', 'MiB', 'GiB'];
