@@ -109,18 +109,18 @@ func (r *planLimitsResolver) admitCreate(ctx context.Context, kind, namespace st
 	return nl, true, nil
 }
 
-// countOthers counts the objects of list in namespace other than name, leaving out those
-// being deleted. It reads the cache: two creates racing within the informer's lag can both
-// be admitted, so a namespace may briefly hold one object over its limit.
-func countOthers(ctx context.Context, c client.Reader, list client.ObjectList, namespace, name string, items func() []client.Object) (int, error) {
+// otherNames lists the names of the objects of list in namespace other than name,
+// leaving out those being deleted. It reads the cache, which may lag a create that was
+// just admitted; admissionLedger counts those.
+func otherNames(ctx context.Context, c client.Reader, list client.ObjectList, namespace, name string, items func() []client.Object) ([]string, error) {
 	if err := c.List(ctx, list, client.InNamespace(namespace)); err != nil {
-		return 0, err
+		return nil, err
 	}
-	n := 0
+	var names []string
 	for _, o := range items() {
 		if o.GetName() != name && o.GetDeletionTimestamp().IsZero() {
-			n++
+			names = append(names, o.GetName())
 		}
 	}
-	return n, nil
+	return names, nil
 }

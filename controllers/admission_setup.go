@@ -76,10 +76,12 @@ func newPlanLimitsResolver(r client.Reader, opts AdmissionOptions) *planLimitsRe
 // NewWorkflowAdmission returns the Workflow validator reading through r (the manager's
 // cache in production).
 func NewWorkflowAdmission(r client.Reader, opts AdmissionOptions) *WorkflowAdmission {
-	return &WorkflowAdmission{Reader: r, limits: newPlanLimitsResolver(r, opts)}
+	res := newPlanLimitsResolver(r, opts)
+	return &WorkflowAdmission{Reader: r, limits: res, ledger: newAdmissionLedger(res.Opts.Now)}
 }
 
 // NewWebhookEndpointAdmission returns the WebhookEndpoint validator reading through r.
 func NewWebhookEndpointAdmission(r client.Reader, opts AdmissionOptions) *WebhookEndpointAdmission {
-	return &WebhookEndpointAdmission{Reader: r, limits: newPlanLimitsResolver(r, opts)}
+	res := newPlanLimitsResolver(r, opts)
+	return &WebhookEndpointAdmission{Reader: r, limits: res, ledger: newAdmissionLedger(res.Opts.Now)}
 }

@@ -16,6 +16,7 @@ import (
 type WebhookEndpointAdmission struct {
 	Reader client.Reader
 	limits *planLimitsResolver
+	ledger *admissionLedger
 }
 
 var _ admission.Validator[*aiasv1alpha1.WebhookEndpoint] = &WebhookEndpointAdmission{}
@@ -30,18 +31,20 @@ func (a *WebhookEndpointAdmission) ValidateCreate(ctx context.Context, ep *aiasv
 	if limit == nil {
 		return nil, nil
 	}
-	var list aiasv1alpha1.WebhookEndpointList
-	n, err := countOthers(ctx, a.Reader, &list, ep.Namespace, ep.Name, func() []client.Object {
-		out := make([]client.Object, len(list.Items))
-		for i := range list.Items {
-			out[i] = &list.Items[i]
-		}
-		return out
+	n, ok, err := a.ledger.admit("WebhookEndpoint/"+ep.Namespace, ep.Name, int(*limit), func() ([]string, error) {
+		var list aiasv1alpha1.WebhookEndpointList
+		return otherNames(ctx, a.Reader, &list, ep.Namespace, ep.Name, func() []client.Object {
+			out := make([]client.Object, len(list.Items))
+			for i := range list.Items {
+				out[i] = &list.Items[i]
+			}
+			return out
+		})
 	})
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("counting the WebhookEndpoints of namespace %s: %w", ep.Namespace, err))
 	}
-	if n >= int(*limit) {
+	if !ok {
 		return nil, fmt.Errorf("plan %q allows %d WebhookEndpoints per namespace (spec.limits.webhookEndpoints) and namespace %q already holds %d",
 			nl.Plan, *limit, ep.Namespace, n)
 	}

@@ -20,10 +20,12 @@ import (
 //     the edit adds no steps and raises no timeout);
 //   - delete: always allowed.
 //
-// A step without a timeout is not checked here (it is bounded by the Workflow's timeout).
+// A step without a timeout is not checked here: the Run controller gives it the plan's
+// maxStepTimeout when a Run freezes the spec.
 type WorkflowAdmission struct {
 	Reader client.Reader
 	limits *planLimitsResolver
+	ledger *admissionLedger
 }
 
 var _ admission.Validator[*aiasv1alpha1.Workflow] = &WorkflowAdmission{}
@@ -35,18 +37,20 @@ func (a *WorkflowAdmission) ValidateCreate(ctx context.Context, wf *aiasv1alpha1
 		return nil, err
 	}
 	if limit := nl.Limits.Workflows; limit != nil {
-		var list aiasv1alpha1.WorkflowList
-		n, err := countOthers(ctx, a.Reader, &list, wf.Namespace, wf.Name, func() []client.Object {
-			out := make([]client.Object, len(list.Items))
-			for i := range list.Items {
-				out[i] = &list.Items[i]
-			}
-			return out
+		n, ok, err := a.ledger.admit("Workflow/"+wf.Namespace, wf.Name, int(*limit), func() ([]string, error) {
+			var list aiasv1alpha1.WorkflowList
+			return otherNames(ctx, a.Reader, &list, wf.Namespace, wf.Name, func() []client.Object {
+				out := make([]client.Object, len(list.Items))
+				for i := range list.Items {
+					out[i] = &list.Items[i]
+				}
+				return out
+			})
 		})
 		if err != nil {
 			return nil, apierrors.NewInternalError(fmt.Errorf("counting the Workflows of namespace %s: %w", wf.Namespace, err))
 		}
-		if n >= int(*limit) {
+		if !ok {
 			return nil, fmt.Errorf("plan %q allows %d Workflows per namespace (spec.limits.workflows) and namespace %q already holds %d",
 				nl.Plan, *limit, wf.Namespace, n)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -256,4 +257,38 @@ func TestSwitchingPlanLiftsDenial(t *testing.T) {
 	}
 	synced(t, tn)
 	denied(t, k.Create(ctx, workflow(tn.Name, "three", 1, 0)), "does not exist")
+}
+
+// Creates racing through admission are counted against each other, not only against the
+// cache: 12 at once against a limit of 3 leave exactly 3.
+func TestWorkflowCountLimitUnderConcurrentCreates(t *testing.T) {
+	ctx := context.Background()
+	p := plan(t, aiasv1alpha1.PlanLimits{Workflows: ptr.To[int32](3)})
+	tn := tenant(t, "", p.Name)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	created, refused := 0, 0
+	for i := range 12 {
+		wg.Go(func() {
+			err := k.Create(ctx, workflow(tn.Name, fmt.Sprintf("race-%d", i), 1, 0))
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				created++
+			case strings.Contains(err.Error(), "allows 3 Workflows"):
+				refused++
+			default:
+				t.Errorf("create %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	var list aiasv1alpha1.WorkflowList
+	if err := k.List(ctx, &list, client.InNamespace(tn.Name)); err != nil {
+		t.Fatal(err)
+	}
+	if created != 3 || refused != 9 || len(list.Items) != 3 {
+		t.Errorf("%d created, %d refused, %d stored; want 3, 9, 3", created, refused, len(list.Items))
+	}
 }
