@@ -102,10 +102,10 @@ type Step struct {
 	DurationSeconds *float64   `json:"durationSeconds,omitempty"`
 	// RunSeconds is how long the command of the latest attempt ran, measured by step-run
 	// to the millisecond (the Kubernetes times above have whole seconds).
-	RunSeconds *float64 `json:"runSeconds,omitempty"`
-	ExitCode   *int32   `json:"exitCode,omitempty"`
-	Message         string     `json:"message,omitempty"`
-	OutputDigest    string     `json:"outputDigest,omitempty"`
+	RunSeconds   *float64 `json:"runSeconds,omitempty"`
+	ExitCode     *int32   `json:"exitCode,omitempty"`
+	Message      string   `json:"message,omitempty"`
+	OutputDigest string   `json:"outputDigest,omitempty"`
 }
 
 // StepList is a Run's steps in workflow order.
