@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/aias-dev/aias/internal/apiclient"
@@ -28,7 +29,7 @@ type connFlags struct {
 
 func (c *connFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.server, "server", "", "URL of the AIAS user API (default: $AIAS_API_URL)")
-	fs.StringVar(&c.token, "token", "", "Kubernetes bearer token (default: $AIAS_TOKEN, else the kubeconfig context's token)")
+	fs.StringVar(&c.token, "token", "", "Kubernetes bearer token (default: $AIAS_TOKEN, else the kubeconfig context's token or credential plugin)")
 	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file for the token and namespace (default: $KUBECONFIG or ~/.kube/config)")
 	fs.StringVar(&c.kubeContext, "context", "", "kubeconfig context (default: the current one)")
 	fs.StringVar(&c.namespace, "n", "", "namespace (default: the kubeconfig context's, else \"default\")")
@@ -40,7 +41,8 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 // connect resolves the settings and returns a client and the namespace:
 //   - server: --server, else $AIAS_API_URL;
 //   - token: --token, else $AIAS_TOKEN, else the bearer token (or token file) of the
-//     kubeconfig context (--kubeconfig, $KUBECONFIG, ~/.kube/config; --context);
+//     kubeconfig context (--kubeconfig, $KUBECONFIG, ~/.kube/config; --context), else
+//     the token its credential plugin (exec or auth provider) hands out;
 //   - namespace: -n, else the kubeconfig context's namespace, else "default".
 //
 // The kubeconfig is read only when the token or the namespace is still missing, so
@@ -53,20 +55,21 @@ func (c *connFlags) connect() (*apiclient.Client, string, error) {
 	}
 	token := cmp.Or(c.token, os.Getenv("AIAS_TOKEN"))
 	ns := c.namespace
+	var plugin *rest.Config // the context's exec or auth-provider credentials, when it has no static token
 	if token == "" || ns == "" {
 		kc, err := c.fromKubeconfig()
 		if err != nil && token == "" {
 			return nil, "", fmt.Errorf("no token for the AIAS user API: pass --token or set AIAS_TOKEN (%v)", err)
 		}
 		if token == "" {
-			token = kc.token
+			token, plugin = kc.token, kc.plugin
 		}
 		if ns == "" {
 			ns = kc.namespace
 		}
-		if token == "" {
+		if token == "" && plugin == nil {
 			return nil, "", fmt.Errorf("no token for the AIAS user API: pass --token or set AIAS_TOKEN "+
-				"(kubeconfig context %q has no bearer token; `kubectl create token <serviceaccount> -n <namespace>` makes one)", kc.context)
+				"(kubeconfig context %q has no bearer token or credential plugin; `kubectl create token <serviceaccount> -n <namespace>` makes one)", kc.context)
 		}
 	}
 	if ns == "" {
@@ -76,18 +79,32 @@ func (c *connFlags) connect() (*apiclient.Client, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	if plugin != nil {
+		// The plugin (EKS, GKE, AKS, OIDC login helpers…) hands out the token, refreshing
+		// it as kubectl would; client-go's wrapper puts it on each request.
+		base := cmp.Or[http.RoundTripper](httpClient.Transport, http.DefaultTransport)
+		rt, err := rest.HTTPWrappersForConfig(plugin, base)
+		if err != nil {
+			return nil, "", fmt.Errorf("kubeconfig credential plugin: %w", err)
+		}
+		httpClient = &http.Client{Transport: rt}
+	}
 	cl, err := apiclient.New(server, token, httpClient)
 	return cl, ns, err
 }
 
-// kubeSettings is what the CLI takes from a kubeconfig context.
-type kubeSettings struct{ context, token, namespace string }
+// kubeSettings is what the CLI takes from a kubeconfig context: a static token, or the
+// context's credential plugin (exec or auth provider) as a config that holds only it.
+type kubeSettings struct {
+	context, token, namespace string
+	plugin                    *rest.Config
+}
 
 func (c *connFlags) fromKubeconfig() (kubeSettings, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = c.kubeconfig
-	raw, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules,
-		&clientcmd.ConfigOverrides{CurrentContext: c.kubeContext}).RawConfig()
+	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: c.kubeContext})
+	raw, err := loader.RawConfig()
 	if err != nil {
 		return kubeSettings{}, fmt.Errorf("reading the kubeconfig: %w", err)
 	}
@@ -109,6 +126,17 @@ func (c *connFlags) fromKubeconfig() (kubeSettings, error) {
 				return s, fmt.Errorf("kubeconfig user %q: %w", kctx.AuthInfo, err)
 			}
 			s.token = strings.TrimSpace(string(b))
+		}
+		if s.token == "" && (user.Exec != nil || user.AuthProvider != nil) {
+			cfg, err := loader.ClientConfig()
+			if err != nil {
+				return s, fmt.Errorf("kubeconfig user %q: %w", kctx.AuthInfo, err)
+			}
+			// Only the plugin: no client certificate, basic auth or impersonation of the
+			// apiserver connection goes to the AIAS API. Host and CA stay for plugins that
+			// ask for the cluster's details (provideClusterInfo).
+			s.plugin = &rest.Config{Host: cfg.Host, TLSClientConfig: rest.TLSClientConfig{CAData: cfg.CAData, CAFile: cfg.CAFile, ServerName: cfg.ServerName},
+				ExecProvider: cfg.ExecProvider, AuthProvider: cfg.AuthProvider, AuthConfigPersister: cfg.AuthConfigPersister}
 		}
 	}
 	return s, nil

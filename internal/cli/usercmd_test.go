@@ -71,6 +71,8 @@ contexts:
   context: {cluster: c, user: ci, namespace: acme}
 - name: other
   context: {cluster: c, user: certs}
+- name: cloud
+  context: {cluster: c, user: exec}
 clusters:
 - name: c
   cluster: {server: https://127.0.0.1:6443}
@@ -79,7 +81,18 @@ users:
   user: {tokenFile: token}
 - name: certs
   user: {client-certificate-data: AA==}
+- name: exec
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1
+      command: ./cred-plugin
+      interactiveMode: Never
 `), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A credential plugin as EKS, GKE and AKS kubeconfigs use: it prints an ExecCredential.
+	plugin := "#!/bin/sh\necho '{\"apiVersion\":\"client.authentication.k8s.io/v1\",\"kind\":\"ExecCredential\",\"status\":{\"token\":\"exec-token\"}}'\n"
+	if err := os.WriteFile(filepath.Join(dir, "cred-plugin"), []byte(plugin), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	var seen string
@@ -107,6 +120,7 @@ users:
 	}
 	check(connFlags{}, "acme", "Bearer file-token")                     // tokenFile relative to the kubeconfig
 	check(connFlags{namespace: "b", token: "flag"}, "b", "Bearer flag") // flags win
+	check(connFlags{kubeContext: "cloud"}, "default", "Bearer exec-token") // the context's credential plugin
 	t.Setenv("AIAS_TOKEN", "env")
 	check(connFlags{}, "acme", "Bearer env")
 
