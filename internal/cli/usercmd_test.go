@@ -118,8 +118,8 @@ users:
 			t.Errorf("namespace %q, request %q; want %q, %q", ns, seen, wantNS, wantAuth)
 		}
 	}
-	check(connFlags{}, "acme", "Bearer file-token")                     // tokenFile relative to the kubeconfig
-	check(connFlags{namespace: "b", token: "flag"}, "b", "Bearer flag") // flags win
+	check(connFlags{}, "acme", "Bearer file-token")                        // tokenFile relative to the kubeconfig
+	check(connFlags{namespace: "b", token: "flag"}, "b", "Bearer flag")    // flags win
 	check(connFlags{kubeContext: "cloud"}, "default", "Bearer exec-token") // the context's credential plugin
 	t.Setenv("AIAS_TOKEN", "env")
 	check(connFlags{}, "acme", "Bearer env")
