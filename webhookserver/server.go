@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -22,7 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
-	"github.com/aias-dev/aias/internal/postgres"
+	"github.com/aias-dev/aias/internal/sharedflags"
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
 )
@@ -60,15 +59,13 @@ func ParseFlags(args []string) (Options, error) {
 	fs := flag.NewFlagSet("webhookserver", flag.ContinueOnError)
 	fs.StringVar(&o.PublicAddr, "public-bind-address", ":8080", `address of the public hook listener (POST /hooks/{namespace}/{endpoint}); "0" disables it`)
 	fs.StringVar(&o.UserAddr, "user-bind-address", ":8081", `address of the user API and web UI (Kubernetes tokens, RBAC); "0" disables it`)
-	fs.StringVar(&o.PublicBaseURL, "public-base-url", "", "absolute base URL of the public listener as callers reach it (shown with endpoints in the UI); as the manager's flag")
 	fs.StringVar(&o.InternalAddr, "internal-bind-address", ":8082", "address of the internal step API (reachable from step pods only)")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":9090", `address of the Prometheus /metrics endpoint; "0" disables it`)
-	fs.StringVar(&o.DatabaseURL, "database-url", os.Getenv(postgres.EnvDatabaseURL), "PostgreSQL URL (default $AIAS_DATABASE_URL)")
-	fs.StringVar(&o.StepTokenKeyFile, "step-token-key-file", "", "file holding the key (32+ bytes) that signs per-run step tokens; shared with the manager")
+	shared := sharedflags.Targets{DatabaseURL: &o.DatabaseURL, StepTokenKeyFile: &o.StepTokenKeyFile,
+		DefaultPlan: &o.DefaultPlan, PastDueGrace: &o.PastDueGrace, PublicBaseURL: &o.PublicBaseURL}
+	sharedflags.Register(fs, shared)
 	fs.Int64Var(&o.MaxArtifactBytes, "max-artifact-bytes", 1<<30, "largest single artifact accepted")
 	fs.IntVar(&o.MaxLogBatch, "max-log-batch", 1000, "most log lines in one append")
-	fs.StringVar(&o.DefaultPlan, "default-plan", "free", "Plan of Tenants without an active subscription or spec.plan (as the manager's flag)")
-	fs.DurationVar(&o.PastDueGrace, "past-due-grace", 72*time.Hour, "how long a past_due subscription keeps its plan (as the manager's flag)")
 	fs.StringVar(&o.StripeWebhookSecretFile, "stripe-webhook-secret-file", "", "file holding the Stripe webhook signing secret (whsec_...) for POST /billing/stripe; empty disables billing")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -76,13 +73,7 @@ func ParseFlags(args []string) (Options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	if o.DatabaseURL == "" {
-		return o, errors.New("--database-url (or AIAS_DATABASE_URL) is required")
-	}
-	if o.StepTokenKeyFile == "" {
-		return o, errors.New("--step-token-key-file is required")
-	}
-	return o, nil
+	return o, sharedflags.Check(shared)
 }
 
 // Addrs are the addresses the listeners actually bound (useful with port 0).

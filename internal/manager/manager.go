@@ -4,11 +4,9 @@ package manager
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
-	"os"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -31,7 +29,7 @@ import (
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/controllers"
-	"github.com/aias-dev/aias/internal/postgres"
+	"github.com/aias-dev/aias/internal/sharedflags"
 	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
@@ -104,14 +102,12 @@ func ParseFlags(args []string) (Options, error) {
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", "aias-manager.aias.dev", "name of the leader election Lease")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the Lease (default: the pod's namespace)")
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false, "allow HTTP/2 on the metrics server (off: HTTP/2 rapid-reset and stream-cancellation CVEs)")
-	fs.StringVar(&o.DatabaseURL, "database-url", os.Getenv(postgres.EnvDatabaseURL), "PostgreSQL URL (default $AIAS_DATABASE_URL)")
-	fs.StringVar(&o.StepTokenKeyFile, "step-token-key-file", "", "file holding the key (32+ bytes) that signs per-run step tokens; shared with the webhookserver")
 	fs.StringVar(&o.RunnerImage, "runner-image", "ghcr.io/aias-dev/aias:"+Version, "image whose /aias binary every step pod runs its step under")
-	fs.StringVar(&o.DefaultPlan, "default-plan", "free", "Plan of Tenants without an active subscription or spec.plan")
-	fs.DurationVar(&o.PastDueGrace, "past-due-grace", 72*time.Hour, "how long a past_due Stripe subscription keeps its plan before the Tenant falls back")
 	fs.BoolVar(&o.AdmissionWebhooks, "admission-webhooks", false, "serve the validating admission webhooks that enforce plan limits on :9443 (needs a serving certificate in /tmp/k8s-webhook-server/serving-certs)")
 	fs.StringVar(&o.NoTenantPolicy, "admission-no-tenant-policy", "unlimited", `what admission does in namespaces that belong to no Tenant: "unlimited" or "deny"`)
-	fs.StringVar(&o.PublicBaseURL, "public-base-url", "", "base URL of the public hook listener as senders reach it; makes WebhookEndpoint status.url absolute")
+	shared := sharedflags.Targets{DatabaseURL: &o.DatabaseURL, StepTokenKeyFile: &o.StepTokenKeyFile,
+		DefaultPlan: &o.DefaultPlan, PastDueGrace: &o.PastDueGrace, PublicBaseURL: &o.PublicBaseURL}
+	sharedflags.Register(fs, shared)
 	fs.StringVar(&o.InternalAPIURL, "internal-api-url", "http://aias-internal.aias-system.svc:8082", "the webhookserver's internal step API as step pods reach it")
 	o.Zap = zap.Options{}
 	o.Zap.BindFlags(fs)
@@ -121,13 +117,7 @@ func ParseFlags(args []string) (Options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	if o.DatabaseURL == "" {
-		return o, errors.New("--database-url (or AIAS_DATABASE_URL) is required")
-	}
-	if o.StepTokenKeyFile == "" {
-		return o, errors.New("--step-token-key-file is required")
-	}
-	return o, nil
+	return o, sharedflags.Check(shared)
 }
 
 // NewScheme returns a scheme with the Kubernetes built-in kinds and the AIAS kinds.
