@@ -18,6 +18,8 @@ import (
 const (
 	defaultLogPage = 1000
 	maxLogPage     = 5000
+	// maxFollowPoll is the longest a follower of a quiet stream waits between reads.
+	maxFollowPoll = 2 * time.Second
 	// stepsRecheck is how often a follower re-reads the Run for new steps and attempts.
 	stepsRecheck = time.Second
 	// keepAlive keeps proxies from closing a quiet event stream.
@@ -191,8 +193,11 @@ func (a *UserAPI) followLogs(w http.ResponseWriter, r *http.Request, run *aiasv1
 	if poll <= 0 {
 		poll = 300 * time.Millisecond
 	}
-	ticker := time.NewTicker(poll)
-	defer ticker.Stop()
+	// A quiet stream is polled less and less often (up to maxFollowPoll): a step that
+	// prints once a minute should not cost a query every 300 ms per follower.
+	wait := poll
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	lastRecheck, lastWrite := time.Now(), time.Now()
 	for {
 		// Finished is read before the lines: a Run that had ended before this read has
@@ -215,9 +220,12 @@ func (a *UserAPI) followLogs(w http.ResponseWriter, r *http.Request, run *aiasv1
 		if len(lines) > 0 {
 			flusher.Flush()
 			lastWrite = time.Now()
+			wait = poll
 			if len(lines) == defaultLogPage {
 				continue // more are waiting
 			}
+		} else {
+			wait = min(wait*2, max(poll, maxFollowPoll))
 		}
 		if finished && len(lines) == 0 {
 			fmt.Fprintf(w, "event: end\nid: %s\ndata: {\"phase\":%q}\n\n", c.encode(), run.Status.Phase)
@@ -229,10 +237,11 @@ func (a *UserAPI) followLogs(w http.ResponseWriter, r *http.Request, run *aiasv1
 			flusher.Flush()
 			lastWrite = time.Now()
 		}
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			return
-		case <-ticker.C:
+		case <-timer.C:
 		}
 		if time.Since(lastRecheck) >= stepsRecheck || finished {
 			lastRecheck = time.Now()
