@@ -3,6 +3,8 @@ package controllers
 import (
 	"sync"
 	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
 )
 
 // writeThrottle holds back status writes that only refresh counters (a Workflow's run
@@ -26,6 +28,19 @@ func (w *writeThrottle) wait(key any, countersOnly bool, interval, def time.Dura
 		return 0
 	}
 	return interval - now.Sub(last.(time.Time))
+}
+
+// holdBack postpones a counters-only write that comes too soon after the last one: it
+// makes the reconcile come back when the write is due and reports true.
+func (w *writeThrottle) holdBack(result *ctrl.Result, key any, countersOnly bool, interval, def time.Duration, now time.Time) bool {
+	wait := w.wait(key, countersOnly, interval, def, now)
+	if wait <= 0 {
+		return false
+	}
+	if result.RequeueAfter == 0 || wait < result.RequeueAfter {
+		result.RequeueAfter = wait
+	}
+	return true
 }
 
 // wrote records a write that changed the counters.

@@ -2,7 +2,6 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -169,25 +168,16 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 	}
 	before := t.DeepCopy()
 	defer func() {
-		if wait := r.usageWrites.wait(t.Name, onlyUsageChanged(before, t), r.UsageInterval, DefaultUsageInterval, r.now()); wait > 0 {
-			if result.RequeueAfter == 0 || wait < result.RequeueAfter {
-				result.RequeueAfter = wait
-			}
+		if r.usageWrites.holdBack(&result, t.Name, onlyUsageChanged(before, t), r.UsageInterval, DefaultUsageInterval, r.now()) {
 			return
 		}
 		err := r.patchStatus(ctx, before, t)
 		if err == nil && !equality.Semantic.DeepEqual(before.Status.Usage, t.Status.Usage) {
 			r.usageWrites.wrote(t.Name, r.now())
 		}
-		switch {
-		case err == nil:
-		case apierrors.IsConflict(err) && retErr == nil:
-			log.FromContext(ctx).V(1).Info("status patch conflict, requeueing", "error", err.Error())
-			result = ctrl.Result{RequeueAfter: conflictRequeue}
-		default:
-			retErr = errors.Join(retErr, err)
-		}
+		settleStatusWrite(ctx, err, &result, &retErr)
 	}()
+
 	t.Status.ObservedGeneration = t.Generation
 
 	requeue, planProblem, err := r.reconcilePlan(ctx, t)
@@ -357,18 +347,7 @@ func (r *TenantReconciler) now() time.Time {
 
 // patchStatus writes the status when it changed, and then records the Ready transition.
 func (r *TenantReconciler) patchStatus(ctx context.Context, before, t *aiasv1alpha1.Tenant) error {
-	if equality.Semantic.DeepEqual(before.Status, t.Status) {
-		return nil
-	}
-	notify := readyTransition(
-		meta.FindStatusCondition(before.Status.Conditions, aiasv1alpha1.ConditionReady),
-		meta.FindStatusCondition(t.Status.Conditions, aiasv1alpha1.ConditionReady))
-	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
-	if err := r.Status().Patch(ctx, t, patch); err != nil {
-		return fmt.Errorf("patching status of Tenant %s: %w", t.Name, err)
-	}
-	if notify != nil {
-		r.Recorder.Eventf(t, nil, notify.eventType, notify.reason, "Reconcile", "%s", shortenNote(notify.note, maxWorkflowEventNote))
-	}
-	return nil
+	return patchReadyStatus(ctx, r.Client, r.Recorder, "Tenant", "Reconcile", before, t, func(t *aiasv1alpha1.Tenant) readyStatus {
+		return readyStatus{t.Status, t.Status.Conditions}
+	})
 }

@@ -2,13 +2,11 @@ package controllers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
-	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -182,18 +180,7 @@ func (r *WebhookEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return ctrl.Result{}, nil
 	}
 	before := ep.DeepCopy()
-	defer func() {
-		err := r.patchStatus(ctx, before, ep)
-		switch {
-		case err == nil:
-		case apierrors.IsConflict(err) && retErr == nil:
-			// The cache had not yet seen our previous write (or the spec just changed).
-			log.FromContext(ctx).V(1).Info("status patch conflict, requeueing", "error", err.Error())
-			result = ctrl.Result{RequeueAfter: conflictRequeue}
-		default:
-			retErr = errors.Join(retErr, err)
-		}
-	}()
+	defer func() { settleStatusWrite(ctx, r.patchStatus(ctx, before, ep), &result, &retErr) }()
 
 	ep.Status.ObservedGeneration = ep.Generation
 	ep.Status.URL = r.endpointURL(ep)
@@ -284,20 +271,9 @@ func (r *WebhookEndpointReconciler) endpointURL(ep *aiasv1alpha1.WebhookEndpoint
 // transition it carries. The patch is guarded by the resourceVersion read, so a reconcile
 // working from a stale cache fails (and is retried) instead of emitting a duplicate event.
 func (r *WebhookEndpointReconciler) patchStatus(ctx context.Context, before, ep *aiasv1alpha1.WebhookEndpoint) error {
-	if equality.Semantic.DeepEqual(before.Status, ep.Status) {
-		return nil
-	}
-	notify := readyTransition(
-		meta.FindStatusCondition(before.Status.Conditions, aiasv1alpha1.ConditionReady),
-		meta.FindStatusCondition(ep.Status.Conditions, aiasv1alpha1.ConditionReady))
-	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
-	if err := r.Status().Patch(ctx, ep, patch); err != nil {
-		return fmt.Errorf("patching status of WebhookEndpoint %s/%s: %w", ep.Namespace, ep.Name, err)
-	}
-	if notify != nil {
-		r.Recorder.Eventf(ep, nil, notify.eventType, notify.reason, "CheckReferences", "%s", shortenNote(notify.note, maxWorkflowEventNote))
-	}
-	return nil
+	return patchReadyStatus(ctx, r.Client, r.Recorder, "WebhookEndpoint", "CheckReferences", before, ep, func(ep *aiasv1alpha1.WebhookEndpoint) readyStatus {
+		return readyStatus{ep.Status, ep.Status.Conditions}
+	})
 }
 
 func (r *WebhookEndpointReconciler) now() time.Time {

@@ -3,14 +3,11 @@ package controllers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 	"unicode/utf8"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -20,7 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -149,26 +145,14 @@ func (r *WorkflowReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	}
 	before := wf.DeepCopy()
 	defer func() {
-		if wait := r.summaryWrites.wait(req.NamespacedName, onlySummaryChanged(before, wf), r.SummaryInterval, DefaultSummaryInterval, r.now()); wait > 0 {
-			if result.RequeueAfter == 0 || wait < result.RequeueAfter {
-				result.RequeueAfter = wait
-			}
+		if r.summaryWrites.holdBack(&result, req.NamespacedName, onlySummaryChanged(before, wf), r.SummaryInterval, DefaultSummaryInterval, r.now()) {
 			return
 		}
 		err := r.patchStatus(ctx, before, wf)
 		if err == nil && !equality.Semantic.DeepEqual(before.Status, wf.Status) {
 			r.summaryWrites.wrote(req.NamespacedName, r.now())
 		}
-		switch {
-		case err == nil:
-		case apierrors.IsConflict(err) && retErr == nil:
-			// The cache had not yet seen our previous write (or the spec just changed):
-			// not an error, just a reconcile to redo once the cache has caught up.
-			log.FromContext(ctx).V(1).Info("status patch conflict, requeueing", "error", err.Error())
-			result = ctrl.Result{RequeueAfter: conflictRequeue}
-		default:
-			retErr = errors.Join(retErr, err)
-		}
+		settleStatusWrite(ctx, err, &result, &retErr)
 	}()
 
 	wf.Status.ObservedGeneration = wf.Generation
@@ -193,20 +177,9 @@ func (r *WorkflowReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 // transition it carries. The patch is guarded by the resourceVersion read, so a reconcile
 // working from a stale cache fails (and is retried) instead of emitting a duplicate event.
 func (r *WorkflowReconciler) patchStatus(ctx context.Context, before, wf *aiasv1alpha1.Workflow) error {
-	if equality.Semantic.DeepEqual(before.Status, wf.Status) {
-		return nil
-	}
-	notify := readyTransition(
-		meta.FindStatusCondition(before.Status.Conditions, aiasv1alpha1.ConditionReady),
-		meta.FindStatusCondition(wf.Status.Conditions, aiasv1alpha1.ConditionReady))
-	patch := client.MergeFromWithOptions(before, client.MergeFromWithOptimisticLock{})
-	if err := r.Status().Patch(ctx, wf, patch); err != nil {
-		return fmt.Errorf("patching status of Workflow %s/%s: %w", wf.Namespace, wf.Name, err)
-	}
-	if notify != nil {
-		r.Recorder.Eventf(wf, nil, notify.eventType, notify.reason, "CheckReferences", "%s", shortenNote(notify.note, maxWorkflowEventNote))
-	}
-	return nil
+	return patchReadyStatus(ctx, r.Client, r.Recorder, "Workflow", "CheckReferences", before, wf, func(wf *aiasv1alpha1.Workflow) readyStatus {
+		return readyStatus{wf.Status, wf.Status.Conditions}
+	})
 }
 
 type readyEvent struct{ eventType, reason, note string }
