@@ -1,10 +1,8 @@
 package webhookserver
 
 import (
-	"bytes"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -268,50 +266,11 @@ func checkServiceTargets(t *testing.T, svc *corev1.Service, name string, dep *ap
 // still names the Deployment's ServiceAccount in the Deployment's namespace, and the hooks
 // Service sits next to the pods it selects.
 func TestConfigDefaultWebhookServerBinding(t *testing.T) {
-	assets, err := testenv.AssetsDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(filepath.Join(assets, "kubectl"), "kustomize", filepath.Join(testenv.RepoRoot(), "config", "default"))
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("kubectl kustomize config/default: %v\n%s", err, stderr.String())
-	}
-	var dep *appsv1.Deployment
-	var crb *rbacv1.ClusterRoleBinding
-	var hooks *corev1.Service
-	for _, doc := range strings.Split(stdout.String(), "\n---") {
-		var meta struct {
-			Kind     string `json:"kind"`
-			Metadata struct {
-				Name string `json:"name"`
-			} `json:"metadata"`
-		}
-		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
-			t.Fatal(err)
-		}
-		var obj any
-		switch {
-		case meta.Kind == "Deployment" && meta.Metadata.Name == "aias-webhookserver":
-			dep = &appsv1.Deployment{}
-			obj = dep
-		case meta.Kind == "ClusterRoleBinding" && meta.Metadata.Name == "aias-webhookserver":
-			crb = &rbacv1.ClusterRoleBinding{}
-			obj = crb
-		case meta.Kind == "Service" && meta.Metadata.Name == "aias-hooks":
-			hooks = &corev1.Service{}
-			obj = hooks
-		default:
-			continue
-		}
-		if err := yaml.Unmarshal([]byte(doc), obj); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if dep == nil || crb == nil || hooks == nil {
-		t.Fatal("config/default lacks the aias-webhookserver Deployment or ClusterRoleBinding or the aias-hooks Service")
-	}
+	rendered := testenv.Kustomize(t, "default")
+	dep, crb, hooks := &appsv1.Deployment{}, &rbacv1.ClusterRoleBinding{}, &corev1.Service{}
+	rendered.Get(t, "Deployment", "aias-webhookserver", dep)
+	rendered.Get(t, "ClusterRoleBinding", "aias-webhookserver", crb)
+	rendered.Get(t, "Service", "aias-hooks", hooks)
 	bound := false
 	for _, s := range crb.Subjects {
 		bound = bound || (s.Kind == rbacv1.ServiceAccountKind && s.Name == dep.Spec.Template.Spec.ServiceAccountName && s.Namespace == dep.Namespace)

@@ -1,10 +1,8 @@
 package manager
 
 import (
-	"bytes"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -59,52 +57,18 @@ func TestConfigManagerArgsParse(t *testing.T) {
 // The install as kustomize renders it: step pods run the manager's own image, and the
 // internal API URL the manager hands to step pods names the webhookserver's internal Service.
 func TestConfigDefaultRunnerImageAndInternalAPI(t *testing.T) {
-	assets, err := testenv.AssetsDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(filepath.Join(assets, "kubectl"), "kustomize", filepath.Join(testenv.RepoRoot(), "config", "default"))
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("kubectl kustomize config/default: %v\n%s", err, stderr.String())
-	}
-	var manager, webhookserver *corev1.Container
-	var internal *corev1.Service
-	for _, doc := range strings.Split(stdout.String(), "\n---") {
-		var meta struct {
-			Kind     string `json:"kind"`
-			Metadata struct {
-				Name string `json:"name"`
-			} `json:"metadata"`
+	rendered := testenv.Kustomize(t, "default")
+	containerOf := func(name string) *corev1.Container {
+		var d appsv1.Deployment
+		rendered.Get(t, "Deployment", name, &d)
+		if len(d.Spec.Template.Spec.Containers) != 1 {
+			t.Fatalf("%s has %d containers, want 1", d.Name, len(d.Spec.Template.Spec.Containers))
 		}
-		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
-			t.Fatal(err)
-		}
-		switch {
-		case meta.Kind == "Deployment" && (meta.Metadata.Name == "aias-manager" || meta.Metadata.Name == "aias-webhookserver"):
-			var d appsv1.Deployment
-			if err := yaml.Unmarshal([]byte(doc), &d); err != nil {
-				t.Fatal(err)
-			}
-			if len(d.Spec.Template.Spec.Containers) != 1 {
-				t.Fatalf("%s has %d containers, want 1", d.Name, len(d.Spec.Template.Spec.Containers))
-			}
-			if d.Name == "aias-manager" {
-				manager = &d.Spec.Template.Spec.Containers[0]
-			} else {
-				webhookserver = &d.Spec.Template.Spec.Containers[0]
-			}
-		case meta.Kind == "Service" && meta.Metadata.Name == "aias-internal":
-			internal = &corev1.Service{}
-			if err := yaml.Unmarshal([]byte(doc), internal); err != nil {
-				t.Fatal(err)
-			}
-		}
+		return &d.Spec.Template.Spec.Containers[0]
 	}
-	if manager == nil || webhookserver == nil || internal == nil {
-		t.Fatalf("config/default lacks the aias-manager or aias-webhookserver Deployment or the aias-internal Service")
-	}
+	manager, webhookserver := containerOf("aias-manager"), containerOf("aias-webhookserver")
+	internal := &corev1.Service{}
+	rendered.Get(t, "Service", "aias-internal", internal)
 	setContainerEnv(t, *manager)
 	o, err := ParseFlags(manager.Args)
 	if err != nil {
@@ -227,56 +191,20 @@ func TestConfigAdmissionOverlay(t *testing.T) {
 		certDir    = "/tmp/k8s-webhook-server/serving-certs"
 		certSecret = "aias-manager-webhook-cert"
 	)
-	assets, err := testenv.AssetsDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stdout, stderr bytes.Buffer
-	cmd := exec.Command(filepath.Join(assets, "kubectl"), "kustomize", filepath.Join(testenv.RepoRoot(), "config", "admission"))
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("kubectl kustomize config/admission: %v\n%s", err, stderr.String())
-	}
-	var manager *appsv1.Deployment
-	var svc *corev1.Service
-	kinds := map[string]bool{}
-	for _, doc := range strings.Split(stdout.String(), "\n---") {
-		var meta struct {
-			Kind     string `json:"kind"`
-			Metadata struct {
-				Name string `json:"name"`
-			} `json:"metadata"`
-		}
-		if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
-			t.Fatal(err)
-		}
-		kinds[meta.Kind+"/"+meta.Metadata.Name] = true
-		switch {
-		case meta.Kind == "Deployment" && meta.Metadata.Name == "aias-manager":
-			manager = &appsv1.Deployment{}
-			if err := yaml.Unmarshal([]byte(doc), manager); err != nil {
-				t.Fatal(err)
-			}
-		case meta.Kind == "Service" && meta.Metadata.Name == "aias-manager-webhook":
-			svc = &corev1.Service{}
-			if err := yaml.Unmarshal([]byte(doc), svc); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	rendered := testenv.Kustomize(t, "admission")
 	for _, want := range []string{
 		"ValidatingWebhookConfiguration/aias-validating-webhook",
 		"Certificate/" + certSecret,
 		"Issuer/aias-selfsigned",
 		"Deployment/aias-webhookserver",
 	} {
-		if !kinds[want] {
+		if rendered[want] == nil {
 			t.Errorf("config/admission lacks %s", want)
 		}
 	}
-	if manager == nil || svc == nil {
-		t.Fatal("config/admission lacks the aias-manager Deployment or the aias-manager-webhook Service")
-	}
+	manager, svc := &appsv1.Deployment{}, &corev1.Service{}
+	rendered.Get(t, "Deployment", "aias-manager", manager)
+	rendered.Get(t, "Service", "aias-manager-webhook", svc)
 	if len(manager.Spec.Template.Spec.Containers) != 1 {
 		t.Fatalf("aias-manager has %d containers, want 1", len(manager.Spec.Template.Spec.Containers))
 	}
