@@ -16,9 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/stepjob"
@@ -33,20 +32,7 @@ func (h *rtHarness) startDevKubelet() {
 	api := httptest.NewServer((&webhookserver.InternalAPI{Store: testStore, Tokens: h.tokens, MaxArtifactBytes: 16 << 20, MaxLogBatch: 1000}).Handler())
 	h.t.Cleanup(api.Close)
 	h.apiURL = api.URL
-	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{
-		Scheme: scheme.Scheme, Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Controller: ctrlConfigSkipNameValidation(),
-	})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if err := withDevKubelet(h.t, h)(mgr); err != nil {
-		h.t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(h.ctx)
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	h.t.Cleanup(func() { cancel(); <-done })
+	startTestManager(h.t, nil, func(_ context.Context, mgr manager.Manager) error { return withDevKubelet(h.t, h)(mgr) })
 }
 
 // runWatch follows the namespace's Runs in apiserver order and keeps what the tests

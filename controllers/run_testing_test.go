@@ -13,12 +13,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/scheme"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	ctrlconfig "sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/stepjob"
@@ -63,46 +60,26 @@ func newRunHarnessNoStart(t *testing.T) *rtHarness {
 // start runs a fresh manager (a "restart" when called again after stop).
 func (h *rtHarness) start(extra ...func(ctrl.Manager) error) {
 	h.t.Helper()
-	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{
-		Scheme:                 scheme.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
-		Controller:             ctrlConfigSkipNameValidation(),
-	})
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	if err := SetupIndexes(h.ctx, mgr); err != nil {
-		h.t.Fatal(err)
-	}
-	r := &RunReconciler{
-		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("aias-run"),
-		Store: testStore, Tokens: h.tokens, RunnerImage: "aias-runner:test", InternalAPIURL: h.apiURL,
-		QueueRecheck: 2 * time.Second, WorkflowGrace: 2 * time.Second,
-	}
-	if err := r.SetupWithManager(mgr); err != nil {
-		h.t.Fatal(err)
-	}
-	for _, e := range extra {
-		if err := e(mgr); err != nil {
-			h.t.Fatal(err)
+	_, h.stop = startTestManager(h.t, func(o *ctrl.Options) {
+		o.Client = client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}}
+	}, func(ctx context.Context, mgr manager.Manager) error {
+		if err := SetupIndexes(ctx, mgr); err != nil {
+			return err
 		}
-	}
-	ctx, cancel := context.WithCancel(h.ctx)
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	h.stop = func() {
-		cancel()
-		if err := <-done; err != nil {
-			h.t.Errorf("manager: %v", err)
+		r := &RunReconciler{
+			Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("aias-run"),
+			Store: testStore, Tokens: h.tokens, RunnerImage: "aias-runner:test", InternalAPIURL: h.apiURL,
+			QueueRecheck: 2 * time.Second, WorkflowGrace: 2 * time.Second,
 		}
-	}
-	h.t.Cleanup(func() {
-		if h.stop != nil {
-			h.stop()
-			h.stop = nil
+		if err := r.SetupWithManager(mgr); err != nil {
+			return err
 		}
+		for _, e := range extra {
+			if err := e(mgr); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -287,11 +264,5 @@ func (h *rtHarness) eventReasons(run string) []string {
 }
 
 func isNotFound(err error) bool { return apierrors.IsNotFound(err) }
-
-// ctrlConfigSkipNameValidation lets each test start its own manager with a controller
-// named "run" again (controller names are otherwise unique per process).
-func ctrlConfigSkipNameValidation() ctrlconfig.Controller {
-	return ctrlconfig.Controller{SkipNameValidation: ptr.To(true)}
-}
 
 type metav1Duration = metav1.Duration

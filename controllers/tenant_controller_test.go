@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,14 +19,10 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/yaml"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
@@ -48,43 +43,12 @@ func startTenantController(t *testing.T, configure func(*TenantReconciler)) *tnH
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &tnHarness{t: t, ctx: ctx, c: testEnv.Client}
-	logOut := io.Discard
-	if os.Getenv("AIAS_TEST_LOGS") != "" {
-		logOut = os.Stderr
-	}
-	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{
-		Scheme:                 scheme.Scheme,
-		Logger:                 zap.New(zap.UseDevMode(true), zap.WriteTo(logOut)),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatalf("creating manager: %v", err)
-	}
 	h.r = &TenantReconciler{}
 	if configure != nil {
 		configure(h.r)
 	}
-	if err := h.r.SetupWithManager(mgr); err != nil {
-		t.Fatalf("setting up the Tenant controller: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("manager: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("manager did not stop within 30s")
-		}
-	})
-	if !mgr.GetCache().WaitForCacheSync(ctx) {
-		t.Fatalf("cache did not sync")
-	}
+	startTestManager(t, nil, func(_ context.Context, mgr manager.Manager) error { return h.r.SetupWithManager(mgr) })
+	t.Cleanup(cancel)
 	return h
 }
 

@@ -5,8 +5,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -16,16 +14,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/util/retry"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 )
@@ -55,51 +48,20 @@ func startWebhookEndpointController(t *testing.T, configure func(*WebhookEndpoin
 	}
 	h.ns = ns.Name
 
-	logOut := io.Discard
-	if os.Getenv("AIAS_TEST_LOGS") != "" {
-		logOut = os.Stderr
-	}
-	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{
-		Scheme:                 scheme.Scheme,
-		Logger:                 zap.New(zap.UseDevMode(true), zap.WriteTo(logOut)),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Client:                 client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}},
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{h.ns: {}}},
-		// Every test registers a controller named "webhookendpoint" in this process.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatalf("creating manager: %v", err)
-	}
-	if err := SetupIndexes(ctx, mgr); err != nil {
-		t.Fatalf("indexes: %v", err)
-	}
-	h.mgr = mgr
 	h.r = &WebhookEndpointReconciler{}
 	if configure != nil {
 		configure(h.r)
 	}
-	if err := h.r.SetupWithManager(mgr); err != nil {
-		t.Fatalf("setting up the WebhookEndpoint controller: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("manager: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("manager did not stop within 30s")
+	h.mgr, _ = startTestManager(t, func(o *ctrl.Options) {
+		o.Client = client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}}
+		o.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{h.ns: {}}}
+	}, func(ctx context.Context, mgr manager.Manager) error {
+		if err := SetupIndexes(ctx, mgr); err != nil {
+			return err
 		}
-		_ = h.c.Delete(context.Background(), ns) // never finishes under envtest; harmless
+		return h.r.SetupWithManager(mgr)
 	})
-	if !mgr.GetCache().WaitForCacheSync(ctx) {
-		t.Fatalf("cache did not sync")
-	}
+	t.Cleanup(func() { cancel(); _ = h.c.Delete(context.Background(), ns) }) // the delete never finishes under envtest; harmless
 	return h
 }
 

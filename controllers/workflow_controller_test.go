@@ -3,8 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -15,16 +13,12 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 )
@@ -58,50 +52,19 @@ func startWorkflowController(t *testing.T, configure func(*WorkflowReconciler)) 
 	}
 	h.ns = ns.Name
 
-	logOut := io.Discard
-	if os.Getenv("AIAS_TEST_LOGS") != "" {
-		logOut = os.Stderr
-	}
-	mgr, err := ctrl.NewManager(testEnv.Config, ctrl.Options{
-		Scheme:                 scheme.Scheme,
-		Logger:                 zap.New(zap.UseDevMode(true), zap.WriteTo(logOut)),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultNamespaces: map[string]cache.Config{h.ns: {}}},
-		// Every test registers a controller named "workflow" in this process.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	if err != nil {
-		t.Fatalf("creating manager: %v", err)
-	}
-	if err := SetupIndexes(ctx, mgr); err != nil {
-		t.Fatalf("indexes: %v", err)
-	}
-	h.mgr = mgr
 	h.r = &WorkflowReconciler{NotReadyRequeue: 500 * time.Millisecond, SummaryInterval: -1}
 	if configure != nil {
 		configure(h.r)
 	}
-	if err := h.r.SetupWithManager(mgr); err != nil {
-		t.Fatalf("setting up the Workflow controller: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("manager: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("manager did not stop within 30s")
+	h.mgr, _ = startTestManager(t, func(o *ctrl.Options) {
+		o.Cache = cache.Options{DefaultNamespaces: map[string]cache.Config{h.ns: {}}}
+	}, func(ctx context.Context, mgr manager.Manager) error {
+		if err := SetupIndexes(ctx, mgr); err != nil {
+			return err
 		}
-		_ = h.c.Delete(context.Background(), ns) // never finishes under envtest; harmless
+		return h.r.SetupWithManager(mgr)
 	})
-	if !mgr.GetCache().WaitForCacheSync(ctx) {
-		t.Fatalf("cache did not sync")
-	}
+	t.Cleanup(func() { cancel(); _ = h.c.Delete(context.Background(), ns) }) // the delete never finishes under envtest; harmless
 	return h
 }
 
