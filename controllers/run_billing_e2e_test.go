@@ -53,20 +53,13 @@ func TestRunQuotaLiftedByStripeUpgrade(t *testing.T) {
 	_ = os.WriteFile(keyFile, bytes.Repeat([]byte("e"), 32), 0o600)
 	ctx, cancel := context.WithCancel(h.ctx)
 	defer cancel()
-	addrs := make(chan webhookserver.Addrs, 1)
-	served := make(chan error, 1)
-	go func() {
-		served <- webhookserver.Serve(ctx, webhookserver.Options{PublicAddr: "127.0.0.1:0", InternalAddr: "0", MetricsAddr: "0",
-			DatabaseURL: testStore.Pool().Config().ConnString(), StepTokenKeyFile: keyFile, StripeWebhookSecretFile: secretFile,
-			RestConfig: testEnv.Config}, func(a webhookserver.Addrs) { addrs <- a })
-	}()
-	var url string
-	select {
-	case a := <-addrs:
-		url = "http://" + a.Public + webhookserver.BillingPath
-	case err := <-served:
+	addrs, _, err := webhookserver.Start(ctx, webhookserver.Options{PublicAddr: "127.0.0.1:0", InternalAddr: "0", MetricsAddr: "0",
+		DatabaseURL: testStore.Pool().Config().ConnString(), StepTokenKeyFile: keyFile, StripeWebhookSecretFile: secretFile,
+		RestConfig: testEnv.Config})
+	if err != nil {
 		t.Fatal(err)
 	}
+	url := "http://" + addrs.Public + webhookserver.BillingPath
 	body, _ := json.Marshal(map[string]any{
 		"id": "evt_e2e" + h.ns[len(h.ns)-5:], "object": "event", "type": "customer.subscription.created", "created": time.Now().Unix(),
 		"api_version": "2023-10-16", "data": map[string]any{"object": map[string]any{

@@ -79,6 +79,24 @@ func ParseFlags(args []string) (Options, error) {
 // Addrs are the addresses the listeners actually bound (useful with port 0).
 type Addrs struct{ Public, User, Internal, Metrics string }
 
+// Start runs Serve in the background and returns once every listener is bound, or Serve's
+// error when it failed first. wait blocks until Serve has returned (after ctx is done)
+// and reports its error. Tests, the bench and embedders use it.
+func Start(ctx context.Context, o Options) (a Addrs, wait func() error, err error) {
+	bound := make(chan Addrs, 1)
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, o, func(a Addrs) { bound <- a }) }()
+	select {
+	case a := <-bound:
+		return a, func() error { return <-done }, nil
+	case err := <-done:
+		if err == nil {
+			err = errors.New("webhookserver stopped before it listened")
+		}
+		return Addrs{}, nil, err
+	}
+}
+
 // Serve runs the listeners until ctx is done, then drains them.
 func Serve(ctx context.Context, o Options, ready func(Addrs)) error {
 	tokens, err := steptoken.LoadIssuer(o.StepTokenKeyFile)

@@ -43,21 +43,16 @@ func newUserEnv(t *testing.T) *userEnv {
 	if err := os.WriteFile(keyFile, bytes.Repeat([]byte("k"), 32), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addrs := make(chan Addrs, 1)
-	served := make(chan error, 1)
-	go func() {
-		served <- Serve(ctx, Options{PublicAddr: "0", UserAddr: "127.0.0.1:0", InternalAddr: "0", MetricsAddr: "0",
-			DatabaseURL: testStore.Pool().Config().ConnString(), StepTokenKeyFile: keyFile, RestConfig: testEnv.Config,
-			PublicBaseURL: "https://hooks.example.com"}, func(a Addrs) { addrs <- a })
-	}()
-	t.Cleanup(func() { cancel(); <-served })
-	e := &userEnv{t: t, ctx: ctx, c: testEnv.Client, kube: kubernetes.NewForConfigOrDie(testEnv.Config)}
-	select {
-	case a := <-addrs:
-		e.url = "http://" + a.User
-	case err := <-served:
+	addrs, wait, err := Start(ctx, Options{PublicAddr: "0", UserAddr: "127.0.0.1:0", InternalAddr: "0", MetricsAddr: "0",
+		DatabaseURL: testStore.Pool().Config().ConnString(), StepTokenKeyFile: keyFile, RestConfig: testEnv.Config,
+		PublicBaseURL: "https://hooks.example.com"})
+	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { cancel(); _ = wait() })
+	e := &userEnv{t: t, ctx: ctx, c: testEnv.Client, kube: kubernetes.NewForConfigOrDie(testEnv.Config)}
+	e.url = "http://" + addrs.User
 	applyTenantRoles(t)
 	return e
 }

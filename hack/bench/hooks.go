@@ -58,21 +58,14 @@ func hooksSection(ctx context.Context, st *store.Store) (string, error) {
 	}
 	serveCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	addrs := make(chan webhookserver.Addrs, 1)
-	served := make(chan error, 1)
-	go func() {
-		served <- webhookserver.Serve(serveCtx, webhookserver.Options{
-			PublicAddr: "127.0.0.1:0", InternalAddr: "0", MetricsAddr: "0",
-			DatabaseURL: st.Pool().Config().ConnString(), StepTokenKeyFile: keyFile, RestConfig: env.Config,
-		}, func(a webhookserver.Addrs) { addrs <- a })
-	}()
-	var base string
-	select {
-	case a := <-addrs:
-		base = "http://" + a.Public
-	case err := <-served:
+	addrs, _, err := webhookserver.Start(serveCtx, webhookserver.Options{
+		PublicAddr: "127.0.0.1:0", InternalAddr: "0", MetricsAddr: "0",
+		DatabaseURL: st.Pool().Config().ConnString(), StepTokenKeyFile: keyFile, RestConfig: env.Config,
+	})
+	if err != nil {
 		return "", err
 	}
+	base := "http://" + addrs.Public
 
 	for _, ns := range []string{"bench-hooks", "bench-raw", "bench-latency"} {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {

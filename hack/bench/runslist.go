@@ -185,22 +185,15 @@ func startUserAPI(ctx context.Context, env *testenv.Env, c crclient.Client, st *
 	}
 	serveCtx, cancel := context.WithCancel(ctx)
 	stop := func() { cancel(); _ = os.RemoveAll(dir) }
-	addrs := make(chan webhookserver.Addrs, 1)
-	served := make(chan error, 1)
-	go func() {
-		served <- webhookserver.Serve(serveCtx, webhookserver.Options{
-			PublicAddr: "0", UserAddr: "127.0.0.1:0", InternalAddr: "0", MetricsAddr: "0",
-			DatabaseURL: st.Pool().Config().ConnString(), StepTokenKeyFile: keyFile, RestConfig: env.Config,
-		}, func(a webhookserver.Addrs) { addrs <- a })
-	}()
-	var base string
-	select {
-	case a := <-addrs:
-		base = "http://" + a.User
-	case err := <-served:
+	addrs, _, err := webhookserver.Start(serveCtx, webhookserver.Options{
+		PublicAddr: "0", UserAddr: "127.0.0.1:0", InternalAddr: "0", MetricsAddr: "0",
+		DatabaseURL: st.Pool().Config().ConnString(), StepTokenKeyFile: keyFile, RestConfig: env.Config,
+	})
+	if err != nil {
 		stop()
 		return "", "", nil, err
 	}
+	base := "http://" + addrs.User
 
 	if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: listNamespace}}); err != nil {
 		stop()

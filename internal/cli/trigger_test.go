@@ -49,21 +49,14 @@ func TestTriggerDeliversSignedPayload(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	addrs := make(chan webhookserver.Addrs, 1)
-	served := make(chan error, 1)
-	go func() {
-		served <- webhookserver.Serve(ctx, webhookserver.Options{
-			PublicAddr: "127.0.0.1:0", InternalAddr: "0", MetricsAddr: "0",
-			DatabaseURL: st.Pool().Config().ConnString(), StepTokenKeyFile: keyFile, RestConfig: env.Config,
-		}, func(a webhookserver.Addrs) { addrs <- a })
-	}()
-	var public string
-	select {
-	case a := <-addrs:
-		public = "http://" + a.Public
-	case err := <-served:
+	addrs, _, err := webhookserver.Start(ctx, webhookserver.Options{
+		PublicAddr: "127.0.0.1:0", InternalAddr: "0", MetricsAddr: "0",
+		DatabaseURL: st.Pool().Config().ConnString(), StepTokenKeyFile: keyFile, RestConfig: env.Config,
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
+	public := "http://" + addrs.Public
 
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: scheme.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)}, // go test -count=N starts it again
