@@ -276,11 +276,9 @@ func verifyHMAC(cfg Config, keys []Key, h http.Header, body []byte) (string, err
 	if err != nil {
 		return "", err
 	}
-	var id string
-	if cfg.DeliveryIDHeader != "" {
-		if id, err = deliveryIDHeader(h, cfg.DeliveryIDHeader); err != nil {
-			return "", err
-		}
+	id, err := configuredDeliveryID(cfg, h)
+	if err != nil {
+		return "", err
 	}
 	encoded, ok := strings.CutPrefix(sigHeader, hc.Prefix)
 	if !ok {
@@ -337,11 +335,9 @@ func verifyToken(cfg Config, keys []Key, h http.Header, body []byte) (string, er
 	if err != nil {
 		return "", err
 	}
-	var id string
-	if cfg.DeliveryIDHeader != "" {
-		if id, err = deliveryIDHeader(h, cfg.DeliveryIDHeader); err != nil {
-			return "", err
-		}
+	id, err := configuredDeliveryID(cfg, h)
+	if err != nil {
+		return "", err
 	}
 	scheme, token, ok := strings.Cut(auth, " ")
 	token = strings.TrimLeft(token, " ")

@@ -352,6 +352,15 @@ func deliveryIDHeader(h http.Header, name string) (string, error) {
 	return v, nil
 }
 
+// configuredDeliveryID reads the delivery id from the header the endpoint names, for the
+// schemes whose signature carries none (HMAC, Token); "" when no header is configured.
+func configuredDeliveryID(cfg Config, h http.Header) (string, error) {
+	if cfg.DeliveryIDHeader == "" {
+		return "", nil
+	}
+	return deliveryIDHeader(h, cfg.DeliveryIDHeader)
+}
+
 // parseUnix parses a timestamp in unix seconds: decimal digits without sign or leading
 // zeros, at most 15 of them (far beyond any plausible clock, and safe from overflow).
 func parseUnix(s string) (int64, bool) {
