@@ -3,6 +3,7 @@ package webhookserver
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -47,23 +48,16 @@ func (a *UserAPI) findArtifact(w http.ResponseWriter, r *http.Request) (store.Ar
 		a.apiFailure(w, "run", err)
 		return store.Artifact{}, false
 	}
-	list, err := a.Store.ListArtifacts(r.Context(), rec.UID)
+	art, err := a.Store.FindArtifact(r.Context(), rec.UID, r.PathValue("step"), r.PathValue("name"), attempt)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "NotFound", "artifact "+r.PathValue("step")+"/"+r.PathValue("name")+" not found")
+		return art, false
+	}
 	if err != nil {
 		a.apiFailure(w, "artifacts", err)
-		return store.Artifact{}, false
+		return art, false
 	}
-	var found *store.Artifact
-	for i, x := range list {
-		if x.Step == r.PathValue("step") && x.Name == r.PathValue("name") && (attempt == 0 || x.Attempt == attempt) &&
-			(found == nil || x.Attempt > found.Attempt) {
-			found = &list[i]
-		}
-	}
-	if found == nil {
-		writeError(w, http.StatusNotFound, "NotFound", "artifact "+r.PathValue("step")+"/"+r.PathValue("name")+" not found")
-		return store.Artifact{}, false
-	}
-	return *found, true
+	return art, true
 }
 
 // openArtifact finds the artifact the path names and opens its content.

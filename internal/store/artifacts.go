@@ -170,11 +170,30 @@ func (s *Store) ListArtifacts(ctx context.Context, runUID string) ([]Artifact, e
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Artifact, error) {
-		var a Artifact
-		err := row.Scan(&a.Namespace, &a.RunName, &a.RunUID, &a.Step, &a.Attempt, &a.Name, &a.Digest, &a.ContentType, &a.Size, &a.CreatedAt)
-		return a, err
-	})
+	return pgx.CollectRows(rows, scanArtifact)
+}
+
+// FindArtifact returns one artifact of a Run: the given attempt's, or with attempt 0 the
+// latest attempt's.
+func (s *Store) FindArtifact(ctx context.Context, runUID, step, name string, attempt int) (Artifact, error) {
+	rows, err := s.pool.Query(ctx, `
+		select namespace, run_name, run_uid::text, step, attempt, name, digest, content_type, size, created_at
+		from artifacts where run_uid = $1 and step = $2 and name = $3 and ($4 = 0 or attempt = $4)
+		order by attempt desc limit 1`, runUID, step, name, attempt)
+	if err != nil {
+		return Artifact{}, err
+	}
+	a, err := pgx.CollectExactlyOneRow(rows, scanArtifact)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return a, ErrNotFound
+	}
+	return a, err
+}
+
+func scanArtifact(row pgx.CollectableRow) (Artifact, error) {
+	var a Artifact
+	err := row.Scan(&a.Namespace, &a.RunName, &a.RunUID, &a.Step, &a.Attempt, &a.Name, &a.Digest, &a.ContentType, &a.Size, &a.CreatedAt)
+	return a, err
 }
 
 // OpenBlob streams the content of digest one chunk at a time. The reader seeks (HTTP

@@ -11,6 +11,7 @@ import (
 	"io"
 	mathrand "math/rand/v2"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -334,5 +335,28 @@ func TestLogsKeepOrderAndIgnoreRetries(t *testing.T) {
 	}
 	if n := count(t, `select count(*) from run_logs where run_uid = $1`, target.RunUID); n != 0 {
 		t.Errorf("%d log lines left after DeleteRun", n)
+	}
+}
+
+// FindArtifact picks one artifact of a step: the latest attempt's unless one is named.
+func TestFindArtifact(t *testing.T) {
+	ctx := context.Background()
+	uid := newUID(t)
+	for attempt, body := range map[int]string{1: "first", 2: "second"} {
+		k := key(uid, "report.txt")
+		k.Attempt = attempt
+		if _, err := testStore.PutArtifact(ctx, k, "text/plain", strings.NewReader(body), 0, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k := key(uid, "report.txt")
+	if a, err := testStore.FindArtifact(ctx, uid, k.Step, "report.txt", 0); err != nil || a.Attempt != 2 || a.Size != int64(len("second")) {
+		t.Errorf("latest: %+v, %v", a, err)
+	}
+	if a, err := testStore.FindArtifact(ctx, uid, k.Step, "report.txt", 1); err != nil || a.Attempt != 1 || a.Size != int64(len("first")) {
+		t.Errorf("attempt 1: %+v, %v", a, err)
+	}
+	if _, err := testStore.FindArtifact(ctx, uid, k.Step, "report.txt", 3); !errors.Is(err, ErrNotFound) {
+		t.Errorf("attempt 3: %v, want ErrNotFound", err)
 	}
 }
