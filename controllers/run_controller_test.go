@@ -413,16 +413,7 @@ func checkRunMetrics(t *testing.T) {
 // beyond runsPerMonth they are Rejected with reason QuotaExceeded.
 func TestRunTenantPlanLimits(t *testing.T) {
 	h := newRunHarness(t)
-	plan := &aiasv1alpha1.Plan{ObjectMeta: metav1.ObjectMeta{Name: h.ns + "-tiny"},
-		Spec: aiasv1alpha1.PlanSpec{Limits: aiasv1alpha1.PlanLimits{RunsPerMonth: ptr.To[int64](2), ConcurrentRuns: ptr.To[int32](1)}}}
-	if err := h.c.Create(h.ctx, plan); err != nil {
-		t.Fatal(err)
-	}
-	tenant := &aiasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: h.ns}, Spec: aiasv1alpha1.TenantSpec{Plan: plan.Name}}
-	if err := h.c.Create(h.ctx, tenant); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.c.Delete(h.ctx, tenant); _ = h.c.Delete(h.ctx, plan) })
+	tenant, _ := h.tenantOnPlan("tiny", aiasv1alpha1.PlanLimits{RunsPerMonth: ptr.To[int64](2), ConcurrentRuns: ptr.To[int32](1)})
 	h.workflow("a", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{step("s")}})
 	h.workflow("b", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{step("s")}})
 	h.run("first", "a", "")
@@ -468,16 +459,7 @@ func TestRunTenantPlanLimits(t *testing.T) {
 // sees timeouts that are written down); one that names a timeout keeps it.
 func TestRunStepWithoutTimeoutBoundedByPlan(t *testing.T) {
 	h := newRunHarness(t)
-	plan := &aiasv1alpha1.Plan{ObjectMeta: metav1.ObjectMeta{Name: h.ns + "-short"},
-		Spec: aiasv1alpha1.PlanSpec{Limits: aiasv1alpha1.PlanLimits{MaxStepTimeout: &metav1.Duration{Duration: 90 * time.Second}}}}
-	tenant := &aiasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: h.ns}, Spec: aiasv1alpha1.TenantSpec{Plan: plan.Name}}
-	for _, o := range []client.Object{plan, tenant} {
-		if err := h.c.Create(h.ctx, o); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { _ = h.c.Delete(h.ctx, tenant); _ = h.c.Delete(h.ctx, plan) })
-	time.Sleep(300 * time.Millisecond) // the manager's cache has the Tenant and the Plan
+	h.tenantOnPlan("short", aiasv1alpha1.PlanLimits{MaxStepTimeout: &metav1.Duration{Duration: 90 * time.Second}})
 	timed := step("timed")
 	timed.Timeout = &metav1.Duration{Duration: 30 * time.Second}
 	h.workflow("w", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{step("open"), timed}})

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
@@ -223,17 +222,8 @@ func TestRunSurvivesManagerRestarts(t *testing.T) {
 // and start, the other 100 are Rejected with QuotaExceeded.
 func TestRunQuotaRaceTwoHundred(t *testing.T) {
 	h := newRunHarness(t)
-	plan := &aiasv1alpha1.Plan{ObjectMeta: metav1.ObjectMeta{Name: h.ns + "-hundred"},
-		Spec: aiasv1alpha1.PlanSpec{Limits: aiasv1alpha1.PlanLimits{RunsPerMonth: ptr.To[int64](100)}}}
-	tenant := &aiasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: h.ns}, Spec: aiasv1alpha1.TenantSpec{Plan: plan.Name}}
-	for _, o := range []client.Object{plan, tenant} {
-		if err := h.c.Create(h.ctx, o); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { _ = h.c.Delete(h.ctx, tenant); _ = h.c.Delete(h.ctx, plan) })
+	tenant, _ := h.tenantOnPlan("hundred", aiasv1alpha1.PlanLimits{RunsPerMonth: ptr.To[int64](100)})
 	h.workflow("w", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{step("s")}})
-	time.Sleep(300 * time.Millisecond) // the manager's cache has the Tenant and Plan
 	names := h.createRuns("q", "w", 200)
 	running, rejected := 0, 0
 	h.eventually(120*time.Second, "every Run to start or be refused", func() (bool, string) {

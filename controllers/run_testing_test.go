@@ -83,6 +83,22 @@ func (h *rtHarness) start(extra ...func(ctrl.Manager) error) {
 	})
 }
 
+// tenantOnPlan makes the harness namespace a Tenant on a new Plan with these limits
+// (both deleted when the test ends) and gives the manager's cache a moment to see them.
+func (h *rtHarness) tenantOnPlan(suffix string, limits aiasv1alpha1.PlanLimits) (*aiasv1alpha1.Tenant, *aiasv1alpha1.Plan) {
+	h.t.Helper()
+	plan := &aiasv1alpha1.Plan{ObjectMeta: metav1.ObjectMeta{Name: h.ns + "-" + suffix}, Spec: aiasv1alpha1.PlanSpec{Limits: limits}}
+	tenant := &aiasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: h.ns}, Spec: aiasv1alpha1.TenantSpec{Plan: plan.Name}}
+	for _, o := range []client.Object{plan, tenant} {
+		if err := h.c.Create(h.ctx, o); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	h.t.Cleanup(func() { _ = h.c.Delete(h.ctx, tenant); _ = h.c.Delete(h.ctx, plan) })
+	time.Sleep(300 * time.Millisecond) // the manager's cache has the Tenant and the Plan
+	return tenant, plan
+}
+
 func (h *rtHarness) workflow(name string, spec aiasv1alpha1.WorkflowSpec) *aiasv1alpha1.Workflow {
 	h.t.Helper()
 	wf := &aiasv1alpha1.Workflow{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: h.ns}, Spec: spec}

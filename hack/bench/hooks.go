@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -15,11 +13,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
-	"github.com/aias-dev/aias/internal/manager"
 	"github.com/aias-dev/aias/internal/signature"
 	"github.com/aias-dev/aias/internal/store"
 	"github.com/aias-dev/aias/internal/testenv"
@@ -41,30 +37,16 @@ func hooksSection(ctx context.Context, st *store.Store) (string, error) {
 		return "", err
 	}
 	defer func() { _ = env.Stop() }()
-	cfg := rest.CopyConfig(env.Config)
-	cfg.QPS = -1
-	c, err := crclient.New(cfg, crclient.Options{Scheme: manager.NewScheme()})
+	cl, err := newCluster(env)
 	if err != nil {
 		return "", err
 	}
-	dir, err := os.MkdirTemp("", "aias-bench-hooks-")
+	c := cl.c
+	addrs, stop, err := serveWebhookServer(ctx, env, st, webhookserver.Options{PublicAddr: "127.0.0.1:0"})
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(dir)
-	keyFile := filepath.Join(dir, "key")
-	if err := os.WriteFile(keyFile, bytes.Repeat([]byte("h"), 32), 0o600); err != nil {
-		return "", err
-	}
-	serveCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	addrs, _, err := webhookserver.Start(serveCtx, webhookserver.Options{
-		PublicAddr: "127.0.0.1:0", InternalAddr: "0", MetricsAddr: "0",
-		DatabaseURL: st.Pool().Config().ConnString(), StepTokenKeyFile: keyFile, RestConfig: env.Config,
-	})
-	if err != nil {
-		return "", err
-	}
 	base := "http://" + addrs.Public
 
 	for _, ns := range []string{"bench-hooks", "bench-raw", "bench-latency"} {

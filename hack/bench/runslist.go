@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -20,11 +17,9 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
-	"github.com/aias-dev/aias/internal/manager"
 	"github.com/aias-dev/aias/internal/store"
 	"github.com/aias-dev/aias/internal/testenv"
 	"github.com/aias-dev/aias/webhookserver"
@@ -50,12 +45,11 @@ func listSection(ctx context.Context, st *store.Store) (string, error) {
 		return "", err
 	}
 	defer func() { _ = env.Stop() }()
-	cfg := rest.CopyConfig(env.Config)
-	cfg.QPS = -1
-	c, err := crclient.New(cfg, crclient.Options{Scheme: manager.NewScheme()})
+	cl, err := newCluster(env)
 	if err != nil {
 		return "", err
 	}
+	c := cl.c
 	base, token, stop, err := startUserAPI(ctx, env, c, st)
 	if err != nil {
 		return "", err
@@ -175,22 +169,8 @@ func thousands(n int) string {
 
 // startUserAPI serves the user listener and returns its URL and a viewer's token.
 func startUserAPI(ctx context.Context, env *testenv.Env, c crclient.Client, st *store.Store) (string, string, func(), error) {
-	dir, err := os.MkdirTemp("", "aias-bench-list-")
+	addrs, stop, err := serveWebhookServer(ctx, env, st, webhookserver.Options{UserAddr: "127.0.0.1:0"})
 	if err != nil {
-		return "", "", nil, err
-	}
-	keyFile := filepath.Join(dir, "key")
-	if err := os.WriteFile(keyFile, bytes.Repeat([]byte("l"), 32), 0o600); err != nil {
-		return "", "", nil, err
-	}
-	serveCtx, cancel := context.WithCancel(ctx)
-	stop := func() { cancel(); _ = os.RemoveAll(dir) }
-	addrs, _, err := webhookserver.Start(serveCtx, webhookserver.Options{
-		PublicAddr: "0", UserAddr: "127.0.0.1:0", InternalAddr: "0", MetricsAddr: "0",
-		DatabaseURL: st.Pool().Config().ConnString(), StepTokenKeyFile: keyFile, RestConfig: env.Config,
-	})
-	if err != nil {
-		stop()
 		return "", "", nil, err
 	}
 	base := "http://" + addrs.User
