@@ -183,7 +183,7 @@ func (r *WebhookEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	defer func() { settleStatusWrite(ctx, r.patchStatus(ctx, before, ep), &result, &retErr) }()
 
 	ep.Status.ObservedGeneration = ep.Generation
-	ep.Status.URL = r.endpointURL(ep)
+	ep.Status.URL = ep.HookURL(r.PublicBaseURL)
 
 	var problems []workflowProblem
 	wfProblem, err := r.workflowProblem(ctx, ep)
@@ -256,15 +256,6 @@ func (r *WebhookEndpointReconciler) workflowProblem(ctx context.Context, ep *aia
 	default:
 		return nil, fmt.Errorf("reading Workflow %s/%s: %w", ep.Namespace, name, err)
 	}
-}
-
-// endpointURL is where senders POST: the path, absolute when the public base URL is known.
-func (r *WebhookEndpointReconciler) endpointURL(ep *aiasv1alpha1.WebhookEndpoint) string {
-	path := "/hooks/" + ep.Namespace + "/" + ep.Name
-	if r.PublicBaseURL == "" {
-		return path
-	}
-	return strings.TrimRight(r.PublicBaseURL, "/") + path
 }
 
 // patchStatus writes the status when it changed, and only then records the Ready

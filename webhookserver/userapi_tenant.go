@@ -71,11 +71,8 @@ func (a *UserAPI) listEndpoints(w http.ResponseWriter, r *http.Request) {
 		if info.Scheme == "" {
 			info.Scheme = string(aiasv1alpha1.SchemeStandardWebhooks)
 		}
-		if info.URL == "" {
-			info.URL = "/hooks/" + ep.Namespace + "/" + ep.Name
-		}
-		if strings.HasPrefix(info.URL, "/") && a.PublicBaseURL != "" {
-			info.URL = strings.TrimRight(a.PublicBaseURL, "/") + info.URL
+		if info.URL == "" || strings.HasPrefix(info.URL, "/") {
+			info.URL = ep.HookURL(a.PublicBaseURL) // not reconciled yet, or the manager has no public base URL
 		}
 		info.Ready, info.Message = readyOf(ep.Status.Conditions)
 		out.Items = append(out.Items, info)
