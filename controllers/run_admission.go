@@ -24,7 +24,7 @@ func clientKey(namespace, name string) types.NamespacedName {
 //   - Allow: no limit.
 //   - Forbid: beyond max active Runs, the new Run is Rejected.
 //   - Queue: beyond max, Runs wait in phase Queued and start first-come first-served.
-func (r *RunReconciler) admit(ctx context.Context, run *aiasv1alpha1.Run, spec *aiasv1alpha1.WorkflowSpec) (bool, ctrl.Result, error) {
+func (r *RunReconciler) admit(ctx context.Context, run *aiasv1alpha1.Run, spec *aiasv1alpha1.WorkflowSpec, tp *tenantPlan) (bool, ctrl.Result, error) {
 	policy, limit := aiasv1alpha1.ConcurrencyAllow, 0
 	if c := spec.Concurrency; c != nil {
 		if c.Policy != "" {
@@ -48,10 +48,6 @@ func (r *RunReconciler) admit(ctx context.Context, run *aiasv1alpha1.Run, spec *
 			r.queue(run, fmt.Sprintf("waiting behind %d earlier run(s) of workflow %s (policy Queue, max %d)", ahead, wf, limit))
 			return false, ctrl.Result{RequeueAfter: r.QueueRecheck}, nil
 		}
-	}
-	tp, err := r.planOf(ctx, run.Namespace)
-	if err != nil {
-		return false, ctrl.Result{}, err
 	}
 	held, err := r.Store.ClaimSlot(ctx, store.SlotClaim{RunUID: string(run.UID), Namespace: run.Namespace, Workflow: wf, Max: limit, NamespaceMax: tp.concurrentLimit()})
 	if err != nil {

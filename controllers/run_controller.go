@@ -118,12 +118,21 @@ func (r *RunReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result
 	if run.Spec.Cancel {
 		return ctrl.Result{}, r.finish(ctx, run, aiasv1alpha1.RunCanceled, "Canceled", "canceled by spec.cancel")
 	}
-	spec, wait, err := r.freeze(ctx, run)
+	// The tenant's plan matters until the Run starts: the frozen spec takes its step
+	// timeout bound and admission its limits. Resolved once for both.
+	var tp *tenantPlan
+	notStarted := run.Status.Phase == aiasv1alpha1.RunPending || run.Status.Phase == aiasv1alpha1.RunQueued
+	if notStarted {
+		if tp, err = r.planOf(ctx, run.Namespace); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	spec, wait, err := r.freeze(ctx, run, tp)
 	if err != nil || spec == nil {
 		return ctrl.Result{RequeueAfter: wait}, err
 	}
-	if run.Status.Phase == aiasv1alpha1.RunPending || run.Status.Phase == aiasv1alpha1.RunQueued {
-		admitted, res, err := r.admit(ctx, run, spec)
+	if notStarted {
+		admitted, res, err := r.admit(ctx, run, spec, tp)
 		if err != nil || !admitted {
 			return res, err
 		}

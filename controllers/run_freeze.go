@@ -37,7 +37,7 @@ func (c *specCache) put(digest string, spec *aiasv1alpha1.WorkflowSpec) { c.m.St
 // from status: a crash in between leaves an unreferenced row, never a dangling digest)
 // and indexes the Run. A nil spec without error means the Run cannot go on: it was
 // rejected, or it waits (wait > 0) for its Workflow.
-func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run) (*aiasv1alpha1.WorkflowSpec, time.Duration, error) {
+func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run, tp *tenantPlan) (*aiasv1alpha1.WorkflowSpec, time.Duration, error) {
 	if d := run.Status.SpecDigest; d != "" {
 		if spec := r.specs.get(d); spec != nil {
 			return spec, 0, nil
@@ -81,9 +81,7 @@ func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run) (*aia
 		return nil, 0, err
 	}
 	resolved := wf.Spec.DeepCopy()
-	if err := r.boundStepTimeouts(ctx, run.Namespace, resolved); err != nil {
-		return nil, 0, err
-	}
+	boundStepTimeouts(tp, resolved)
 	raw, err := json.Marshal(resolved)
 	if err != nil {
 		return nil, 0, err
@@ -110,20 +108,15 @@ func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run) (*aia
 // Admission refuses a Workflow whose steps ask for more than the plan allows, but a step
 // that names no timeout would otherwise run unbounded on any plan. The bound is part of
 // the frozen spec, so it holds for the whole Run even if the plan changes meanwhile.
-func (r *RunReconciler) boundStepTimeouts(ctx context.Context, namespace string, spec *aiasv1alpha1.WorkflowSpec) error {
-	tp, err := r.planOf(ctx, namespace)
-	if err != nil {
-		return fmt.Errorf("reading the tenant's plan: %w", err)
-	}
+func boundStepTimeouts(tp *tenantPlan, spec *aiasv1alpha1.WorkflowSpec) {
 	if tp == nil || tp.plan == nil || tp.plan.Spec.Limits.MaxStepTimeout == nil {
-		return nil
+		return
 	}
 	for i := range spec.Steps {
 		if spec.Steps[i].Timeout == nil {
 			spec.Steps[i].Timeout = tp.plan.Spec.Limits.MaxStepTimeout.DeepCopy()
 		}
 	}
-	return nil
 }
 
 // storeInput puts inline input into the store's inputs table (by digest) and checks that
