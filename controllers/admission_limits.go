@@ -6,6 +6,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
@@ -112,15 +114,16 @@ func (r *planLimitsResolver) admitCreate(ctx context.Context, kind, namespace st
 // otherNames lists the names of the objects of list in namespace other than name,
 // leaving out those being deleted. It reads the cache, which may lag a create that was
 // just admitted; admissionLedger counts those.
-func otherNames(ctx context.Context, c client.Reader, list client.ObjectList, namespace, name string, items func() []client.Object) ([]string, error) {
+func otherNames(ctx context.Context, c client.Reader, list client.ObjectList, namespace, name string) ([]string, error) {
 	if err := c.List(ctx, list, client.InNamespace(namespace)); err != nil {
 		return nil, err
 	}
 	var names []string
-	for _, o := range items() {
-		if o.GetName() != name && o.GetDeletionTimestamp().IsZero() {
-			names = append(names, o.GetName())
+	err := meta.EachListItem(list, func(o runtime.Object) error {
+		if obj := o.(client.Object); obj.GetName() != name && obj.GetDeletionTimestamp().IsZero() {
+			names = append(names, obj.GetName())
 		}
-	}
-	return names, nil
+		return nil
+	})
+	return names, err
 }

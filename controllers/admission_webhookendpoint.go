@@ -32,14 +32,7 @@ func (a *WebhookEndpointAdmission) ValidateCreate(ctx context.Context, ep *aiasv
 		return nil, nil
 	}
 	n, ok, err := a.ledger.admit("WebhookEndpoint/"+ep.Namespace, ep.Name, int(*limit), func() ([]string, error) {
-		var list aiasv1alpha1.WebhookEndpointList
-		return otherNames(ctx, a.Reader, &list, ep.Namespace, ep.Name, func() []client.Object {
-			out := make([]client.Object, len(list.Items))
-			for i := range list.Items {
-				out[i] = &list.Items[i]
-			}
-			return out
-		})
+		return otherNames(ctx, a.Reader, &aiasv1alpha1.WebhookEndpointList{}, ep.Namespace, ep.Name)
 	})
 	if err != nil {
 		return nil, apierrors.NewInternalError(fmt.Errorf("counting the WebhookEndpoints of namespace %s: %w", ep.Namespace, err))

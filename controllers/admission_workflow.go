@@ -38,14 +38,7 @@ func (a *WorkflowAdmission) ValidateCreate(ctx context.Context, wf *aiasv1alpha1
 	}
 	if limit := nl.Limits.Workflows; limit != nil {
 		n, ok, err := a.ledger.admit("Workflow/"+wf.Namespace, wf.Name, int(*limit), func() ([]string, error) {
-			var list aiasv1alpha1.WorkflowList
-			return otherNames(ctx, a.Reader, &list, wf.Namespace, wf.Name, func() []client.Object {
-				out := make([]client.Object, len(list.Items))
-				for i := range list.Items {
-					out[i] = &list.Items[i]
-				}
-				return out
-			})
+			return otherNames(ctx, a.Reader, &aiasv1alpha1.WorkflowList{}, wf.Namespace, wf.Name)
 		})
 		if err != nil {
 			return nil, apierrors.NewInternalError(fmt.Errorf("counting the Workflows of namespace %s: %w", wf.Namespace, err))
