@@ -163,32 +163,27 @@ type refReader struct {
 
 // secret returns nil without error for a missing optional Secret.
 func (r *refReader) secret(ctx context.Context, name string, optional bool) (*corev1.Secret, error) {
-	if s, ok := r.secrets[name]; ok {
-		return s, nil
-	}
-	s := &corev1.Secret{}
-	if err := r.reader.Get(ctx, client.ObjectKey{Namespace: r.namespace, Name: name}, s); err != nil {
-		if apierrors.IsNotFound(err) && optional {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("secret %s/%s: %w", r.namespace, name, err)
-	}
-	r.secrets[name] = s
-	return s, nil
+	return readRef(ctx, r, r.secrets, &corev1.Secret{}, "secret", name, optional)
 }
 
 // configMap returns nil without error for a missing optional ConfigMap.
 func (r *refReader) configMap(ctx context.Context, name string, optional bool) (*corev1.ConfigMap, error) {
-	if cm, ok := r.configMaps[name]; ok {
-		return cm, nil
+	return readRef(ctx, r, r.configMaps, &corev1.ConfigMap{}, "configmap", name, optional)
+}
+
+// readRef reads the named object into obj once per container start (seen remembers it);
+// a missing optional one is nil without error.
+func readRef[T client.Object](ctx context.Context, r *refReader, seen map[string]T, obj T, kind, name string, optional bool) (T, error) {
+	var none T
+	if o, ok := seen[name]; ok {
+		return o, nil
 	}
-	cm := &corev1.ConfigMap{}
-	if err := r.reader.Get(ctx, client.ObjectKey{Namespace: r.namespace, Name: name}, cm); err != nil {
+	if err := r.reader.Get(ctx, client.ObjectKey{Namespace: r.namespace, Name: name}, obj); err != nil {
 		if apierrors.IsNotFound(err) && optional {
-			return nil, nil
+			return none, nil
 		}
-		return nil, fmt.Errorf("configmap %s/%s: %w", r.namespace, name, err)
+		return none, fmt.Errorf("%s %s/%s: %w", kind, r.namespace, name, err)
 	}
-	r.configMaps[name] = cm
-	return cm, nil
+	seen[name] = obj
+	return obj, nil
 }
