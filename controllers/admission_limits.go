@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -26,69 +25,21 @@ type namespaceLimits struct {
 
 // planLimitsResolver finds the plan limits in force in a namespace, from the cache.
 type planLimitsResolver struct {
-	Reader client.Reader
-	Opts   AdmissionOptions
+	Opts         AdmissionOptions
+	entitlements entitlements.Resolver
 }
 
-// forNamespace finds the namespace's Tenant (the Tenant of the same name, else the one the
-// namespace's aias.dev/tenant label names), its effective plan (status.effectivePlan, else
-// computed as the Tenant controller would) and that Plan's limits.
+// forNamespace finds the namespace's Tenant and effective plan by the one rule of
+// internal/entitlements, and that Plan's limits.
 func (r *planLimitsResolver) forNamespace(ctx context.Context, namespace string) (namespaceLimits, error) {
-	t, err := r.tenantOf(ctx, namespace)
-	if err != nil || t == nil {
-		return namespaceLimits{}, err
+	e, err := r.entitlements.ForNamespace(ctx, namespace)
+	if err != nil {
+		return namespaceLimits{}, apierrors.NewInternalError(err)
 	}
-	nl := namespaceLimits{Tenant: t.Name, Plan: t.Status.EffectivePlan}
-	if nl.Plan == "" {
-		var plans aiasv1alpha1.PlanList
-		if err := r.Reader.List(ctx, &plans); err != nil {
-			return nl, apierrors.NewInternalError(fmt.Errorf("listing Plans: %w", err))
-		}
-		nl.Plan, _ = entitlements.EffectivePlan(t, plans.Items, r.Opts.DefaultPlan, r.Opts.Now(), r.Opts.PastDueGrace)
+	if e == nil {
+		return namespaceLimits{}, nil
 	}
-	if nl.Plan == "" {
-		nl.PlanMissing = true
-		return nl, nil
-	}
-	var p aiasv1alpha1.Plan
-	if err := r.Reader.Get(ctx, client.ObjectKey{Name: nl.Plan}, &p); err != nil {
-		if apierrors.IsNotFound(err) {
-			nl.PlanMissing = true
-			return nl, nil
-		}
-		return nl, apierrors.NewInternalError(fmt.Errorf("reading Plan %s: %w", nl.Plan, err))
-	}
-	nl.Limits = p.Spec.Limits
-	return nl, nil
-}
-
-func (r *planLimitsResolver) tenantOf(ctx context.Context, namespace string) (*aiasv1alpha1.Tenant, error) {
-	var t aiasv1alpha1.Tenant
-	err := r.Reader.Get(ctx, client.ObjectKey{Name: namespace}, &t)
-	if err == nil {
-		return &t, nil
-	}
-	if !apierrors.IsNotFound(err) {
-		return nil, apierrors.NewInternalError(fmt.Errorf("reading Tenant %s: %w", namespace, err))
-	}
-	var ns corev1.Namespace
-	if err := r.Reader.Get(ctx, client.ObjectKey{Name: namespace}, &ns); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, apierrors.NewInternalError(fmt.Errorf("reading Namespace %s: %w", namespace, err))
-	}
-	name := ns.Labels[LabelTenant]
-	if name == "" || name == namespace {
-		return nil, nil
-	}
-	if err := r.Reader.Get(ctx, client.ObjectKey{Name: name}, &t); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, apierrors.NewInternalError(fmt.Errorf("reading Tenant %s: %w", name, err))
-	}
-	return &t, nil
+	return namespaceLimits{Tenant: e.Tenant.Name, Plan: e.PlanName, PlanMissing: e.Plan == nil, Limits: e.Limits()}, nil
 }
 
 // admitCreate answers the questions every create shares: may anything be created in a

@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/entitlements"
 )
 
 // NoTenantPolicy says what the admission webhooks do with Workflows and WebhookEndpoints
@@ -25,8 +26,8 @@ const (
 type AdmissionOptions struct {
 	// NoTenantPolicy applies to namespaces that belong to no Tenant; empty means unlimited.
 	NoTenantPolicy NoTenantPolicy
-	// DefaultPlan and PastDueGrace are the Tenant controller's settings; they pick the
-	// plan of a Tenant whose status.effectivePlan is not filled in yet.
+	// DefaultPlan and PastDueGrace are the cluster's plan settings (the same as the Tenant
+	// and Run controllers'): internal/entitlements computes a Tenant's plan with them.
 	DefaultPlan  string
 	PastDueGrace time.Duration
 	// Now returns the current time; nil means time.Now.
@@ -40,7 +41,7 @@ type AdmissionOptions struct {
 // +kubebuilder:webhook:path=/validate-aias-dev-v1alpha1-webhookendpoint,mutating=false,failurePolicy=fail,sideEffects=None,groups=aias.dev,resources=webhookendpoints,verbs=create,versions=v1alpha1,name=vwebhookendpoint.aias.dev,admissionReviewVersions=v1,timeoutSeconds=10
 
 // SetupAdmission registers the validating webhooks for Workflows and WebhookEndpoints on
-// the manager's webhook server. They read Tenants, Namespaces, Plans, Workflows and
+// the manager's webhook server. They read Tenants, Plans, Workflows and
 // WebhookEndpoints from the manager's cache.
 func SetupAdmission(mgr ctrl.Manager, opts AdmissionOptions) error {
 	switch opts.NoTenantPolicy {
@@ -70,7 +71,8 @@ func newPlanLimitsResolver(r client.Reader, opts AdmissionOptions) *planLimitsRe
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &planLimitsResolver{Reader: r, Opts: opts}
+	return &planLimitsResolver{Opts: opts, entitlements: entitlements.Resolver{
+		Reader: r, DefaultPlan: opts.DefaultPlan, PastDueGrace: opts.PastDueGrace, Now: opts.Now}}
 }
 
 // NewWorkflowAdmission returns the Workflow validator reading through r (the manager's

@@ -10,7 +10,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
-	"github.com/aias-dev/aias/internal/stepjob"
 )
 
 // IndexRunWorkflow indexes Runs by the Workflow they reference, so that per-Workflow
@@ -55,7 +54,7 @@ func SetupIndexes(ctx context.Context, mgr manager.Manager) error {
 		return err
 	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &batchv1.Job{}, IndexJobRunUID, func(o client.Object) []string {
-		if uid := o.GetLabels()[stepjob.LabelRunUID]; uid != "" {
+		if uid := o.GetLabels()[aiasv1alpha1.LabelRunUID]; uid != "" {
 			return []string{uid}
 		}
 		return nil

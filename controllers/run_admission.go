@@ -11,6 +11,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/entitlements"
 	"github.com/aias-dev/aias/internal/store"
 )
 
@@ -24,20 +25,50 @@ func clientKey(namespace, name string) types.NamespacedName {
 //   - Allow: no limit.
 //   - Forbid: beyond max active Runs, the new Run is Rejected.
 //   - Queue: beyond max, Runs wait in phase Queued and start first-come first-served.
-func (r *RunReconciler) admit(ctx context.Context, run *aiasv1alpha1.Run, spec *aiasv1alpha1.WorkflowSpec, tp *tenantPlan) (bool, ctrl.Result, error) {
-	policy, limit := aiasv1alpha1.ConcurrencyAllow, 0
-	if c := spec.Concurrency; c != nil {
-		if c.Policy != "" {
-			policy = c.Policy
+//
+// Then the Run counts against the tenant's plan; it starts when both allow it.
+func (r *RunReconciler) admit(ctx context.Context, run *aiasv1alpha1.Run, spec *aiasv1alpha1.WorkflowSpec, tp *entitlements.Entitlement) (bool, ctrl.Result, error) {
+	held, res, err := r.claimSlot(ctx, run, spec, tp)
+	if err != nil || !held {
+		return false, res, err
+	}
+	if tp != nil {
+		if granted, err := r.claimPlanRun(ctx, run, tp); err != nil || !granted {
+			return false, ctrl.Result{}, err
 		}
-		limit = 1
-		if c.Max != nil {
-			limit = int(*c.Max)
-		}
+	}
+	now := metav1.NewTime(r.Now())
+	run.Status.Phase = aiasv1alpha1.RunRunning
+	run.Status.StartTime = &now
+	run.Status.Message = ""
+	setReady(run, metav1.ConditionUnknown, "Running", "steps are running")
+	// No event: StepStarted follows at once, and apiserver writes per Run are budgeted.
+	return true, ctrl.Result{}, nil
+}
+
+// concurrencyOf is the Workflow's policy and its max (0: no limit).
+func concurrencyOf(spec *aiasv1alpha1.WorkflowSpec) (aiasv1alpha1.ConcurrencyPolicyType, int) {
+	c := spec.Concurrency
+	if c == nil {
+		return aiasv1alpha1.ConcurrencyAllow, 0
+	}
+	policy, limit := c.Policy, 1
+	if policy == "" {
+		policy = aiasv1alpha1.ConcurrencyAllow
+	}
+	if c.Max != nil {
+		limit = int(*c.Max)
 	}
 	if policy == aiasv1alpha1.ConcurrencyAllow {
 		limit = 0
 	}
+	return policy, limit
+}
+
+// claimSlot takes a concurrency slot for the Run, or queues or rejects it as the
+// Workflow's policy and the tenant's concurrentRuns say.
+func (r *RunReconciler) claimSlot(ctx context.Context, run *aiasv1alpha1.Run, spec *aiasv1alpha1.WorkflowSpec, tp *entitlements.Entitlement) (bool, ctrl.Result, error) {
+	policy, limit := concurrencyOf(spec)
 	wf := run.Spec.WorkflowRef.Name
 	if policy == aiasv1alpha1.ConcurrencyQueue {
 		ahead, err := r.queuedAhead(ctx, run)
@@ -49,57 +80,52 @@ func (r *RunReconciler) admit(ctx context.Context, run *aiasv1alpha1.Run, spec *
 			return false, ctrl.Result{RequeueAfter: r.QueueRecheck}, nil
 		}
 	}
-	held, err := r.Store.ClaimSlot(ctx, store.SlotClaim{RunUID: string(run.UID), Namespace: run.Namespace, Workflow: wf, Max: limit, NamespaceMax: tp.concurrentLimit()})
+	held, err := r.Store.ClaimSlot(ctx, store.SlotClaim{RunUID: string(run.UID), Namespace: run.Namespace, Workflow: wf, Max: limit, NamespaceMax: concurrentLimit(tp)})
 	if err != nil {
 		return false, ctrl.Result{}, fmt.Errorf("claiming a concurrency slot: %w", err)
 	}
-	if !held {
-		if wfSlots, nsSlots, err := r.Store.SlotCounts(ctx, run.Namespace, wf); err == nil && (limit == 0 || wfSlots < limit) && tp.concurrentLimit() > 0 {
-			// The tenant's plan is what is full: such Runs wait, they never fail.
-			r.queue(run, fmt.Sprintf("%s allows %d concurrent run(s) and %d are running: waiting for one to finish", tp.describe(), tp.concurrentLimit(), nsSlots))
-			return false, ctrl.Result{RequeueAfter: r.QueueRecheck}, nil
-		}
-		msg := fmt.Sprintf("workflow %s allows %d active run(s) at once and that many are running", wf, limit)
-		if policy == aiasv1alpha1.ConcurrencyForbid {
-			r.reject(run, aiasv1alpha1.RunRejected, "ConcurrencyForbidden", msg+" (policy Forbid)")
-			return false, ctrl.Result{}, nil
-		}
-		r.queue(run, msg+" (policy Queue): waiting for one to finish")
+	if held {
+		return true, ctrl.Result{}, nil
+	}
+	if wfSlots, nsSlots, err := r.Store.SlotCounts(ctx, run.Namespace, wf); err == nil && (limit == 0 || wfSlots < limit) && concurrentLimit(tp) > 0 {
+		// The tenant's plan is what is full: such Runs wait, they never fail.
+		r.queue(run, fmt.Sprintf("%s allows %d concurrent run(s) and %d are running: waiting for one to finish", tp.Describe(), concurrentLimit(tp), nsSlots))
 		return false, ctrl.Result{RequeueAfter: r.QueueRecheck}, nil
 	}
-	if tp != nil {
-		// Count the Run against the plan's runs per period, once per Run UID, atomically
-		// with every other start; over the limit the slot goes back and the Run is refused.
-		period := periodStart(tp.tenant, r.Now())
-		granted, used, err := r.Store.ClaimRun(ctx, store.RunClaim{RunUID: string(run.UID), Tenant: tp.tenant.Name, PeriodStart: period, Limit: tp.runsLimit()})
-		if err != nil {
-			return false, ctrl.Result{}, fmt.Errorf("claiming the run against the plan: %w", err)
+	msg := fmt.Sprintf("workflow %s allows %d active run(s) at once and that many are running", wf, limit)
+	if policy == aiasv1alpha1.ConcurrencyForbid {
+		r.reject(run, aiasv1alpha1.RunRejected, "ConcurrencyForbidden", msg+" (policy Forbid)")
+		return false, ctrl.Result{}, nil
+	}
+	r.queue(run, msg+" (policy Queue): waiting for one to finish")
+	return false, ctrl.Result{RequeueAfter: r.QueueRecheck}, nil
+}
+
+// claimPlanRun counts the Run against the plan's runs per period, once per Run UID,
+// atomically with every other start, and records the Run's byte caps for the internal
+// step API. Over the limit the slot goes back and the Run is Rejected.
+func (r *RunReconciler) claimPlanRun(ctx context.Context, run *aiasv1alpha1.Run, tp *entitlements.Entitlement) (bool, error) {
+	period := tp.PeriodStart(r.Now())
+	granted, used, err := r.Store.ClaimRun(ctx, store.RunClaim{RunUID: string(run.UID), Tenant: tp.Tenant.Name, PeriodStart: period, Limit: runsLimit(tp)})
+	if err != nil {
+		return false, fmt.Errorf("claiming the run against the plan: %w", err)
+	}
+	if !granted {
+		if err := r.Store.ReleaseSlot(ctx, string(run.UID)); err != nil {
+			return false, err
 		}
-		if granted && tp.plan != nil {
-			// The internal step API holds the Run's uploads and logs to these.
-			limits := store.RunLimits{ArtifactBytes: tp.plan.Spec.Limits.ArtifactBytesPerRun, LogBytes: tp.plan.Spec.Limits.LogBytesPerRun}
-			if limits.ArtifactBytes != nil || limits.LogBytes != nil {
-				if err := r.Store.SetRunLimits(ctx, string(run.UID), limits); err != nil {
-					return false, ctrl.Result{}, fmt.Errorf("recording the run's byte limits: %w", err)
-				}
-			}
-		}
-		if !granted {
-			if err := r.Store.ReleaseSlot(ctx, string(run.UID)); err != nil {
-				return false, ctrl.Result{}, err
-			}
-			r.reject(run, aiasv1alpha1.RunRejected, "QuotaExceeded", fmt.Sprintf("%s allows %d runs per billing period and %d have started since %s",
-				tp.describe(), tp.runsLimit(), used, period.Format("2006-01-02")))
-			return false, ctrl.Result{}, nil
+		r.reject(run, aiasv1alpha1.RunRejected, "QuotaExceeded", fmt.Sprintf("%s allows %d runs per billing period and %d have started since %s",
+			tp.Describe(), runsLimit(tp), used, period.Format("2006-01-02")))
+		return false, nil
+	}
+	plan := tp.Limits()
+	limits := store.RunLimits{ArtifactBytes: plan.ArtifactBytesPerRun, LogBytes: plan.LogBytesPerRun}
+	if limits.ArtifactBytes != nil || limits.LogBytes != nil {
+		if err := r.Store.SetRunLimits(ctx, string(run.UID), limits); err != nil {
+			return false, fmt.Errorf("recording the run's byte limits: %w", err)
 		}
 	}
-	now := metav1.NewTime(r.Now())
-	run.Status.Phase = aiasv1alpha1.RunRunning
-	run.Status.StartTime = &now
-	run.Status.Message = ""
-	setReady(run, metav1.ConditionUnknown, "Running", "steps are running")
-	// No event: StepStarted follows at once, and apiserver writes per Run are budgeted.
-	return true, ctrl.Result{}, nil
+	return true, nil
 }
 
 func (r *RunReconciler) queue(run *aiasv1alpha1.Run, msg string) {

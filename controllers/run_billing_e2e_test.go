@@ -18,6 +18,7 @@ import (
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/webhookserver"
+	"github.com/aias-dev/aias/webhookserver/billing"
 )
 
 // A tenant out of runs for the period upgrades through Stripe: a signed
@@ -59,7 +60,7 @@ func TestRunQuotaLiftedByStripeUpgrade(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := "http://" + addrs.Public + webhookserver.BillingPath
+	url := "http://" + addrs.Public + billing.Path
 	body, _ := json.Marshal(map[string]any{
 		"id": "evt_e2e" + h.ns[len(h.ns)-5:], "object": "event", "type": "customer.subscription.created", "created": time.Now().Unix(),
 		"api_version": "2023-10-16", "data": map[string]any{"object": map[string]any{

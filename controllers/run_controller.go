@@ -2,14 +2,11 @@ package controllers
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"sync"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -24,13 +21,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/entitlements"
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
 )
-
-// RunFinalizer lets the Run controller delete a Run's artifacts, logs and index row
-// from the store before the Run disappears.
-const RunFinalizer = "aias.dev/run-cleanup"
 
 // RunReconciler turns a Run into one Job per step attempt and reports the story in the
 // Run's status: it freezes the Workflow spec the Run starts with, admits the Run under
@@ -67,6 +61,7 @@ type RunReconciler struct {
 
 	specs   specCache
 	indexed sync.Map // Run UID → the store.RunRecord this process last wrote for it
+	outbox  runOutbox
 }
 
 // +kubebuilder:rbac:groups=aias.dev,resources=runs,verbs=get;list;watch;update;patch
@@ -83,31 +78,22 @@ func (r *RunReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result
 	if err := r.Get(ctx, req.NamespacedName, run); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
+	defer r.outbox.drop(run) // whatever was not flushed by a successful status write
 	if !run.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.reconcileDelete(ctx, run)
 	}
-	if !controllerutil.ContainsFinalizer(run, RunFinalizer) {
+	if !controllerutil.ContainsFinalizer(run, aiasv1alpha1.RunFinalizer) {
 		patch := client.MergeFromWithOptions(run.DeepCopy(), client.MergeFromWithOptimisticLock{})
-		controllerutil.AddFinalizer(run, RunFinalizer)
+		controllerutil.AddFinalizer(run, aiasv1alpha1.RunFinalizer)
 		// The patch event brings us back; nothing else happens before the finalizer is on.
 		return ctrl.Result{}, r.Patch(ctx, run, patch)
 	}
 
+	// What the reconcile tells users (events) and Prometheus (counts) waits for the status
+	// write that explains it: a reconcile working from a stale cache loses the write to
+	// the optimistic lock and must not announce a second time what the first one did.
 	before := run.DeepCopy()
-	defer func() {
-		if equality.Semantic.DeepEqual(before.Status, run.Status) {
-			return
-		}
-		run.Status.ObservedGeneration = run.Generation
-		if perr := r.Status().Patch(ctx, run, client.MergeFrom(before)); perr != nil && err == nil {
-			err = perr
-		}
-		if before.Status.Phase != run.Status.Phase {
-			if ierr := r.index(ctx, run); ierr != nil && err == nil {
-				err = ierr
-			}
-		}
-	}()
+	defer func() { r.writeStatus(ctx, before, run, &result, &err) }()
 
 	if run.Status.Phase.Finished() {
 		return ctrl.Result{}, r.reconcileFinished(ctx, run)
@@ -120,7 +106,7 @@ func (r *RunReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result
 	}
 	// The tenant's plan matters until the Run starts: the frozen spec takes its step
 	// timeout bound and admission its limits. Resolved once for both.
-	var tp *tenantPlan
+	var tp *entitlements.Entitlement
 	notStarted := run.Status.Phase == aiasv1alpha1.RunPending || run.Status.Phase == aiasv1alpha1.RunQueued
 	if notStarted {
 		if tp, err = r.planOf(ctx, run.Namespace); err != nil {
@@ -220,18 +206,6 @@ var slotMayHaveFreed = predicate.Funcs{
 		started := n.Status.Phase == aiasv1alpha1.RunRunning && o.Status.Phase != aiasv1alpha1.RunRunning
 		return started || (n.Status.Phase.Finished() && !o.Status.Phase.Finished()) || (!n.DeletionTimestamp.IsZero() && o.DeletionTimestamp.IsZero())
 	},
-}
-
-// event records what a user should see in `kubectl describe run`. The events API folds
-// events with the same reason and action into one series that keeps the first note, so
-// the action carries a digest of the note: "Step b started" must not read "Step a started (x2)".
-func (r *RunReconciler) event(run *aiasv1alpha1.Run, eventType, reason, format string, args ...any) {
-	if r.Recorder == nil {
-		return
-	}
-	note := fmt.Sprintf(format, args...)
-	sum := sha256.Sum256([]byte(note))
-	r.Recorder.Eventf(run, nil, eventType, reason, reason+"/"+hex.EncodeToString(sum[:4]), "%s", note)
 }
 
 func (r *RunReconciler) index(ctx context.Context, run *aiasv1alpha1.Run) error {

@@ -90,7 +90,7 @@ func checkStepJob(t *testing.T, run *aiasv1alpha1.Run, job *batchv1.Job) {
 	if ref := metav1.GetControllerOf(job); ref == nil || ref.UID != run.UID || ref.Kind != "Run" {
 		t.Errorf("owner = %+v", ref)
 	}
-	for k, v := range map[string]string{stepjob.LabelRun: run.Name, stepjob.LabelStep: "a", stepjob.LabelAttempt: "1", stepjob.LabelRunUID: string(run.UID)} {
+	for k, v := range map[string]string{aiasv1alpha1.LabelRun: run.Name, aiasv1alpha1.LabelStep: "a", aiasv1alpha1.LabelAttempt: "1", aiasv1alpha1.LabelRunUID: string(run.UID)} {
 		if job.Labels[k] != v || job.Spec.Template.Labels[k] != v {
 			t.Errorf("label %s = %q / %q, want %q", k, job.Labels[k], job.Spec.Template.Labels[k], v)
 		}
@@ -117,8 +117,8 @@ func checkStepJob(t *testing.T, run *aiasv1alpha1.Run, job *batchv1.Job) {
 	for _, e := range c.Env {
 		env[e.Name] = e
 	}
-	if env["AIAS_API_URL"].Value != "http://internal.test:8082" || env["AIAS_RUN"].Value != run.Name || env["AIAS_STEP"].Value != "a" ||
-		env["AIAS_ATTEMPT"].Value != "1" || env["AIAS_FROM"].Value != "" || env["AIAS_TOKEN"].ValueFrom.SecretKeyRef.Name != "r1-step-token" {
+	if env[stepjob.EnvAPIURL].Value != "http://internal.test:8082" || env[stepjob.EnvRun].Value != run.Name || env[stepjob.EnvStep].Value != "a" ||
+		env[stepjob.EnvAttempt].Value != "1" || env[stepjob.EnvFrom].Value != "" || env[stepjob.EnvToken].ValueFrom.SecretKeyRef.Name != "r1-step-token" {
 		t.Errorf("env = %+v", c.Env)
 	}
 }

@@ -21,7 +21,7 @@ import (
 	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/store"
 	"github.com/aias-dev/aias/internal/testenv"
-	"github.com/aias-dev/aias/webhookserver"
+	"github.com/aias-dev/aias/webhookserver/stepapi"
 )
 
 // builtBinDir holds the aias binary built for this package's tests; TestMain removes it.
@@ -66,7 +66,7 @@ func withDevKubelet(t *testing.T, h *rtHarness) func(ctrl.Manager) error {
 // outputs land in the store, and the Run's status tells the story.
 func TestRunEndToEndWithDevKubelet(t *testing.T) {
 	h := newRunHarnessNoStart(t)
-	api := httptest.NewServer((&webhookserver.InternalAPI{Store: testStore, Tokens: h.tokens, MaxArtifactBytes: 16 << 20, MaxLogBatch: 1000}).Handler())
+	api := httptest.NewServer((&stepapi.Server{Store: testStore, Tokens: h.tokens, MaxArtifactBytes: 16 << 20, MaxLogBatch: 1000}).Handler())
 	defer api.Close()
 	h.apiURL = api.URL
 	h.start(withDevKubelet(t, h))
@@ -120,7 +120,7 @@ func TestRunEndToEndWithDevKubelet(t *testing.T) {
 // reported outcome; a step timeout kills the process.
 func TestRunEndToEndFailureAndTimeout(t *testing.T) {
 	h := newRunHarnessNoStart(t)
-	api := httptest.NewServer((&webhookserver.InternalAPI{Store: testStore, Tokens: h.tokens, MaxArtifactBytes: 16 << 20, MaxLogBatch: 1000}).Handler())
+	api := httptest.NewServer((&stepapi.Server{Store: testStore, Tokens: h.tokens, MaxArtifactBytes: 16 << 20, MaxLogBatch: 1000}).Handler())
 	defer api.Close()
 	h.apiURL = api.URL
 	h.start(withDevKubelet(t, h))

@@ -32,7 +32,7 @@ func (r *RunReconciler) finish(ctx context.Context, run *aiasv1alpha1.Run, phase
 	if run.Status.StartTime != nil {
 		d := now.Sub(run.Status.StartTime.Time)
 		run.Status.Duration = d.Round(time.Second).String()
-		runDuration.WithLabelValues(string(phase)).Observe(d.Seconds())
+		r.count(run, func() { runDuration.WithLabelValues(string(phase)).Observe(d.Seconds()) })
 	}
 	run.Status.StepsSummary = stepsSummary(run)
 	status := metav1.ConditionFalse
@@ -44,7 +44,7 @@ func (r *RunReconciler) finish(ctx context.Context, run *aiasv1alpha1.Run, phase
 	// The event reason is the phase ("Succeeded", "Failed", ...): `kubectl describe` folds
 	// events with equal reasons, and a step's StepFailed must stay visible beside it.
 	r.event(run, eventType, string(phase), "Run %s (%s): %s", lowerPhase(phase), reason, message)
-	runsFinished.WithLabelValues(string(phase)).Inc()
+	r.count(run, func() { runsFinished.WithLabelValues(string(phase)).Inc() })
 	if err := r.refreshArtifacts(ctx, run); err != nil {
 		return err
 	}
@@ -88,7 +88,7 @@ func (r *RunReconciler) stopJobs(ctx context.Context, run *aiasv1alpha1.Run, all
 // and Secret too, but only eventually; a Run recreated under the same name must not
 // find them.
 func (r *RunReconciler) reconcileDelete(ctx context.Context, run *aiasv1alpha1.Run) error {
-	if !controllerutil.ContainsFinalizer(run, RunFinalizer) {
+	if !controllerutil.ContainsFinalizer(run, aiasv1alpha1.RunFinalizer) {
 		return nil
 	}
 	if err := r.stopJobs(ctx, run, true); err != nil {
@@ -103,7 +103,7 @@ func (r *RunReconciler) reconcileDelete(ctx context.Context, run *aiasv1alpha1.R
 		return fmt.Errorf("deleting the run's store rows: %w", err)
 	}
 	patch := client.MergeFromWithOptions(run.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	controllerutil.RemoveFinalizer(run, RunFinalizer)
+	controllerutil.RemoveFinalizer(run, aiasv1alpha1.RunFinalizer)
 	return r.Patch(ctx, run, patch)
 }
 

@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/entitlements"
 	"github.com/aias-dev/aias/internal/store"
 )
 
@@ -37,7 +38,7 @@ func (c *specCache) put(digest string, spec *aiasv1alpha1.WorkflowSpec) { c.m.St
 // from status: a crash in between leaves an unreferenced row, never a dangling digest)
 // and indexes the Run. A nil spec without error means the Run cannot go on: it was
 // rejected, or it waits (wait > 0) for its Workflow.
-func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run, tp *tenantPlan) (*aiasv1alpha1.WorkflowSpec, time.Duration, error) {
+func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run, tp *entitlements.Entitlement) (*aiasv1alpha1.WorkflowSpec, time.Duration, error) {
 	if d := run.Status.SpecDigest; d != "" {
 		if spec := r.specs.get(d); spec != nil {
 			return spec, 0, nil
@@ -108,13 +109,14 @@ func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run, tp *t
 // Admission refuses a Workflow whose steps ask for more than the plan allows, but a step
 // that names no timeout would otherwise run unbounded on any plan. The bound is part of
 // the frozen spec, so it holds for the whole Run even if the plan changes meanwhile.
-func boundStepTimeouts(tp *tenantPlan, spec *aiasv1alpha1.WorkflowSpec) {
-	if tp == nil || tp.plan == nil || tp.plan.Spec.Limits.MaxStepTimeout == nil {
+func boundStepTimeouts(tp *entitlements.Entitlement, spec *aiasv1alpha1.WorkflowSpec) {
+	bound := tp.Limits().MaxStepTimeout
+	if bound == nil {
 		return
 	}
 	for i := range spec.Steps {
 		if spec.Steps[i].Timeout == nil {
-			spec.Steps[i].Timeout = tp.plan.Spec.Limits.MaxStepTimeout.DeepCopy()
+			spec.Steps[i].Timeout = bound.DeepCopy()
 		}
 	}
 }
@@ -148,7 +150,7 @@ func (r *RunReconciler) reject(run *aiasv1alpha1.Run, phase aiasv1alpha1.RunPhas
 	run.Status.CompletionTime = &now
 	setReady(run, metav1.ConditionFalse, reason, message)
 	r.event(run, corev1.EventTypeWarning, reason, "%s", message)
-	runsFinished.WithLabelValues(string(phase)).Inc()
+	r.count(run, func() { runsFinished.WithLabelValues(string(phase)).Inc() })
 }
 
 // setReady sets the Ready condition and reports whether it changed.

@@ -28,11 +28,11 @@ const stepUser = 65532
 // stepLabels are on the Job and its pods, for `kubectl get jobs,pods -l aias.dev/run=<run>`.
 func stepLabels(run *aiasv1alpha1.Run, step string, attempt int32) map[string]string {
 	return map[string]string{
-		stepjob.LabelRun:               run.Name,
-		stepjob.LabelRunUID:            string(run.UID),
-		stepjob.LabelStep:              step,
-		stepjob.LabelAttempt:           strconv.Itoa(int(attempt)),
-		"app.kubernetes.io/managed-by": "aias",
+		aiasv1alpha1.LabelRun:       run.Name,
+		aiasv1alpha1.LabelRunUID:    string(run.UID),
+		aiasv1alpha1.LabelStep:      step,
+		aiasv1alpha1.LabelAttempt:   strconv.Itoa(int(attempt)),
+		aiasv1alpha1.LabelManagedBy: aiasv1alpha1.ManagedByAias,
 	}
 }
 
@@ -44,16 +44,16 @@ func (r *RunReconciler) buildJob(run *aiasv1alpha1.Run, spec *aiasv1alpha1.Workf
 	// AIAS variables come last: for duplicate names the last entry wins, so a step cannot
 	// point step-run at another run or API by accident.
 	env = append(env,
-		corev1.EnvVar{Name: "AIAS_API_URL", Value: r.InternalAPIURL},
-		corev1.EnvVar{Name: "AIAS_TOKEN", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+		corev1.EnvVar{Name: stepjob.EnvAPIURL, Value: r.InternalAPIURL},
+		corev1.EnvVar{Name: stepjob.EnvToken, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: tokenSecretName(run.Name)}, Key: stepjob.TokenKey}}},
-		corev1.EnvVar{Name: "AIAS_NAMESPACE", Value: run.Namespace},
-		corev1.EnvVar{Name: "AIAS_RUN", Value: run.Name},
-		corev1.EnvVar{Name: "AIAS_STEP", Value: step.Name},
-		corev1.EnvVar{Name: "AIAS_ATTEMPT", Value: strconv.Itoa(int(attempt))},
-		corev1.EnvVar{Name: "AIAS_FROM", Value: strings.Join(spec.StepDependencies(i), ",")},
-		corev1.EnvVar{Name: "AIAS_WORK_DIR", Value: stepjob.WorkDir},
-		corev1.EnvVar{Name: "AIAS_OUTPUT_DIR", Value: stepjob.OutputDir},
+		corev1.EnvVar{Name: stepjob.EnvNamespace, Value: run.Namespace},
+		corev1.EnvVar{Name: stepjob.EnvRun, Value: run.Name},
+		corev1.EnvVar{Name: stepjob.EnvStep, Value: step.Name},
+		corev1.EnvVar{Name: stepjob.EnvAttempt, Value: strconv.Itoa(int(attempt))},
+		corev1.EnvVar{Name: stepjob.EnvFrom, Value: strings.Join(spec.StepDependencies(i), ",")},
+		corev1.EnvVar{Name: stepjob.EnvWorkDir, Value: stepjob.WorkDir},
+		corev1.EnvVar{Name: stepjob.EnvOutputDir, Value: stepjob.OutputDir},
 	)
 	restricted := &corev1.SecurityContext{
 		AllowPrivilegeEscalation: ptr.To(false),
@@ -143,7 +143,7 @@ func (r *RunReconciler) createOrAdopt(ctx context.Context, run *aiasv1alpha1.Run
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), existing); err != nil {
 		return err
 	}
-	if uid := existing.GetLabels()[stepjob.LabelRunUID]; uid != string(run.UID) {
+	if uid := existing.GetLabels()[aiasv1alpha1.LabelRunUID]; uid != string(run.UID) {
 		return fmt.Errorf("%s already exists and belongs to another run (uid %q); it is left alone", obj.GetName(), uid)
 	}
 	return nil
@@ -155,7 +155,7 @@ func (r *RunReconciler) ensureTokenSecret(ctx context.Context, run *aiasv1alpha1
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: tokenSecretName(run.Name), Namespace: run.Namespace,
-			Labels: map[string]string{stepjob.LabelRun: run.Name, stepjob.LabelRunUID: string(run.UID), "app.kubernetes.io/managed-by": "aias"},
+			Labels: map[string]string{aiasv1alpha1.LabelRun: run.Name, aiasv1alpha1.LabelRunUID: string(run.UID), aiasv1alpha1.LabelManagedBy: aiasv1alpha1.ManagedByAias},
 		},
 		Type:       corev1.SecretTypeOpaque,
 		StringData: map[string]string{stepjob.TokenKey: token},

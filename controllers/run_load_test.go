@@ -19,8 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
-	"github.com/aias-dev/aias/internal/stepjob"
-	"github.com/aias-dev/aias/webhookserver"
+	"github.com/aias-dev/aias/webhookserver/stepapi"
 )
 
 // startDevKubelet runs the dev kubelet and a real internal API in a manager of their
@@ -28,7 +27,7 @@ import (
 // as a manager restart in a real cluster leaves pods running. Call before h.start.
 func (h *rtHarness) startDevKubelet() {
 	h.t.Helper()
-	api := httptest.NewServer((&webhookserver.InternalAPI{Store: testStore, Tokens: h.tokens, MaxArtifactBytes: 16 << 20, MaxLogBatch: 1000}).Handler())
+	api := httptest.NewServer((&stepapi.Server{Store: testStore, Tokens: h.tokens, MaxArtifactBytes: 16 << 20, MaxLogBatch: 1000}).Handler())
 	h.t.Cleanup(api.Close)
 	h.apiURL = api.URL
 	startTestManager(h.t, nil, func(_ context.Context, mgr manager.Manager) error { return withDevKubelet(h.t, h)(mgr) })
@@ -208,7 +207,7 @@ func TestRunSurvivesManagerRestarts(t *testing.T) {
 			t.Errorf("%s artifacts %+v", n, run.Status.Artifacts)
 		}
 		var jobs batchv1.JobList
-		if err := h.c.List(h.ctx, &jobs, client.InNamespace(h.ns), client.MatchingLabels{stepjob.LabelRunUID: string(run.UID)}); err != nil {
+		if err := h.c.List(h.ctx, &jobs, client.InNamespace(h.ns), client.MatchingLabels{aiasv1alpha1.LabelRunUID: string(run.UID)}); err != nil {
 			t.Fatal(err)
 		}
 		if len(jobs.Items) != 3 {

@@ -16,7 +16,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
-	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/store"
 )
 
@@ -42,8 +41,8 @@ func (r *RunReconciler) listStepJobs(ctx context.Context, run *aiasv1alpha1.Run)
 	for i := range jobs.Items {
 		j := &jobs.Items[i]
 		sj.byName[j.Name] = j
-		if a, err := strconv.Atoi(j.Labels[stepjob.LabelAttempt]); err == nil && int32(a) > sj.maxAttempt[j.Labels[stepjob.LabelStep]] {
-			sj.maxAttempt[j.Labels[stepjob.LabelStep]] = int32(a)
+		if a, err := strconv.Atoi(j.Labels[aiasv1alpha1.LabelAttempt]); err == nil && int32(a) > sj.maxAttempt[j.Labels[aiasv1alpha1.LabelStep]] {
+			sj.maxAttempt[j.Labels[aiasv1alpha1.LabelStep]] = int32(a)
 		}
 	}
 	return sj, nil
@@ -54,119 +53,183 @@ func (r *RunReconciler) listStepJobs(ctx context.Context, run *aiasv1alpha1.Run)
 // ends the Run when nothing is left to do. Steps are visited in spec order, and a step
 // only depends on earlier ones, so one pass settles everything a pass can.
 func (r *RunReconciler) advance(ctx context.Context, run *aiasv1alpha1.Run, spec *aiasv1alpha1.WorkflowSpec) (ctrl.Result, error) {
-	now := r.Now()
-	var wake time.Time
-	wakeAt := func(t time.Time) {
-		if wake.IsZero() || t.Before(wake) {
-			wake = t
-		}
-	}
-	if spec.Timeout != nil && run.Status.StartTime != nil {
-		deadline := run.Status.StartTime.Add(spec.Timeout.Duration)
-		if !now.Before(deadline) {
-			msg := fmt.Sprintf("workflow timeout of %s exceeded", spec.Timeout.Duration)
-			endSteps(run, aiasv1alpha1.StepFailed, msg)
-			return ctrl.Result{}, r.finish(ctx, run, aiasv1alpha1.RunFailed, "Timeout", msg)
-		}
-		wakeAt(deadline)
+	p := &stepPass{r: r, run: run, spec: spec, now: r.Now()}
+	if timedOut, err := p.enforceRunTimeout(ctx); timedOut || err != nil {
+		return ctrl.Result{}, err
 	}
 	jobs, err := r.listStepJobs(ctx, run)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	// The token Secret was made before the first attempt of any step: only a Run that
-	// starts its first attempt needs it ensured (a deleted Secret fails steps visibly).
-	tokenReady := false
-	for _, st := range run.Status.Steps {
-		if st.Attempts > 0 {
-			tokenReady = true
-		}
-	}
-	start := func(i int, attempt int32) error {
-		// A step reads the Run's input through the run index: index before any Job runs.
-		if err := r.index(ctx, run); err != nil {
-			return err
-		}
-		if !tokenReady {
-			if err := r.ensureTokenSecret(ctx, run); err != nil {
-				return err
-			}
-			tokenReady = true
-		}
-		job, err := r.buildJob(run, spec, i, attempt)
-		if err != nil {
-			return err
-		}
-		if err := r.createJob(ctx, run, job); err != nil {
-			r.event(run, corev1.EventTypeWarning, "JobCreateFailed", "Creating Job %s: %v", job.Name, err)
-			return err
-		}
-		st := &run.Status.Steps[i]
-		st.Phase, st.Attempts, st.JobName = aiasv1alpha1.StepRunning, attempt, job.Name
-		st.NextAttemptTime, st.ExitCode, st.Message = nil, nil, ""
-		if st.StartTime == nil {
-			t := metav1.NewTime(now)
-			st.StartTime = &t
-		}
-		r.event(run, corev1.EventTypeNormal, "StepStarted", "Step %s attempt %d started as Job %s", st.Name, attempt, job.Name)
-		return nil
-	}
-
-	for i, step := range spec.Steps {
-		st := &run.Status.Steps[i]
-		if stepFinished(st.Phase) {
-			continue
-		}
-		// A Job the status does not know of yet: created just before a crash or a lost
-		// status write. Adopt it rather than starting the attempt again.
-		if n := jobs.maxAttempt[step.Name]; n > st.Attempts {
-			st.Phase, st.Attempts, st.JobName, st.NextAttemptTime = aiasv1alpha1.StepRunning, n, jobName(run.Name, step.Name, n), nil
-			if st.StartTime == nil {
-				st.StartTime = &jobs.byName[st.JobName].CreationTimestamp
-			}
-		}
-		switch st.Phase {
-		case aiasv1alpha1.StepPending:
-			blocker, ready := dependencyState(run, spec, i)
-			if blocker != "" || failing(run) {
-				st.Phase = aiasv1alpha1.StepSkipped
-				st.Message = "not run: " + firstNonEmpty(blocker, "another step failed")
-				continue
-			}
-			if ready {
-				if err := start(i, 1); err != nil {
-					return ctrl.Result{}, err
-				}
-			}
-		case aiasv1alpha1.StepRetrying:
-			if next := st.NextAttemptTime; next != nil && now.Before(next.Time) {
-				wakeAt(next.Time)
-				continue
-			}
-			if err := start(i, st.Attempts+1); err != nil {
-				return ctrl.Result{}, err
-			}
-		case aiasv1alpha1.StepRunning:
-			job := jobs.byName[jobName(run.Name, step.Name, st.Attempts)]
-			if job == nil {
-				gone, err := r.jobGone(ctx, run, st)
-				if err != nil || !gone {
-					return ctrl.Result{RequeueAfter: time.Second}, err
-				}
-				r.attemptFailed(run, &step, st, now, nil, "the step's Job was deleted before it finished")
-			} else if err := r.observeJob(ctx, run, &step, st, job); err != nil {
-				return ctrl.Result{}, err
-			}
-			if st.Phase == aiasv1alpha1.StepRetrying && st.NextAttemptTime != nil {
-				wakeAt(st.NextAttemptTime.Time)
-			}
+	p.jobs = jobs
+	p.tokenReady = anyAttemptStarted(run)
+	for i := range spec.Steps {
+		if res, err := p.visit(ctx, i); err != nil || !res.IsZero() {
+			return res, err
 		}
 	}
 	run.Status.StepsSummary = stepsSummary(run)
+	if ended, err := r.endIfSettled(ctx, run); ended || err != nil {
+		return ctrl.Result{}, err
+	}
+	return p.requeue(), nil
+}
 
+// stepPass is one pass of advance over a Run's steps.
+type stepPass struct {
+	r    *RunReconciler
+	run  *aiasv1alpha1.Run
+	spec *aiasv1alpha1.WorkflowSpec
+	jobs stepJobs
+	now  time.Time
+	// wake is the soonest time something is due (a retry, the Run's deadline); zero: none.
+	wake time.Time
+	// tokenReady: the Run's token Secret exists (it is made before the first attempt).
+	tokenReady bool
+}
+
+func (p *stepPass) wakeAt(t time.Time) {
+	if p.wake.IsZero() || t.Before(p.wake) {
+		p.wake = t
+	}
+}
+
+// requeue comes back when the soonest thing is due, else waits for an event.
+func (p *stepPass) requeue() ctrl.Result {
+	if p.wake.IsZero() {
+		return ctrl.Result{}
+	}
+	return ctrl.Result{RequeueAfter: max(p.wake.Sub(p.now), time.Millisecond)}
+}
+
+// enforceRunTimeout fails the Run once spec.timeout has passed since it started, and
+// otherwise makes the pass wake at the deadline.
+func (p *stepPass) enforceRunTimeout(ctx context.Context) (bool, error) {
+	if p.spec.Timeout == nil || p.run.Status.StartTime == nil {
+		return false, nil
+	}
+	deadline := p.run.Status.StartTime.Add(p.spec.Timeout.Duration)
+	if p.now.Before(deadline) {
+		p.wakeAt(deadline)
+		return false, nil
+	}
+	msg := fmt.Sprintf("workflow timeout of %s exceeded", p.spec.Timeout.Duration)
+	endSteps(p.run, aiasv1alpha1.StepFailed, msg)
+	return true, p.r.finish(ctx, p.run, aiasv1alpha1.RunFailed, "Timeout", msg)
+}
+
+// anyAttemptStarted reports that some step has had an attempt, so the token Secret was
+// made already (only a Run starting its first attempt needs it ensured; a deleted Secret
+// fails steps visibly).
+func anyAttemptStarted(run *aiasv1alpha1.Run) bool {
+	for _, st := range run.Status.Steps {
+		if st.Attempts > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// visit moves step i forward by what its phase allows. A non-zero result or an error
+// ends the pass.
+func (p *stepPass) visit(ctx context.Context, i int) (ctrl.Result, error) {
+	step, st := &p.spec.Steps[i], &p.run.Status.Steps[i]
+	if stepFinished(st.Phase) {
+		return ctrl.Result{}, nil
+	}
+	p.adoptUnrecordedJob(step, st)
+	switch st.Phase {
+	case aiasv1alpha1.StepPending:
+		blocker, ready := dependencyState(p.run, p.spec, i)
+		if blocker != "" || failing(p.run) {
+			st.Phase = aiasv1alpha1.StepSkipped
+			st.Message = "not run: " + firstNonEmpty(blocker, "another step failed")
+			return ctrl.Result{}, nil
+		}
+		if ready {
+			return ctrl.Result{}, p.start(ctx, i, 1)
+		}
+	case aiasv1alpha1.StepRetrying:
+		if next := st.NextAttemptTime; next != nil && p.now.Before(next.Time) {
+			p.wakeAt(next.Time)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, p.start(ctx, i, st.Attempts+1)
+	case aiasv1alpha1.StepRunning:
+		return p.observe(ctx, step, st)
+	}
+	return ctrl.Result{}, nil
+}
+
+// adoptUnrecordedJob takes over a Job the status does not know of yet (created just
+// before a crash or a lost status write) rather than starting the attempt again.
+func (p *stepPass) adoptUnrecordedJob(step *aiasv1alpha1.WorkflowStep, st *aiasv1alpha1.StepStatus) {
+	n := p.jobs.maxAttempt[step.Name]
+	if n <= st.Attempts {
+		return
+	}
+	st.Phase, st.Attempts, st.JobName, st.NextAttemptTime = aiasv1alpha1.StepRunning, n, jobName(p.run.Name, step.Name, n), nil
+	if st.StartTime == nil {
+		st.StartTime = &p.jobs.byName[st.JobName].CreationTimestamp
+	}
+}
+
+// observe follows a running attempt: its Job finished, failed, or went missing.
+func (p *stepPass) observe(ctx context.Context, step *aiasv1alpha1.WorkflowStep, st *aiasv1alpha1.StepStatus) (ctrl.Result, error) {
+	job := p.jobs.byName[jobName(p.run.Name, step.Name, st.Attempts)]
+	if job == nil {
+		gone, err := p.r.jobGone(ctx, p.run, st)
+		if err != nil || !gone {
+			return ctrl.Result{RequeueAfter: time.Second}, err
+		}
+		p.r.attemptFailed(p.run, step, st, p.now, nil, "the step's Job was deleted before it finished")
+	} else if err := p.r.observeJob(ctx, p.run, step, st, job); err != nil {
+		return ctrl.Result{}, err
+	}
+	if st.Phase == aiasv1alpha1.StepRetrying && st.NextAttemptTime != nil {
+		p.wakeAt(st.NextAttemptTime.Time)
+	}
+	return ctrl.Result{}, nil
+}
+
+// start creates attempt number attempt of step i.
+func (p *stepPass) start(ctx context.Context, i int, attempt int32) error {
+	r, run := p.r, p.run
+	// A step reads the Run's input through the run index: index before any Job runs.
+	if err := r.index(ctx, run); err != nil {
+		return err
+	}
+	if !p.tokenReady {
+		if err := r.ensureTokenSecret(ctx, run); err != nil {
+			return err
+		}
+		p.tokenReady = true
+	}
+	job, err := r.buildJob(run, p.spec, i, attempt)
+	if err != nil {
+		return err
+	}
+	if err := r.createJob(ctx, run, job); err != nil {
+		r.event(run, corev1.EventTypeWarning, "JobCreateFailed", "Creating Job %s: %v", job.Name, err)
+		return err
+	}
+	st := &run.Status.Steps[i]
+	st.Phase, st.Attempts, st.JobName = aiasv1alpha1.StepRunning, attempt, job.Name
+	st.NextAttemptTime, st.ExitCode, st.Message = nil, nil, ""
+	if st.StartTime == nil {
+		t := metav1.NewTime(p.now)
+		st.StartTime = &t
+	}
+	r.event(run, corev1.EventTypeNormal, "StepStarted", "Step %s attempt %d started as Job %s", st.Name, attempt, job.Name)
+	return nil
+}
+
+// endIfSettled finishes the Run when every step succeeded, or when a step failed and
+// nothing is running any more (steps not started are skipped).
+func (r *RunReconciler) endIfSettled(ctx context.Context, run *aiasv1alpha1.Run) (bool, error) {
 	switch {
 	case allSucceeded(run):
-		return ctrl.Result{}, r.finish(ctx, run, aiasv1alpha1.RunSucceeded, "Succeeded", fmt.Sprintf("all %d steps succeeded", len(run.Status.Steps)))
+		return true, r.finish(ctx, run, aiasv1alpha1.RunSucceeded, "Succeeded", fmt.Sprintf("all %d steps succeeded", len(run.Status.Steps)))
 	case failing(run) && !active(run):
 		for i := range run.Status.Steps {
 			if st := &run.Status.Steps[i]; st.Phase == aiasv1alpha1.StepPending {
@@ -174,12 +237,9 @@ func (r *RunReconciler) advance(ctx context.Context, run *aiasv1alpha1.Run, spec
 			}
 		}
 		failed := firstFailed(run)
-		return ctrl.Result{}, r.finish(ctx, run, aiasv1alpha1.RunFailed, "StepFailed", fmt.Sprintf("step %s failed: %s", failed.Name, failed.Message))
+		return true, r.finish(ctx, run, aiasv1alpha1.RunFailed, "StepFailed", fmt.Sprintf("step %s failed: %s", failed.Name, failed.Message))
 	}
-	if wake.IsZero() {
-		return ctrl.Result{}, nil
-	}
-	return ctrl.Result{RequeueAfter: max(wake.Sub(now), time.Millisecond)}, nil
+	return false, nil
 }
 
 // jobGone tells a Job that was deleted (the attempt is lost) from one the cache has not
@@ -208,7 +268,8 @@ func (r *RunReconciler) observeJob(ctx context.Context, run *aiasv1alpha1.Run, s
 		finished = job.Status.CompletionTime.Time
 	}
 	if started := job.Status.StartTime; started != nil {
-		stepDuration.WithLabelValues(map[bool]string{true: "Succeeded", false: "Failed"}[succeeded]).Observe(finished.Sub(started.Time).Seconds())
+		label, took := map[bool]string{true: "Succeeded", false: "Failed"}[succeeded], finished.Sub(started.Time).Seconds()
+		r.count(run, func() { stepDuration.WithLabelValues(label).Observe(took) })
 	}
 	if succeeded {
 		st.Phase, st.Message = aiasv1alpha1.StepSucceeded, ""

@@ -18,7 +18,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
-	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
 )
@@ -174,7 +173,7 @@ func stepPhases(run *aiasv1alpha1.Run) string {
 func (h *rtHarness) jobs(run string) map[string]*batchv1.Job {
 	h.t.Helper()
 	var list batchv1.JobList
-	if err := h.c.List(h.ctx, &list, client.InNamespace(h.ns), client.MatchingLabels{stepjob.LabelRun: run}); err != nil {
+	if err := h.c.List(h.ctx, &list, client.InNamespace(h.ns), client.MatchingLabels{aiasv1alpha1.LabelRun: run}); err != nil {
 		h.t.Fatal(err)
 	}
 	m := map[string]*batchv1.Job{}
@@ -215,8 +214,8 @@ func (h *rtHarness) finishJob(runName, jobName string, exitCode int, result stri
 		h.t.Fatal(err)
 	}
 	run := h.get(runName)
-	step, attempt := job.Labels[stepjob.LabelStep], 0
-	fmt.Sscan(job.Labels[stepjob.LabelAttempt], &attempt)
+	step, attempt := job.Labels[aiasv1alpha1.LabelStep], 0
+	fmt.Sscan(job.Labels[aiasv1alpha1.LabelAttempt], &attempt)
 	if result != "" {
 		key := store.ArtifactKey{Namespace: h.ns, RunName: runName, RunUID: string(run.UID), Step: step, Attempt: attempt, Name: "result"}
 		if _, err := testStore.PutArtifact(h.ctx, key, "application/json", strings.NewReader(result), 0, ""); err != nil {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
+	"unicode/utf8"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -16,6 +19,57 @@ import (
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 )
+
+// conflictRequeue is how soon a reconcile whose status patch met a newer object is redone.
+const conflictRequeue = 250 * time.Millisecond
+
+type readyEvent struct{ eventType, reason, note string }
+
+// readyTransition returns the event that announces a change of the Ready condition:
+// a Warning when it goes False or its problem changes, a Normal when it is True again.
+// A first True (no earlier condition) is no news and gets no event.
+func readyTransition(old, cur *metav1.Condition) *readyEvent {
+	if cur == nil {
+		return nil
+	}
+	switch cur.Status {
+	case metav1.ConditionFalse:
+		if old != nil && old.Status == metav1.ConditionFalse && old.Reason == cur.Reason && old.Message == cur.Message {
+			return nil
+		}
+		return &readyEvent{corev1.EventTypeWarning, cur.Reason, cur.Message}
+	case metav1.ConditionTrue:
+		if old == nil || old.Status == metav1.ConditionTrue {
+			return nil
+		}
+		return &readyEvent{corev1.EventTypeNormal, cur.Reason, cur.Message}
+	}
+	return nil
+}
+
+// soonestRequeue keeps the soonest of several requested requeues; zero means none.
+type soonestRequeue struct{ d time.Duration }
+
+func (q *soonestRequeue) add(d time.Duration) {
+	if d > 0 && (q.d == 0 || d < q.d) {
+		q.d = d
+	}
+}
+
+// maxEventNote is below the 1 KiB limit the events.k8s.io API puts on an event's note.
+const maxEventNote = 1000
+
+// shortenNote cuts s to at most n bytes, on a rune boundary, marking the cut.
+func shortenNote(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len("...")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
 
 // readyStatus is what patchReadyStatus compares of an object: its whole status, and the
 // conditions within it.
@@ -47,7 +101,7 @@ func patchReadyStatus[T client.Object](ctx context.Context, c client.Client, rec
 		return fmt.Errorf("patching status of %s %s: %w", kind, name, err)
 	}
 	if notify != nil {
-		rec.Eventf(obj, nil, notify.eventType, notify.reason, action, "%s", shortenNote(notify.note, maxWorkflowEventNote))
+		rec.Eventf(obj, nil, notify.eventType, notify.reason, action, "%s", shortenNote(notify.note, maxEventNote))
 	}
 	return nil
 }

@@ -26,21 +26,14 @@ import (
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/entitlements"
-	"github.com/aias-dev/aias/internal/store"
 )
 
 // TenantEventRecorderName is the reporting controller of the Tenant controller's events.
 const TenantEventRecorderName = "aias-tenant-controller"
 
-// Labels the Tenant controller puts on what it manages.
+// The Pod Security labels the Tenant controller puts on its namespace, beside
+// aiasv1alpha1.LabelTenant and LabelManagedBy.
 const (
-	// LabelTenant names the Tenant a namespace or RoleBinding belongs to.
-	LabelTenant = "aias.dev/tenant"
-	// LabelManagedBy marks RoleBindings the controller created; only those are ever deleted.
-	LabelManagedBy = "app.kubernetes.io/managed-by"
-	// ManagedByAias is LabelManagedBy's value.
-	ManagedByAias = "aias"
-
 	labelPodSecurityEnforce        = "pod-security.kubernetes.io/enforce"
 	labelPodSecurityEnforceVersion = "pod-security.kubernetes.io/enforce-version"
 )
@@ -56,7 +49,8 @@ const (
 )
 
 // TenantReconciler keeps a Tenant's namespace and its members' RoleBindings in place and
-// reports the Plan in force. It writes the Tenant's status only.
+// reports the Plan in force. It writes the Tenant's status only (not status.usage nor the
+// WithinLimits condition: TenantUsageReconciler counts those).
 //
 // Deleting a Tenant needs no finalizer: the RoleBindings are owned by the Tenant, and the
 // Namespace is owned by it only under deletionPolicy Delete, so the garbage collector does
@@ -72,13 +66,6 @@ type TenantReconciler struct {
 	PastDueGrace time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Store holds the Runs counted this billing period (status.usage); nil leaves it 0.
-	Store *store.Store
-	// UsageInterval is the least time between status writes that change only usage;
-	// zero means DefaultUsageInterval, negative means no holding back.
-	UsageInterval time.Duration
-
-	usageWrites writeThrottle
 }
 
 // +kubebuilder:rbac:groups=aias.dev,resources=tenants,verbs=get;list;watch
@@ -86,7 +73,6 @@ type TenantReconciler struct {
 // +kubebuilder:rbac:groups=aias.dev,resources=tenants/finalizers,verbs=update
 // +kubebuilder:rbac:groups=aias.dev,resources=plans,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=namespaces,verbs=get;list;watch;create;update;patch
-// +kubebuilder:rbac:groups=aias.dev,resources=workflows;webhookendpoints;runs,verbs=get;list;watch
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=rolebindings,verbs=get;list;watch;create;update;patch;delete
 // +kubebuilder:rbac:groups=rbac.authorization.k8s.io,resources=clusterroles,verbs=bind,resourceNames=aias-owner;aias-admin;aias-editor;aias-viewer
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
@@ -109,12 +95,8 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&rbacv1.RoleBinding{}).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(tenantOfNamespace)).
 		// A Plan's status (its tenant count) matters to no Tenant: spec changes only.
-		Watches(&aiasv1alpha1.Plan{}, handler.EnqueueRequestsFromMapFunc(r.allTenants),
+		Watches(&aiasv1alpha1.Plan{}, handler.EnqueueRequestsFromMapFunc(allTenants(r.Client)),
 			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
-		// Usage: objects appearing or going away, Runs starting or finishing.
-		Watches(&aiasv1alpha1.Workflow{}, handler.EnqueueRequestsFromMapFunc(tenantOfObject), builder.WithPredicates(usageChanged)).
-		Watches(&aiasv1alpha1.WebhookEndpoint{}, handler.EnqueueRequestsFromMapFunc(tenantOfObject), builder.WithPredicates(usageChanged)).
-		Watches(&aiasv1alpha1.Run{}, handler.EnqueueRequestsFromMapFunc(tenantOfObject), builder.WithPredicates(usageChanged)).
 		Named("tenant").
 		Complete(r)
 }
@@ -138,23 +120,27 @@ var tenantChanged = predicate.Funcs{
 // of the same name (which finds a namespace whose label was removed).
 func tenantOfNamespace(_ context.Context, o client.Object) []reconcile.Request {
 	reqs := []reconcile.Request{{NamespacedName: types.NamespacedName{Name: o.GetName()}}}
-	if t := o.GetLabels()[LabelTenant]; t != "" && t != o.GetName() {
+	if t := o.GetLabels()[aiasv1alpha1.LabelTenant]; t != "" && t != o.GetName() {
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: t}})
 	}
 	return reqs
 }
 
-func (r *TenantReconciler) allTenants(ctx context.Context, _ client.Object) []reconcile.Request {
-	var tenants aiasv1alpha1.TenantList
-	if err := r.List(ctx, &tenants, client.UnsafeDisableDeepCopy); err != nil {
-		log.FromContext(ctx).Error(err, "listing Tenants for a Plan change")
-		return nil
+// allTenants maps any event (a Plan's) to every Tenant: a Plan change can change any
+// tenant's effective plan; Plans are few.
+func allTenants(c client.Reader) handler.MapFunc {
+	return func(ctx context.Context, _ client.Object) []reconcile.Request {
+		var tenants aiasv1alpha1.TenantList
+		if err := c.List(ctx, &tenants, client.UnsafeDisableDeepCopy); err != nil {
+			log.FromContext(ctx).Error(err, "listing Tenants for a Plan change")
+			return nil
+		}
+		reqs := make([]reconcile.Request, 0, len(tenants.Items))
+		for i := range tenants.Items {
+			reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: tenants.Items[i].Name}})
+		}
+		return reqs
 	}
-	reqs := make([]reconcile.Request, 0, len(tenants.Items))
-	for i := range tenants.Items {
-		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Name: tenants.Items[i].Name}})
-	}
-	return reqs
 }
 
 // Reconcile brings one Tenant's namespace, RoleBindings and status up to date.
@@ -167,16 +153,7 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		return ctrl.Result{}, nil // the garbage collector removes what the Tenant owns
 	}
 	before := t.DeepCopy()
-	defer func() {
-		if r.usageWrites.holdBack(&result, t.Name, onlyUsageChanged(before, t), r.UsageInterval, DefaultUsageInterval, r.now()) {
-			return
-		}
-		err := r.patchStatus(ctx, before, t)
-		if err == nil && !equality.Semantic.DeepEqual(before.Status.Usage, t.Status.Usage) {
-			r.usageWrites.wrote(t.Name, r.now())
-		}
-		settleStatusWrite(ctx, err, &result, &retErr)
-	}()
+	defer func() { settleStatusWrite(ctx, r.patchStatus(ctx, before, t), &result, &retErr) }()
 
 	t.Status.ObservedGeneration = t.Generation
 
@@ -208,15 +185,6 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, ReasonRoleBindingConflict, rbProblem
 	}
 	meta.SetStatusCondition(&t.Status.Conditions, cond)
-	if nsProblem == nil {
-		if err := r.reconcileUsage(ctx, t); err != nil {
-			return ctrl.Result{}, err
-		}
-		// Look again when the billing period rolls over: runs this period start from 0.
-		if next := t.Status.Usage.PeriodStart.AddDate(0, 1, 0).Sub(r.now()); next > 0 && (requeue == 0 || next < requeue) {
-			requeue = next
-		}
-	}
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }
 
@@ -290,7 +258,7 @@ func (r *TenantReconciler) reconcileNamespace(ctx context.Context, t *aiasv1alph
 		return &tenantProblem{ReasonNamespaceTerminating, fmt.Sprintf("namespace %s is being deleted", ns.Name)}, nil
 	}
 	orig := ns.DeepCopy()
-	adopting := ns.Labels[LabelTenant] != t.Name
+	adopting := ns.Labels[aiasv1alpha1.LabelTenant] != t.Name
 	r.setNamespaceMeta(t, ns)
 	if !equality.Semantic.DeepEqual(orig.ObjectMeta, ns.ObjectMeta) {
 		patch := client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})
@@ -309,7 +277,7 @@ func (r *TenantReconciler) setNamespaceMeta(t *aiasv1alpha1.Tenant, ns *corev1.N
 	if ns.Labels == nil {
 		ns.Labels = map[string]string{}
 	}
-	ns.Labels[LabelTenant] = t.Name
+	ns.Labels[aiasv1alpha1.LabelTenant] = t.Name
 	ns.Labels[labelPodSecurityEnforce] = "restricted"
 	ns.Labels[labelPodSecurityEnforceVersion] = "latest"
 

@@ -39,7 +39,15 @@ type tnHarness struct {
 	c   client.Client // uncached, straight to the API server
 }
 
+// startTenantController runs the Tenant controller and, beside it as in the manager, the
+// usage controller with its defaults.
 func startTenantController(t *testing.T, configure func(*TenantReconciler)) *tnHarness {
+	return startTenantControllers(t, configure, nil)
+}
+
+// startTenantControllers runs the Tenant and usage controllers, each configured first;
+// the usage controller gets the Tenant controller's plan settings.
+func startTenantControllers(t *testing.T, configure func(*TenantReconciler), configureUsage func(*TenantUsageReconciler)) *tnHarness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &tnHarness{t: t, ctx: ctx, c: testEnv.Client}
@@ -47,7 +55,16 @@ func startTenantController(t *testing.T, configure func(*TenantReconciler)) *tnH
 	if configure != nil {
 		configure(h.r)
 	}
-	startTestManager(t, nil, func(_ context.Context, mgr manager.Manager) error { return h.r.SetupWithManager(mgr) })
+	usage := &TenantUsageReconciler{DefaultPlan: h.r.DefaultPlan, PastDueGrace: h.r.PastDueGrace, Now: h.r.Now}
+	if configureUsage != nil {
+		configureUsage(usage)
+	}
+	startTestManager(t, nil, func(_ context.Context, mgr manager.Manager) error {
+		if err := h.r.SetupWithManager(mgr); err != nil {
+			return err
+		}
+		return usage.SetupWithManager(mgr)
+	})
 	t.Cleanup(cancel)
 	return h
 }
@@ -144,7 +161,7 @@ func TestTenantNamespaceCreatedAndLabelled(t *testing.T) {
 	}
 	ns := h.waitNamespace(name, "labelled", func(ns *corev1.Namespace) (bool, string) {
 		l := ns.Labels
-		return l[LabelTenant] == name && l[labelPodSecurityEnforce] == "restricted" && l[labelPodSecurityEnforceVersion] == "latest", fmt.Sprint(l)
+		return l[aiasv1alpha1.LabelTenant] == name && l[labelPodSecurityEnforce] == "restricted" && l[labelPodSecurityEnforceVersion] == "latest", fmt.Sprint(l)
 	})
 	if len(ns.OwnerReferences) != 0 {
 		t.Errorf("Retain: namespace has owner references %v", ns.OwnerReferences)
@@ -196,7 +213,7 @@ func TestTenantAdoptsExistingNamespace(t *testing.T) {
 	h.waitTenant(name, "Ready", tenantReady(metav1.ConditionTrue, ReasonReady, plan))
 	ns := h.waitNamespace(name, "labels merged", func(ns *corev1.Namespace) (bool, string) {
 		l := ns.Labels
-		return l[LabelTenant] == name && l[labelPodSecurityEnforce] == "restricted", fmt.Sprint(l)
+		return l[aiasv1alpha1.LabelTenant] == name && l[labelPodSecurityEnforce] == "restricted", fmt.Sprint(l)
 	})
 	if ns.Labels["team"] != "payments" || ns.Labels["argocd.argoproj.io/instance"] != "tenants" {
 		t.Errorf("foreign labels lost: %v", ns.Labels)
@@ -210,7 +227,7 @@ func TestTenantAdoptsExistingNamespace(t *testing.T) {
 func (h *tnHarness) managedRoleBindings(ns string) map[string]rbacv1.RoleBinding {
 	h.t.Helper()
 	var list rbacv1.RoleBindingList
-	if err := h.c.List(h.ctx, &list, client.InNamespace(ns), client.MatchingLabels{LabelManagedBy: ManagedByAias}); err != nil {
+	if err := h.c.List(h.ctx, &list, client.InNamespace(ns), client.MatchingLabels{aiasv1alpha1.LabelManagedBy: aiasv1alpha1.ManagedByAias}); err != nil {
 		h.t.Fatalf("listing RoleBindings: %v", err)
 	}
 	out := map[string]rbacv1.RoleBinding{}
@@ -283,7 +300,7 @@ func TestTenantRoleBindingsFollowMembers(t *testing.T) {
 		if !equality.Semantic.DeepEqual(rb.Subjects, []rbacv1.Subject{w.subj}) {
 			t.Errorf("%s: subjects %+v", key, rb.Subjects)
 		}
-		if rb.Labels[LabelTenant] != name || !metav1.IsControlledBy(&rb, tn) || len(rb.Name) > 63 || !strings.HasPrefix(rb.Name, w.role+"-") {
+		if rb.Labels[aiasv1alpha1.LabelTenant] != name || !metav1.IsControlledBy(&rb, tn) || len(rb.Name) > 63 || !strings.HasPrefix(rb.Name, w.role+"-") {
 			t.Errorf("%s: name %s labels %v owners %v", key, rb.Name, rb.Labels, rb.OwnerReferences)
 		}
 	}
@@ -580,7 +597,7 @@ func TestTenantRolesSubjectAccessReview(t *testing.T) {
 // status.usage counts the tenant's Workflows and the Runs the Run controller claimed this
 // period, and follows new objects without waiting for a resync.
 func TestTenantUsage(t *testing.T) {
-	h := startTenantController(t, func(r *TenantReconciler) { r.Store = testStore; r.UsageInterval = -1 })
+	h := startTenantControllers(t, nil, func(r *TenantUsageReconciler) { r.Store = testStore; r.Interval = -1 })
 	name := tnName("usage")
 	h.createPlan(name + "-plan")
 	h.createTenant(name, aiasv1alpha1.TenantSpec{Plan: name + "-plan"})
@@ -619,8 +636,8 @@ func TestTenantUsage(t *testing.T) {
 // The billing period rolls over on the clock: runs this period start again from zero.
 func TestTenantUsagePeriodRollover(t *testing.T) {
 	var offset atomic.Int64
-	h := startTenantController(t, func(r *TenantReconciler) {
-		r.Store, r.UsageInterval = testStore, -1
+	h := startTenantControllers(t, nil, func(r *TenantUsageReconciler) {
+		r.Store, r.Interval = testStore, -1
 		r.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	})
 	name := tnName("rollover")

@@ -56,7 +56,7 @@ func desiredRoleBindings(t *aiasv1alpha1.Tenant) map[string]*rbacv1.RoleBinding 
 		out[name] = &rbacv1.RoleBinding{
 			ObjectMeta: metav1.ObjectMeta{
 				Namespace: t.Name, Name: name,
-				Labels: map[string]string{LabelTenant: t.Name, LabelManagedBy: ManagedByAias},
+				Labels: map[string]string{aiasv1alpha1.LabelTenant: t.Name, aiasv1alpha1.LabelManagedBy: aiasv1alpha1.ManagedByAias},
 			},
 			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: TenantClusterRole(m.Role)},
 			Subjects: []rbacv1.Subject{s},
@@ -72,7 +72,7 @@ func (r *TenantReconciler) reconcileRoleBindings(ctx context.Context, t *aiasv1a
 	desired := desiredRoleBindings(t)
 	var existing rbacv1.RoleBindingList
 	if err := r.List(ctx, &existing, client.InNamespace(t.Name),
-		client.MatchingLabels{LabelTenant: t.Name, LabelManagedBy: ManagedByAias}); err != nil {
+		client.MatchingLabels{aiasv1alpha1.LabelTenant: t.Name, aiasv1alpha1.LabelManagedBy: aiasv1alpha1.ManagedByAias}); err != nil {
 		return "", fmt.Errorf("listing RoleBindings in %s: %w", t.Name, err)
 	}
 	have := make(map[string]*rbacv1.RoleBinding, len(existing.Items))
@@ -96,7 +96,7 @@ func (r *TenantReconciler) reconcileRoleBindings(ctx context.Context, t *aiasv1a
 	for _, name := range slices.Sorted(maps.Keys(desired)) {
 		want := desired[name]
 		if rb, ok := have[name]; ok {
-			if equality.Semantic.DeepEqual(rb.Subjects, want.Subjects) && rb.Labels[LabelTenant] == t.Name {
+			if equality.Semantic.DeepEqual(rb.Subjects, want.Subjects) && rb.Labels[aiasv1alpha1.LabelTenant] == t.Name {
 				continue
 			}
 			orig := rb.DeepCopy()

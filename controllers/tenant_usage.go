@@ -10,18 +10,31 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/entitlements"
+	"github.com/aias-dev/aias/internal/store"
 )
 
 // DefaultUsageInterval bounds how often a Tenant's status is rewritten for usage alone:
 // a busy tenant starts and ends Runs many times a second.
 const DefaultUsageInterval = 5 * time.Second
+
+// TenantUsageEventRecorderName is the reporting controller of the usage controller's events.
+const TenantUsageEventRecorderName = "aias-tenant-usage-controller"
+
+// ConditionWithinLimits says whether what a tenant already has fits its plan. After a
+// downgrade it may not: nothing is removed and existing objects keep working, new ones
+// are refused, and this condition says why.
+const ConditionWithinLimits = "WithinLimits"
 
 // tenantUsage is exported per tenant for Prometheus (gauges, set at each reconcile).
 var tenantUsage = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -29,10 +42,93 @@ var tenantUsage = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 	Help: "What each tenant uses against its plan: workflows, webhook_endpoints, active_runs, runs_this_period.",
 }, []string{"tenant", "plan", "resource"})
 
-// reconcileUsage reports in status what the tenant uses: Workflows and WebhookEndpoints in
-// its namespace and active Runs (from the cache), and Runs started this billing period
-// (from the store, where the Run controller counts them).
-func (r *TenantReconciler) reconcileUsage(ctx context.Context, t *aiasv1alpha1.Tenant) error {
+// TenantUsageReconciler reports what a tenant uses against its plan: status.usage
+// (Workflows and WebhookEndpoints in its namespace and active Runs, from the cache; Runs
+// started this billing period, from the store, where the Run controller counts them),
+// the WithinLimits condition, and the aias_tenant_usage gauges. It owns only those
+// fields of the Tenant's status; the TenantReconciler owns the rest. Both patch with the
+// optimistic lock, so neither overwrites what the other just wrote.
+type TenantUsageReconciler struct {
+	client.Client
+	// Recorder emits events about Tenants; SetupWithManager fills it in when nil.
+	Recorder events.EventRecorder
+	// Store holds the Runs counted this billing period; nil leaves them 0.
+	Store *store.Store
+	// DefaultPlan and PastDueGrace resolve the plan usage is held against, by
+	// internal/entitlements (as the Run controller and admission do).
+	DefaultPlan  string
+	PastDueGrace time.Duration
+	// Interval is the least time between status writes that change only usage counters;
+	// zero means DefaultUsageInterval, negative means no holding back.
+	Interval time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	writes writeThrottle
+}
+
+// +kubebuilder:rbac:groups=aias.dev,resources=tenants,verbs=get;list;watch
+// +kubebuilder:rbac:groups=aias.dev,resources=tenants/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=aias.dev,resources=plans,verbs=get;list;watch
+// +kubebuilder:rbac:groups=aias.dev,resources=workflows;webhookendpoints;runs,verbs=get;list;watch
+
+// SetupWithManager registers the controller: Tenants (a subscription moves the billing
+// period and may change the plan), Plans (their limits), and the objects usage counts.
+func (r *TenantUsageReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Client == nil {
+		r.Client = mgr.GetClient()
+	}
+	if r.Recorder == nil {
+		r.Recorder = mgr.GetEventRecorder(TenantUsageEventRecorderName)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&aiasv1alpha1.Tenant{}, builder.WithPredicates(tenantChanged)).
+		Watches(&aiasv1alpha1.Plan{}, handler.EnqueueRequestsFromMapFunc(allTenants(r.Client)),
+			builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&aiasv1alpha1.Workflow{}, handler.EnqueueRequestsFromMapFunc(tenantOfObject), builder.WithPredicates(usageChanged)).
+		Watches(&aiasv1alpha1.WebhookEndpoint{}, handler.EnqueueRequestsFromMapFunc(tenantOfObject), builder.WithPredicates(usageChanged)).
+		Watches(&aiasv1alpha1.Run{}, handler.EnqueueRequestsFromMapFunc(tenantOfObject), builder.WithPredicates(usageChanged)).
+		Named("tenant-usage").
+		Complete(r)
+}
+
+// Reconcile counts one tenant's usage and writes it, held back while only counters
+// change and the last such write is recent.
+func (r *TenantUsageReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, retErr error) {
+	t := &aiasv1alpha1.Tenant{}
+	if err := r.Get(ctx, req.NamespacedName, t); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !t.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+	before := t.DeepCopy()
+	defer func() {
+		if r.writes.holdBack(&result, t.Name, onlyUsageChanged(before, t), r.Interval, DefaultUsageInterval, r.now()) {
+			return
+		}
+		err := r.patchStatus(ctx, before, t)
+		if err == nil && !equality.Semantic.DeepEqual(before.Status.Usage, t.Status.Usage) {
+			r.writes.wrote(t.Name, r.now())
+		}
+		settleStatusWrite(ctx, err, &result, &retErr)
+	}()
+
+	e, err := (&entitlements.Resolver{Reader: r.Client, DefaultPlan: r.DefaultPlan, PastDueGrace: r.PastDueGrace, Now: r.now}).ForTenant(ctx, t)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.count(ctx, t, e); err != nil {
+		return ctrl.Result{}, err
+	}
+	reportOverLimits(t, e)
+	// Look again when the billing period rolls over: runs this period start from 0.
+	next := t.Status.Usage.PeriodStart.AddDate(0, 1, 0).Sub(r.now())
+	return ctrl.Result{RequeueAfter: max(next, 0)}, nil
+}
+
+// count fills status.usage and the gauges.
+func (r *TenantUsageReconciler) count(ctx context.Context, t *aiasv1alpha1.Tenant, e *entitlements.Entitlement) error {
 	ns := client.InNamespace(t.Name)
 	var wfs aiasv1alpha1.WorkflowList
 	var eps aiasv1alpha1.WebhookEndpointList
@@ -48,7 +144,7 @@ func (r *TenantReconciler) reconcileUsage(ctx context.Context, t *aiasv1alpha1.T
 			active++
 		}
 	}
-	period := entitlements.PeriodStart(t, r.now())
+	period := e.PeriodStart(r.now())
 	var started int64
 	if r.Store != nil {
 		n, err := r.Store.TenantRuns(ctx, t.Name, period)
@@ -62,12 +158,52 @@ func (r *TenantReconciler) reconcileUsage(ctx context.Context, t *aiasv1alpha1.T
 		Workflows: int32(len(wfs.Items)), WebhookEndpoints: int32(len(eps.Items)),
 		RunsThisPeriod: started, ActiveRuns: active, PeriodStart: &start,
 	}
-	r.reportOverLimits(ctx, t)
 	for res, v := range map[string]float64{"workflows": float64(len(wfs.Items)), "webhook_endpoints": float64(len(eps.Items)),
 		"active_runs": float64(active), "runs_this_period": float64(started)} {
-		tenantUsage.WithLabelValues(t.Name, t.Status.EffectivePlan, res).Set(v)
+		tenantUsage.WithLabelValues(t.Name, e.PlanName, res).Set(v)
 	}
 	return nil
+}
+
+// reportOverLimits sets WithinLimits from the usage against the plan in force (none
+// without an existing Plan: the Tenant's Ready condition reports that).
+func reportOverLimits(t *aiasv1alpha1.Tenant, e *entitlements.Entitlement) {
+	if e.Plan == nil {
+		meta.RemoveStatusCondition(&t.Status.Conditions, ConditionWithinLimits)
+		return
+	}
+	u, l := t.Status.Usage, e.Plan.Spec.Limits
+	var over []string
+	if l.Workflows != nil && u.Workflows > *l.Workflows {
+		over = append(over, fmt.Sprintf("%d Workflows (the plan allows %d)", u.Workflows, *l.Workflows))
+	}
+	if l.WebhookEndpoints != nil && u.WebhookEndpoints > *l.WebhookEndpoints {
+		over = append(over, fmt.Sprintf("%d WebhookEndpoints (the plan allows %d)", u.WebhookEndpoints, *l.WebhookEndpoints))
+	}
+	if l.RunsPerMonth != nil && u.RunsThisPeriod >= *l.RunsPerMonth {
+		over = append(over, fmt.Sprintf("%d runs started this period (the plan allows %d)", u.RunsThisPeriod, *l.RunsPerMonth))
+	}
+	cond := metav1.Condition{Type: ConditionWithinLimits, Status: metav1.ConditionTrue, Reason: "WithinLimits",
+		Message: fmt.Sprintf("usage fits plan %s", e.Plan.Name), ObservedGeneration: t.Generation}
+	if len(over) > 0 {
+		cond.Status, cond.Reason = metav1.ConditionFalse, "OverLimits"
+		cond.Message = fmt.Sprintf("plan %s: %s; what exists keeps working, new ones are refused", e.Plan.Name, strings.Join(over, ", "))
+	}
+	meta.SetStatusCondition(&t.Status.Conditions, cond)
+}
+
+// patchStatus writes usage and WithinLimits when they changed, with the optimistic lock.
+func (r *TenantUsageReconciler) patchStatus(ctx context.Context, before, t *aiasv1alpha1.Tenant) error {
+	return patchReadyStatus(ctx, r.Client, r.Recorder, "Tenant", "CountUsage", before, t, func(t *aiasv1alpha1.Tenant) readyStatus {
+		return readyStatus{t.Status, t.Status.Conditions}
+	})
+}
+
+func (r *TenantUsageReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
 }
 
 // onlyUsageChanged reports that a pending status write changes nothing but usage.
@@ -91,35 +227,4 @@ var usageChanged = predicate.Funcs{
 		return ok1 && ok2 && o.Status.Phase != n.Status.Phase
 	},
 	GenericFunc: func(event.GenericEvent) bool { return false },
-}
-
-// ConditionWithinLimits says whether what a tenant already has fits its plan. After a
-// downgrade it may not: nothing is removed and existing objects keep working, new ones
-// are refused, and this condition says why.
-const ConditionWithinLimits = "WithinLimits"
-
-func (r *TenantReconciler) reportOverLimits(ctx context.Context, t *aiasv1alpha1.Tenant) {
-	plan := &aiasv1alpha1.Plan{}
-	if t.Status.EffectivePlan == "" || r.Get(ctx, client.ObjectKey{Name: t.Status.EffectivePlan}, plan) != nil {
-		meta.RemoveStatusCondition(&t.Status.Conditions, ConditionWithinLimits)
-		return
-	}
-	u, l := t.Status.Usage, plan.Spec.Limits
-	var over []string
-	if l.Workflows != nil && u.Workflows > *l.Workflows {
-		over = append(over, fmt.Sprintf("%d Workflows (the plan allows %d)", u.Workflows, *l.Workflows))
-	}
-	if l.WebhookEndpoints != nil && u.WebhookEndpoints > *l.WebhookEndpoints {
-		over = append(over, fmt.Sprintf("%d WebhookEndpoints (the plan allows %d)", u.WebhookEndpoints, *l.WebhookEndpoints))
-	}
-	if l.RunsPerMonth != nil && u.RunsThisPeriod >= *l.RunsPerMonth {
-		over = append(over, fmt.Sprintf("%d runs started this period (the plan allows %d)", u.RunsThisPeriod, *l.RunsPerMonth))
-	}
-	cond := metav1.Condition{Type: ConditionWithinLimits, Status: metav1.ConditionTrue, Reason: "WithinLimits",
-		Message: fmt.Sprintf("usage fits plan %s", plan.Name), ObservedGeneration: t.Generation}
-	if len(over) > 0 {
-		cond.Status, cond.Reason = metav1.ConditionFalse, "OverLimits"
-		cond.Message = fmt.Sprintf("plan %s: %s; what exists keeps working, new ones are refused", plan.Name, strings.Join(over, ", "))
-	}
-	meta.SetStatusCondition(&t.Status.Conditions, cond)
 }

@@ -143,10 +143,10 @@ func (r *WebhookEndpointReconciler) endpointsOfWorkflow(ctx context.Context, o c
 // endpoint), and by the secretRef index.
 func (r *WebhookEndpointReconciler) endpointsOfSecret(ctx context.Context, m *metav1.PartialObjectMetadata) []reconcile.Request {
 	var names []string
-	if v := m.Labels[LabelWebhookEndpoint]; v != "" {
+	if v := m.Labels[aiasv1alpha1.LabelWebhookEndpoint]; v != "" {
 		names = append(names, v)
 	}
-	if base, ok := strings.CutSuffix(m.Name, signingSecretSuffix); ok && base != "" {
+	if base, ok := strings.CutSuffix(m.Name, aiasv1alpha1.GeneratedSigningSecretSuffix); ok && base != "" {
 		names = append(names, base)
 	}
 	var eps aiasv1alpha1.WebhookEndpointList
@@ -242,7 +242,7 @@ func (r *WebhookEndpointReconciler) setReady(ep *aiasv1alpha1.WebhookEndpoint, p
 
 // maxConditionMessage stays well below the 32 KiB the API allows, and within what an
 // event note may carry, since the message becomes one.
-const maxConditionMessage = maxWorkflowEventNote
+const maxConditionMessage = maxEventNote
 
 // workflowProblem reports the referenced Workflow missing; it reads the cache.
 func (r *WebhookEndpointReconciler) workflowProblem(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint) (*workflowProblem, error) {

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/signature"
 )
 
 // epHarness is one test's namespace and manager running the WebhookEndpoint controller.
@@ -283,16 +284,16 @@ func TestWebhookEndpointGeneratesSecret(t *testing.T) {
 	if secret.Type != corev1.SecretTypeOpaque {
 		t.Errorf("type = %q, want Opaque", secret.Type)
 	}
-	if secret.Labels["app.kubernetes.io/managed-by"] != "aias" || secret.Labels[LabelWebhookEndpoint] != "github" {
+	if secret.Labels[aiasv1alpha1.LabelManagedBy] != aiasv1alpha1.ManagedByAias || secret.Labels[aiasv1alpha1.LabelWebhookEndpoint] != "github" {
 		t.Errorf("labels = %v", secret.Labels)
 	}
 	if !metav1.IsControlledBy(secret, ep) {
 		t.Errorf("the Secret is not controlled by the endpoint: ownerReferences %+v", secret.OwnerReferences)
 	}
 	if len(secret.Data) != 1 {
-		t.Errorf("the Secret has %d keys, want only %q", len(secret.Data), SigningKey)
+		t.Errorf("the Secret has %d keys, want only %q", len(secret.Data), signature.SecretKey)
 	}
-	value := string(secret.Data[SigningKey])
+	value := string(secret.Data[signature.SecretKey])
 	rest, ok := strings.CutPrefix(value, "whsec_")
 	if !ok {
 		t.Fatalf("the generated value does not start with whsec_ (length %d)", len(value))
@@ -308,9 +309,9 @@ func TestWebhookEndpointGeneratesSecret(t *testing.T) {
 		h.reconcile("github")
 	}
 	after := h.getSecret("github-signing")
-	if after.ResourceVersion != secretRV || string(after.Data[SigningKey]) != value {
+	if after.ResourceVersion != secretRV || string(after.Data[signature.SecretKey]) != value {
 		t.Errorf("a reconcile rewrote the signing Secret (resourceVersion %s -> %s, value changed: %v)",
-			secretRV, after.ResourceVersion, string(after.Data[SigningKey]) != value)
+			secretRV, after.ResourceVersion, string(after.Data[signature.SecretKey]) != value)
 	}
 	if got := h.getEndpoint("github").ResourceVersion; got != epRV {
 		t.Errorf("a reconcile with nothing changed wrote the endpoint: resourceVersion %s -> %s", epRV, got)
@@ -355,7 +356,7 @@ func TestWebhookEndpointWorkflowNotFound(t *testing.T) {
 	if evs := h.events("deploy", ReasonWorkflowNotFound); len(evs) != 1 || eventCount(evs[0]) != 1 {
 		t.Errorf("WorkflowNotFound events: %v, want exactly one", eventMessages(evs))
 	}
-	h.assertNoLeak("deploy", string(h.getSecret("deploy-signing").Data[SigningKey]))
+	h.assertNoLeak("deploy", string(h.getSecret("deploy-signing").Data[signature.SecretKey]))
 }
 
 func TestWebhookEndpointSecretRef(t *testing.T) {
@@ -473,7 +474,7 @@ func TestWebhookEndpointRotation(t *testing.T) {
 	h.createWorkflow("build")
 	h.createEndpoint("rotating", "build", "", "")
 	h.waitReady("rotating", metav1.ConditionTrue, ReasonReady)
-	old := string(h.waitSecret("rotating-signing").Data[SigningKey])
+	old := string(h.waitSecret("rotating-signing").Data[signature.SecretKey])
 
 	// Step 1: add the new key beside the old one.
 	next := validWhsec("next")
@@ -531,7 +532,10 @@ func TestWebhookEndpointSecretMetadataCacheHoldsNoContent(t *testing.T) {
 	}
 }
 
+// The controller judges keys with internal/signature's rules (the hook listener's), so
+// the names it reports usable are exactly those Verify uses.
 func TestWebhookEndpointSigningKeys(t *testing.T) {
+	notSW := `is not a Standard Webhooks secret (standard base64, optionally after "whsec_")`
 	for _, tc := range []struct {
 		name   string
 		scheme aiasv1alpha1.VerificationScheme
@@ -544,32 +548,37 @@ func TestWebhookEndpointSigningKeys(t *testing.T) {
 			map[string]string{"secret": validWhsec("a"), "secret-2": validWhsec("c"), "secret-10": validWhsec("d"), "secret-1": validWhsec("b")},
 			"secret-10 secret-2 secret-1 secret", ""},
 		{"other keys ignored", "", map[string]string{"token": validWhsec("a"), "secret-0": validWhsec("a"), "secret-01": validWhsec("a"), "secret-+1": validWhsec("a"), "secrets": validWhsec("a"), "secret-": validWhsec("a")}, "", ""},
-		{"no prefix", "", map[string]string{"secret": "abc"}, "", `key "secret" does not start with "whsec_"`},
-		{"not base64", "", map[string]string{"secret-3": "whsec_***"}, "", `key "secret-3" is not standard base64 after "whsec_"`},
-		{"prefix only", "", map[string]string{"secret": "whsec_"}, "", `key "secret" has nothing after "whsec_"`},
-		{"empty", aiasv1alpha1.SchemeGitHub, map[string]string{"secret": ""}, "", `key "secret" is empty`},
-		{"one good one bad", "", map[string]string{"secret": validWhsec("a"), "secret-1": "nope"}, "secret", `key "secret-1" does not start with "whsec_"`},
+		{"key number beyond the range", "", map[string]string{"secret-1000000000": validWhsec("a")}, "", ""},
+		{"not base64", "", map[string]string{"secret": "abc"}, "", `signing key "secret" ` + notSW},
+		{"base64 without the prefix", "", map[string]string{"secret": strings.TrimPrefix(validWhsec("a"), "whsec_")}, "secret", ""},
+		{"not base64 after the prefix", "", map[string]string{"secret-3": "whsec_***"}, "", `signing key "secret-3" ` + notSW},
+		{"prefix only", "", map[string]string{"secret": "whsec_"}, "", `signing key "secret" ` + notSW},
+		{"empty", aiasv1alpha1.SchemeGitHub, map[string]string{"secret": ""}, "", `signing key "secret" is empty`},
+		{"empty extra key", "", map[string]string{"secret": validWhsec("a"), "secret-1": ""}, "secret", `signing key "secret-1" is empty`},
+		{"one good one bad", "", map[string]string{"secret": validWhsec("a"), "secret-1": "no!"}, "secret", `signing key "secret-1" ` + notSW},
 		{"any value for HMAC", aiasv1alpha1.SchemeHMAC, map[string]string{"secret": "plain"}, "secret", ""},
+		{"token not header-safe", aiasv1alpha1.SchemeToken, map[string]string{"secret": "tok\n"}, "",
+			`signing key "secret" cannot be a bearer token: it has control characters or leading or trailing spaces`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			data := map[string][]byte{}
+			secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "s"}, Data: map[string][]byte{}}
 			for k, v := range tc.data {
-				data[k] = []byte(v)
+				secret.Data[k] = []byte(v)
 			}
-			usable, bad := checkSigningKeys(tc.scheme, data)
-			if got := strings.Join(usable, " "); got != tc.usable {
+			ep := &aiasv1alpha1.WebhookEndpoint{Spec: aiasv1alpha1.WebhookEndpointSpec{Verification: aiasv1alpha1.Verification{Scheme: tc.scheme}}}
+			if tc.scheme == aiasv1alpha1.SchemeHMAC {
+				ep.Spec.Verification.HMAC = &aiasv1alpha1.HMACVerification{Header: "X-Sig"}
+			}
+			sc := checkSecret(ep, secret)
+			if got := strings.Join(sc.usable, " "); got != tc.usable {
 				t.Errorf("usable %q, want %q", got, tc.usable)
 			}
-			if got := strings.Join(bad, "; "); got != tc.bad {
+			if got := strings.Join(sc.malformed, "; "); got != tc.bad {
 				t.Errorf("malformed %q, want %q", got, tc.bad)
 			}
+			if (sc.problem == nil) != (tc.usable != "") {
+				t.Errorf("problem %v with usable keys %q", sc.problem, tc.usable)
+			}
 		})
-	}
-	v, err := newSigningSecret()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if usable, _ := checkSigningKeys("", map[string][]byte{"secret": v}); len(usable) != 1 {
-		t.Fatalf("a generated secret is not usable")
 	}
 }

@@ -2,11 +2,10 @@ package controllers
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
-	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -19,30 +18,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/signature"
 )
 
-const (
-	// LabelWebhookEndpoint marks a generated signing Secret with its endpoint's name.
-	LabelWebhookEndpoint = "aias.dev/webhookendpoint"
-	// labelManagedBy marks what AIAS created.
-	labelManagedBy = "app.kubernetes.io/managed-by"
-
-	// SigningKey is the data key of a generated signing Secret. Rotation adds
-	// SigningKey-<N> keys (N a positive integer); any usable key verifies a delivery and the
-	// highest N (SigningKey counting as 0) signs.
-	SigningKey = "secret"
-	// StandardWebhooksSecretPrefix starts a Standard Webhooks secret; base64 follows it.
-	StandardWebhooksSecretPrefix = "whsec_"
-
-	signingSecretSuffix = "-signing"
-	// signingSecretBytes is the entropy of a generated secret.
-	signingSecretBytes = 32
-	// maxListedKeys bounds how many key names a condition message lists.
-	maxListedKeys = 10
-)
-
-// signingSecretName is the Secret the controller generates for an endpoint without secretRef.
-func signingSecretName(endpoint string) string { return endpoint + signingSecretSuffix }
+// maxListedKeys bounds how many key names a condition message lists.
+const maxListedKeys = 10
 
 // secretCheck is what the reconcile learned about the endpoint's signing Secret.
 type secretCheck struct {
@@ -73,7 +53,7 @@ func (r *WebhookEndpointReconciler) reconcileSecret(ctx context.Context, ep *aia
 		return checkSecret(ep, secret), nil
 	}
 
-	name := signingSecretName(ep.Name)
+	name := aiasv1alpha1.GeneratedSigningSecretName(ep.Name)
 	if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
 		return secretCheck{problem: &workflowProblem{ReasonSecretNotFound, fmt.Sprintf(
 			"cannot generate a signing Secret: the name %q would be invalid (%s); name a Secret in spec.verification.secretRef",
@@ -90,7 +70,7 @@ func (r *WebhookEndpointReconciler) reconcileSecret(ctx context.Context, ep *aia
 		}
 		if created {
 			// Nothing to check: we just wrote a usable key.
-			return secretCheck{name: name, usable: []string{SigningKey}}, nil
+			return secretCheck{name: name, usable: []string{signature.SecretKey}}, nil
 		}
 		// Someone else created it meanwhile: look at what is there.
 		if secret, err = r.readSecret(ctx, ep.Namespace, name); err != nil {
@@ -125,21 +105,21 @@ func (r *WebhookEndpointReconciler) readSecret(ctx context.Context, namespace, n
 // the endpoint. It reports false when a Secret of that name already exists: an existing
 // one is never overwritten.
 func (r *WebhookEndpointReconciler) createSigningSecret(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint, name string) (bool, error) {
-	value, err := newSigningSecret()
+	value, err := signature.NewSecret()
 	if err != nil {
 		return false, err
 	}
-	labels := map[string]string{labelManagedBy: "aias"}
+	labels := map[string]string{aiasv1alpha1.LabelManagedBy: aiasv1alpha1.ManagedByAias}
 	if len(validation.IsValidLabelValue(ep.Name)) == 0 {
-		labels[LabelWebhookEndpoint] = ep.Name
+		labels[aiasv1alpha1.LabelWebhookEndpoint] = ep.Name
 	} else {
 		// Longer than a label value may be: the name `<endpoint>-signing` still maps it.
-		labels[LabelWebhookEndpoint] = childName(ep.Name)
+		labels[aiasv1alpha1.LabelWebhookEndpoint] = childName(ep.Name)
 	}
 	secret := &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ep.Namespace, Name: name, Labels: labels},
 		Type:       corev1.SecretTypeOpaque,
-		Data:       map[string][]byte{SigningKey: value},
+		Data:       map[string][]byte{signature.SecretKey: []byte(value)},
 	}
 	if err := controllerutil.SetControllerReference(ep, secret, r.Scheme); err != nil {
 		return false, err
@@ -154,132 +134,76 @@ func (r *WebhookEndpointReconciler) createSigningSecret(ctx context.Context, ep 
 	}
 	related := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: secret.Namespace, Name: secret.Name, UID: secret.UID}}
 	r.Recorder.Eventf(ep, related, corev1.EventTypeNormal, ReasonSecretGenerated, "GenerateSecret",
-		"Generated signing Secret %q (key %q)", name, SigningKey)
+		"Generated signing Secret %q (key %q)", name, signature.SecretKey)
 	return true, nil
 }
 
-// newSigningSecret returns "whsec_" and the standard base64 of 32 random bytes.
-func newSigningSecret() ([]byte, error) {
-	raw := make([]byte, signingSecretBytes)
-	if _, err := rand.Read(raw); err != nil {
-		return nil, fmt.Errorf("generating a signing secret: %w", err)
-	}
-	out := make([]byte, len(StandardWebhooksSecretPrefix)+base64.StdEncoding.EncodedLen(len(raw)))
-	copy(out, StandardWebhooksSecretPrefix)
-	base64.StdEncoding.Encode(out[len(StandardWebhooksSecretPrefix):], raw)
-	return out, nil
-}
-
-// checkSecret checks the keys of the endpoint's Secret for its verification scheme.
+// checkSecret checks the keys of the endpoint's Secret with the rules the hook listener
+// verifies by (internal/signature): the usable keys are exactly those Verify uses, and
+// every key it would skip is named with the reason. Messages never quote a value.
 func checkSecret(ep *aiasv1alpha1.WebhookEndpoint, secret *corev1.Secret) secretCheck {
-	usable, malformed := checkSigningKeys(ep.Spec.Verification.Scheme, secret.Data)
-	sc := secretCheck{name: secret.Name, usable: usable, malformed: malformed}
-	if len(usable) > 0 {
+	sc := secretCheck{name: secret.Name}
+	cfg := signature.ConfigFor(ep.Spec.Verification)
+	if err := cfg.Validate(); err != nil {
+		// The schema rules out every such spec; an older apiserver might not.
+		sc.problem = &workflowProblem{ReasonSecretInvalid, "spec.verification: " + err.Error()}
 		return sc
 	}
-	expect := fmt.Sprintf("expected a key %q or %q (N a positive integer)", SigningKey, SigningKey+"-<N>")
-	if isStandardWebhooks(ep.Spec.Verification.Scheme) {
-		expect += fmt.Sprintf(" holding %q followed by base64", StandardWebhooksSecretPrefix)
+	keys, err := signature.Keys(secret.Data)
+	if err == nil {
+		for _, k := range signature.Usable(cfg, keys) {
+			sc.usable = append(sc.usable, k.Name)
+		}
+		sc.malformed = keyProblems(signature.CheckKeys(cfg, keys))
+	}
+	if len(sc.usable) > 0 {
+		return sc
+	}
+	expect := fmt.Sprintf("expected a key %q or %q (N from 1 to %d)", signature.SecretKey, signature.SecretKey+"-<N>", signature.MaxKeyNumber)
+	if cfg.Scheme == signature.StandardWebhooks {
+		expect += fmt.Sprintf(" holding standard base64, optionally after %q", signature.SecretPrefix)
 	}
 	msg := fmt.Sprintf("Secret %q has no usable signing key: %s", secret.Name, expect)
-	if len(malformed) > 0 {
-		msg += "; " + strings.Join(malformed, "; ")
+	if len(sc.malformed) > 0 {
+		msg += "; " + strings.Join(sc.malformed, "; ")
 	} else {
-		keys := make([]string, 0, len(secret.Data))
-		for k := range secret.Data {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		if len(keys) == 0 {
+		names := slices.Sorted(maps.Keys(secret.Data))
+		if len(names) == 0 {
 			msg += "; it has no keys"
 		} else {
-			if len(keys) > maxListedKeys {
-				keys = append(keys[:maxListedKeys:maxListedKeys], "...")
+			if len(names) > maxListedKeys {
+				names = append(names[:maxListedKeys:maxListedKeys], "...")
 			}
-			msg += "; it has keys " + quotedList(keys)
+			msg += "; it has keys " + quotedList(names)
 		}
 	}
 	sc.problem = &workflowProblem{ReasonSecretInvalid, msg}
 	return sc
 }
 
-func isStandardWebhooks(s aiasv1alpha1.VerificationScheme) bool {
-	return s == "" || s == aiasv1alpha1.SchemeStandardWebhooks
-}
-
-// signingKeyIndex reports whether name is a signing key name, and its rotation index:
-// "secret" is 0, "secret-<N>" is N (a positive integer written without sign or leading zero).
-func signingKeyIndex(name string) (uint64, bool) {
-	if name == SigningKey {
-		return 0, true
+// keyProblems lists what CheckKeys found, one sentence per skipped key.
+func keyProblems(err error) []string {
+	if err == nil {
+		return nil
 	}
-	digits, ok := strings.CutPrefix(name, SigningKey+"-")
-	if !ok || digits == "" || digits[0] < '1' || digits[0] > '9' {
-		return 0, false
-	}
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return 0, false
+	var out []string
+	var walk func(error)
+	walk = func(err error) {
+		if joined, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range joined.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		var ke *signature.KeyError
+		if errors.As(err, &ke) {
+			out = append(out, ke.Error())
+		} else {
+			out = append(out, err.Error())
 		}
 	}
-	n, err := strconv.ParseUint(digits, 10, 64)
-	return n, err == nil
-}
-
-// checkSigningKeys returns the usable signing keys of a Secret's data, newest (highest
-// index) first, and a description of each signing key whose value is unusable for the
-// scheme. Descriptions name keys, never values. Other keys are ignored.
-func checkSigningKeys(scheme aiasv1alpha1.VerificationScheme, data map[string][]byte) (usable, malformed []string) {
-	type key struct {
-		name  string
-		index uint64
-	}
-	var keys []key
-	for name := range data {
-		if i, ok := signingKeyIndex(name); ok {
-			keys = append(keys, key{name, i})
-		}
-	}
-	slices.SortFunc(keys, func(a, b key) int {
-		switch {
-		case a.index > b.index:
-			return -1
-		case a.index < b.index:
-			return 1
-		}
-		return 0
-	})
-	for _, k := range keys {
-		if problem := signingValueProblem(scheme, data[k.name]); problem != "" {
-			malformed = append(malformed, fmt.Sprintf("key %q %s", k.name, problem))
-			continue
-		}
-		usable = append(usable, k.name)
-	}
-	return usable, malformed
-}
-
-// signingValueProblem says what is wrong with a signing key's value, without quoting it;
-// empty when it is usable.
-func signingValueProblem(scheme aiasv1alpha1.VerificationScheme, v []byte) string {
-	if len(v) == 0 {
-		return "is empty"
-	}
-	if !isStandardWebhooks(scheme) {
-		return ""
-	}
-	rest, ok := strings.CutPrefix(string(v), StandardWebhooksSecretPrefix)
-	if !ok {
-		return fmt.Sprintf("does not start with %q", StandardWebhooksSecretPrefix)
-	}
-	decoded, err := base64.StdEncoding.DecodeString(rest)
-	if err != nil {
-		return fmt.Sprintf("is not standard base64 after %q", StandardWebhooksSecretPrefix)
-	}
-	if len(decoded) == 0 {
-		return fmt.Sprintf("has nothing after %q", StandardWebhooksSecretPrefix)
-	}
-	return ""
+	walk(err)
+	return out
 }
 
 // secretMetadata is the type of the Secret watch: metadata only, never data.
@@ -330,8 +254,8 @@ func stripSecretMetadata(obj any) (any, error) {
 			DeletionTimestamp: m.DeletionTimestamp,
 		},
 	}
-	if v, ok := m.Labels[LabelWebhookEndpoint]; ok {
-		out.Labels = map[string]string{LabelWebhookEndpoint: v}
+	if v, ok := m.Labels[aiasv1alpha1.LabelWebhookEndpoint]; ok {
+		out.Labels = map[string]string{aiasv1alpha1.LabelWebhookEndpoint: v}
 	}
 	return out, nil
 }

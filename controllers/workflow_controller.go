@@ -4,11 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
-	"unicode/utf8"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -31,9 +28,6 @@ import (
 // metadata-only watch could not see whether a key exists anyway. Polling only the broken
 // Workflows once a minute costs a handful of GETs and keeps RBAC at `get`.
 const DefaultWorkflowNotReadyRequeue = time.Minute
-
-// conflictRequeue is how soon a reconcile whose status patch met a newer Workflow is redone.
-const conflictRequeue = 250 * time.Millisecond
 
 // WorkflowEventRecorderName is the reporting controller of the Workflow controller's events.
 const WorkflowEventRecorderName = "aias-workflow-controller"
@@ -182,30 +176,6 @@ func (r *WorkflowReconciler) patchStatus(ctx context.Context, before, wf *aiasv1
 	})
 }
 
-type readyEvent struct{ eventType, reason, note string }
-
-// readyTransition returns the event that announces a change of the Ready condition:
-// a Warning when it goes False or its problem changes, a Normal when it is True again.
-// A first True (no earlier condition) is no news and gets no event.
-func readyTransition(old, cur *metav1.Condition) *readyEvent {
-	if cur == nil {
-		return nil
-	}
-	switch cur.Status {
-	case metav1.ConditionFalse:
-		if old != nil && old.Status == metav1.ConditionFalse && old.Reason == cur.Reason && old.Message == cur.Message {
-			return nil
-		}
-		return &readyEvent{corev1.EventTypeWarning, cur.Reason, cur.Message}
-	case metav1.ConditionTrue:
-		if old == nil || old.Status == metav1.ConditionTrue {
-			return nil
-		}
-		return &readyEvent{corev1.EventTypeNormal, cur.Reason, cur.Message}
-	}
-	return nil
-}
-
 func (r *WorkflowReconciler) now() time.Time {
 	if r.Now != nil {
 		return r.Now()
@@ -225,30 +195,6 @@ func (r *WorkflowReconciler) apiReader() client.Reader {
 		return r.APIReader
 	}
 	return r.Client
-}
-
-// soonestRequeue keeps the soonest of several requested requeues; zero means none.
-type soonestRequeue struct{ d time.Duration }
-
-func (q *soonestRequeue) add(d time.Duration) {
-	if d > 0 && (q.d == 0 || d < q.d) {
-		q.d = d
-	}
-}
-
-// maxWorkflowEventNote is below the 1 KiB limit the events.k8s.io API puts on an event's note.
-const maxWorkflowEventNote = 1000
-
-// shortenNote cuts s to at most n bytes, on a rune boundary, marking the cut.
-func shortenNote(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n - len("...")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
 }
 
 // onlySummaryChanged reports that a pending status write changes nothing but the run

@@ -56,7 +56,7 @@ func (r *WorkflowReconciler) pruneRun(ctx context.Context, wf *aiasv1alpha1.Work
 	case err == nil:
 		log.FromContext(ctx).Info("pruned Run", "run", p.run.Name, "phase", p.run.Status.Phase, "why", p.why)
 		r.Recorder.Eventf(wf, p.run, corev1.EventTypeNormal, ReasonPruned, "Delete", "%s",
-			shortenNote(fmt.Sprintf("Deleted %s Run %q: %s", p.run.Status.Phase, p.run.Name, p.why), maxWorkflowEventNote))
+			shortenNote(fmt.Sprintf("Deleted %s Run %q: %s", p.run.Status.Phase, p.run.Name, p.why), maxEventNote))
 		return nil
 	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
 		return nil

@@ -40,7 +40,8 @@ k8s_module() {
       go mod edit -replace="$m=$m@$staging_version"
     done
     log "resolving k8s.io/kubernetes v$K8S_VERSION dependencies (staging modules at $staging_version)"
-    go get "k8s.io/kubernetes/cmd/kube-apiserver@v$K8S_VERSION" "k8s.io/kubernetes/cmd/kubectl@v$K8S_VERSION" >&2
+    go get "k8s.io/kubernetes/cmd/kube-apiserver@v$K8S_VERSION" "k8s.io/kubernetes/cmd/kubectl@v$K8S_VERSION" \
+      "k8s.io/kubernetes/cmd/kube-controller-manager@v$K8S_VERSION" "k8s.io/kubernetes/cmd/kube-scheduler@v$K8S_VERSION" >&2
   )
   touch "$dir/.ready"
   echo "$dir"
@@ -82,5 +83,7 @@ build_etcd() {
 build_etcd
 build_k8s kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
 build_k8s kubectl k8s.io/kubernetes/cmd/kubectl
+build_k8s kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
+build_k8s kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
 log "assets ready in $ASSETS"
 echo "$ASSETS"

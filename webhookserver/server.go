@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -24,6 +26,10 @@ import (
 	"github.com/aias-dev/aias/internal/sharedflags"
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
+	"github.com/aias-dev/aias/webhookserver/billing"
+	"github.com/aias-dev/aias/webhookserver/console"
+	"github.com/aias-dev/aias/webhookserver/hooks"
+	"github.com/aias-dev/aias/webhookserver/stepapi"
 )
 
 // Options configure `aias webhookserver`.
@@ -146,11 +152,11 @@ func Serve(ctx context.Context, o Options, ready func(Addrs)) error {
 		}
 	}
 	if enabled(o.PublicAddr) {
-		hooks, billing, err := newPublic(ctx, o, st, cl)
+		public, err := newPublic(ctx, o, st, cl)
 		if err != nil {
 			return err
 		}
-		if err := listen(o.PublicAddr, publicHandler(hooks, billing), &addrs.Public); err != nil {
+		if err := listen(o.PublicAddr, public.Handler(), &addrs.Public); err != nil {
 			return err
 		}
 	}
@@ -158,7 +164,7 @@ func Serve(ctx context.Context, o Options, ready func(Addrs)) error {
 		if err := cl.start(ctx); err != nil {
 			return err
 		}
-		users, err := newUserAPI(o, st, cl)
+		users, err := newConsole(o, st, cl)
 		if err != nil {
 			return err
 		}
@@ -166,7 +172,7 @@ func Serve(ctx context.Context, o Options, ready func(Addrs)) error {
 			return err
 		}
 	}
-	api := &InternalAPI{Store: st, Tokens: tokens, MaxArtifactBytes: o.MaxArtifactBytes, MaxLogBatch: o.MaxLogBatch}
+	api := &stepapi.Server{Store: st, Tokens: tokens, MaxArtifactBytes: o.MaxArtifactBytes, MaxLogBatch: o.MaxLogBatch}
 	if err := listen(o.InternalAddr, api.Handler(), &addrs.Internal); err != nil {
 		return err
 	}
@@ -184,26 +190,47 @@ func Serve(ctx context.Context, o Options, ready func(Addrs)) error {
 	}
 }
 
-// newHookServer starts the informer cache the public listener reads endpoints and
-// Secret metadata from, and waits for it to sync.
-func newHookServer(ctx context.Context, o Options, st *store.Store) (*HookServer, error) {
+// Registry holds the webhookserver's metrics, served on its metrics listener: the
+// process's, and those of each listener.
+var Registry = newRegistry()
+
+func newRegistry() *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	r.MustRegister(hooks.Collectors()...)
+	r.MustRegister(billing.Collectors()...)
+	return r
+}
+
+// Public is the public listener's servers on one cache: the hooks and, when
+// o.StripeWebhookSecretFile is set, Stripe billing.
+type Public struct {
+	Hooks   *hooks.Server
+	Billing *billing.Server // nil when billing is disabled
+}
+
+// NewPublic starts an informer cache of its own, the one the public listener reads
+// endpoints, Secret metadata and Tenants from, waits for it to sync and builds the
+// public listener's servers on it. Serve shares one cache between the public and user
+// listeners instead; NewPublic is for tests and embedders that serve the public routes
+// on an http.Server of their own.
+func NewPublic(ctx context.Context, o Options, st *store.Store) (*Public, error) {
 	cl, err := newCluster(ctx, o)
 	if err != nil {
 		return nil, err
 	}
-	hooks, _, err := newPublic(ctx, o, st, cl)
-	return hooks, err
+	return newPublic(ctx, o, st, cl)
 }
 
-// publicHandler routes the public listener: the billing route when billing is enabled
-// (else it is 404 like any unknown route), everything else to the hooks.
-func publicHandler(hooks *HookServer, billing *BillingServer) http.Handler {
-	if billing == nil {
-		return hooks.Handler()
+// Handler routes the public listener: the billing route when billing is enabled (else
+// it is 404 like any unknown route), everything else to the hooks.
+func (p *Public) Handler() http.Handler {
+	if p.Billing == nil {
+		return p.Hooks.Handler()
 	}
 	mux := http.NewServeMux()
-	mux.Handle(BillingPath, billing)
-	mux.Handle("/", hooks.Handler())
+	mux.Handle(billing.Path, p.Billing)
+	mux.Handle("/", p.Hooks.Handler())
 	return mux
 }
 
@@ -213,7 +240,7 @@ func publicHandler(hooks *HookServer, billing *BillingServer) http.Handler {
 type cluster struct {
 	cache  cache.Cache
 	client client.Client
-	source *ClusterSource
+	source *hooks.ClusterSource
 	config *rest.Config
 
 	started  sync.Once
@@ -236,7 +263,7 @@ func newCluster(ctx context.Context, o Options) (*cluster, error) {
 	c, err := cache.New(cfg, cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
 		// Only what tells a Secret changed: annotations can hold a Secret's data
 		// (kubectl's last-applied-configuration), so they are dropped before caching.
-		secretMetadata(): {Transform: keepIdentityOnly},
+		hooks.SecretMetadata(): {Transform: keepIdentityOnly},
 	}})
 	if err != nil {
 		return nil, err
@@ -246,7 +273,7 @@ func newCluster(ctx context.Context, o Options) (*cluster, error) {
 		return nil, err
 	}
 	return &cluster{cache: c, client: writer, config: cfg,
-		source: &ClusterSource{Cache: c, Reader: writer, DefaultPlan: o.DefaultPlan, PastDueGrace: o.PastDueGrace}}, nil
+		source: &hooks.ClusterSource{Cache: c, Reader: writer, DefaultPlan: o.DefaultPlan, PastDueGrace: o.PastDueGrace}}, nil
 }
 
 // start runs the cache's informers and waits for them to sync; the first listener to
@@ -267,25 +294,42 @@ func (cl *cluster) start(ctx context.Context) error {
 
 // newPublic builds the public listener's servers on the shared cache: the hooks and,
 // when o.StripeWebhookSecretFile is set, billing (nil otherwise).
-func newPublic(ctx context.Context, o Options, st *store.Store, cl *cluster) (*HookServer, *BillingServer, error) {
-	var billing *BillingServer
+func newPublic(ctx context.Context, o Options, st *store.Store, cl *cluster) (*Public, error) {
+	p := &Public{}
 	var err error
 	if o.StripeWebhookSecretFile != "" {
-		if billing, err = newBillingServer(ctx, o, cl.cache, cl.client, st); err != nil {
-			return nil, nil, err
+		if p.Billing, err = billing.New(ctx, o.StripeWebhookSecretFile, cl.cache, cl.client, st); err != nil {
+			return nil, err
 		}
 	}
 	if err := cl.start(ctx); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	log := o.Log
-	if log.GetSink() == nil {
-		log = logr.Discard()
+	log := logger(o)
+	if p.Billing != nil {
+		p.Billing.Log = log.WithName("billing")
 	}
-	if billing != nil {
-		billing.Log = log.WithName("billing")
+	p.Hooks = &hooks.Server{Endpoints: cl.source, Runs: cl.client, Store: st, Log: log.WithName("hooks")}
+	return p, nil
+}
+
+// newConsole builds the user listener's server on the shared cache.
+func newConsole(o Options, st *store.Store, cl *cluster) (*console.Server, error) {
+	users, err := console.New(cl.config)
+	if err != nil {
+		return nil, err
 	}
-	return &HookServer{Endpoints: cl.source, Runs: cl.client, Store: st, Log: log.WithName("hooks")}, billing, nil
+	users.Store, users.Client, users.Cache, users.Source = st, cl.client, cl.cache, cl.source
+	users.PublicBaseURL, users.Log = o.PublicBaseURL, logger(o).WithName("userapi")
+	return users, nil
+}
+
+// logger is o.Log, or a logger that discards when there is none.
+func logger(o Options) logr.Logger {
+	if o.Log.GetSink() == nil {
+		return logr.Discard()
+	}
+	return o.Log
 }
 
 // keepIdentityOnly strips a cached object's metadata down to what identifies a version.

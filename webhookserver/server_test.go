@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/aias-dev/aias/internal/stepjob"
 )
 
 func TestServeInternalListener(t *testing.T) {
@@ -45,7 +47,7 @@ func TestServeInternalListener(t *testing.T) {
 	if metrics.StatusCode != http.StatusOK {
 		t.Errorf("metrics status %d", metrics.StatusCode)
 	}
-	resp, err := http.Post("http://"+addrs.Internal+"/internal/v1/namespaces/acme/runs/r/steps/s/attempts/1/logs", "application/json", nil)
+	resp, err := http.Post("http://"+addrs.Internal+stepjob.AttemptPath("acme", "r", "s", 1)+stepjob.PathLogs, "application/json", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

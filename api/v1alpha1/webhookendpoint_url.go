@@ -12,3 +12,27 @@ func (e *WebhookEndpoint) HookURL(base string) string {
 	}
 	return strings.TrimRight(base, "/") + path
 }
+
+// GeneratedSigningSecretSuffix ends the name of the signing Secret the controller
+// generates for an endpoint that names none: `<endpoint>-signing`.
+const GeneratedSigningSecretSuffix = "-signing"
+
+// GeneratedSigningSecretName is the signing Secret the controller generates for the
+// endpoint named endpoint when spec.verification.secretRef is absent.
+func GeneratedSigningSecretName(endpoint string) string {
+	return endpoint + GeneratedSigningSecretSuffix
+}
+
+// SigningSecretName is the Secret whose keys verify deliveries to the endpoint: the one
+// spec.verification.secretRef names, else the generated one the controller vouches for
+// in status.secretRef. It is empty while there is none, for example while a Secret the
+// endpoint does not control squats the generated name: such a Secret never verifies.
+func (e *WebhookEndpoint) SigningSecretName() string {
+	switch {
+	case e.Spec.Verification.SecretRef != nil:
+		return e.Spec.Verification.SecretRef.Name
+	case e.Status.SecretRef != nil:
+		return e.Status.SecretRef.Name
+	}
+	return ""
+}

@@ -72,16 +72,16 @@ func plan(t *testing.T, limits aiasv1alpha1.PlanLimits) *aiasv1alpha1.Plan {
 	return p
 }
 
-// tenant creates a Tenant and its namespace. effectivePlan, when set, is written to
-// status as the Tenant controller would (it does not run here).
-func tenant(t *testing.T, specPlan, effectivePlan string) *aiasv1alpha1.Tenant {
+// tenant creates a Tenant on specPlan and its namespace.
+func tenant(t *testing.T, specPlan string) *aiasv1alpha1.Tenant {
 	t.Helper()
 	tn := &aiasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: "tn-" + utilrand.String(6)}, Spec: aiasv1alpha1.TenantSpec{Plan: specPlan}}
 	if err := k.Create(context.Background(), tn); err != nil {
 		t.Fatal(err)
 	}
-	if effectivePlan != "" {
-		tn.Status.EffectivePlan = effectivePlan
+	if specPlan != "" {
+		// As the Tenant controller (not running here) would write it.
+		tn.Status.EffectivePlan = specPlan
 		if err := k.Status().Update(context.Background(), tn); err != nil {
 			t.Fatal(err)
 		}
@@ -119,7 +119,7 @@ func endpoint(ns, name string) *aiasv1alpha1.WebhookEndpoint {
 func TestWorkflowCountLimit(t *testing.T) {
 	ctx := context.Background()
 	p := plan(t, aiasv1alpha1.PlanLimits{Workflows: ptr.To[int32](2)})
-	tn := tenant(t, "", p.Name)
+	tn := tenant(t, p.Name)
 
 	create(t, workflow(tn.Name, "one", 1, 0))
 	two := workflow(tn.Name, "two", 1, 0)
@@ -146,7 +146,7 @@ func TestWorkflowCountLimit(t *testing.T) {
 func TestWorkflowStepsAndTimeouts(t *testing.T) {
 	ctx := context.Background()
 	p := plan(t, aiasv1alpha1.PlanLimits{StepsPerWorkflow: ptr.To[int32](2), MaxStepTimeout: &metav1.Duration{Duration: time.Minute}})
-	tn := tenant(t, "", p.Name)
+	tn := tenant(t, p.Name)
 
 	denied(t, k.Create(ctx, workflow(tn.Name, "many", 3, 0)), fmt.Sprintf("plan %q", p.Name), "allows 2 steps", "has 3")
 	denied(t, k.Create(ctx, workflow(tn.Name, "slow", 1, 2*time.Minute)), fmt.Sprintf("plan %q", p.Name), "up to 1m0s", `step "s0" has 2m0s`)
@@ -179,7 +179,7 @@ func TestWorkflowStepsAndTimeouts(t *testing.T) {
 func TestWebhookEndpointCountLimit(t *testing.T) {
 	ctx := context.Background()
 	p := plan(t, aiasv1alpha1.PlanLimits{WebhookEndpoints: ptr.To[int32](1)})
-	tn := tenant(t, "", p.Name)
+	tn := tenant(t, p.Name)
 
 	one := endpoint(tn.Name, "one")
 	create(t, one)
@@ -216,7 +216,7 @@ func TestNoTenant(t *testing.T) {
 	}
 	// A Tenant's namespace is not affected by the policy.
 	p := plan(t, aiasv1alpha1.PlanLimits{})
-	tn := tenant(t, "", p.Name)
+	tn := tenant(t, p.Name)
 	if _, err := controllers.NewWorkflowAdmission(cached, opts).ValidateCreate(ctx, workflow(tn.Name, "x", 1, 0)); err != nil {
 		t.Errorf("create in a Tenant's namespace under deny: %v", err)
 	}
@@ -226,37 +226,49 @@ func TestSwitchingPlanLiftsDenial(t *testing.T) {
 	ctx := context.Background()
 	small := plan(t, aiasv1alpha1.PlanLimits{Workflows: ptr.To[int32](1)})
 	big := plan(t, aiasv1alpha1.PlanLimits{Workflows: ptr.To[int32](10)})
-	// No status.effectivePlan yet: the plan is computed from spec.plan.
-	tn := tenant(t, small.Name, "")
+	tn := tenant(t, small.Name)
 
 	create(t, workflow(tn.Name, "one", 1, 0))
 	denied(t, k.Create(ctx, workflow(tn.Name, "two", 1, 0)), fmt.Sprintf("plan %q", small.Name), "allows 1 Workflows", "already holds 1")
 
-	// A second namespace labelled for the same Tenant is held to its plan (counts are per namespace).
+	// A namespace belongs to the Tenant of its name only: a label naming a Tenant does not
+	// put it under that Tenant's plan (the Run quota and the hook listener agree).
 	other := "lbl-" + utilrand.String(6)
-	namespace(t, other, map[string]string{controllers.LabelTenant: tn.Name})
+	namespace(t, other, map[string]string{aiasv1alpha1.LabelTenant: tn.Name})
 	create(t, workflow(other, "x", 1, 0))
-	denied(t, k.Create(ctx, workflow(other, "y", 1, 0)), fmt.Sprintf("plan %q", small.Name), "already holds 1")
+	create(t, workflow(other, "y", 1, 0))
 
 	tn.Spec.Plan = big.Name
 	update(t, tn)
 	create(t, workflow(tn.Name, "two", 1, 0))
 
-	// Once the Tenant controller has written status.effectivePlan, it wins over spec.plan.
+	// status.effectivePlan is not read: the plan is computed from the Tenant as it is now,
+	// so a status the Tenant controller has not rewritten yet changes nothing...
 	tn.Status.EffectivePlan = small.Name
 	if err := k.Status().Update(ctx, tn); err != nil {
 		t.Fatal(err)
 	}
 	synced(t, tn)
-	denied(t, k.Create(ctx, workflow(tn.Name, "three", 1, 0)), fmt.Sprintf("plan %q", small.Name), "already holds 2")
-
-	// A missing plan refuses creates.
-	tn.Status.EffectivePlan = "no-such-plan-" + utilrand.String(4)
+	create(t, workflow(tn.Name, "three", 1, 0))
+	// ...and a subscription the billing webhook just wrote selects its plan at once.
+	small.Spec.StripePriceIDs = []string{"price_" + small.Name[len("plan-"):]}
+	update(t, small)
+	tn.Status.Subscription = &aiasv1alpha1.SubscriptionStatus{ID: "sub_1", Status: "active", PriceID: small.Spec.StripePriceIDs[0]}
 	if err := k.Status().Update(ctx, tn); err != nil {
 		t.Fatal(err)
 	}
 	synced(t, tn)
-	denied(t, k.Create(ctx, workflow(tn.Name, "three", 1, 0)), "does not exist")
+	denied(t, k.Create(ctx, workflow(tn.Name, "four", 1, 0)), fmt.Sprintf("plan %q", small.Name), "already holds 3")
+
+	// A missing plan (spec.plan names none, and the cluster default does not exist here)
+	// refuses creates.
+	tn.Status.Subscription = nil
+	if err := k.Status().Update(ctx, tn); err != nil {
+		t.Fatal(err)
+	}
+	tn.Spec.Plan = "no-such-plan-" + utilrand.String(4)
+	update(t, tn)
+	denied(t, k.Create(ctx, workflow(tn.Name, "four", 1, 0)), "does not exist")
 }
 
 // Creates racing through admission are counted against each other, not only against the
@@ -264,7 +276,7 @@ func TestSwitchingPlanLiftsDenial(t *testing.T) {
 func TestWorkflowCountLimitUnderConcurrentCreates(t *testing.T) {
 	ctx := context.Background()
 	p := plan(t, aiasv1alpha1.PlanLimits{Workflows: ptr.To[int32](3)})
-	tn := tenant(t, "", p.Name)
+	tn := tenant(t, p.Name)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	created, refused := 0, 0

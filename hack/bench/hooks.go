@@ -147,7 +147,7 @@ func rawRunCreates(ctx context.Context, c crclient.Client, body []byte, round st
 	start := time.Now()
 	err := parallel(hookDeliveries, hookClients, func(i int) error {
 		run := &aiasv1alpha1.Run{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("bench-%s-%016x", round, i), Namespace: "bench-raw",
-			Labels: map[string]string{webhookserver.LabelWebhookEndpoint: "bench"}},
+			Labels: map[string]string{aiasv1alpha1.LabelWebhookEndpoint: "bench"}},
 			Spec: aiasv1alpha1.RunSpec{WorkflowRef: aiasv1alpha1.WorkflowReference{Name: "wf"}, Input: &input,
 				Trigger: &aiasv1alpha1.RunTrigger{Type: aiasv1alpha1.TriggerWebhook, Endpoint: "bench", DeliveryID: fmt.Sprintf("raw_%s_%d", round, i)}}}
 		return c.Create(ctx, run)

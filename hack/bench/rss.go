@@ -21,7 +21,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
-	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/testenv"
 )
 
@@ -31,7 +30,7 @@ import (
 var rssRuns = 10000
 
 const (
-	rssFinalizer  = "aias.dev/run-cleanup" // controllers.RunFinalizer
+	rssFinalizer  = aiasv1alpha1.RunFinalizer
 	rssSettle     = 5 * time.Second
 	rssReconciled = 5 * time.Minute
 )
@@ -181,7 +180,7 @@ func finishedJob(tmpl *batchv1.Job, tmplRun, ns, run string, uid types.UID) *bat
 			}
 			to[k] = v
 		}
-		to[stepjob.LabelRun], to[stepjob.LabelRunUID] = run, string(uid)
+		to[aiasv1alpha1.LabelRun], to[aiasv1alpha1.LabelRunUID] = run, string(uid)
 		return to
 	}
 	job.Labels = relabel(tmpl.Labels)

@@ -23,6 +23,8 @@ import (
 	"github.com/aias-dev/aias/internal/store"
 	"github.com/aias-dev/aias/internal/testenv"
 	"github.com/aias-dev/aias/webhookserver"
+
+	"github.com/aias-dev/aias/internal/userapi"
 )
 
 // Runs list and run detail (issue 7): the first page of the user API's runs list with
@@ -81,7 +83,7 @@ func listSection(ctx context.Context, st *store.Store) (string, error) {
 	// A page deep in the history: the keyset makes it cost what the first does.
 	var deepToken string
 	for range 200 {
-		var page webhookserver.RunList
+		var page userapi.RunList
 		if err := getJSON(base+"/api/v1/namespaces/"+listNamespace+"/runs?limit=50&continue="+deepToken, token, &page); err != nil {
 			return "", err
 		}

@@ -21,9 +21,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
-	"github.com/aias-dev/aias/webhookserver"
+	"github.com/aias-dev/aias/webhookserver/stepapi"
 )
 
 // The store and internal step API rows (issue 3): each AIAS figure against raw pgx on
@@ -44,7 +45,7 @@ type env struct {
 // table rows. bin is the built aias binary (for step-run).
 func storeRows(ctx context.Context, st *store.Store, bin string) ([]string, error) {
 	tokens, _ := steptoken.NewIssuer(bytes.Repeat([]byte("b"), 32))
-	api := httptest.NewServer((&webhookserver.InternalAPI{Store: st, Tokens: tokens, MaxArtifactBytes: 1 << 30, MaxLogBatch: 1000}).Handler())
+	api := httptest.NewServer((&stepapi.Server{Store: st, Tokens: tokens, MaxArtifactBytes: 1 << 30, MaxLogBatch: 1000}).Handler())
 	defer api.Close()
 	e := &env{ctx: ctx, st: st, api: api, tokens: tokens}
 	if _, err := st.Pool().Exec(ctx, `create table bench_raw (k text, data bytea); create table bench_logs (like run_logs including all);
@@ -114,7 +115,7 @@ func (e *env) artifactIngest(size, n, clients int) (float64, error) {
 	data := payloads(size, n)
 	run := steptoken.Run{Namespace: "bench", Name: fmt.Sprintf("ingest-%d", size), UID: fmt.Sprintf("00000000-0000-4000-8000-%012d", size)}
 	tok := e.tokens.Issue(run)
-	base := fmt.Sprintf("%s/internal/v1/namespaces/bench/runs/%s/steps/s/attempts/1/artifacts/", e.api.URL, run.Name)
+	base := e.api.URL + stepjob.AttemptPath("bench", run.Name, "s", 1) + stepjob.PathArtifacts
 	start := time.Now()
 	err := parallel(n, clients, func(i int) error {
 		req, _ := http.NewRequest(http.MethodPut, fmt.Sprintf("%sa%d", base, i), bytes.NewReader(data[i]))
@@ -206,11 +207,11 @@ func (e *env) logAppend(n, writers int) (apiRate, rawRate float64, err error) {
 	bodies := make([][][]byte, writers)
 	for w := range writers {
 		for b := 0; b < n/writers; b += batch {
-			lines := make([]store.LogLine, batch)
+			lines := make([]stepjob.LogLine, batch)
 			for i := range lines {
-				lines[i] = store.LogLine{Stream: "stdout", Seq: int64(b + i + 1), Time: now, Line: line}
+				lines[i] = stepjob.LogLine{Stream: stepjob.StreamStdout, Seq: int64(b + i + 1), Time: now, Line: line}
 			}
-			body, _ := json.Marshal(map[string]any{"lines": lines})
+			body, _ := json.Marshal(stepjob.LogBatch{Lines: lines})
 			bodies[w] = append(bodies[w], body)
 		}
 	}
@@ -219,7 +220,7 @@ func (e *env) logAppend(n, writers int) (apiRate, rawRate float64, err error) {
 	start := time.Now()
 	for w := range writers {
 		wg.Go(func() {
-			url := fmt.Sprintf("%s/internal/v1/namespaces/bench/runs/logs/steps/s%d/attempts/1/logs", e.api.URL, w)
+			url := e.api.URL + stepjob.AttemptPath("bench", "logs", fmt.Sprintf("s%d", w), 1) + stepjob.PathLogs
 			for _, body := range bodies[w] {
 				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+tok)
@@ -271,8 +272,12 @@ func (e *env) stepRunRSS(bin string, size int) (int64, error) {
 		return 0, err
 	}
 	cmd := exec.Command(bin, "step-run", "--", "sh", "-c", fmt.Sprintf("yes 'aias benchmark output line of some length' | head -c %d", size))
-	cmd.Env = append(os.Environ(), "AIAS_API_URL="+e.api.URL, "AIAS_TOKEN="+e.tokens.Issue(run), "AIAS_NAMESPACE=bench",
-		"AIAS_RUN=rss", "AIAS_STEP=s", "AIAS_ATTEMPT=1", "AIAS_WORK_DIR="+dir, "AIAS_OUTPUT_DIR="+filepath.Join(dir, "out"))
+	env := map[string]string{stepjob.EnvAPIURL: e.api.URL, stepjob.EnvToken: e.tokens.Issue(run), stepjob.EnvNamespace: "bench",
+		stepjob.EnvRun: "rss", stepjob.EnvStep: "s", stepjob.EnvAttempt: "1", stepjob.EnvWorkDir: dir, stepjob.EnvOutputDir: filepath.Join(dir, "out")}
+	cmd.Env = os.Environ()
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -8,12 +8,12 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/aias-dev/aias/webhookserver"
+	"github.com/aias-dev/aias/internal/userapi"
 )
 
 // Artifacts lists a Run's stored outputs, by step, attempt and name.
-func (c *Client) Artifacts(ctx context.Context, ns, run string) (*webhookserver.ArtifactList, error) {
-	out := &webhookserver.ArtifactList{}
+func (c *Client) Artifacts(ctx context.Context, ns, run string) (*userapi.ArtifactList, error) {
+	out := &userapi.ArtifactList{}
 	return out, c.do(ctx, http.MethodGet, runPath(ns, run, "artifacts"), nil, out)
 }
 

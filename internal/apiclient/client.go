@@ -1,5 +1,5 @@
 // Package apiclient is a small typed client for the AIAS user API (the routes and documents
-// of webhookserver/userapi_types.go). The CLI uses it; it authenticates with a Kubernetes
+// of internal/userapi/types.go). The CLI uses it; it authenticates with a Kubernetes
 // bearer token, so what a caller may see is exactly what the server's RBAC checks allow.
 package apiclient
 

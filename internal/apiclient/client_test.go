@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aias-dev/aias/webhookserver"
+	"github.com/aias-dev/aias/internal/userapi"
 )
 
 func newTestClient(t *testing.T, h http.HandlerFunc) *Client {
@@ -38,7 +38,7 @@ func TestListRunsSendsFiltersAndToken(t *testing.T) {
 		if r.URL.RawQuery != want {
 			t.Errorf("query = %q, want %q", r.URL.RawQuery, want)
 		}
-		_ = json.NewEncoder(w).Encode(webhookserver.RunList{Items: []webhookserver.RunSummary{{Name: "r1"}}, Continue: "next"})
+		_ = json.NewEncoder(w).Encode(userapi.RunList{Items: []userapi.RunSummary{{Name: "r1"}}, Continue: "next"})
 	})
 	list, err := c.ListRuns(context.Background(), "acme", RunFilters{Workflow: "wf", Phase: "Running", Endpoint: "gh", Since: since}, 10, "abc")
 	if err != nil {

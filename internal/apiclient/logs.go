@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/aias-dev/aias/webhookserver"
+	"github.com/aias-dev/aias/internal/userapi"
 )
 
 // LogQuery selects log lines; zero fields select everything from the start.
@@ -42,8 +42,8 @@ func (q LogQuery) values() url.Values {
 }
 
 // Logs fetches one page of a Run's log lines in time order.
-func (c *Client) Logs(ctx context.Context, ns, run string, q LogQuery) (*webhookserver.LogPage, error) {
-	out := &webhookserver.LogPage{}
+func (c *Client) Logs(ctx context.Context, ns, run string, q LogQuery) (*userapi.LogPage, error) {
+	out := &userapi.LogPage{}
 	return out, c.do(ctx, http.MethodGet, runPath(ns, run, "logs"), q.values(), out)
 }
 
@@ -68,7 +68,7 @@ var errStreamEnded = errors.New("end of stream")
 // (`event: end`; FollowLogs returns nil), ctx is done (ctx.Err()), fn fails (its error),
 // or the server refuses (an *APIError). A dropped connection is resumed with
 // Last-Event-ID set to the last delivered line's id, so no line is lost or repeated.
-func (c *Client) FollowLogs(ctx context.Context, ns, run string, q LogQuery, fn func(webhookserver.LogEntry) error) error {
+func (c *Client) FollowLogs(ctx context.Context, ns, run string, q LogQuery, fn func(userapi.LogEntry) error) error {
 	cursor := q.Cursor
 	retry := followRetry
 	failures := 0
@@ -141,7 +141,7 @@ func (e decodeError) Unwrap() error { return e.err }
 // followOnce opens one event stream and reads it to its end. connected reports whether the
 // server accepted the request; *cursor advances past every delivered line.
 func (c *Client) followOnce(ctx context.Context, ns, run string, q LogQuery, cursor *string, retry *time.Duration,
-	fn func(webhookserver.LogEntry) error) (connected bool, err error) {
+	fn func(userapi.LogEntry) error) (connected bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	q.Cursor = *cursor
@@ -180,7 +180,7 @@ func (c *Client) followOnce(ctx context.Context, ns, run string, q LogQuery, cur
 		}
 		switch ev.Type {
 		case "line", "message":
-			var entry webhookserver.LogEntry
+			var entry userapi.LogEntry
 			if err := json.Unmarshal([]byte(ev.Data), &entry); err != nil {
 				return decodeError{fmt.Errorf("event %q: %w", ev.ID, err)}
 			}

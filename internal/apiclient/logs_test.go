@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aias-dev/aias/webhookserver"
+	"github.com/aias-dev/aias/internal/userapi"
 )
 
 func init() {
@@ -54,7 +54,7 @@ func TestFollowLogsResumesAfterDrop(t *testing.T) {
 		}
 	})
 	var got []int64
-	err := c.FollowLogs(context.Background(), "acme", "r", LogQuery{Step: "parse"}, func(e webhookserver.LogEntry) error {
+	err := c.FollowLogs(context.Background(), "acme", "r", LogQuery{Step: "parse"}, func(e userapi.LogEntry) error {
 		got = append(got, e.Seq)
 		return nil
 	})
@@ -76,7 +76,7 @@ func TestFollowLogsStopsOnRefusal(t *testing.T) {
 		w.WriteHeader(http.StatusForbidden)
 		fmt.Fprint(w, `{"error":"no","reason":"Forbidden"}`)
 	})
-	err := c.FollowLogs(context.Background(), "acme", "r", LogQuery{}, func(webhookserver.LogEntry) error { return nil })
+	err := c.FollowLogs(context.Background(), "acme", "r", LogQuery{}, func(userapi.LogEntry) error { return nil })
 	if !IsStatus(err, http.StatusForbidden) || calls != 1 {
 		t.Fatalf("err = %v after %d calls", err, calls)
 	}
@@ -88,7 +88,7 @@ func TestFollowLogsGivesUpOnADeadServer(t *testing.T) {
 		calls++
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
-	err := c.FollowLogs(context.Background(), "acme", "r", LogQuery{}, func(webhookserver.LogEntry) error { return nil })
+	err := c.FollowLogs(context.Background(), "acme", "r", LogQuery{}, func(userapi.LogEntry) error { return nil })
 	if !IsStatus(err, http.StatusServiceUnavailable) || calls != followMaxFailures {
 		t.Fatalf("err = %v after %d calls", err, calls)
 	}
@@ -101,7 +101,7 @@ func TestFollowLogsCallbackErrorAndCancel(t *testing.T) {
 		<-r.Context().Done() // a run that never ends
 	})
 	stop := errors.New("enough")
-	err := c.FollowLogs(context.Background(), "acme", "r", LogQuery{}, func(webhookserver.LogEntry) error { return stop })
+	err := c.FollowLogs(context.Background(), "acme", "r", LogQuery{}, func(userapi.LogEntry) error { return stop })
 	if !errors.Is(err, stop) {
 		t.Fatalf("err = %v, want the callback's", err)
 	}
@@ -109,7 +109,7 @@ func TestFollowLogsCallbackErrorAndCancel(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	n := 0
-	err = c.FollowLogs(ctx, "acme", "r", LogQuery{}, func(webhookserver.LogEntry) error { n++; return nil })
+	err = c.FollowLogs(ctx, "acme", "r", LogQuery{}, func(userapi.LogEntry) error { n++; return nil })
 	if !errors.Is(err, context.DeadlineExceeded) || n != 1 {
 		t.Fatalf("err = %v, %d lines", err, n)
 	}
@@ -135,7 +135,7 @@ func TestFollowLogsIdleWatchdog(t *testing.T) {
 		fmt.Fprint(w, "event: end\ndata: {}\n\n")
 	})
 	n := 0
-	if err := c.FollowLogs(context.Background(), "acme", "r", LogQuery{}, func(webhookserver.LogEntry) error { n++; return nil }); err != nil {
+	if err := c.FollowLogs(context.Background(), "acme", "r", LogQuery{}, func(userapi.LogEntry) error { n++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if n != 1 || calls != 2 {

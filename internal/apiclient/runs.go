@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/aias-dev/aias/webhookserver"
+	"github.com/aias-dev/aias/internal/userapi"
 )
 
 // RunFilters narrows ListRuns; zero fields do not filter.
@@ -21,7 +21,7 @@ type RunFilters struct {
 
 // ListRuns fetches one page of a namespace's runs, newest first. limit 0 means the
 // server's default; cont is the previous page's Continue.
-func (c *Client) ListRuns(ctx context.Context, ns string, f RunFilters, limit int, cont string) (*webhookserver.RunList, error) {
+func (c *Client) ListRuns(ctx context.Context, ns string, f RunFilters, limit int, cont string) (*userapi.RunList, error) {
 	q := url.Values{}
 	set := func(k, v string) {
 		if v != "" {
@@ -41,36 +41,36 @@ func (c *Client) ListRuns(ctx context.Context, ns string, f RunFilters, limit in
 		q.Set("limit", strconv.Itoa(limit))
 	}
 	set("continue", cont)
-	out := &webhookserver.RunList{}
+	out := &userapi.RunList{}
 	return out, c.do(ctx, http.MethodGet, runPath(ns, ""), q, out)
 }
 
 // GetRun fetches one Run with its steps, artifacts and, for a replay, the determinism check.
-func (c *Client) GetRun(ctx context.Context, ns, run string) (*webhookserver.RunDetail, error) {
-	out := &webhookserver.RunDetail{}
+func (c *Client) GetRun(ctx context.Context, ns, run string) (*userapi.RunDetail, error) {
+	out := &userapi.RunDetail{}
 	return out, c.do(ctx, http.MethodGet, runPath(ns, run), nil, out)
 }
 
 // Steps fetches a Run's steps in workflow order.
-func (c *Client) Steps(ctx context.Context, ns, run string) (*webhookserver.StepList, error) {
-	out := &webhookserver.StepList{}
+func (c *Client) Steps(ctx context.Context, ns, run string) (*userapi.StepList, error) {
+	out := &userapi.StepList{}
 	return out, c.do(ctx, http.MethodGet, runPath(ns, run, "steps"), nil, out)
 }
 
 // Replay starts a new Run with the same input as run; the answer names it.
-func (c *Client) Replay(ctx context.Context, ns, run string) (*webhookserver.RunRef, error) {
-	out := &webhookserver.RunRef{}
+func (c *Client) Replay(ctx context.Context, ns, run string) (*userapi.RunRef, error) {
+	out := &userapi.RunRef{}
 	return out, c.do(ctx, http.MethodPost, runPath(ns, run, "replay"), nil, out)
 }
 
 // Cancel asks the Run controller to stop run; the Run reaches Canceled asynchronously.
-func (c *Client) Cancel(ctx context.Context, ns, run string) (*webhookserver.RunRef, error) {
-	out := &webhookserver.RunRef{}
+func (c *Client) Cancel(ctx context.Context, ns, run string) (*userapi.RunRef, error) {
+	out := &userapi.RunRef{}
 	return out, c.do(ctx, http.MethodPost, runPath(ns, run, "cancel"), nil, out)
 }
 
 // WhoAmI tells who the server authenticated the token as.
-func (c *Client) WhoAmI(ctx context.Context) (*webhookserver.WhoAmI, error) {
-	out := &webhookserver.WhoAmI{}
+func (c *Client) WhoAmI(ctx context.Context) (*userapi.WhoAmI, error) {
+	out := &userapi.WhoAmI{}
 	return out, c.do(ctx, http.MethodGet, "/api/v1/whoami", nil, out)
 }

@@ -13,7 +13,8 @@ import (
 	"time"
 
 	"github.com/aias-dev/aias/internal/apiclient"
-	"github.com/aias-dev/aias/webhookserver"
+
+	"github.com/aias-dev/aias/internal/userapi"
 )
 
 const artifactsSynopsis = `artifacts [list] <run> [-n namespace] [-o json|yaml]
@@ -67,7 +68,7 @@ func runArtifacts(ctx context.Context, args []string) error {
 }
 
 // artifactsTable prints STEP ATTEMPT NAME SIZE TYPE DIGEST AGE.
-func artifactsTable(out io.Writer, items []webhookserver.ArtifactInfo, now time.Time) error {
+func artifactsTable(out io.Writer, items []userapi.ArtifactInfo, now time.Time) error {
 	tw := newTable(out)
 	row(tw, "STEP", "ATTEMPT", "NAME", "SIZE", "TYPE", "DIGEST", "AGE")
 	for _, a := range items {

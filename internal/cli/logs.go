@@ -10,7 +10,8 @@ import (
 	"strings"
 
 	"github.com/aias-dev/aias/internal/apiclient"
-	"github.com/aias-dev/aias/webhookserver"
+
+	"github.com/aias-dev/aias/internal/userapi"
 )
 
 const logsSynopsis = "logs <run> [-n namespace] [--step s] [--attempt n] [-f]"
@@ -47,7 +48,7 @@ func runLogs(ctx context.Context, args []string) error {
 
 	if follow {
 		// Flush each line: whoever watches a follow wants it now, not per 4 KiB.
-		return c.FollowLogs(ctx, ns, run, q, func(e webhookserver.LogEntry) error {
+		return c.FollowLogs(ctx, ns, run, q, func(e userapi.LogEntry) error {
 			writeLogLine(w, e)
 			return w.Flush()
 		})
@@ -75,7 +76,7 @@ func runLogs(ctx context.Context, args []string) error {
 
 // writeLogLine prints "[step] line": the attempt joins the prefix from the second one on
 // ("[count#2]"), and the stream when it is not stdout ("[parse stderr]").
-func writeLogLine(w io.Writer, e webhookserver.LogEntry) {
+func writeLogLine(w io.Writer, e userapi.LogEntry) {
 	prefix := e.Step
 	if e.Attempt > 1 {
 		prefix += "#" + strconv.Itoa(e.Attempt)

@@ -8,7 +8,7 @@ import (
 
 	"k8s.io/utils/ptr"
 
-	"github.com/aias-dev/aias/webhookserver"
+	"github.com/aias-dev/aias/internal/userapi"
 )
 
 func TestAgeAndElapsed(t *testing.T) {
@@ -47,7 +47,7 @@ func TestRunsTable(t *testing.T) {
 	now := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
 	start := now.Add(-90 * time.Second)
 	var out bytes.Buffer
-	err := printRunsTable(&out, []webhookserver.RunSummary{
+	err := printRunsTable(&out, []userapi.RunSummary{
 		{Name: "release-notes-manual-1", Workflow: "release-notes", Phase: "Succeeded", Trigger: "Manual",
 			CreatedAt: now.Add(-4 * 24 * time.Hour), StartedAt: &start, DurationSeconds: ptr.To(1.25)},
 		{Name: "github-push-5f0c", Workflow: "release-notes", Phase: "Running", Trigger: "Webhook", Endpoint: "github-push",
@@ -70,17 +70,17 @@ q                        w               Queued      Replay                5s   
 func TestDescribeRunShowsStepsArtifactsAndReplay(t *testing.T) {
 	now := time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)
 	created := now.Add(-time.Minute)
-	d := &webhookserver.RunDetail{
-		RunSummary: webhookserver.RunSummary{Namespace: "acme", Name: "r2", Workflow: "release-notes", Phase: "Succeeded",
+	d := &userapi.RunDetail{
+		RunSummary: userapi.RunSummary{Namespace: "acme", Name: "r2", Workflow: "release-notes", Phase: "Succeeded",
 			Trigger: "Replay", CreatedAt: created, DurationSeconds: ptr.To(2.5)},
 		ReplayOf: "r1",
-		Steps: []webhookserver.Step{
+		Steps: []userapi.Step{
 			{Name: "parse", Phase: "Succeeded", Attempts: 1, ExitCode: ptr.To[int32](0), DurationSeconds: ptr.To(1.0), RunSeconds: ptr.To(0.042)},
 			{Name: "count", Phase: "Failed", Attempts: 3, ExitCode: ptr.To[int32](2), Message: "exit code 2\ntail"},
 		},
-		Artifacts: []webhookserver.ArtifactInfo{{Step: "parse", Attempt: 1, Name: "result", Size: 2048,
+		Artifacts: []userapi.ArtifactInfo{{Step: "parse", Attempt: 1, Name: "result", Size: 2048,
 			Digest: "sha256:0123456789abcdef0123", ContentType: "application/json", CreatedAt: created}},
-		Replay: &webhookserver.ReplayCheck{Of: "r1", SameSpec: true, Verdict: "match", Steps: []webhookserver.ReplayStep{
+		Replay: &userapi.ReplayCheck{Of: "r1", SameSpec: true, Verdict: "match", Steps: []userapi.ReplayStep{
 			{Name: "parse", Original: "sha256:0123456789abcdef0123", Replay: "sha256:0123456789abcdef0123", Match: "match"}}},
 	}
 	var out bytes.Buffer
@@ -108,8 +108,8 @@ func TestDescribeRunShowsStepsArtifactsAndReplay(t *testing.T) {
 
 func TestWriteLogLine(t *testing.T) {
 	var out bytes.Buffer
-	writeLogLine(&out, webhookserver.LogEntry{Step: "parse", Attempt: 1, Stream: "stdout", Line: "hello"})
-	writeLogLine(&out, webhookserver.LogEntry{Step: "count", Attempt: 2, Stream: "stderr", Line: "oops"})
+	writeLogLine(&out, userapi.LogEntry{Step: "parse", Attempt: 1, Stream: "stdout", Line: "hello"})
+	writeLogLine(&out, userapi.LogEntry{Step: "count", Attempt: 2, Stream: "stderr", Line: "oops"})
 	if out.String() != "[parse] hello\n[count#2 stderr] oops\n" {
 		t.Errorf("%q", out.String())
 	}

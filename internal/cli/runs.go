@@ -10,7 +10,8 @@ import (
 	"time"
 
 	"github.com/aias-dev/aias/internal/apiclient"
-	"github.com/aias-dev/aias/webhookserver"
+
+	"github.com/aias-dev/aias/internal/userapi"
 )
 
 // runsFlags are `aias runs`' flags; `aias get run` takes them too, so `aias get runs`
@@ -73,7 +74,7 @@ func listRuns(ctx context.Context, f *runsFlags, out io.Writer) error {
 		return err
 	}
 
-	list := &webhookserver.RunList{Items: []webhookserver.RunSummary{}}
+	list := &userapi.RunList{Items: []userapi.RunSummary{}}
 	cont := ""
 	for {
 		callCtx, cancel := context.WithTimeout(ctx, callTimeout)
@@ -116,7 +117,7 @@ func listRuns(ctx context.Context, f *runsFlags, out io.Writer) error {
 const callTimeout = 30 * time.Second
 
 // printRunsTable prints NAME WORKFLOW PHASE TRIGGER AGE DURATION, as kubectl get would.
-func printRunsTable(out io.Writer, runs []webhookserver.RunSummary, now time.Time) error {
+func printRunsTable(out io.Writer, runs []userapi.RunSummary, now time.Time) error {
 	tw := newTable(out)
 	row(tw, "NAME", "WORKFLOW", "PHASE", "TRIGGER", "AGE", "DURATION")
 	for _, r := range runs {
@@ -127,7 +128,7 @@ func printRunsTable(out io.Writer, runs []webhookserver.RunSummary, now time.Tim
 }
 
 // trigger names what started a run: "Manual", "Replay", or "Webhook/<endpoint>".
-func trigger(r webhookserver.RunSummary) string {
+func trigger(r userapi.RunSummary) string {
 	if r.Endpoint != "" {
 		return r.Trigger + "/" + r.Endpoint
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aias-dev/aias/webhookserver"
+	"github.com/aias-dev/aias/internal/userapi"
 )
 
 const getSynopsis = "get run <name> [-n namespace] [-o json|yaml]   (get runs: the same as `runs`)"
@@ -64,7 +64,7 @@ func runGet(ctx context.Context, args []string) error {
 
 // describeRun prints a Run the way kubectl describe prints an object: aligned fields,
 // then its steps, artifacts and, for a replay, the determinism check.
-func describeRun(out io.Writer, r *webhookserver.RunDetail, now time.Time) error {
+func describeRun(out io.Writer, r *userapi.RunDetail, now time.Time) error {
 	tw := newTable(out)
 	field := func(k, v string) {
 		if v != "" {
@@ -128,7 +128,7 @@ func describeRun(out io.Writer, r *webhookserver.RunDetail, now time.Time) error
 }
 
 // stepsTable prints STEP PHASE ATTEMPTS EXIT DURATION MESSAGE, indented under "Steps:".
-func stepsTable(out io.Writer, steps []webhookserver.Step, now time.Time) error {
+func stepsTable(out io.Writer, steps []userapi.Step, now time.Time) error {
 	tw := newTable(indent(out))
 	row(tw, "STEP", "PHASE", "ATTEMPTS", "EXIT", "DURATION", "MESSAGE")
 	for _, s := range steps {

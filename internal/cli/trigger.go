@@ -22,7 +22,6 @@ import (
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/manager"
 	"github.com/aias-dev/aias/internal/signature"
-	"github.com/aias-dev/aias/webhookserver"
 )
 
 // runTrigger is `aias trigger <endpoint> [-n ns] [--data @file|-|text]`: it signs a
@@ -69,11 +68,10 @@ func runTrigger(args []string) error {
 	if err := c.Get(ctx, types.NamespacedName{Namespace: *namespace, Name: name}, ep); err != nil {
 		return err
 	}
-	secretName := name + "-signing"
-	if ep.Status.SecretRef != nil {
-		secretName = ep.Status.SecretRef.Name
-	} else if ep.Spec.Verification.SecretRef != nil {
-		secretName = ep.Spec.Verification.SecretRef.Name
+	secretName := ep.SigningSecretName()
+	if secretName == "" {
+		// The controller has not vouched for the generated Secret yet.
+		secretName = aiasv1alpha1.GeneratedSigningSecretName(name)
 	}
 	secret := &corev1.Secret{}
 	if err := c.Get(ctx, types.NamespacedName{Namespace: *namespace, Name: secretName}, secret); err != nil {
@@ -82,6 +80,11 @@ func runTrigger(args []string) error {
 	keys, err := signature.Keys(secret.Data)
 	if err != nil {
 		return fmt.Errorf("secret %s: %w", secretName, err)
+	}
+	verification := signature.ConfigFor(ep.Spec.Verification)
+	usable := signature.Usable(verification, keys)
+	if len(usable) == 0 {
+		return fmt.Errorf("secret %s has no signing key the endpoint's scheme can use: %w", secretName, signature.CheckKeys(verification, keys))
 	}
 
 	body, err := payload(*data)
@@ -101,7 +104,7 @@ func runTrigger(args []string) error {
 		_, _ = rand.Read(b)
 		id = "trg_" + hex.EncodeToString(b)
 	}
-	headers, err := signature.Sign(webhookserver.VerificationConfig(ep), keys[0], id, body, time.Now())
+	headers, err := signature.Sign(verification, usable[0], id, body, time.Now())
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
-	"github.com/aias-dev/aias/internal/stepjob"
+	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 )
 
 // DefaultGracePeriod is how long a process group gets between SIGTERM and SIGKILL.
@@ -156,7 +156,7 @@ func (k *Kubelet) SetupWithManager(mgr ctrl.Manager) error {
 // watches selects step Jobs in the configured namespaces that the built-in Job
 // controller would own (managedBy hands a Job to another controller).
 func (k *Kubelet) watches(obj client.Object) bool {
-	if _, ok := obj.GetLabels()[stepjob.LabelRun]; !ok {
+	if _, ok := obj.GetLabels()[aiasv1alpha1.LabelRun]; !ok {
 		return false
 	}
 	if len(k.Namespaces) > 0 && !slices.Contains(k.Namespaces, obj.GetNamespace()) {

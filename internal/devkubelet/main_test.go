@@ -27,6 +27,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/testenv"
 )
@@ -142,7 +143,7 @@ func newNamespace(t *testing.T) string {
 // newJob is a step-like Job whose one container runs `sh -c script`. Scripts say
 // "$$$$" for the shell's "$$": Kubernetes turns "$$" in a command into "$".
 func newJob(ns, name, script string) *batchv1.Job {
-	labels := map[string]string{stepjob.LabelRun: "run-1", stepjob.LabelStep: "s"}
+	labels := map[string]string{aiasv1alpha1.LabelRun: "run-1", aiasv1alpha1.LabelStep: "s"}
 	return &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: labels},
 		Spec: batchv1.JobSpec{

@@ -10,7 +10,8 @@ import (
 	"time"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
-	"github.com/aias-dev/aias/webhookserver"
+
+	"github.com/aias-dev/aias/internal/userapi"
 )
 
 // The token `aias dev` prints reads the sample tenant's runs through the user API: the
@@ -26,7 +27,7 @@ func TestDevTokenListsSampleRun(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var list webhookserver.RunList
+		var list userapi.RunList
 		_ = json.NewDecoder(resp.Body).Decode(&list)
 		resp.Body.Close()
 		if resp.StatusCode == 200 {
@@ -67,14 +68,14 @@ func TestWebhookDeliveryShowsInRunsList(t *testing.T) {
 		_ = json.NewDecoder(resp.Body).Decode(into)
 		return resp.StatusCode
 	}
-	var found webhookserver.RunSummary
+	var found userapi.RunSummary
 	deadline := time.Now().Add(time.Minute)
 	for found.Phase != "Succeeded" {
 		if time.Now().After(deadline) {
 			t.Fatalf("the delivered run never listed as Succeeded under endpoint github-push (last: %+v)", found)
 		}
 		time.Sleep(300 * time.Millisecond)
-		var list webhookserver.RunList
+		var list userapi.RunList
 		if get("/api/v1/namespaces/acme/runs?endpoint=github-push", &list) != 200 {
 			continue
 		}
@@ -84,14 +85,14 @@ func TestWebhookDeliveryShowsInRunsList(t *testing.T) {
 			}
 		}
 	}
-	var d webhookserver.RunDetail
+	var d userapi.RunDetail
 	if code := get("/api/v1/namespaces/acme/runs/"+found.Name, &d); code != 200 {
 		t.Fatalf("detail: %d", code)
 	}
 	if d.DeliveryID != "e2e-delivery-1" || len(d.Steps) != 3 || len(d.Artifacts) < 3 {
 		t.Errorf("detail of the delivered run: delivery %q, %d steps, %d artifacts", d.DeliveryID, len(d.Steps), len(d.Artifacts))
 	}
-	var preview webhookserver.Preview
+	var preview userapi.Preview
 	get("/api/v1/namespaces/acme/runs/"+found.Name+"/artifacts/parse/result/preview", &preview)
 	if preview.Kind != "json" || !strings.Contains(preview.Text, `"commits": 4`) {
 		t.Errorf("parse result preview %+v, want the delivered payload", preview)

@@ -23,7 +23,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
-	"github.com/aias-dev/aias/webhookserver"
+
+	"github.com/aias-dev/aias/internal/userapi"
 )
 
 // The CLI tests run the built binary the way a user does, with the user API's URL and
@@ -121,7 +122,7 @@ func TestCLIReadsSampleRun(t *testing.T) {
 	if tableRow(filtered, cliSample) == nil {
 		t.Errorf("filtered list lacks the sample:\n%s", filtered)
 	}
-	var list webhookserver.RunList
+	var list userapi.RunList
 	if err := json.Unmarshal([]byte(aias(t, "runs", "-n", cliNS, "--all", "-o", "json")), &list); err != nil || len(list.Items) == 0 {
 		t.Errorf("runs -o json: %v %+v", err, list)
 	}
@@ -142,14 +143,14 @@ func TestCLIReadsSampleRun(t *testing.T) {
 			t.Errorf("step %s row %q", step, r)
 		}
 	}
-	var detail webhookserver.RunDetail
+	var detail userapi.RunDetail
 	if err := json.Unmarshal([]byte(aias(t, "get", "run", cliSample, "-n", cliNS, "-o", "json")), &detail); err != nil {
 		t.Fatal(err)
 	}
 	if detail.Name != cliSample || len(detail.Steps) != 3 || detail.Phase != "Succeeded" {
 		t.Errorf("get run -o json: %+v", detail)
 	}
-	var fromYAML webhookserver.RunDetail
+	var fromYAML userapi.RunDetail
 	if err := yaml.Unmarshal([]byte(aias(t, "get", "run/"+cliSample, "-n", cliNS, "-o", "yaml")), &fromYAML); err != nil || fromYAML.Name != cliSample {
 		t.Errorf("get run -o yaml: %v %+v", err, fromYAML)
 	}

@@ -30,7 +30,6 @@ import (
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/controllers"
 	"github.com/aias-dev/aias/internal/sharedflags"
-	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
 )
@@ -206,9 +205,15 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	if err := (&controllers.TenantReconciler{
 		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder(controllers.TenantEventRecorderName),
-		DefaultPlan: o.DefaultPlan, PastDueGrace: o.PastDueGrace, Store: st,
+		DefaultPlan: o.DefaultPlan, PastDueGrace: o.PastDueGrace,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the tenant controller: %w", err)
+	}
+	if err := (&controllers.TenantUsageReconciler{
+		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder(controllers.TenantUsageEventRecorderName),
+		DefaultPlan: o.DefaultPlan, PastDueGrace: o.PastDueGrace, Store: st,
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the tenant usage controller: %w", err)
 	}
 	if o.AdmissionWebhooks {
 		if err := controllers.SetupAdmission(mgr, controllers.AdmissionOptions{
@@ -240,7 +245,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 
 // stepJobSelector matches the Jobs the Run controller creates.
 func stepJobSelector() labels.Selector {
-	req, err := labels.NewRequirement(stepjob.LabelRunUID, selection.Exists, nil)
+	req, err := labels.NewRequirement(aiasv1alpha1.LabelRunUID, selection.Exists, nil)
 	if err != nil {
 		panic(err) // a constant label key: cannot fail
 	}

@@ -42,19 +42,23 @@ const SecretKey = "secret"
 // ErrNoKeys means a Secret holds no signing key.
 var ErrNoKeys = errors.New(`no signing key: the Secret has no "secret" or "secret-<N>" data key`)
 
+// MaxKeyNumber is the highest N of a "secret-<N>" signing key.
+const MaxKeyNumber = 999_999_999
+
 // Keys reads a Secret's data into signing keys, newest first.
 //
 // The naming contract: the data keys "secret" and "secret-<N>", N a positive decimal
-// integer without leading zeros (at most 9 digits), are signing keys; "secret" counts as
-// N = 0 and a higher N is newer. Every other data key (including "secret-0" and
-// "secret-01") is ignored. To rotate, add "secret-<N+1>" with the new value, move
-// senders to it, then remove the old key; meanwhile a delivery signed with either
-// verifies.
+// integer without leading zeros of at most 9 digits (MaxKeyNumber), are signing keys;
+// "secret" counts as N = 0 and a higher N is newer. Every other data key (including
+// "secret-0", "secret-01" and "secret-1000000000") is ignored. To rotate, add
+// "secret-<N+1>" with the new value, move senders to it, then remove the old key;
+// meanwhile a delivery signed with either verifies.
 //
-// Keys fails with ErrNoKeys when there is no signing key, and with another error naming
-// the key when a signing key is empty (an empty HMAC key or token would be guessable).
-// Values are returned as stored, not trimmed; Keys does not check that they suit a
-// scheme: see CheckKeys.
+// Keys fails with ErrNoKeys when there is no signing key. Values are returned as stored,
+// not trimmed, and not judged: an empty value or one a scheme cannot use is returned too,
+// and Verify skips it. Usable lists the keys a scheme will use and CheckKeys says why it
+// skips the others; the WebhookEndpoint controller reports both, so what it calls Ready
+// is exactly what the hook listener verifies with.
 func Keys(data map[string][]byte) ([]Key, error) {
 	type numbered struct {
 		n int
@@ -62,14 +66,9 @@ func Keys(data map[string][]byte) ([]Key, error) {
 	}
 	var found []numbered
 	for name, value := range data {
-		n, ok := keyNumber(name)
-		if !ok {
-			continue
+		if n, ok := keyNumber(name); ok {
+			found = append(found, numbered{n, Key{Name: name, Value: value}})
 		}
-		if len(value) == 0 {
-			return nil, fmt.Errorf("signing key %q is empty", name)
-		}
-		found = append(found, numbered{n, Key{Name: name, Value: value}})
 	}
 	if len(found) == 0 {
 		return nil, ErrNoKeys
@@ -113,12 +112,44 @@ func NewSecret() (string, error) {
 	return SecretPrefix + base64.StdEncoding.EncodeToString(b[:]), nil
 }
 
+// KeyError says why a scheme cannot use one signing key. It names the key, never its
+// value, and matches ErrInvalidConfig under errors.Is.
+type KeyError struct {
+	// Key is the Secret data key, e.g. "secret-2".
+	Key string
+	// Problem completes the sentence "signing key <Key> ...", e.g. "is empty".
+	Problem string
+}
+
+func (e *KeyError) Error() string { return fmt.Sprintf("signing key %q %s", e.Key, e.Problem) }
+
+// Is makes a KeyError an ErrInvalidConfig.
+func (e *KeyError) Is(target error) bool { return target == ErrInvalidConfig }
+
+// Usable returns the keys of keys that cfg's scheme uses to verify, in their order
+// (newest first, as Keys returns them); none when cfg itself is invalid. Sign with the
+// first one.
+func Usable(cfg Config, keys []Key) []Key {
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil
+	}
+	var usable []Key
+	for _, k := range keys {
+		if checkKey(cfg.Scheme, k) == nil {
+			usable = append(usable, k)
+		}
+	}
+	return usable
+}
+
 // CheckKeys reports the keys that cfg's scheme cannot use, naming them (never their
-// values): empty keys; for StandardWebhooks, values that are not standard base64 after
-// an optional "whsec_" prefix (line breaks are ignored); for Token, values that cannot
-// travel in an Authorization header (control characters, or leading or trailing
-// spaces). Verify skips such keys and fails with ErrInvalidConfig when none is left; a
-// controller can call CheckKeys to say why. The error wraps ErrInvalidConfig.
+// values), one *KeyError each, joined: empty keys; for StandardWebhooks, values that are
+// not standard base64 after an optional "whsec_" prefix (line breaks are ignored); for
+// Token, values that cannot travel in an Authorization header (control characters, or
+// leading or trailing spaces). Verify skips such keys and fails with ErrInvalidConfig
+// when none is left; a controller calls CheckKeys to say why. An invalid cfg, or no keys
+// at all, is reported as such. Every error matches ErrInvalidConfig.
 func CheckKeys(cfg Config, keys []Key) error {
 	cfg, err := cfg.normalize()
 	if err != nil {
@@ -136,19 +167,19 @@ func CheckKeys(cfg Config, keys []Key) error {
 	return errors.Join(errs...)
 }
 
-// checkKey reports whether scheme can use k; the error wraps ErrInvalidConfig.
+// checkKey reports whether scheme can use k: nil, or a *KeyError.
 func checkKey(scheme Scheme, k Key) error {
 	if len(k.Value) == 0 {
-		return configError("signing key %q is empty", k.Name)
+		return &KeyError{Key: k.Name, Problem: "is empty"}
 	}
 	switch scheme {
 	case StandardWebhooks:
 		if _, ok := standardWebhooksKey(k); !ok {
-			return configError("signing key %q is not a Standard Webhooks secret (standard base64, optionally after %q)", k.Name, SecretPrefix)
+			return &KeyError{Key: k.Name, Problem: fmt.Sprintf("is not a Standard Webhooks secret (standard base64, optionally after %q)", SecretPrefix)}
 		}
 	case Token:
 		if !headerSafe(k.Value) {
-			return configError("signing key %q cannot be a bearer token: it has control characters or leading or trailing spaces", k.Name)
+			return &KeyError{Key: k.Name, Problem: "cannot be a bearer token: it has control characters or leading or trailing spaces"}
 		}
 	}
 	return nil

@@ -4,12 +4,6 @@
 package stepjob
 
 const (
-	// Labels on every step Job and its pod template.
-	LabelRun     = "aias.dev/run"     // the Run's name
-	LabelRunUID  = "aias.dev/run-uid" // the Run's UID: tells a Job of a deleted Run from one of its successor
-	LabelStep    = "aias.dev/step"    // the step name
-	LabelAttempt = "aias.dev/attempt" // the attempt number, from 1
-
 	// InstallContainer is the init container that copies the aias binary out of the
 	// runner image into the shared BinVolume; StepContainer runs the step under step-run.
 	InstallContainer = "aias-install"

@@ -7,6 +7,7 @@ package steprun
 import (
 	"errors"
 	"fmt"
+	"github.com/aias-dev/aias/internal/stepjob"
 	"os"
 	"strconv"
 	"strings"
@@ -19,17 +20,18 @@ const (
 	ExitCommandNotFound  = 127 // as in sh: the command could not be started
 )
 
-// Config comes from the environment the Run controller gives the step container.
+// Config comes from the environment the Run controller gives the step container (the
+// stepjob.Env* names).
 type Config struct {
-	APIURL    string   // AIAS_API_URL: base URL of the internal API
-	Token     string   // AIAS_TOKEN: the per-run token
-	Namespace string   // AIAS_NAMESPACE
-	Run       string   // AIAS_RUN
-	Step      string   // AIAS_STEP
-	Attempt   int      // AIAS_ATTEMPT
-	From      []string // AIAS_FROM: the steps this one depends on (comma-separated)
-	OutputDir string   // AIAS_OUTPUT_DIR: every file in it becomes an artifact
-	WorkDir   string   // AIAS_WORK_DIR: where the input file is written (default: a temp dir)
+	APIURL    string   // base URL of the internal API
+	Token     string   // the per-run token
+	Namespace string   // the Run's namespace
+	Run       string   // the Run's name
+	Step      string   // the step's name
+	Attempt   int      // from 1
+	From      []string // the steps this one depends on
+	OutputDir string   // every file in it becomes an artifact
+	WorkDir   string   // where the input file is written (default: a temp dir)
 	Command   []string
 }
 
@@ -39,20 +41,20 @@ func ConfigFromEnv(args []string) (Config, error) {
 		args = args[1:]
 	}
 	c := Config{
-		APIURL:    strings.TrimRight(os.Getenv("AIAS_API_URL"), "/"),
-		Token:     os.Getenv("AIAS_TOKEN"),
-		Namespace: os.Getenv("AIAS_NAMESPACE"),
-		Run:       os.Getenv("AIAS_RUN"),
-		Step:      os.Getenv("AIAS_STEP"),
-		OutputDir: os.Getenv("AIAS_OUTPUT_DIR"),
-		WorkDir:   os.Getenv("AIAS_WORK_DIR"),
+		APIURL:    strings.TrimRight(os.Getenv(stepjob.EnvAPIURL), "/"),
+		Token:     os.Getenv(stepjob.EnvToken),
+		Namespace: os.Getenv(stepjob.EnvNamespace),
+		Run:       os.Getenv(stepjob.EnvRun),
+		Step:      os.Getenv(stepjob.EnvStep),
+		OutputDir: os.Getenv(stepjob.EnvOutputDir),
+		WorkDir:   os.Getenv(stepjob.EnvWorkDir),
 		Command:   args,
 	}
-	if f := os.Getenv("AIAS_FROM"); f != "" {
+	if f := os.Getenv(stepjob.EnvFrom); f != "" {
 		c.From = strings.Split(f, ",")
 	}
 	var missing []string
-	for name, v := range map[string]string{"AIAS_API_URL": c.APIURL, "AIAS_TOKEN": c.Token, "AIAS_NAMESPACE": c.Namespace, "AIAS_RUN": c.Run, "AIAS_STEP": c.Step} {
+	for name, v := range map[string]string{stepjob.EnvAPIURL: c.APIURL, stepjob.EnvToken: c.Token, stepjob.EnvNamespace: c.Namespace, stepjob.EnvRun: c.Run, stepjob.EnvStep: c.Step} {
 		if v == "" {
 			missing = append(missing, name)
 		}
@@ -60,9 +62,9 @@ func ConfigFromEnv(args []string) (Config, error) {
 	if len(missing) > 0 {
 		return c, fmt.Errorf("missing environment: %s", strings.Join(missing, ", "))
 	}
-	attempt, err := strconv.Atoi(os.Getenv("AIAS_ATTEMPT"))
+	attempt, err := strconv.Atoi(os.Getenv(stepjob.EnvAttempt))
 	if err != nil || attempt < 1 {
-		return c, errors.New("AIAS_ATTEMPT must be a positive integer")
+		return c, errors.New(stepjob.EnvAttempt + " must be a positive integer")
 	}
 	c.Attempt = attempt
 	if len(c.Command) == 0 {
@@ -72,5 +74,5 @@ func ConfigFromEnv(args []string) (Config, error) {
 }
 
 func (c Config) stepURL() string {
-	return fmt.Sprintf("%s/internal/v1/namespaces/%s/runs/%s/steps/%s/attempts/%d", c.APIURL, c.Namespace, c.Run, c.Step, c.Attempt)
+	return c.APIURL + stepjob.AttemptPath(c.Namespace, c.Run, c.Step, c.Attempt)
 }

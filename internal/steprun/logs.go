@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/aias-dev/aias/internal/store"
+	"github.com/aias-dev/aias/internal/stepjob"
 )
 
 const (
@@ -31,7 +31,7 @@ type shipper struct {
 	drained *sync.Cond // signalled when the queue shrinks
 	dropped int
 	seq     map[string]int64
-	queue   []store.LogLine
+	queue   []stepjob.LogLine
 	kick    chan struct{}
 	done    chan struct{}
 	err     error
@@ -57,7 +57,7 @@ func (s *shipper) add(stream, line string) {
 		s.dropped++
 	}
 	s.seq[stream]++
-	s.queue = append(s.queue, store.LogLine{Stream: stream, Seq: s.seq[stream], Time: time.Now().UTC(), Line: line})
+	s.queue = append(s.queue, stepjob.LogLine{Stream: stream, Seq: s.seq[stream], Time: time.Now().UTC(), Line: line})
 	full := len(s.queue) >= maxBatchLines
 	s.mu.Unlock()
 	if full {
@@ -120,14 +120,14 @@ func (s *shipper) flush(ctx context.Context) {
 	for {
 		s.mu.Lock()
 		n := min(len(s.queue), maxBatchLines)
-		batch := append([]store.LogLine(nil), s.queue[:n]...)
+		batch := append([]stepjob.LogLine(nil), s.queue[:n]...)
 		s.mu.Unlock()
 		if n == 0 {
 			return
 		}
-		body, _ := json.Marshal(map[string]any{"lines": batch})
+		body, _ := json.Marshal(stepjob.LogBatch{Lines: batch})
 		resp, err := s.c.do(ctx, func() (*http.Request, error) {
-			req, err := http.NewRequest(http.MethodPost, s.c.cfg.stepURL()+"/logs", bytes.NewReader(body))
+			req, err := http.NewRequest(http.MethodPost, s.c.cfg.stepURL()+stepjob.PathLogs, bytes.NewReader(body))
 			if req != nil {
 				req.Header.Set("Content-Type", "application/json")
 			}

@@ -5,20 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/aias-dev/aias/internal/stepjob"
 	"net/http"
 	"syscall"
 	"time"
 )
-
-// Outcome is what step-run reports when it is done: the exit code it exits with and,
-// when the step failed, why. The Run controller puts both in the Run's step status.
-type Outcome struct {
-	ExitCode int    `json:"exitCode"`
-	Message  string `json:"message,omitempty"`
-	// RunSeconds is how long the command ran, by step-run's monotonic clock: finer than
-	// the second-granular times of the Job and the Run status (0 when it never started).
-	RunSeconds float64 `json:"runSeconds,omitempty"`
-}
 
 // outcomeMessage explains an exit code; failure, when set, is step-run's own reason.
 func outcomeMessage(code int, failure string) string {
@@ -36,7 +27,7 @@ func outcomeMessage(code int, failure string) string {
 
 // reportOutcome tells the internal API how the attempt ended. It retries for a short
 // while only: the Job's own status still tells success from failure without it.
-func reportOutcome(ctx context.Context, c *client, o Outcome) error {
+func reportOutcome(ctx context.Context, c *client, o stepjob.Outcome) error {
 	body, err := json.Marshal(o)
 	if err != nil {
 		return err
@@ -44,7 +35,7 @@ func reportOutcome(ctx context.Context, c *client, o Outcome) error {
 	short := *c
 	short.retryFor = 30 * time.Second
 	resp, err := short.do(ctx, func() (*http.Request, error) {
-		req, err := http.NewRequest(http.MethodPut, c.cfg.stepURL()+"/outcome", bytes.NewReader(body))
+		req, err := http.NewRequest(http.MethodPut, c.cfg.stepURL()+stepjob.PathOutcome, bytes.NewReader(body))
 		if err == nil {
 			req.Header.Set("Content-Type", "application/json")
 		}

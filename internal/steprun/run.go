@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/aias-dev/aias/internal/stepjob"
 	"io"
 	"mime"
 	"net/http"
@@ -33,7 +34,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) int {
 	system := func(format string, a ...any) {
 		msg := fmt.Sprintf(format, a...)
 		fmt.Fprintln(stderr, "aias step-run: "+msg)
-		logs.add("system", msg)
+		logs.add(stepjob.StreamSystem, msg)
 	}
 	fail := func(format string, a ...any) {
 		failure = fmt.Sprintf(format, a...)
@@ -56,7 +57,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) int {
 				code = ExitDeliveryFailed
 			}
 		}
-		if err := reportOutcome(ctx, c, Outcome{ExitCode: code, Message: outcomeMessage(code, failure), RunSeconds: ran.Seconds()}); err != nil {
+		if err := reportOutcome(ctx, c, stepjob.Outcome{ExitCode: &code, Message: outcomeMessage(code, failure), RunSeconds: ran.Seconds()}); err != nil {
 			fmt.Fprintf(stderr, "aias step-run: reporting the outcome: %v\n", err)
 		}
 		return code
@@ -103,7 +104,7 @@ func Run(ctx context.Context, cfg Config, stdout, stderr io.Writer) int {
 }
 
 func fetchInput(ctx context.Context, c *client, path string) error {
-	u := c.cfg.stepURL() + "/input"
+	u := c.cfg.stepURL() + stepjob.PathInput
 	if len(c.cfg.From) > 0 {
 		u += "?from=" + url.QueryEscape(strings.Join(c.cfg.From, ","))
 	}
@@ -140,7 +141,7 @@ func runCommand(ctx context.Context, cfg Config, logs *shipper, inputPath, outDi
 
 	cmd := exec.Command(cfg.Command[0], cfg.Command[1:]...)
 	cmd.Stdin = in
-	cmd.Env = append(os.Environ(), "AIAS_INPUT="+inputPath, "AIAS_OUTPUT_DIR="+outDir)
+	cmd.Env = append(os.Environ(), stepjob.EnvInput+"="+inputPath, stepjob.EnvOutputDir+"="+outDir)
 	outPipe, err := cmd.StdoutPipe()
 	if err != nil {
 		return ExitCommandNotFound, "", err
@@ -161,8 +162,11 @@ func runCommand(ctx context.Context, cfg Config, logs *shipper, inputPath, outDi
 		}
 	}()
 	copied := make(chan struct{}, 2)
-	go func() { logs.copyLines("stdout", io.TeeReader(outPipe, result), stdout); copied <- struct{}{} }()
-	go func() { logs.copyLines("stderr", errPipe, stderr); copied <- struct{}{} }()
+	go func() {
+		logs.copyLines(stepjob.StreamStdout, io.TeeReader(outPipe, result), stdout)
+		copied <- struct{}{}
+	}()
+	go func() { logs.copyLines(stepjob.StreamStderr, errPipe, stderr); copied <- struct{}{} }()
 	<-copied
 	<-copied
 	err = cmd.Wait()
@@ -182,7 +186,7 @@ func runCommand(ctx context.Context, cfg Config, logs *shipper, inputPath, outDi
 
 // uploadOutputs stores stdout as `result` and every regular file of outDir under its name.
 func uploadOutputs(ctx context.Context, c *client, resultPath, outDir string) error {
-	if err := upload(ctx, c, "result", resultPath, resultContentType(resultPath)); err != nil {
+	if err := upload(ctx, c, stepjob.ResultArtifact, resultPath, resultContentType(resultPath)); err != nil {
 		return fmt.Errorf("result: %w", err)
 	}
 	entries, err := os.ReadDir(outDir)
@@ -220,14 +224,14 @@ func upload(ctx context.Context, c *client, name, path, contentType string) erro
 			f.Close()
 			return nil, err
 		}
-		req, err := http.NewRequest(http.MethodPut, c.cfg.stepURL()+"/artifacts/"+url.PathEscape(name), f)
+		req, err := http.NewRequest(http.MethodPut, c.cfg.stepURL()+stepjob.PathArtifacts+url.PathEscape(name), f)
 		if err != nil {
 			f.Close()
 			return nil, err
 		}
 		req.ContentLength = st.Size()
 		req.Header.Set("Content-Type", contentType)
-		req.Header.Set("X-AIAS-Digest", digest)
+		req.Header.Set(stepjob.DigestHeader, digest)
 		return req, nil
 	})
 	if err != nil {

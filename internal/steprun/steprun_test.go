@@ -21,7 +21,9 @@ import (
 	"github.com/aias-dev/aias/internal/store"
 	"github.com/aias-dev/aias/internal/storetest"
 	"github.com/aias-dev/aias/internal/testenv"
-	"github.com/aias-dev/aias/webhookserver"
+	"github.com/aias-dev/aias/webhookserver/stepapi"
+
+	"github.com/aias-dev/aias/internal/stepjob"
 )
 
 var (
@@ -59,7 +61,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	tokens, _ = steptoken.NewIssuer(bytes.Repeat([]byte("s"), 32))
-	api = httptest.NewServer((&webhookserver.InternalAPI{Store: testStore, Tokens: tokens, MaxArtifactBytes: 64 << 20, MaxLogBatch: 1000}).Handler())
+	api = httptest.NewServer((&stepapi.Server{Store: testStore, Tokens: tokens, MaxArtifactBytes: 64 << 20, MaxLogBatch: 1000}).Handler())
 	defer api.Close()
 	return m.Run()
 }
@@ -89,8 +91,8 @@ func newStep(t *testing.T, name, input string, args ...string) *stepRun {
 	s.outDir = t.TempDir()
 	s.cmd = exec.Command(aiasBin, append([]string{"step-run", "--"}, args...)...)
 	s.cmd.Env = append(os.Environ(),
-		"AIAS_API_URL="+api.URL, "AIAS_TOKEN="+tokens.Issue(s.run), "AIAS_NAMESPACE=acme", "AIAS_RUN="+name,
-		"AIAS_STEP=build", "AIAS_ATTEMPT=1", "AIAS_OUTPUT_DIR="+s.outDir, "AIAS_WORK_DIR="+t.TempDir())
+		stepjob.EnvAPIURL+"="+api.URL, stepjob.EnvToken+"="+tokens.Issue(s.run), stepjob.EnvNamespace+"=acme", stepjob.EnvRun+"="+name,
+		stepjob.EnvStep+"=build", stepjob.EnvAttempt+"=1", stepjob.EnvOutputDir+"="+s.outDir, stepjob.EnvWorkDir+"="+t.TempDir())
 	s.cmd.Stdout, s.cmd.Stderr = &s.stdout, &s.stderr
 	return s
 }
@@ -272,8 +274,8 @@ func TestStepRetriesWhileAPIIsBrieflyDown(t *testing.T) {
 	defer flaky.Close()
 	s := newStep(t, "flaky", `{"n":1}`, "sh", "-c", `cat; echo; echo done`)
 	for i, e := range s.cmd.Env {
-		if strings.HasPrefix(e, "AIAS_API_URL=") {
-			s.cmd.Env[i] = "AIAS_API_URL=" + flaky.URL
+		if strings.HasPrefix(e, stepjob.EnvAPIURL+"=") {
+			s.cmd.Env[i] = stepjob.EnvAPIURL + "=" + flaky.URL
 		}
 	}
 	if err := s.cmd.Start(); err != nil {
@@ -309,7 +311,7 @@ func TestStepReadsDependencyResults(t *testing.T) {
 	for from, want := range map[string]string{"parse": `{"a":1}`, "parse,count": `{"count":"plain text","parse":{"a":1}}` + "\n"} {
 		run := newStep(t, "deps", `{}`, "sh", "-c", `cat`)
 		run.run.UID = s.run.UID
-		run.cmd.Env = append(run.cmd.Env, "AIAS_FROM="+from, "AIAS_STEP=sum", "AIAS_TOKEN="+tokens.Issue(s.run))
+		run.cmd.Env = append(run.cmd.Env, stepjob.EnvFrom+"="+from, stepjob.EnvStep+"=sum", stepjob.EnvToken+"="+tokens.Issue(s.run))
 		if err := run.cmd.Start(); err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/aias-dev/aias/internal/stepjob"
 )
 
 // PutWorkflowSpec stores the resolved spec a Run starts with and returns its digest.
@@ -131,7 +133,7 @@ func (s *Store) AttemptResult(ctx context.Context, runUID, step string, attempt 
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, ErrNotFound
 	}
-	a.RunUID, a.Step, a.Attempt, a.Name = runUID, step, attempt, "result"
+	a.RunUID, a.Step, a.Attempt, a.Name = runUID, step, attempt, stepjob.ResultArtifact
 	return a, err
 }
 

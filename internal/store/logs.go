@@ -9,16 +9,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
-)
 
-// LogLine is one line a step wrote, numbered per stream by the writer so that retries
-// and concurrent writers can neither duplicate nor reorder lines.
-type LogLine struct {
-	Stream string    `json:"stream"` // stdout, stderr or system
-	Seq    int64     `json:"seq"`    // position within the stream of this step attempt, from 1
-	Time   time.Time `json:"time"`   // when the line was read
-	Line   string    `json:"line"`
-}
+	"github.com/aias-dev/aias/internal/stepjob"
+)
 
 // LogTarget is the step attempt a batch of lines belongs to.
 type LogTarget struct {
@@ -38,7 +31,7 @@ const uniqueViolation = "23505"
 // A fresh batch, the common case, goes in with COPY. Only when COPY hits a line that is
 // already there (a retry after a lost response, or an overlapping resend) does the batch
 // go again as an INSERT that skips the lines it already has.
-func (s *Store) AppendLogs(ctx context.Context, t LogTarget, lines []LogLine) (int64, error) {
+func (s *Store) AppendLogs(ctx context.Context, t LogTarget, lines []stepjob.LogLine) (int64, error) {
 	if len(lines) == 0 {
 		return 0, nil
 	}
@@ -62,7 +55,7 @@ func (s *Store) AppendLogs(ctx context.Context, t LogTarget, lines []LogLine) (i
 	return n, err
 }
 
-func (s *Store) appendLogsSkippingStored(ctx context.Context, t LogTarget, lines []LogLine) (int64, error) {
+func (s *Store) appendLogsSkippingStored(ctx context.Context, t LogTarget, lines []stepjob.LogLine) (int64, error) {
 	streams := make([]string, len(lines))
 	seqs := make([]int64, len(lines))
 	times := make([]time.Time, len(lines))
@@ -83,7 +76,7 @@ func (s *Store) appendLogsSkippingStored(ctx context.Context, t LogTarget, lines
 }
 
 // ReadLogs returns a step attempt's lines of one stream in order, after sequence afterSeq.
-func (s *Store) ReadLogs(ctx context.Context, t LogTarget, stream string, afterSeq int64, limit int) ([]LogLine, error) {
+func (s *Store) ReadLogs(ctx context.Context, t LogTarget, stream string, afterSeq int64, limit int) ([]stepjob.LogLine, error) {
 	rows, err := s.pool.Query(ctx, `
 		select stream, seq, ts, line from run_logs
 		where run_uid = $1 and step = $2 and attempt = $3 and stream = $4 and seq > $5
@@ -91,7 +84,7 @@ func (s *Store) ReadLogs(ctx context.Context, t LogTarget, stream string, afterS
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, pgx.RowToStructByPos[LogLine])
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[stepjob.LogLine])
 }
 
 // LogBytes is the total size of a Run's stored log lines, for the per-run cap.

@@ -5,10 +5,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/aias-dev/aias/internal/stepjob"
 )
 
 // LogStreams are the streams a step attempt writes.
-var LogStreams = []string{"stdout", "stderr", "system"}
+var LogStreams = []string{stepjob.StreamStdout, stepjob.StreamStderr, stepjob.StreamSystem}
 
 // LogKey is one stream of one step attempt, and After how many of its lines were read.
 type LogKey struct {
@@ -22,7 +24,7 @@ type LogKey struct {
 type RunLogLine struct {
 	Step    string
 	Attempt int
-	LogLine
+	stepjob.LogLine
 }
 
 // ReadRunLogs reads, for each key, up to limit lines after key.After, in one query: one

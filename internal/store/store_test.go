@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aias-dev/aias/internal/stepjob"
 )
 
 func newUID(t *testing.T) string {
@@ -288,10 +290,10 @@ func TestLogsKeepOrderAndIgnoreRetries(t *testing.T) {
 	for _, stream := range []string{"stdout", "stderr"} {
 		wg.Go(func() {
 			for start := 0; start < perStream; start += batch {
-				lines := make([]LogLine, batch)
+				lines := make([]stepjob.LogLine, batch)
 				for i := range lines {
 					seq := int64(start + i + 1)
-					lines[i] = LogLine{Stream: stream, Seq: seq, Time: time.Now(), Line: fmt.Sprintf("%s line %d", stream, seq)}
+					lines[i] = stepjob.LogLine{Stream: stream, Seq: seq, Time: time.Now(), Line: fmt.Sprintf("%s line %d", stream, seq)}
 				}
 				if _, err := testStore.AppendLogs(ctx, target, lines); err != nil {
 					t.Error(err)
@@ -303,10 +305,10 @@ func TestLogsKeepOrderAndIgnoreRetries(t *testing.T) {
 					}
 				}
 				if start == 200 { // a resend that overlaps: its first half is stored, its second is new
-					next := make([]LogLine, batch)
+					next := make([]stepjob.LogLine, batch)
 					for i := range next {
 						seq := int64(start + batch/2 + i + 1)
-						next[i] = LogLine{Stream: stream, Seq: seq, Time: time.Now(), Line: fmt.Sprintf("%s line %d", stream, seq)}
+						next[i] = stepjob.LogLine{Stream: stream, Seq: seq, Time: time.Now(), Line: fmt.Sprintf("%s line %d", stream, seq)}
 					}
 					if n, err := testStore.AppendLogs(ctx, target, next); err != nil || n != int64(batch/2) {
 						t.Errorf("overlapping batch: inserted %d, err %v; want %d, nil", n, err, batch/2)

@@ -1,0 +1,33 @@
+package v1alpha1
+
+// The labels, annotations and finalizers AIAS puts on objects: what users select on
+// (`kubectl get jobs -l aias.dev/run=...`) and what AIAS's processes agree on. This file
+// is their one home; nothing else spells an aias.dev/ key.
+const (
+	// LabelRun is on every step Job and its Pods: the Run's name.
+	LabelRun = "aias.dev/run"
+	// LabelRunUID is on every step Job, its Pods and the Run's token Secret: the Run's
+	// UID, which tells a child of a deleted Run from one of its same-named successor.
+	LabelRunUID = "aias.dev/run-uid"
+	// LabelStep is on every step Job and its Pods: the step's name.
+	LabelStep = "aias.dev/step"
+	// LabelAttempt is on every step Job and its Pods: the attempt number, from 1.
+	LabelAttempt = "aias.dev/attempt"
+	// LabelWebhookEndpoint is on the Runs a delivery created and on the signing Secret the
+	// controller generated: the endpoint's name (hash-shortened when it is no valid label
+	// value).
+	LabelWebhookEndpoint = "aias.dev/webhookendpoint"
+	// LabelTenant is on a Tenant's namespace and the RoleBindings the Tenant controller
+	// keeps there: the Tenant's name. It marks what the controller manages; which Tenant
+	// a namespace belongs to is decided by name alone (internal/entitlements).
+	LabelTenant = "aias.dev/tenant"
+
+	// RunFinalizer holds a Run until its rows in PostgreSQL (artifacts, logs, run index)
+	// and its step Jobs are gone.
+	RunFinalizer = "aias.dev/run-cleanup"
+
+	// LabelManagedBy marks the objects AIAS created, with ManagedByAias.
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	// ManagedByAias is the value of LabelManagedBy.
+	ManagedByAias = "aias"
+)

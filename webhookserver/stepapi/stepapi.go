@@ -1,0 +1,254 @@
+// Package stepapi serves the internal step API that step pods talk to (never exposed
+// publicly): log appends, artifact uploads, step input and step outcomes, each
+// authorized by the per-run token of the Run it writes to.
+package stepapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/aias-dev/aias/internal/stepjob"
+	"github.com/aias-dev/aias/internal/steptoken"
+	"github.com/aias-dev/aias/internal/store"
+	"github.com/aias-dev/aias/webhookserver/internal/httpjson"
+)
+
+// Server is the internal step API: the listener step pods talk to (never exposed
+// publicly). Every request carries the per-run token of the Run it writes to.
+type Server struct {
+	Store  *store.Store
+	Tokens *steptoken.Issuer
+	// MaxArtifactBytes caps one uploaded artifact (0: no cap).
+	MaxArtifactBytes int64
+	// MaxLogBatch caps the lines of one log append.
+	MaxLogBatch int
+
+	caps runCaps
+}
+
+// runCaps remembers each Run's byte caps. The Run controller records them when it admits
+// the Run, before it creates any step Job, and never changes them, so the first read by a
+// step is final: later uploads and log batches skip the query (most Runs have no caps and
+// then cost no read at all).
+type runCaps struct {
+	mu sync.Mutex
+	m  map[string]store.RunLimits
+}
+
+// maxCachedCaps bounds the cache; past it the cache starts over (a re-read is cheap).
+const maxCachedCaps = 50_000
+
+func (c *runCaps) get(ctx context.Context, st *store.Store, runUID string) (store.RunLimits, error) {
+	c.mu.Lock()
+	l, ok := c.m[runUID]
+	c.mu.Unlock()
+	if ok {
+		return l, nil
+	}
+	l, _, err := st.RunLimits(ctx, runUID)
+	if err != nil {
+		return l, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCachedCaps {
+		c.m = map[string]store.RunLimits{}
+	}
+	c.m[runUID] = l
+	c.mu.Unlock()
+	return l, nil
+}
+
+// Handler routes the internal step API.
+func (a *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+stepjob.AttemptPathPattern+stepjob.PathLogs, a.appendLogs)
+	mux.HandleFunc("PUT "+stepjob.AttemptPathPattern+stepjob.PathArtifacts+"{name}", a.putArtifact)
+	mux.HandleFunc("GET "+stepjob.AttemptPathPattern+stepjob.PathInput, a.stepInput)
+	mux.HandleFunc("PUT "+stepjob.AttemptPathPattern+stepjob.PathOutcome, a.putOutcome)
+	return mux
+}
+
+var (
+	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	artifactName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$`)
+)
+
+// stepTarget is the step attempt a request addresses, after authorization.
+type stepTarget struct {
+	run     steptoken.Run
+	step    string
+	attempt int
+}
+
+// authorize checks the bearer token against the path: 401 when the token is missing or
+// forged, 403 when it is genuine but issued for another Run.
+func (a *Server) authorize(w http.ResponseWriter, r *http.Request) (stepTarget, bool) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		httpjson.Error(w, http.StatusUnauthorized, "MissingToken", "a step token is required")
+		return stepTarget{}, false
+	}
+	run, err := a.Tokens.Verify(token)
+	if err != nil {
+		httpjson.Error(w, http.StatusUnauthorized, "InvalidToken", "the step token is not valid")
+		return stepTarget{}, false
+	}
+	if run.Namespace != r.PathValue("namespace") || run.Name != r.PathValue("run") {
+		httpjson.Error(w, http.StatusForbidden, "WrongRun", "the step token belongs to another run")
+		return stepTarget{}, false
+	}
+	step := r.PathValue("step")
+	attempt, err := strconv.Atoi(r.PathValue("attempt"))
+	if !dnsLabel.MatchString(step) || len(step) > 63 || err != nil || attempt < 1 {
+		httpjson.Error(w, http.StatusBadRequest, "BadPath", "step must be a DNS label and attempt a positive integer")
+		return stepTarget{}, false
+	}
+	return stepTarget{run: run, step: step, attempt: attempt}, true
+}
+
+func (a *Server) appendLogs(w http.ResponseWriter, r *http.Request) {
+	t, ok := a.authorize(w, r)
+	if !ok {
+		return
+	}
+	var batch stepjob.LogBatch
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8<<20)).Decode(&batch); err != nil {
+		httpjson.Error(w, http.StatusBadRequest, "BadBody", "body must be JSON {\"lines\": [...]}: "+err.Error())
+		return
+	}
+	if a.MaxLogBatch > 0 && len(batch.Lines) > a.MaxLogBatch {
+		httpjson.Error(w, http.StatusRequestEntityTooLarge, "BatchTooLarge", fmt.Sprintf("at most %d lines per batch", a.MaxLogBatch))
+		return
+	}
+	for _, l := range batch.Lines {
+		if !stepjob.ValidStream(l.Stream) || l.Seq < 1 {
+			httpjson.Error(w, http.StatusBadRequest, "BadLine", "each line needs stream stdout|stderr|system and seq >= 1")
+			return
+		}
+	}
+	limits, err := a.caps.get(r.Context(), a.Store, t.run.UID)
+	var used int64
+	if err == nil && limits.LogBytes != nil {
+		_, used, err = a.Store.RunLimits(r.Context(), t.run.UID) // the running total, fresh
+	}
+	if err != nil {
+		httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not read the run's limits")
+		return
+	}
+	var size int64
+	for _, l := range batch.Lines {
+		size += int64(len(l.Line))
+	}
+	if c := limits.LogBytes; c != nil && used+size > *c {
+		httpjson.Error(w, http.StatusRequestEntityTooLarge, "RunLogQuota", fmt.Sprintf("the run's logs would exceed its plan's logBytesPerRun (%d bytes; %d stored)", *c, used))
+		return
+	}
+	n, err := a.Store.AppendLogs(r.Context(), store.LogTarget{Namespace: t.run.Namespace, RunUID: t.run.UID, Step: t.step, Attempt: t.attempt}, batch.Lines)
+	if err != nil {
+		httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not store log lines")
+		return
+	}
+	if limits.LogBytes != nil && n > 0 {
+		// Counted as sent; a retried batch (n == 0) adds nothing.
+		if err := a.Store.AddLogBytes(r.Context(), t.run.UID, size); err != nil {
+			httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not record log usage")
+			return
+		}
+	}
+	httpjson.Write(w, http.StatusOK, map[string]int64{"inserted": n})
+}
+
+func (a *Server) putArtifact(w http.ResponseWriter, r *http.Request) {
+	t, ok := a.authorize(w, r)
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	if !artifactName.MatchString(name) || strings.Contains(name, "..") {
+		httpjson.Error(w, http.StatusBadRequest, "BadName", "artifact names are letters, digits, '.', '_' and '-'")
+		return
+	}
+	if a.MaxArtifactBytes > 0 && r.ContentLength > a.MaxArtifactBytes {
+		httpjson.Error(w, http.StatusRequestEntityTooLarge, "TooLarge", fmt.Sprintf("artifact exceeds %d bytes", a.MaxArtifactBytes))
+		return
+	}
+	contentType := r.Header.Get("Content-Type")
+	if contentType == "" {
+		contentType = "application/octet-stream"
+	}
+	key := store.ArtifactKey{Namespace: t.run.Namespace, RunName: t.run.Name, RunUID: t.run.UID, Step: t.step, Attempt: t.attempt, Name: name}
+	// The plan's artifactBytesPerRun: what the Run's other artifacts leave of it caps
+	// this one. (Two steps uploading at the same moment can each see the same remainder;
+	// the overshoot is bounded by one artifact.)
+	limit, planCap := a.MaxArtifactBytes, false
+	limits, err := a.caps.get(r.Context(), a.Store, t.run.UID)
+	if err != nil {
+		httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not read the run's limits")
+		return
+	}
+	if c := limits.ArtifactBytes; c != nil {
+		used, err := a.Store.ArtifactBytes(r.Context(), t.run.UID, key)
+		if err != nil {
+			httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not read the run's usage")
+			return
+		}
+		if remaining := max(*c-used, 0); limit <= 0 || remaining < limit {
+			limit, planCap = remaining, true
+		}
+		if limit == 0 || (r.ContentLength > limit) {
+			httpjson.Error(w, http.StatusRequestEntityTooLarge, "RunArtifactQuota", fmt.Sprintf("the run's artifacts would exceed its plan's artifactBytesPerRun (%d bytes; %d used)", *c, used))
+			return
+		}
+	}
+	art, err := a.Store.PutArtifact(r.Context(), key, contentType, r.Body, limit, r.Header.Get(stepjob.DigestHeader))
+	switch {
+	case errors.Is(err, store.ErrTooLarge) && planCap:
+		httpjson.Error(w, http.StatusRequestEntityTooLarge, "RunArtifactQuota", fmt.Sprintf("the run's artifacts would exceed its plan's artifactBytesPerRun (%d bytes)", *limits.ArtifactBytes))
+	case errors.Is(err, store.ErrTooLarge):
+		httpjson.Error(w, http.StatusRequestEntityTooLarge, "TooLarge", fmt.Sprintf("artifact exceeds %d bytes", a.MaxArtifactBytes))
+	case errors.Is(err, store.ErrDigestMismatch):
+		httpjson.Error(w, http.StatusBadRequest, "DigestMismatch", "content does not match "+stepjob.DigestHeader)
+	case err != nil:
+		httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not store the artifact")
+	default:
+		httpjson.Write(w, http.StatusCreated, map[string]any{"name": art.Name, "digest": art.Digest, "size": art.Size, "contentType": art.ContentType})
+	}
+}
+
+// maxOutcomeMessage bounds the reason text that ends up in a Run's status.
+const maxOutcomeMessage = 1024
+
+// putOutcome records how a step attempt ended; the Run controller reads it once the
+// attempt's Job has finished.
+func (a *Server) putOutcome(w http.ResponseWriter, r *http.Request) {
+	t, ok := a.authorize(w, r)
+	if !ok {
+		return
+	}
+	var body stepjob.Outcome
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil || body.ExitCode == nil {
+		httpjson.Error(w, http.StatusBadRequest, "BadBody", "body must be JSON {\"exitCode\": <int>, \"message\": \"...\"}")
+		return
+	}
+	msg := body.Message
+	if len(msg) > maxOutcomeMessage {
+		msg = msg[:maxOutcomeMessage]
+	}
+	o := store.StepOutcome{ExitCode: *body.ExitCode, Message: msg}
+	if body.RunSeconds > 0 {
+		o.RunSeconds = &body.RunSeconds
+	}
+	err := a.Store.RecordStepOutcome(r.Context(), t.run.UID, t.step, t.attempt, o)
+	if err != nil {
+		httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not record the outcome")
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

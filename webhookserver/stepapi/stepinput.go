@@ -1,0 +1,105 @@
+package stepapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/aias-dev/aias/internal/store"
+	"github.com/aias-dev/aias/webhookserver/internal/httpjson"
+)
+
+// maxMergedResult caps each dependency result folded into a multi-dependency input,
+// which is assembled in memory; a single dependency streams whatever its size.
+const maxMergedResult = 16 << 20
+
+// stepInput serves what a step reads on stdin and in $AIAS_INPUT:
+//   - no ?from: the Run's input, byte for byte (a webhook payload reaches the first step unchanged);
+//   - ?from=a: the `result` of step a, streamed;
+//   - ?from=a,b: a JSON object {"a": <result>, "b": <result>} (JSON results embedded as JSON).
+func (a *Server) stepInput(w http.ResponseWriter, r *http.Request) {
+	t, ok := a.authorize(w, r)
+	if !ok {
+		return
+	}
+	var deps []string
+	if from := r.URL.Query().Get("from"); from != "" {
+		deps = strings.Split(from, ",")
+	}
+	for _, d := range deps {
+		if !dnsLabel.MatchString(d) {
+			httpjson.Error(w, http.StatusBadRequest, "BadFrom", "from lists step names")
+			return
+		}
+	}
+	switch len(deps) {
+	case 0:
+		content, contentType, err := a.Store.RunInput(r.Context(), t.run.UID)
+		if errors.Is(err, store.ErrNotFound) {
+			httpjson.Error(w, http.StatusNotFound, "RunNotIndexed", "the run is not in the run index yet")
+			return
+		}
+		if err != nil {
+			httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not read the run input")
+			return
+		}
+		if contentType == "" {
+			contentType = "application/octet-stream"
+		}
+		w.Header().Set("Content-Type", contentType)
+		_, _ = w.Write(content)
+	case 1:
+		res, body, size, err := a.openResult(r.Context(), t.run.UID, deps[0])
+		if err != nil {
+			writeResultError(w, err)
+			return
+		}
+		defer body.Close()
+		w.Header().Set("Content-Type", res.ContentType)
+		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+		_, _ = io.Copy(w, body)
+	default:
+		merged := make(map[string]any, len(deps))
+		for _, d := range deps {
+			res, body, _, err := a.openResult(r.Context(), t.run.UID, d)
+			if err != nil {
+				writeResultError(w, err)
+				return
+			}
+			content, err := io.ReadAll(io.LimitReader(body, maxMergedResult))
+			body.Close()
+			if err != nil {
+				writeResultError(w, err)
+				return
+			}
+			if res.ContentType == "application/json" && json.Valid(content) {
+				merged[d] = json.RawMessage(content)
+			} else {
+				merged[d] = string(content)
+			}
+		}
+		httpjson.Write(w, http.StatusOK, merged)
+	}
+}
+
+// openResult streams the `result` artifact of a step's latest attempt.
+func (a *Server) openResult(ctx context.Context, runUID, step string) (store.Artifact, io.ReadCloser, int64, error) {
+	res, err := a.Store.StepResult(ctx, runUID, step)
+	if err != nil {
+		return res, nil, 0, err
+	}
+	body, size, err := a.Store.OpenBlob(ctx, res.Digest)
+	return res, body, size, err
+}
+
+func writeResultError(w http.ResponseWriter, err error) {
+	if errors.Is(err, store.ErrNotFound) {
+		httpjson.Error(w, http.StatusNotFound, "NoResult", "a step named in from has no result")
+		return
+	}
+	httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not read a step result")
+}
