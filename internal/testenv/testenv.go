@@ -3,12 +3,15 @@
 package testenv
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"syscall"
+	"time"
 
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -29,6 +32,11 @@ type Env struct {
 	*envtest.Environment
 	Config *rest.Config
 	Client client.Client
+
+	components []*component // kube-controller-manager, kube-scheduler
+	dir        string       // their kubeconfig, configuration and logs
+	stopOnce   sync.Once
+	stopErr    error
 }
 
 // RepoRoot is the checkout's top directory, found from this source file's location so
@@ -61,10 +69,25 @@ func AssetsDir() (string, error) {
 	return dir, nil
 }
 
-// Start starts a control plane with the CRDs from config/crd/bases installed.
-// The caller must Stop it; Start also stops it on SIGINT/SIGTERM, because a killed test
-// process would otherwise leave etcd and kube-apiserver running.
-func Start() (*Env, error) {
+// Options choose what Start runs.
+type Options struct {
+	// APIOnly runs etcd and kube-apiserver alone, as envtest does by default: for tests of
+	// the API itself (schema rules, manifests), where controllers and a scheduler would
+	// only cost start-up time. Everything that creates Pods or relies on garbage
+	// collection, namespace deletion or the Job controller needs the whole control plane.
+	APIOnly bool
+}
+
+// Start starts the whole control plane (see StartWith).
+func Start() (*Env, error) { return StartWith(Options{}) }
+
+// StartWith starts etcd and kube-apiserver with the CRDs from config/crd/bases installed
+// and, unless o.APIOnly, kube-controller-manager and kube-scheduler beside them, with the
+// ServiceAccount admission plugin on (envtest turns it off because nothing would create
+// the default ServiceAccounts; here the service-account controller does). The caller
+// must Stop it; StartWith also stops it on SIGINT/SIGTERM, because a killed test process
+// would otherwise leave the control plane running.
+func StartWith(o Options) (*Env, error) {
 	assets, err := AssetsDir()
 	if err != nil {
 		return nil, err
@@ -77,26 +100,70 @@ func Start() (*Env, error) {
 		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
 		ErrorIfCRDPathMissing: true,
 	}
+	if !o.APIOnly {
+		env.ControlPlane.GetAPIServer().Configure().Disable("disable-admission-plugins")
+	}
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting envtest: %w", err)
 	}
-	stopOnSignal(env)
-	c, err := client.New(cfg, client.Options{Scheme: scheme.Scheme})
-	if err != nil {
-		_ = env.Stop()
+	e := &Env{Environment: env, Config: cfg}
+	stopOnSignal(e)
+	if e.Client, err = client.New(cfg, client.Options{Scheme: scheme.Scheme}); err != nil {
+		_ = e.Stop()
 		return nil, err
 	}
-	return &Env{Environment: env, Config: cfg, Client: c}, nil
+	if o.APIOnly {
+		return e, nil
+	}
+	if e.dir, err = os.MkdirTemp("", "aias-controlplane-"); err != nil {
+		_ = e.Stop()
+		return nil, err
+	}
+	if e.components, err = startComponents(assets, e.dir, cfg, env.ControlPlane.GetAPIServer().CertDir); err != nil {
+		_ = e.Stop()
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := waitControllers(ctx, e.Client, e.components); err != nil {
+		_ = e.Stop()
+		return nil, err
+	}
+	return e, nil
 }
 
-func stopOnSignal(env *envtest.Environment) {
+// Stop stops kube-scheduler and kube-controller-manager, then the apiserver and etcd.
+// It is safe to call more than once.
+func (e *Env) Stop() error {
+	e.stopOnce.Do(func() {
+		stopComponents(e.components)
+		e.stopErr = e.Environment.Stop()
+		if e.dir != "" {
+			_ = os.RemoveAll(e.dir)
+		}
+	})
+	return e.stopErr
+}
+
+// ComponentLog is the path of a component's log (kube-controller-manager,
+// kube-scheduler), for a test that wants to show it; empty without one.
+func (e *Env) ComponentLog(name string) string {
+	for _, c := range e.components {
+		if c.name == name {
+			return c.log
+		}
+	}
+	return ""
+}
+
+func stopOnSignal(e *Env) {
 	ch := make(chan os.Signal, 1)
 	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
 	go func() {
 		sig := <-ch
 		fmt.Fprintf(os.Stderr, "testenv: %v received, stopping the control plane\n", sig)
-		_ = env.Stop()
+		_ = e.Stop()
 		os.Exit(1)
 	}()
 }
