@@ -7,6 +7,7 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -59,9 +60,10 @@ type RunReconciler struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
-	specs   specCache
-	indexed sync.Map // Run UID → the store.RunRecord this process last wrote for it
-	outbox  runOutbox
+	specs    specCache
+	indexed  sync.Map // Run UID → the store.RunRecord this process last wrote for it
+	outbox   runOutbox
+	children childTracker
 }
 
 // +kubebuilder:rbac:groups=aias.dev,resources=runs,verbs=get;list;watch;update;patch
@@ -70,6 +72,9 @@ type RunReconciler struct {
 // +kubebuilder:rbac:groups=aias.dev,resources=workflows,verbs=get;list;watch
 // +kubebuilder:rbac:groups=aias.dev,resources=tenants;plans,verbs=get;list;watch
 // +kubebuilder:rbac:groups=batch,resources=jobs,verbs=get;list;watch;create;delete
+// +kubebuilder:rbac:groups=batch,resources=jobs/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=batch,resources=jobs/finalizers,verbs=update
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create
 
 // Reconcile is fetch → delete or finalizer → deferred status patch → phase functions.
@@ -148,13 +153,49 @@ func (r *RunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("run").
 		For(&aiasv1alpha1.Run{}).
-		Owns(&batchv1.Job{}).
+		// The Run's own status writes follow each Job status write, so Job updates tell
+		// nothing new; a Job's deletion (by a user, or the GC) does.
+		Owns(&batchv1.Job{}, builder.WithPredicates(jobDeleted)).
+		// Pods are the Jobs' (not the Run's): mapped by their aias.dev/run label, and only
+		// when one ends or goes away.
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(runOfPod), builder.WithPredicates(podEndedOrGone)).
 		// Only a Workflow's appearance wakes Runs waiting for it; its status updates do not.
 		Watches(&aiasv1alpha1.Workflow{}, handler.EnqueueRequestsFromMapFunc(r.runsWaitingForWorkflow),
 			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})).
 		Watches(&aiasv1alpha1.Run{}, handler.EnqueueRequestsFromMapFunc(r.runsQueuedBehind), builder.WithPredicates(slotMayHaveFreed)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
 		Complete(r)
+}
+
+// runOfPod maps a step Pod to its Run.
+func runOfPod(_ context.Context, o client.Object) []reconcile.Request {
+	run := o.GetLabels()[aiasv1alpha1.LabelRun]
+	if run == "" {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: clientKey(o.GetNamespace(), run)}}
+}
+
+// podEndedOrGone passes the Pod events a Run acts on: the Pod reached Succeeded or
+// Failed, or was deleted. Its creation, binding and start change nothing for the Run.
+var podEndedOrGone = predicate.Funcs{
+	CreateFunc:  func(e event.CreateEvent) bool { return isEndedPod(e.Object) },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return true },
+	UpdateFunc:  func(e event.UpdateEvent) bool { return isEndedPod(e.ObjectNew) && !isEndedPod(e.ObjectOld) },
+}
+
+func isEndedPod(o client.Object) bool {
+	pod, ok := o.(*corev1.Pod)
+	return ok && podEnded(pod)
+}
+
+// jobDeleted passes a step Job's deletion only.
+var jobDeleted = predicate.Funcs{
+	CreateFunc:  func(event.CreateEvent) bool { return false },
+	UpdateFunc:  func(event.UpdateEvent) bool { return false },
+	GenericFunc: func(event.GenericEvent) bool { return false },
+	DeleteFunc:  func(event.DeleteEvent) bool { return true },
 }
 
 // runsWaitingForWorkflow wakes Runs that have not frozen their spec yet when their

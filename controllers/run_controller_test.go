@@ -183,7 +183,7 @@ func TestRunTimeouts(t *testing.T) {
 	if d := jobs["step-timeout-slow-1"].Spec.ActiveDeadlineSeconds; d == nil || *d != 90 {
 		t.Fatalf("activeDeadlineSeconds = %v", d)
 	}
-	setJobDone(t, h.c, jobs["step-timeout-slow-1"], false, batchv1.JobReasonDeadlineExceeded)
+	h.endPod("step-timeout-slow-1", 137, "DeadlineExceeded")
 	run := h.waitPhase("step-timeout", aiasv1alpha1.RunFailed)
 	if m := run.Status.Steps[0].Message; m != "timed out after 1m30s" {
 		t.Errorf("step message = %q", m)

@@ -68,6 +68,10 @@ func (r *RunReconciler) buildJob(run *aiasv1alpha1.Run, spec *aiasv1alpha1.Workf
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: jobName(run.Name, step.Name, attempt), Namespace: run.Namespace, Labels: labels},
 		Spec: batchv1.JobSpec{
+			// The Run controller creates the Job's one Pod and writes the Job's status: the
+			// cluster's Job controller, rate-limited and shared by every Job of the cluster,
+			// never touches it (see stepjob.ManagedBy).
+			ManagedBy: ptr.To(stepjob.ManagedBy),
 			// The Run controller retries with a new attempt (a new Job), so each Job runs once.
 			BackoffLimit: ptr.To[int32](0),
 			Template: corev1.PodTemplateSpec{
@@ -125,28 +129,95 @@ func (r *RunReconciler) buildJob(run *aiasv1alpha1.Run, spec *aiasv1alpha1.Workf
 	return job, nil
 }
 
-// createJob creates the attempt's Job. When it exists already (a reconcile that crashed
+// createJob creates the attempt's Job and returns it as stored (with the selector and
+// template labels the apiserver adds). When it exists already (a reconcile that crashed
 // after creating it, or a stale cache) it is adopted only if it is this Run's.
-func (r *RunReconciler) createJob(ctx context.Context, run *aiasv1alpha1.Run, job *batchv1.Job) error {
-	return r.createOrAdopt(ctx, run, job, &batchv1.Job{})
+func (r *RunReconciler) createJob(ctx context.Context, run *aiasv1alpha1.Run, job *batchv1.Job) (*batchv1.Job, error) {
+	existing := &batchv1.Job{}
+	created, err := r.createOrAdopt(ctx, run, job, existing)
+	if err != nil {
+		return nil, err
+	}
+	if !created {
+		return existing, nil
+	}
+	return job, nil
+}
+
+// buildPod is the attempt's one Pod, made from its Job's template as the Job controller
+// would make it: the Job's name (one Pod per Job, so the name is the Job's and a second
+// create finds the first), the template's labels (the Job's selector included), a
+// controller reference to the Job, and the step timeout as activeDeadlineSeconds so the
+// kubelet stops it in time whoever watches.
+func buildPod(job *batchv1.Job) *corev1.Pod {
+	tmpl := job.Spec.Template.DeepCopy()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: job.Name, Namespace: job.Namespace,
+			Labels: tmpl.Labels, Annotations: tmpl.Annotations,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(job, batchv1.SchemeGroupVersion.WithKind("Job"))},
+		},
+		Spec: tmpl.Spec,
+	}
+	pod.Spec.ActiveDeadlineSeconds = job.Spec.ActiveDeadlineSeconds
+	return pod
+}
+
+// createPod creates the Job's Pod, or finds it when it exists and is the Job's. A Pod
+// that admission refuses for good (Pod Security, an invalid spec) is reported as
+// refused, with the apiserver's message, instead of as an error to retry.
+func (r *RunReconciler) createPod(ctx context.Context, job *batchv1.Job) (refused string, err error) {
+	pod := buildPod(job)
+	err = r.Create(ctx, pod)
+	switch {
+	case err == nil:
+		r.children.podCreated(job)
+		return "", nil
+	case apierrors.IsAlreadyExists(err):
+		existing := &corev1.Pod{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(pod), existing); err != nil {
+			return "", err
+		}
+		if !metav1.IsControlledBy(existing, job) {
+			return "", fmt.Errorf("pod %s already exists and belongs to another Job; it is left alone", pod.Name)
+		}
+		return "", nil
+	case permanentlyRefused(err):
+		return err.Error(), nil
+	}
+	return "", err
+}
+
+// permanentlyRefused tells an admission refusal that a retry cannot cure (Pod Security
+// "restricted", an invalid Pod) from one that can (a ServiceAccount not created yet, a
+// ResourceQuota momentarily exhausted, a webhook down).
+func permanentlyRefused(err error) bool {
+	if apierrors.IsInvalid(err) {
+		return true
+	}
+	return apierrors.IsForbidden(err) && strings.Contains(err.Error(), "violates PodSecurity")
 }
 
 // createOrAdopt creates a child of the Run under its deterministic name. If the name is
 // taken, the existing object is adopted when its aias.dev/run-uid label says it is this
 // Run's, and left alone otherwise (the child of an earlier Run of the same name, which
 // the garbage collector will remove). existing is an empty object of the child's kind.
-func (r *RunReconciler) createOrAdopt(ctx context.Context, run *aiasv1alpha1.Run, obj, existing client.Object) error {
+// It reports whether obj was created (else existing holds the adopted object).
+func (r *RunReconciler) createOrAdopt(ctx context.Context, run *aiasv1alpha1.Run, obj, existing client.Object) (bool, error) {
 	err := r.Create(ctx, obj)
+	if err == nil {
+		return true, nil
+	}
 	if !apierrors.IsAlreadyExists(err) {
-		return err
+		return false, err
 	}
 	if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(obj), existing); err != nil {
-		return err
+		return false, err
 	}
 	if uid := existing.GetLabels()[aiasv1alpha1.LabelRunUID]; uid != string(run.UID) {
-		return fmt.Errorf("%s already exists and belongs to another run (uid %q); it is left alone", obj.GetName(), uid)
+		return false, fmt.Errorf("%s already exists and belongs to another run (uid %q); it is left alone", obj.GetName(), uid)
 	}
-	return nil
+	return false, nil
 }
 
 // ensureTokenSecret creates the Secret holding the Run's step token, owned by the Run.
@@ -163,5 +234,6 @@ func (r *RunReconciler) ensureTokenSecret(ctx context.Context, run *aiasv1alpha1
 	if err := controllerutil.SetControllerReference(run, secret, r.Scheme); err != nil {
 		return err
 	}
-	return r.createOrAdopt(ctx, run, secret, &corev1.Secret{})
+	_, err := r.createOrAdopt(ctx, run, secret, &corev1.Secret{})
+	return err
 }

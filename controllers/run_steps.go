@@ -10,7 +10,6 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -174,56 +173,6 @@ func (p *stepPass) adoptUnrecordedJob(step *aiasv1alpha1.WorkflowStep, st *aiasv
 	}
 }
 
-// observe follows a running attempt: its Job finished, failed, or went missing.
-func (p *stepPass) observe(ctx context.Context, step *aiasv1alpha1.WorkflowStep, st *aiasv1alpha1.StepStatus) (ctrl.Result, error) {
-	job := p.jobs.byName[jobName(p.run.Name, step.Name, st.Attempts)]
-	if job == nil {
-		gone, err := p.r.jobGone(ctx, p.run, st)
-		if err != nil || !gone {
-			return ctrl.Result{RequeueAfter: time.Second}, err
-		}
-		p.r.attemptFailed(p.run, step, st, p.now, nil, "the step's Job was deleted before it finished")
-	} else if err := p.r.observeJob(ctx, p.run, step, st, job); err != nil {
-		return ctrl.Result{}, err
-	}
-	if st.Phase == aiasv1alpha1.StepRetrying && st.NextAttemptTime != nil {
-		p.wakeAt(st.NextAttemptTime.Time)
-	}
-	return ctrl.Result{}, nil
-}
-
-// start creates attempt number attempt of step i.
-func (p *stepPass) start(ctx context.Context, i int, attempt int32) error {
-	r, run := p.r, p.run
-	// A step reads the Run's input through the run index: index before any Job runs.
-	if err := r.index(ctx, run); err != nil {
-		return err
-	}
-	if !p.tokenReady {
-		if err := r.ensureTokenSecret(ctx, run); err != nil {
-			return err
-		}
-		p.tokenReady = true
-	}
-	job, err := r.buildJob(run, p.spec, i, attempt)
-	if err != nil {
-		return err
-	}
-	if err := r.createJob(ctx, run, job); err != nil {
-		r.event(run, corev1.EventTypeWarning, "JobCreateFailed", "Creating Job %s: %v", job.Name, err)
-		return err
-	}
-	st := &run.Status.Steps[i]
-	st.Phase, st.Attempts, st.JobName = aiasv1alpha1.StepRunning, attempt, job.Name
-	st.NextAttemptTime, st.ExitCode, st.Message = nil, nil, ""
-	if st.StartTime == nil {
-		t := metav1.NewTime(p.now)
-		st.StartTime = &t
-	}
-	r.event(run, corev1.EventTypeNormal, "StepStarted", "Step %s attempt %d started as Job %s", st.Name, attempt, job.Name)
-	return nil
-}
-
 // endIfSettled finishes the Run when every step succeeded, or when a step failed and
 // nothing is running any more (steps not started are skipped).
 func (r *RunReconciler) endIfSettled(ctx context.Context, run *aiasv1alpha1.Run) (bool, error) {
@@ -242,18 +191,10 @@ func (r *RunReconciler) endIfSettled(ctx context.Context, run *aiasv1alpha1.Run)
 	return false, nil
 }
 
-// jobGone tells a Job that was deleted (the attempt is lost) from one the cache has not
-// caught up with yet.
-func (r *RunReconciler) jobGone(ctx context.Context, run *aiasv1alpha1.Run, st *aiasv1alpha1.StepStatus) (bool, error) {
-	err := r.APIReader.Get(ctx, clientKey(run.Namespace, jobName(run.Name, st.Name, st.Attempts)), &batchv1.Job{})
-	if apierrors.IsNotFound(err) {
-		return true, nil
-	}
-	return false, err
-}
-
-// observeJob reads a finished attempt's Job and the outcome step-run reported.
-func (r *RunReconciler) observeJob(ctx context.Context, run *aiasv1alpha1.Run, step *aiasv1alpha1.WorkflowStep, st *aiasv1alpha1.StepStatus, job *batchv1.Job) error {
+// observeJob reads a finished attempt's Job and the outcome step-run reported; exitCode
+// is the step container's as the Pod tells it (nil when unknown), for a step-run that
+// could not report (killed, or the node went away).
+func (r *RunReconciler) observeJob(ctx context.Context, run *aiasv1alpha1.Run, step *aiasv1alpha1.WorkflowStep, st *aiasv1alpha1.StepStatus, job *batchv1.Job, exitCode *int32) error {
 	done, succeeded, cond := jobResult(job)
 	if !done {
 		return nil
@@ -285,16 +226,30 @@ func (r *RunReconciler) observeJob(ctx context.Context, run *aiasv1alpha1.Run, s
 		// (events for start, retry, failure and the Run's end tell the story).
 		return r.refreshArtifacts(ctx, run)
 	}
-	var code *int32
-	msg := cond.Message
-	if reported {
+	code, msg := exitCode, cond.Message
+	switch {
+	case reported:
 		code, msg = ptrInt32(int32(outcome.ExitCode)), outcome.Message
+	case exitCode != nil && cond.Reason == batchv1.JobReasonBackoffLimitExceeded:
+		msg = containerExitMessage(*exitCode)
 	}
 	if cond.Reason == batchv1.JobReasonDeadlineExceeded && step.Timeout != nil {
 		msg = fmt.Sprintf("timed out after %s", step.Timeout.Duration)
 	}
 	r.attemptFailed(run, step, st, finished, code, firstNonEmpty(msg, "the step's Job failed"))
 	return nil
+}
+
+// containerExitMessage explains the exit code of a step container whose step-run did not
+// report (it was killed, or died with the container).
+func containerExitMessage(code int32) string {
+	switch {
+	case code == 137:
+		return "the step's container was killed (exit code 137)"
+	case code > 128 && code < 128+65:
+		return fmt.Sprintf("the step's container was terminated by signal %d (exit code %d)", code-128, code)
+	}
+	return fmt.Sprintf("the step's container exited with code %d", code)
 }
 
 // attemptFailed schedules the next attempt when the step has retries left, else fails it.

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
 )
@@ -205,8 +206,8 @@ func (h *rtHarness) waitJobs(run string, want ...string) map[string]*batchv1.Job
 }
 
 // finishJob plays step-run and kubelet for one attempt: it records the outcome and a
-// result artifact in the store as step-run would, then writes the terminal Job status
-// the way the Job controller does.
+// result artifact in the store as step-run would, then writes the terminal status of the
+// attempt's Pod the way a kubelet does.
 func (h *rtHarness) finishJob(runName, jobName string, exitCode int, result string) {
 	h.t.Helper()
 	job := &batchv1.Job{}
@@ -229,35 +230,40 @@ func (h *rtHarness) finishJob(runName, jobName string, exitCode int, result stri
 	if err := testStore.RecordStepOutcome(h.ctx, string(run.UID), step, attempt, store.StepOutcome{ExitCode: exitCode, Message: msg}); err != nil {
 		h.t.Fatal(err)
 	}
-	setJobDone(h.t, h.c, job, exitCode == 0, "")
+	h.endPod(jobName, int32(exitCode), "")
 }
 
-// setJobDone writes a terminal Job status that kube-apiserver v1.37 accepts.
-func setJobDone(t *testing.T, c client.Client, job *batchv1.Job, succeeded bool, reason string) {
-	t.Helper()
+// endPod writes the terminal status a kubelet writes when the attempt's Pod ends: the
+// step container terminated with exitCode, or, with reason DeadlineExceeded, the Pod
+// stopped at its activeDeadlineSeconds.
+func (h *rtHarness) endPod(name string, exitCode int32, reason string) {
+	h.t.Helper()
+	pod := &corev1.Pod{}
+	h.eventually(20*time.Second, "pod "+name, func() (bool, string) {
+		err := h.c.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: name}, pod)
+		return err == nil, fmt.Sprint(err)
+	})
 	now := metav1.Now()
 	start := metav1.NewTime(now.Add(-time.Second))
-	job.Status.StartTime = &start
-	job.Status.Active = 0
-	if succeeded {
-		job.Status.Succeeded = 1
-		job.Status.CompletionTime = &now
-		job.Status.Conditions = []batchv1.JobCondition{
-			{Type: batchv1.JobSuccessCriteriaMet, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
-			{Type: batchv1.JobComplete, Status: corev1.ConditionTrue, LastTransitionTime: now, LastProbeTime: now},
-		}
-	} else {
-		if reason == "" {
-			reason = batchv1.JobReasonBackoffLimitExceeded
-		}
-		job.Status.Failed = 1
-		job.Status.Conditions = []batchv1.JobCondition{
-			{Type: batchv1.JobFailureTarget, Status: corev1.ConditionTrue, Reason: reason, Message: "Job has reached the specified backoff limit", LastTransitionTime: now, LastProbeTime: now},
-			{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: reason, Message: "Job has reached the specified backoff limit", LastTransitionTime: now, LastProbeTime: now},
-		}
+	pod.Status.StartTime = &start
+	pod.Status.Phase = corev1.PodSucceeded
+	if exitCode != 0 || reason != "" {
+		pod.Status.Phase = corev1.PodFailed
 	}
-	if err := c.Status().Update(context.Background(), job); err != nil {
-		t.Fatalf("writing job status: %v", err)
+	if reason == "DeadlineExceeded" {
+		pod.Status.Reason, pod.Status.Message = reason, "Pod was active on the node longer than the specified deadline"
+		exitCode = 137
+	}
+	termReason := "Completed"
+	if exitCode != 0 {
+		termReason = "Error"
+	}
+	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{
+		Name: stepjob.StepContainer, Image: pod.Spec.Containers[0].Image,
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exitCode, Reason: termReason, StartedAt: start, FinishedAt: now}},
+	}}
+	if err := h.c.Status().Update(h.ctx, pod); err != nil {
+		h.t.Fatalf("writing pod status: %v", err)
 	}
 }
 

@@ -166,6 +166,8 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			DefaultTransform: cache.TransformStripManagedFields(),
 			ByObject: map[client.Object]cache.ByObject{
 				&batchv1.Job{}: {Label: stepJobSelector(), Transform: jobTransform(o.KeepJobTemplates)},
+				// Only step Pods, trimmed to what the Run controller reads of them.
+				&corev1.Pod{}: {Label: stepJobSelector(), Transform: podTransform},
 			},
 		},
 		Scheme:                  NewScheme(),
@@ -243,13 +245,24 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	return mgr.Start(ctx)
 }
 
-// stepJobSelector matches the Jobs the Run controller creates.
+// stepJobSelector matches the Jobs (and their Pods) the Run controller creates.
 func stepJobSelector() labels.Selector {
 	req, err := labels.NewRequirement(aiasv1alpha1.LabelRunUID, selection.Exists, nil)
 	if err != nil {
 		panic(err) // a constant label key: cannot fail
 	}
 	return labels.NewSelector().Add(*req)
+}
+
+// podTransform trims cached step Pods to metadata and status: the Run controller reads
+// a Pod's phase and its step container's exit code, and reads a Pod's spec only when it
+// adopts one, straight from the apiserver.
+func podTransform(obj any) (any, error) {
+	if p, ok := obj.(*corev1.Pod); ok {
+		p.ManagedFields = nil
+		p.Spec = corev1.PodSpec{NodeName: p.Spec.NodeName}
+	}
+	return obj, nil
 }
 
 // jobTransform trims cached step Jobs to what the controllers read.

@@ -1,9 +1,16 @@
-// Package stepjob is the contract between the Run controller, which turns a step attempt
-// into a Kubernetes Job, and whatever runs that Job's pod: a real kubelet, or the dev
-// kubelet under envtest. Names here are what users see in `kubectl get jobs -L ...`.
+// Package stepjob is the step contract: between the Run controller, which turns a step
+// attempt into a Kubernetes Job and its Pod, whatever runs that Pod (a real kubelet, or
+// the node agent under envtest), `aias step-run` inside it, and the internal step API it
+// calls. Names here are what users see in `kubectl get jobs,pods -L ...`.
 package stepjob
 
 const (
+	// ManagedBy is the spec.managedBy of every step Job: the built-in Job controller
+	// leaves such a Job alone, and the Run controller creates its one Pod and writes its
+	// status (as Kubernetes 1.35+ lets an external controller, e.g. Kueue's MultiKueue).
+	// The Pod has the Job's name and a controller reference to the Job.
+	ManagedBy = "aias.dev/run-controller"
+
 	// InstallContainer is the init container that copies the aias binary out of the
 	// runner image into the shared BinVolume; StepContainer runs the step under step-run.
 	InstallContainer = "aias-install"

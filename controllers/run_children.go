@@ -1,0 +1,49 @@
+package controllers
+
+import (
+	"sync"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// childTracker remembers the step Pods this process created or saw, the way the Job
+// controller keeps "expectations": a Run reconciled again before the informer caught up
+// with a Pod it just created must neither read the apiserver for it nor take it for
+// deleted; and a Pod that vanishes after it was seen was deleted, not never created.
+type childTracker struct {
+	created sync.Map // Job UID → time.Time the Pod was created here
+	seen    sync.Map // Job UID → struct{}: its Pod was in the cache once
+}
+
+// expectWindow is how long a Pod created here is assumed to be on its way to the cache.
+const expectWindow = 30 * time.Second
+
+func (c *childTracker) podCreated(job *batchv1.Job) { c.created.Store(job.UID, time.Now()) }
+
+// podExpected reports a Pod created here a moment ago that the cache may not show yet.
+func (c *childTracker) podExpected(job *batchv1.Job) bool {
+	t, ok := c.created.Load(job.UID)
+	return ok && time.Since(t.(time.Time)) < expectWindow
+}
+
+func (c *childTracker) podSeen(job *batchv1.Job) {
+	if _, ok := c.seen.Load(job.UID); !ok {
+		c.seen.Store(job.UID, struct{}{})
+	}
+	c.created.Delete(job.UID)
+}
+
+// podKnown reports that this process created or saw the Job's Pod.
+func (c *childTracker) podKnown(job *batchv1.Job) bool {
+	_, seen := c.seen.Load(job.UID)
+	_, created := c.created.Load(job.UID)
+	return seen || created
+}
+
+// forget drops what is remembered of a finished attempt.
+func (c *childTracker) forget(uid types.UID) {
+	c.created.Delete(uid)
+	c.seen.Delete(uid)
+}
