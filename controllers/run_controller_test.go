@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -357,9 +358,15 @@ func TestRunDeletionCleansUp(t *testing.T) {
 		}
 	}
 	h.waitJobs("d")
-	if err := h.c.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "d-step-token"}, &corev1.Secret{}); !isNotFound(err) {
-		t.Errorf("token secret: %v", err)
-	}
+	// kube-controller-manager's garbage collector removes the Pods of the deleted Jobs.
+	h.eventually(20*time.Second, "the Pods to go", func() (bool, string) {
+		pods := h.pods("d")
+		return len(pods) == 0, fmt.Sprint(len(pods), " pods left")
+	})
+	h.eventually(20*time.Second, "the token Secret to go", func() (bool, string) {
+		err := h.c.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: "d-step-token"}, &corev1.Secret{})
+		return isNotFound(err), fmt.Sprint(err)
+	})
 }
 
 func TestChildNames(t *testing.T) {

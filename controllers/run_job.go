@@ -65,6 +65,7 @@ func (r *RunReconciler) buildJob(run *aiasv1alpha1.Run, spec *aiasv1alpha1.Workf
 	if step.Resources != nil {
 		resources = *step.Resources
 	}
+	stepSecurity := stepSecurityContext(restricted, step.SecurityContext)
 	job := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: jobName(run.Name, step.Name, attempt), Namespace: run.Namespace, Labels: labels},
 		Spec: batchv1.JobSpec{
@@ -110,7 +111,7 @@ func (r *RunReconciler) buildJob(run *aiasv1alpha1.Run, spec *aiasv1alpha1.Workf
 							{Name: stepjob.WorkVolume, MountPath: stepjob.WorkDir},
 						},
 						Resources:       resources,
-						SecurityContext: restricted,
+						SecurityContext: stepSecurity,
 					}},
 					Volumes: []corev1.Volume{
 						{Name: stepjob.BinVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
@@ -127,6 +128,22 @@ func (r *RunReconciler) buildJob(run *aiasv1alpha1.Run, spec *aiasv1alpha1.Workf
 		return nil, err
 	}
 	return job, nil
+}
+
+// stepSecurityContext is the step container's: restricted, as the step's own user and
+// group when it names them. Root (uid 0) must also drop runAsNonRoot, which Pod Security
+// "restricted" then refuses: the refusal is the answer in such namespaces, and elsewhere
+// the step runs as root as asked.
+func stepSecurityContext(restricted *corev1.SecurityContext, asked *aiasv1alpha1.StepSecurityContext) *corev1.SecurityContext {
+	if asked == nil {
+		return restricted
+	}
+	sc := restricted.DeepCopy()
+	sc.RunAsUser, sc.RunAsGroup = asked.RunAsUser, asked.RunAsGroup
+	if asked.RunAsUser != nil && *asked.RunAsUser == 0 {
+		sc.RunAsNonRoot = ptr.To(false)
+	}
+	return sc
 }
 
 // createJob creates the attempt's Job and returns it as stored (with the selector and

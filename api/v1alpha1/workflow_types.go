@@ -106,6 +106,13 @@ type WorkflowStep struct {
 	// +optional
 	Retries *RetryPolicy `json:"retries,omitempty"`
 
+	// SecurityContext sets the user and group the step container runs as (default: uid and
+	// gid 65532). Other security settings are fixed to what Pod Security "restricted"
+	// requires. A uid of 0 runs the step as root, which "restricted" namespaces (every
+	// Tenant's) refuse: the Run then fails with the refusal's message.
+	// +optional
+	SecurityContext *StepSecurityContext `json:"securityContext,omitempty"`
+
 	// DependsOn names the earlier steps that must succeed before this one starts.
 	// Absent means the previous step (none for the first); an empty list means no dependency,
 	// so the step starts with the Run. (No omitempty: an empty list must survive a Go round trip.)
@@ -114,6 +121,21 @@ type WorkflowStep struct {
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:MaxLength=63
 	DependsOn []string `json:"dependsOn"`
+}
+
+// StepSecurityContext is the identity a step container runs as.
+type StepSecurityContext struct {
+	// RunAsUser is the uid; 0 means root (and drops the non-root requirement).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=2147483647
+	RunAsUser *int64 `json:"runAsUser,omitempty"`
+
+	// RunAsGroup is the primary gid.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=2147483647
+	RunAsGroup *int64 `json:"runAsGroup,omitempty"`
 }
 
 // ConcurrencyPolicy limits the Runs of one Workflow that are active at once.
