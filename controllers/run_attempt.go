@@ -143,7 +143,7 @@ func (r *RunReconciler) followPod(ctx context.Context, job *batchv1.Job) (*batch
 		return nil, nil, ctrl.Result{}, err
 	case r.children.podExpected(job):
 		// Created here a moment ago; the informer has not delivered it yet.
-		return nil, nil, ctrl.Result{RequeueAfter: 5 * time.Second}, nil
+		return nil, nil, ctrl.Result{RequeueAfter: expectWindow}, nil
 	}
 	gone, err := r.absent(ctx, client.ObjectKeyFromObject(job), pod)
 	if err != nil || !gone {

@@ -17,8 +17,9 @@ type childTracker struct {
 	seen    sync.Map // Job UID → struct{}: its Pod was in the cache once
 }
 
-// expectWindow is how long a Pod created here is assumed to be on its way to the cache.
-const expectWindow = 30 * time.Second
+// expectWindow is how long a Pod created here is assumed to be on its way to the cache
+// rather than gone; past it, a direct read decides.
+const expectWindow = time.Second
 
 func (c *childTracker) podCreated(job *batchv1.Job) { c.created.Store(job.UID, time.Now()) }
 

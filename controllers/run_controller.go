@@ -48,7 +48,7 @@ type RunReconciler struct {
 	// controller does (see internal/entitlements).
 	DefaultPlan  string
 	PastDueGrace time.Duration
-	// MaxConcurrentReconciles is how many Runs are reconciled at once (default 8): a
+	// MaxConcurrentReconciles is how many Runs are reconciled at once (default 16): a
 	// reconcile mostly waits on the apiserver and PostgreSQL, one Run at a time would cap
 	// throughput at a few dozen Runs a second.
 	MaxConcurrentReconciles int
@@ -88,10 +88,13 @@ func (r *RunReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result
 		return ctrl.Result{}, r.reconcileDelete(ctx, run)
 	}
 	if !controllerutil.ContainsFinalizer(run, aiasv1alpha1.RunFinalizer) {
+		// Nothing happens before the finalizer is on; then the reconcile goes on with the
+		// patched Run (no round trip through the watch for it).
 		patch := client.MergeFromWithOptions(run.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		controllerutil.AddFinalizer(run, aiasv1alpha1.RunFinalizer)
-		// The patch event brings us back; nothing else happens before the finalizer is on.
-		return ctrl.Result{}, r.Patch(ctx, run, patch)
+		if err := r.Patch(ctx, run, patch); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 
 	// What the reconcile tells users (events) and Prometheus (counts) waits for the status
@@ -138,7 +141,7 @@ func (r *RunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		r.Now = time.Now
 	}
 	if r.MaxConcurrentReconciles == 0 {
-		r.MaxConcurrentReconciles = 8
+		r.MaxConcurrentReconciles = 16
 	}
 	if r.WorkflowGrace == 0 {
 		r.WorkflowGrace = 10 * time.Second
@@ -152,7 +155,10 @@ func (r *RunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	registerRunMetrics(mgr.GetCache())
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("run").
-		For(&aiasv1alpha1.Run{}).
+		// A Run's status is this controller's own: its writes need no reconcile of their
+		// own. Creation, spec changes (cancel) and deletion (which bumps the generation of
+		// an object with finalizers) do.
+		For(&aiasv1alpha1.Run{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		// The Run's own status writes follow each Job status write, so Job updates tell
 		// nothing new; a Job's deletion (by a user, or the GC) does.
 		Owns(&batchv1.Job{}, builder.WithPredicates(jobDeleted)).
