@@ -188,5 +188,6 @@ func (r *RunReconciler) writeJobStatus(ctx context.Context, finished *batchv1.Jo
 	if err := r.Status().Update(ctx, finished); err != nil {
 		return fmt.Errorf("writing the status of Job %s: %w", finished.Name, err)
 	}
+	r.children.jobFinished(finished)
 	return nil
 }

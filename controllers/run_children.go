@@ -12,9 +12,29 @@ import (
 // controller keeps "expectations": a Run reconciled again before the informer caught up
 // with a Pod it just created must neither read the apiserver for it nor take it for
 // deleted; and a Pod that vanishes after it was seen was deleted, not never created.
+//
+// It also remembers the Jobs whose terminal status this process wrote, until their Run
+// has finished: the cache may still show such a Job unfinished, and a Run that finishes
+// in the same reconcile must not take it for an attempt to stop.
 type childTracker struct {
-	created sync.Map // Job UID → time.Time the Pod was created here
-	seen    sync.Map // Job UID → struct{}: its Pod was in the cache once
+	created  sync.Map // Job UID → time.Time the Pod was created here
+	seen     sync.Map // Job UID → struct{}: its Pod was in the cache once
+	finished sync.Map // Job UID → struct{}: its terminal status was written here
+}
+
+func (c *childTracker) jobFinished(job *batchv1.Job) { c.finished.Store(job.UID, struct{}{}) }
+
+// jobWrittenFinished reports a Job whose terminal status this process wrote.
+func (c *childTracker) jobWrittenFinished(uid types.UID) bool {
+	_, ok := c.finished.Load(uid)
+	return ok
+}
+
+// runFinished drops what is remembered of a finished Run's Jobs.
+func (c *childTracker) runFinished(jobs []batchv1.Job) {
+	for i := range jobs {
+		c.finished.Delete(jobs[i].UID)
+	}
 }
 
 // expectWindow is how long a Pod created here is assumed to be on its way to the cache

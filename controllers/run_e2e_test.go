@@ -3,21 +3,23 @@ package controllers
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	corev1 "k8s.io/api/core/v1"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/yaml"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
-	"github.com/aias-dev/aias/internal/devkubelet"
+	"github.com/aias-dev/aias/internal/nodeagent"
 	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/store"
 	"github.com/aias-dev/aias/internal/testenv"
@@ -49,27 +51,55 @@ type buildError struct {
 
 func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 
-// withDevKubelet runs the harness's Jobs as local processes of the real aias binary,
-// talking to a real internal API on the package's store.
-func withDevKubelet(t *testing.T, h *rtHarness) func(ctrl.Manager) error {
+// startNodeAgent runs a node agent for the harness on a Node of its own: the Pods the
+// scheduler binds there run as local processes of the real aias binary, talking to the
+// internal API at h.apiURL. It runs apart from the Run controller's manager, as a kubelet
+// runs apart from the control plane, so restarting the manager leaves step processes
+// running. It stops (and cordons its Node) when the test ends.
+func (h *rtHarness) startNodeAgent() *nodeagent.Agent {
+	h.t.Helper()
 	bin, err := buildAias()
 	if err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
-	return func(mgr ctrl.Manager) error {
-		k := &devkubelet.Kubelet{Binaries: map[string]string{stepjob.ImageBinary: bin}, WorkRoot: t.TempDir(), Namespaces: []string{h.ns}, KeepFailed: true}
-		return k.SetupWithManager(mgr)
+	// Steps run as uid 65532: every directory down to the pods' must be searchable.
+	root, err := os.MkdirTemp("", "aias-controllers-pods-")
+	if err != nil {
+		h.t.Fatal(err)
 	}
+	_ = os.Chmod(root, 0o755)
+	agent := &nodeagent.Agent{Config: testEnv.Config, NodeName: "node-" + h.ns, WorkRoot: root,
+		Binaries: map[string]string{stepjob.ImageBinary: bin}, KeepFailed: true}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- agent.Run(ctx) }()
+	h.t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			h.t.Errorf("node agent: %v", err)
+		}
+		_ = os.RemoveAll(root)
+	})
+	select {
+	case <-agent.Ready():
+	case err := <-done:
+		h.t.Fatalf("node agent: %v", err)
+	case <-time.After(30 * time.Second):
+		h.t.Fatal("node agent not ready after 30 s")
+	}
+	return agent
 }
 
-// The shipped sample workflow, end to end: Jobs run as real processes under step-run,
-// outputs land in the store, and the Run's status tells the story.
-func TestRunEndToEndWithDevKubelet(t *testing.T) {
+// The shipped sample workflow, end to end: each attempt's Pod is bound by the scheduler
+// and runs as real processes under step-run, outputs land in the store, and the Run's
+// status tells the story.
+func TestRunEndToEndWithNodeAgent(t *testing.T) {
 	h := newRunHarnessNoStart(t)
 	api := httptest.NewServer((&stepapi.Server{Store: testStore, Tokens: h.tokens, MaxArtifactBytes: 16 << 20, MaxLogBatch: 1000}).Handler())
 	defer api.Close()
 	h.apiURL = api.URL
-	h.start(withDevKubelet(t, h))
+	h.startNodeAgent()
+	h.start()
 
 	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "samples", "03-workflow.yaml"))
 	if err != nil {
@@ -123,7 +153,8 @@ func TestRunEndToEndFailureAndTimeout(t *testing.T) {
 	api := httptest.NewServer((&stepapi.Server{Store: testStore, Tokens: h.tokens, MaxArtifactBytes: 16 << 20, MaxLogBatch: 1000}).Handler())
 	defer api.Close()
 	h.apiURL = api.URL
-	h.start(withDevKubelet(t, h))
+	h.startNodeAgent()
+	h.start()
 
 	fail := step("fail")
 	fail.Command = []string{"sh", "-c", "echo about to fail >&2; exit 3"}
@@ -140,5 +171,44 @@ func TestRunEndToEndFailureAndTimeout(t *testing.T) {
 	}
 	if s.Phase != aiasv1alpha1.StepFailed || s.Message != "timed out after 2s" {
 		t.Errorf("slow step %+v", s)
+	}
+}
+
+// A step whose Pod is killed mid-step (as an OOM kill or a crash would) fails that
+// attempt with the container's exit code, and the retry's new attempt runs to the end.
+func TestRunPodKilledMidStepIsRetried(t *testing.T) {
+	h := newRunHarnessNoStart(t)
+	agent := h.startStepRuntime()
+	h.start()
+	s := step("s")
+	s.Command = []string{"sh", "-c", `if [ "$AIAS_ATTEMPT" = 1 ]; then sleep 60; fi; echo '{"done":true}'`}
+	s.Retries = &aiasv1alpha1.RetryPolicy{Limit: 1, Backoff: &aiasv1alpha1.RetryBackoff{Duration: &metav1Duration{Duration: 100 * time.Millisecond}}}
+	h.workflow("w", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{s}})
+	h.run("killed", "w", "")
+	h.eventually(30*time.Second, "the first attempt's Pod Running", func() (bool, string) {
+		pod := h.pods("killed")["killed-s-1"]
+		return pod != nil && pod.Status.Phase == corev1.PodRunning, fmt.Sprint(pod != nil)
+	})
+	if err := agent.Kill(h.ns, "killed-s-1"); err != nil {
+		t.Fatal(err)
+	}
+	run := h.waitPhaseWithin("killed", aiasv1alpha1.RunSucceeded, 60*time.Second)
+	if st := run.Status.Steps[0]; st.Attempts != 2 {
+		t.Errorf("step %+v, want 2 attempts", st)
+	}
+	first := h.pods("killed")["killed-s-1"]
+	if code := stepExitCode(first); first.Status.Phase != corev1.PodFailed || code == nil || *code != 137 {
+		t.Errorf("first Pod %s, exit code %v", first.Status.Phase, code)
+	}
+	var events corev1.EventList
+	if err := h.c.List(h.ctx, &events, client.InNamespace(h.ns)); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, e := range events.Items {
+		found = found || e.Reason == "StepRetrying" && strings.Contains(e.Message, "killed (exit code 137)")
+	}
+	if !found {
+		t.Error("no StepRetrying event naming the kill")
 	}
 }

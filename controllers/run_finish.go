@@ -68,9 +68,14 @@ func (r *RunReconciler) stopJobs(ctx context.Context, run *aiasv1alpha1.Run, all
 	if err := r.List(ctx, &jobs, client.InNamespace(run.Namespace), client.MatchingFields{IndexJobRunUID: string(run.UID)}); err != nil {
 		return err
 	}
+	if !all {
+		defer r.children.runFinished(jobs.Items)
+	}
 	for i := range jobs.Items {
 		j := &jobs.Items[i]
-		if done, _, _ := jobResult(j); (done && !all) || !j.DeletionTimestamp.IsZero() {
+		done, _, _ := jobResult(j)
+		done = done || r.children.jobWrittenFinished(j.UID) // finished a moment ago; the cache lags
+		if (done && !all) || !j.DeletionTimestamp.IsZero() {
 			continue
 		}
 		if err := r.Delete(ctx, j, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {

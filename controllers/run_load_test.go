@@ -1,7 +1,6 @@
 package controllers
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/http/httptest"
@@ -12,25 +11,28 @@ import (
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/nodeagent"
 	"github.com/aias-dev/aias/webhookserver/stepapi"
 )
 
-// startDevKubelet runs the dev kubelet and a real internal API in a manager of their
-// own, so that restarting the Run controller's manager leaves step processes running,
+// startStepRuntime runs a real internal API and a node agent apart from the Run
+// controller's manager, so that restarting the manager leaves step processes running,
 // as a manager restart in a real cluster leaves pods running. Call before h.start.
-func (h *rtHarness) startDevKubelet() {
+func (h *rtHarness) startStepRuntime() *nodeagent.Agent {
 	h.t.Helper()
 	api := httptest.NewServer((&stepapi.Server{Store: testStore, Tokens: h.tokens, MaxArtifactBytes: 16 << 20, MaxLogBatch: 1000}).Handler())
 	h.t.Cleanup(api.Close)
 	h.apiURL = api.URL
-	startTestManager(h.t, nil, func(_ context.Context, mgr manager.Manager) error { return withDevKubelet(h.t, h)(mgr) })
+	return h.startNodeAgent()
 }
 
 // runWatch follows the namespace's Runs in apiserver order and keeps what the tests
@@ -128,7 +130,7 @@ func quickStep(name string) aiasv1alpha1.WorkflowStep {
 // others are rejected.
 func TestRunConcurrencyTwentyAtOnce(t *testing.T) {
 	h := newRunHarnessNoStart(t)
-	h.startDevKubelet()
+	h.startStepRuntime()
 	h.start()
 	rw := h.watchRuns()
 
@@ -178,7 +180,7 @@ func TestRunConcurrencyTwentyAtOnce(t *testing.T) {
 // twice), every step has its one Job and its result, nothing is lost.
 func TestRunSurvivesManagerRestarts(t *testing.T) {
 	h := newRunHarnessNoStart(t)
-	h.startDevKubelet()
+	h.startStepRuntime()
 	h.start()
 	h.workflow("chain", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{quickStep("a"), quickStep("b"), quickStep("c")}})
 	names := h.createRuns("r", "chain", 20)
@@ -212,6 +214,25 @@ func TestRunSurvivesManagerRestarts(t *testing.T) {
 		}
 		if len(jobs.Items) != 3 {
 			t.Errorf("%s has %d Jobs, want 3", n, len(jobs.Items))
+		}
+		// One Pod per attempt, each its Job's: no attempt ran twice.
+		var pods corev1.PodList
+		if err := h.c.List(h.ctx, &pods, client.InNamespace(h.ns), client.MatchingLabels{aiasv1alpha1.LabelRunUID: string(run.UID)}); err != nil {
+			t.Fatal(err)
+		}
+		owners := map[types.UID]int{}
+		for _, p := range pods.Items {
+			if ref := metav1.GetControllerOf(&p); ref != nil {
+				owners[ref.UID]++
+			}
+		}
+		for _, j := range jobs.Items {
+			if owners[j.UID] != 1 {
+				t.Errorf("%s: Job %s has %d Pods, want 1", n, j.Name, owners[j.UID])
+			}
+		}
+		if len(pods.Items) != 3 {
+			t.Errorf("%s has %d Pods, want 3", n, len(pods.Items))
 		}
 	}
 	t.Logf("%d restarts of the Run controller's manager", restarts)

@@ -22,8 +22,14 @@ const (
 	// a namespace belongs to is decided by name alone (internal/entitlements).
 	LabelTenant = "aias.dev/tenant"
 
+	// AnnotationCordonedByNodeAgent is on a Node the test and development node agent
+	// (internal/nodeagent) cordoned when it stopped, so that nothing is scheduled to a
+	// node nobody runs; the next agent of that Node uncordons it.
+	AnnotationCordonedByNodeAgent = "aias.dev/cordoned-by-node-agent"
+
 	// RunFinalizer holds a Run until its rows in PostgreSQL (artifacts, logs, run index)
-	// and its step Jobs are gone.
+	// and its step Jobs are gone. The Run controller adds it; AIAS's own creators (the
+	// hook listener, replay) set it at create, which saves the controller a write.
 	RunFinalizer = "aias.dev/run-cleanup"
 
 	// LabelManagedBy marks the objects AIAS created, with ManagedByAias.

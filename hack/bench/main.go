@@ -4,8 +4,10 @@
 // the same control plane do.
 //
 //	store.go   store and internal step API (issue 3): AIAS against raw pgx
-//	engine.go  run engine (issue 4): Runs/s to Succeeded against the raw Run create
-//	           ceiling, apiserver writes per Run (apiwrites.go), manager RSS (rss.go)
+//	engine.go  run engine (issues 4 and 12) on kube-apiserver, kube-controller-manager,
+//	           kube-scheduler and the node agent: Runs/s and latency to Succeeded against
+//	           the raw Run create ceiling, apiserver writes per Run by writer (audit.go,
+//	           from the apiserver's audit log), manager RSS (rss.go)
 //	hooks.go   webhook ingress (issue 5): verified deliveries/s against raw Run creates,
 //	           latency at half that rate, verification cost alone
 //	runslist.go user API (issue 7): runs list first page with 100,000 runs in the index
@@ -21,6 +23,7 @@ import (
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,8 +33,16 @@ import (
 
 func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.StringVar(&apiserverProfile, "apiserver-profile", "", "write a 15 s CPU profile of kube-apiserver during the first 1-step phase to this file")
 	parts := flag.String("parts", "store,engine,hooks,list", "sections to measure; BENCHMARKS.md is written only when all are")
-	flag.IntVar(&engineRuns, "runs", engineRuns, "Runs per run-engine phase (the issue's figure is 1000)")
+	flag.Func("runs", "Runs per run-engine phase, one size instead of 300 and 1000", func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("want a positive number, got %q", v)
+		}
+		engineSizes = []int{n}
+		return nil
+	})
 	flag.IntVar(&rssRuns, "rss-runs", rssRuns, "finished Runs in the manager RSS phase (the issue's figure is 10,000)")
 	flag.IntVar(&rssWorkflows, "rss-workflows", rssWorkflows, "Workflows the manager RSS phase spreads its 10,000 finished Runs over")
 	flag.Parse()
@@ -113,7 +124,7 @@ func run(parts []string) error {
 // onlyProfile: the only flag set is -cpuprofile, which changes no figure.
 func onlyProfile() bool {
 	only := true
-	flag.Visit(func(f *flag.Flag) { only = only && f.Name == "cpuprofile" })
+	flag.Visit(func(f *flag.Flag) { only = only && (f.Name == "cpuprofile" || f.Name == "apiserver-profile") })
 	return only
 }
 

@@ -43,9 +43,10 @@ type rssResult struct {
 }
 
 // managerRSS measures the manager twice: with rssRuns finished Runs, then with their
-// completed step Jobs as well. runTmpl and jobTmpl are a real finished 1-step Run and
-// its Job from the throughput phase, copied so the objects have the true shape.
-func managerRSS(ctx context.Context, bin, dbURL, keyFile, tmp string, runTmpl *aiasv1alpha1.Run, jobTmpl *batchv1.Job) ([]rssResult, error) {
+// completed step Jobs and their Pods as well. runTmpl, jobTmpl and podTmpl are a real
+// finished 1-step Run, its Job and its Pod from the throughput phase, copied so the
+// objects have the true shape.
+func managerRSS(ctx context.Context, bin, dbURL, keyFile, tmp string, runTmpl *aiasv1alpha1.Run, jobTmpl *batchv1.Job, podTmpl *corev1.Pod) ([]rssResult, error) {
 	env, err := testenv.Start()
 	if err != nil {
 		return nil, err
@@ -118,16 +119,25 @@ func managerRSS(ctx context.Context, bin, dbURL, keyFile, tmp string, runTmpl *a
 			return err
 		}
 		job.Status = status
-		return cl.c.Status().Update(ctx, job)
+		if err := cl.c.Status().Update(ctx, job); err != nil {
+			return err
+		}
+		pod := finishedPod(podTmpl, job)
+		podStatus := pod.Status
+		if err := cl.c.Create(ctx, pod); err != nil {
+			return err
+		}
+		pod.Status = podStatus
+		return cl.c.Status().Update(ctx, pod)
 	}); err != nil {
-		return nil, fmt.Errorf("creating completed Jobs: %w", err)
+		return nil, fmt.Errorf("creating completed Jobs and Pods: %w", err)
 	}
-	logf("created %d completed Jobs in %v", rssRuns, time.Since(start).Round(time.Second))
+	logf("created %d completed Jobs and their Pods in %v", rssRuns, time.Since(start).Round(time.Second))
 	r, err = measureManager(ctx, bin, kubeconfig, dbURL, keyFile, filepath.Join(tmp, "manager-jobs.log"))
 	if err != nil {
 		return nil, err
 	}
-	r.label = fmt.Sprintf("%d finished Runs of %s and their %d completed step Jobs in the cluster", rssRuns, plural(len(workflows), "Workflow"), rssRuns)
+	r.label = fmt.Sprintf("%d finished Runs of %s and their %d completed step Jobs and Pods in the cluster", rssRuns, plural(len(workflows), "Workflow"), rssRuns)
 	results = append(results, r)
 	logf("manager RSS, %s: VmRSS %d KiB, VmHWM %d KiB, reconciled in %v", r.label, r.rssKiB, r.hwmKiB, r.took.Round(time.Millisecond))
 	return results, nil
@@ -154,6 +164,24 @@ func finishedRun(tmpl *aiasv1alpha1.Run, ns, workflow string, i int) *aiasv1alph
 		}
 	}
 	return run
+}
+
+// finishedPod is the template Pod made the Pod of job (as the Run controller makes it),
+// unbound and gated: no node agent runs in this cluster, a Pod bound to a missing Node
+// would be collected, and the gate keeps the scheduler from writing to it meanwhile.
+func finishedPod(tmpl *corev1.Pod, job *batchv1.Job) *corev1.Pod {
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: job.Name, Namespace: job.Namespace, Labels: job.Spec.Template.Labels,
+			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(job, batchv1.SchemeGroupVersion.WithKind("Job"))},
+		},
+		Spec:   *tmpl.Spec.DeepCopy(),
+		Status: *tmpl.Status.DeepCopy(),
+	}
+	pod.Spec.NodeName = ""
+	pod.Spec.SchedulingGates = []corev1.PodSchedulingGate{{Name: "aias.dev/bench-rss"}}
+	pod.Spec.Containers = job.Spec.Template.Spec.Containers
+	return pod
 }
 
 // finishedJob is the template Job re-pointed at another Run: name, labels, owner, env.

@@ -1,8 +1,9 @@
 // Package devcluster is `aias dev`: the whole product on one machine, for trying it out.
-// It starts envtest's kube-apiserver and etcd, a PostgreSQL database, the internal step
-// API, the manager with every controller, and the dev kubelet that runs step Jobs as local
-// processes; applies the samples; writes a kubeconfig; and on Ctrl-C stops all of it and
-// leaves nothing running.
+// It starts the test control plane (envtest's kube-apiserver and etcd, kube-controller-
+// manager and kube-scheduler), a PostgreSQL database, the internal step API, the manager
+// with every controller, and the node agent that registers a Node and runs the Pods
+// bound to it as local processes; applies the samples; writes a kubeconfig; and on
+// Ctrl-C stops all of it and leaves nothing running.
 package devcluster
 
 import (
@@ -19,8 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	"github.com/aias-dev/aias/internal/devkubelet"
 	"github.com/aias-dev/aias/internal/manager"
+	"github.com/aias-dev/aias/internal/nodeagent"
 	"github.com/aias-dev/aias/internal/postgres"
 	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/testenv"
@@ -34,7 +35,7 @@ type Options struct {
 	// CRDDir and SamplesDir are config/crd/bases and config/samples of the checkout;
 	// TenantRoles is config/rbac/tenant_roles.yaml (the roles Tenant members are bound to).
 	CRDDir, SamplesDir, TenantRoles string
-	// InternalAddr is where the internal step API listens (the dev kubelet's processes
+	// InternalAddr is where the internal step API listens (the node agent's processes
 	// reach it there); PublicAddr is the hook listener; UserAddr serves the user API
 	// and the web UI.
 	InternalAddr, PublicAddr, UserAddr string
@@ -74,12 +75,13 @@ func Run(ctx context.Context, o Options) (err error) {
 		return fmt.Errorf("%w\n(`make dev` builds them first; that takes ~20 minutes once)", err)
 	}
 
-	say("starting kube-apiserver %s and etcd %s", testenv.KubernetesVersion, testenv.EtcdVersion)
-	env := &envtest.Environment{BinaryAssetsDirectory: assets, CRDDirectoryPaths: []string{o.CRDDir}, ErrorIfCRDPathMissing: true}
-	cfg, err := env.Start()
+	say("starting kube-apiserver %s, etcd %s, kube-controller-manager and kube-scheduler", testenv.KubernetesVersion, testenv.EtcdVersion)
+	// Signals are ctx's business: the deferred steps below stop everything in order.
+	env, err := testenv.StartWith(testenv.Options{CRDDirs: []string{o.CRDDir}, NoSignalHandler: true})
 	if err != nil {
 		return fmt.Errorf("starting the control plane: %w", err)
 	}
+	cfg := env.Config
 	defer func() {
 		say("stopping the control plane")
 		if serr := env.Stop(); serr != nil && err == nil {
@@ -170,7 +172,10 @@ func Run(ctx context.Context, o Options) (err error) {
 		return nil
 	}
 
-	kubelet := &devkubelet.Kubelet{
+	// The node agent plays the kubelet of one Node: the step Pods the scheduler binds to
+	// it run as local processes, the runner image's /aias being this binary.
+	agent := &nodeagent.Agent{
+		Config:   cfg,
 		Binaries: map[string]string{stepjob.ImageBinary: self},
 		WorkRoot: filepath.Join(o.StateDir, "pods"), KeepFailed: true,
 	}
@@ -178,16 +183,16 @@ func Run(ctx context.Context, o Options) (err error) {
 		MetricsAddr: "0", ProbeAddr: "0",
 		DatabaseURL: dbURL, StepTokenKeyFile: keyFile,
 		RunnerImage: "aias-dev-runner", InternalAPIURL: c.InternalAPI, PublicBaseURL: c.PublicURL,
-		Zap:              zap.Options{Development: true, DestWriter: logFile},
-		KeepJobTemplates: true, // the dev kubelet runs them
-		Extra:            []func(ctrl.Manager) error{kubelet.SetupWithManager},
+		Zap:   zap.Options{Development: true, DestWriter: logFile},
+		Extra: []func(ctrl.Manager) error{func(mgr ctrl.Manager) error { return mgr.Add(agent) }},
 	}
-	say("starting the manager and the dev kubelet; hooks on %s, internal step API on %s; logs in %s", c.PublicURL, c.InternalAPI, logFile.Name())
+	say("starting the manager and the node agent (node %s); hooks on %s, internal step API on %s; logs in %s",
+		nodeagent.DefaultNodeName, c.PublicURL, c.InternalAPI, logFile.Name())
 	wg.Go(func() {
 		if err := manager.Run(run, cfg, mopts); err != nil {
 			errs <- fmt.Errorf("manager: %w", err)
 		}
-		kubelet.Stop()
+		agent.Stop() // every step process is gone, even if the manager's shutdown timed out
 	})
 
 	for _, manifests := range []string{o.TenantRoles, o.SamplesDir} {
@@ -211,7 +216,7 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 	select {
 	case <-ctx.Done():
-		say("stopping (the dev kubelet stops every step process)")
+		say("stopping (the node agent stops every step process)")
 		return nil
 	case err := <-errs:
 		return err
@@ -225,7 +230,7 @@ AIAS is running. In another terminal:
   export KUBECONFIG=%s
   kubectl get workflows,webhookendpoints,runs -n acme      # or: kubectl get aias -n acme
   kubectl describe run release-notes-manual-1 -n acme      # the sample Run, step by step
-  kubectl get jobs -n acme -L aias.dev/step,aias.dev/attempt
+  kubectl get jobs,pods -n acme -L aias.dev/step,aias.dev/attempt
 
 Deliver a signed webhook to the sample endpoint (Standard Webhooks, key from its Secret):
 

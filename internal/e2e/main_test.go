@@ -61,6 +61,12 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	// Run as root, the node agent runs step processes as the step's user (uid 65532):
+	// the pod directories under the state dir must be reachable for it.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	stack.Aias = filepath.Join(dir, "aias")
 	build := exec.Command("go", "build", "-o", stack.Aias, "./cmd/aias")
 	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr

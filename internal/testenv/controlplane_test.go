@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -50,12 +51,16 @@ func TestControlPlane(t *testing.T) {
 	if err := env.Client.Status().Update(ctx, node); err != nil {
 		t.Fatal(err)
 	}
-	if err := env.Client.Get(ctx, client.ObjectKey{Name: "n1"}, node); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("node taints %v", node.Spec.Taints)
-	node.Spec.Taints = nil
-	if err := env.Client.Update(ctx, node); err != nil {
+	// kube-controller-manager writes the new Node too (the TTL controller's annotation):
+	// retry on a conflict.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: "n1"}, node); err != nil {
+			return err
+		}
+		t.Logf("node taints %v", node.Spec.Taints)
+		node.Spec.Taints = nil
+		return env.Client.Update(ctx, node)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	f := false

@@ -76,7 +76,26 @@ type Options struct {
 	// only cost start-up time. Everything that creates Pods or relies on garbage
 	// collection, namespace deletion or the Job controller needs the whole control plane.
 	APIOnly bool
+	// AuditLog, when set, is where kube-apiserver writes an audit event (JSON, level
+	// Metadata) for every write request: verb, resource, user agent, response code. The
+	// bench attributes writes to their writers with it.
+	AuditLog string
+	// CRDDirs are the CRDs to install; default config/crd/bases of this checkout.
+	CRDDirs []string
+	// NoSignalHandler leaves SIGINT and SIGTERM to the caller, which must then stop the
+	// control plane itself on every exit path (`aias dev` does, after its own cleanup).
+	NoSignalHandler bool
 }
+
+// auditPolicy records writes only, at level Metadata, once each (at ResponseComplete).
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived", "ResponseStarted", "Panic"]
+rules:
+- level: Metadata
+  verbs: ["create", "update", "patch", "delete", "deletecollection"]
+- level: None
+`
 
 // Start starts the whole control plane (see StartWith).
 func Start() (*Env, error) { return StartWith(Options{}) }
@@ -85,8 +104,8 @@ func Start() (*Env, error) { return StartWith(Options{}) }
 // and, unless o.APIOnly, kube-controller-manager and kube-scheduler beside them, with the
 // ServiceAccount admission plugin on (envtest turns it off because nothing would create
 // the default ServiceAccounts; here the service-account controller does). The caller
-// must Stop it; StartWith also stops it on SIGINT/SIGTERM, because a killed test process
-// would otherwise leave the control plane running.
+// must Stop it; StartWith also stops it on SIGINT/SIGTERM (unless o.NoSignalHandler),
+// because a killed test process would otherwise leave the control plane running.
 func StartWith(o Options) (*Env, error) {
 	assets, err := AssetsDir()
 	if err != nil {
@@ -95,20 +114,33 @@ func StartWith(o Options) (*Env, error) {
 	if err := aiasv1alpha1.AddToScheme(scheme.Scheme); err != nil {
 		return nil, err
 	}
+	if len(o.CRDDirs) == 0 {
+		o.CRDDirs = []string{filepath.Join(RepoRoot(), "config", "crd", "bases")}
+	}
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     []string{filepath.Join(RepoRoot(), "config", "crd", "bases")},
+		CRDDirectoryPaths:     o.CRDDirs,
 		ErrorIfCRDPathMissing: true,
 	}
 	if !o.APIOnly {
 		env.ControlPlane.GetAPIServer().Configure().Disable("disable-admission-plugins")
+	}
+	if o.AuditLog != "" {
+		policy := o.AuditLog + ".policy.yaml"
+		if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+			return nil, err
+		}
+		env.ControlPlane.GetAPIServer().Configure().
+			Set("audit-log-path", o.AuditLog).Set("audit-policy-file", policy).Set("audit-log-format", "json")
 	}
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting envtest: %w", err)
 	}
 	e := &Env{Environment: env, Config: cfg}
-	stopOnSignal(e)
+	if !o.NoSignalHandler {
+		stopOnSignal(e)
+	}
 	if e.Client, err = client.New(cfg, client.Options{Scheme: scheme.Scheme}); err != nil {
 		_ = e.Stop()
 		return nil, err

@@ -35,7 +35,8 @@ func (a *Server) replay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rep := &aiasv1alpha1.Run{
-		ObjectMeta: metav1.ObjectMeta{Namespace: orig.Namespace},
+		// The finalizer at create saves the Run controller a write.
+		ObjectMeta: metav1.ObjectMeta{Namespace: orig.Namespace, Finalizers: []string{aiasv1alpha1.RunFinalizer}},
 		Spec: aiasv1alpha1.RunSpec{
 			WorkflowRef: orig.Spec.WorkflowRef, Input: orig.Spec.Input, InputRef: orig.Spec.InputRef,
 			Trigger: &aiasv1alpha1.RunTrigger{Type: aiasv1alpha1.TriggerReplay}, ReplayOf: orig.Name,

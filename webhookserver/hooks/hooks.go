@@ -196,6 +196,8 @@ func (s *Server) newRun(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint, d
 		ObjectMeta: metav1.ObjectMeta{
 			Name: RunName(ep, deliveryID), Namespace: ep.Namespace,
 			Labels: map[string]string{aiasv1alpha1.LabelWebhookEndpoint: ep.Name},
+			// Set at create, so the Run controller need not add it (one write less).
+			Finalizers: []string{aiasv1alpha1.RunFinalizer},
 		},
 		Spec: aiasv1alpha1.RunSpec{
 			WorkflowRef: aiasv1alpha1.WorkflowReference{Name: ep.Spec.WorkflowRef.Name},

@@ -1,4 +1,4 @@
-package devkubelet
+package nodeagent
 
 import (
 	"fmt"
@@ -29,14 +29,24 @@ func (c *containerPlan) local(path string) string {
 	return path
 }
 
+// rootfs stands in for the container image's filesystem: its working directory unless
+// workingDir says otherwise.
+func (p *podPlan) rootfs(c *containerPlan) string { return filepath.Join(p.dir, "rootfs", c.Name) }
+
+// logFile is where the container's stdout or stderr goes.
+func (p *podPlan) logFile(c *containerPlan, stream string) string {
+	return filepath.Join(p.dir, "logs", c.Name+"."+stream)
+}
+
 // processSpec turns a container and its resolved env into what to execute here:
 // $(VAR) expanded in command and args, command[0] replaced by its Binaries entry or
 // looked up in the container's PATH, and every path rewritten to this machine.
-func (k *Kubelet) processSpec(p *podPlan, c *containerPlan, env map[string]string) (procSpec, error) {
+func (a *Agent) processSpec(p *podPlan, c *containerPlan, env map[string]string) (procSpec, error) {
 	ps := procSpec{
-		dir:    filepath.Join(p.dir, "rootfs", c.Name), // stands in for the image's working directory
-		stdout: filepath.Join(p.dir, "logs", c.Name+".stdout"),
-		stderr: filepath.Join(p.dir, "logs", c.Name+".stderr"),
+		dir:    p.rootfs(c),
+		stdout: p.logFile(c, "stdout"),
+		stderr: p.logFile(c, "stderr"),
+		user:   c.user,
 	}
 	if c.WorkingDir != "" {
 		ps.dir = c.local(c.WorkingDir)
@@ -44,7 +54,7 @@ func (k *Kubelet) processSpec(p *podPlan, c *containerPlan, env map[string]strin
 	for _, s := range slices.Concat(c.Command, c.Args) {
 		ps.args = append(ps.args, c.local(expand(s, env)))
 	}
-	if bin, ok := k.Binaries[expand(c.Command[0], env)]; ok {
+	if bin, ok := a.binaries[expand(c.Command[0], env)]; ok {
 		ps.args[0] = bin
 	}
 	path, err := c.lookPath(ps.args[0], env["PATH"], ps.dir)
@@ -53,7 +63,13 @@ func (k *Kubelet) processSpec(p *podPlan, c *containerPlan, env map[string]strin
 	}
 	ps.path = path
 
-	ps.env = slices.Clone(k.ExtraEnv)
+	for _, kv := range a.ExtraEnv {
+		// The agent's HOME is no use to another user: the container's rootfs stands in.
+		if c.user != nil && strings.HasPrefix(kv, "HOME=") {
+			kv = "HOME=" + p.rootfs(c)
+		}
+		ps.env = append(ps.env, kv)
+	}
 	names := make([]string, 0, len(env))
 	for name := range env {
 		names = append(names, name)

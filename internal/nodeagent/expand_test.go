@@ -1,4 +1,4 @@
-package devkubelet
+package nodeagent
 
 import "testing"
 

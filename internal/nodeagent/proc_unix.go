@@ -1,11 +1,22 @@
 //go:build unix
 
-package devkubelet
+package nodeagent
 
 import (
 	"os"
 	"syscall"
 )
+
+// credential switches the process to u; nil keeps the agent's own user.
+func credential(u *user) *syscall.Credential {
+	if u == nil {
+		return nil
+	}
+	return &syscall.Credential{Uid: u.uid, Gid: u.gid, Groups: u.groups}
+}
+
+// canSwitchUser: only root can run a process as another user.
+func canSwitchUser() bool { return os.Geteuid() == 0 }
 
 func terminateGroup(_ *os.Process, pgid int) { _ = syscall.Kill(-pgid, syscall.SIGTERM) }
 
