@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	var err error
-	env, err = testenv.Start()
+	env, err = testenv.StartWith(testenv.Options{APIOnly: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

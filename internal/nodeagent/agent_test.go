@@ -462,11 +462,15 @@ func TestRestart(t *testing.T) {
 	if got := waitPhase(t, orphan, time.Second, corev1.PodRunning); got.Status.Phase != corev1.PodRunning {
 		t.Fatalf("status after stop: %+v", got.Status)
 	}
-	// The Node is still Ready with a fresh Lease: the scheduler binds to it.
+	// The stopped agent cordoned its Node: nothing is bound to it meanwhile...
 	later := create(t, makePod(ns, node, "later", "true"))
-	waitPod(t, later, 10*time.Second, "bound", func(p *corev1.Pod) bool { return p.Spec.NodeName == node })
-
+	time.Sleep(time.Second)
+	if p, err := kube.CoreV1().Pods(ns).Get(context.Background(), later.Name, metav1.GetOptions{}); err != nil || p.Spec.NodeName != "" {
+		t.Fatalf("a Pod was bound to the cordoned Node")
+	}
+	// ...until the next agent of the Node uncordons it.
 	second := startAgent(t, configure)
+	waitPod(t, later, 10*time.Second, "bound", func(p *corev1.Pod) bool { return p.Spec.NodeName == node })
 	got := waitTerminal(t, orphan, 10*time.Second)
 	if s := got.Status; s.Phase != corev1.PodFailed || s.Reason != ReasonRestarted || !strings.Contains(s.Message, "stopped before the Pod finished") {
 		t.Errorf("orphan: phase %s, reason %s, message %q", s.Phase, s.Reason, s.Message)
