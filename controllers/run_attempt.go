@@ -151,7 +151,12 @@ func (r *RunReconciler) followPod(ctx context.Context, job *batchv1.Job) (*batch
 	}
 	if !r.children.podKnown(job) && time.Since(job.CreationTimestamp.Time) < podRecreateWindow {
 		// The Job is there and its Pod never was: the manager stopped between the two.
-		refused, err := r.createPod(ctx, job)
+		// The Pod is made from the Job as stored: the cache keeps no pod templates.
+		stored := &batchv1.Job{}
+		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(job), stored); err != nil {
+			return nil, nil, ctrl.Result{}, err
+		}
+		refused, err := r.createPod(ctx, stored)
 		if err != nil || refused == "" {
 			return nil, nil, ctrl.Result{}, err
 		}

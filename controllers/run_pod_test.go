@@ -9,6 +9,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
@@ -143,6 +145,40 @@ func TestRunPodDeletedFailsAttempt(t *testing.T) {
 	h.finishJob("del", "del-a-2", 0, "")
 	run := h.waitPhase("del", aiasv1alpha1.RunSucceeded)
 	if run.Status.Steps[0].Attempts != 2 {
+		t.Errorf("attempts = %d", run.Status.Steps[0].Attempts)
+	}
+}
+
+// A manager that stops between creating an attempt's Job and its Pod leaves a Job
+// without a Pod; the next manager creates the Pod (the Job is young and no process saw
+// its Pod), from the Job as stored: its cache keeps no pod templates, as in production.
+func TestRunCreatesMissingPodAfterRestart(t *testing.T) {
+	h := newRunHarness(t)
+	h.workflow("w", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{step("a")}})
+	h.run("gap", "w", "")
+	var pod *corev1.Pod
+	h.eventually(10*time.Second, "the Pod", func() (bool, string) { pod = h.pods("gap")["gap-a-1"]; return pod != nil, "" })
+	h.stop()
+	h.stop = nil
+	// As if the Pod had never been created.
+	if err := h.c.Delete(h.ctx, pod, client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
+	h.eventually(10*time.Second, "the Pod gone", func() (bool, string) { return h.pods("gap")["gap-a-1"] == nil, "" })
+	h.startWith(func(o *ctrl.Options) {
+		o.Cache.ByObject = map[client.Object]cache.ByObject{&batchv1.Job{}: {Transform: func(obj any) (any, error) {
+			if j, ok := obj.(*batchv1.Job); ok {
+				j.Spec.Template = corev1.PodTemplateSpec{}
+			}
+			return obj, nil
+		}}}
+	})
+	h.eventually(10*time.Second, "the Pod again", func() (bool, string) {
+		p := h.pods("gap")["gap-a-1"]
+		return p != nil && p.UID != pod.UID && len(p.Spec.Containers) == 1, ""
+	})
+	h.finishJob("gap", "gap-a-1", 0, "")
+	if run := h.waitPhase("gap", aiasv1alpha1.RunSucceeded); run.Status.Steps[0].Attempts != 1 {
 		t.Errorf("attempts = %d", run.Status.Steps[0].Attempts)
 	}
 }

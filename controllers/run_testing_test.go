@@ -58,10 +58,16 @@ func newRunHarnessNoStart(t *testing.T) *rtHarness {
 }
 
 // start runs a fresh manager (a "restart" when called again after stop).
-func (h *rtHarness) start(extra ...func(ctrl.Manager) error) {
+func (h *rtHarness) start(extra ...func(ctrl.Manager) error) { h.startWith(nil, extra...) }
+
+// startWith is start with the manager's options adjusted by tweak.
+func (h *rtHarness) startWith(tweak func(*ctrl.Options), extra ...func(ctrl.Manager) error) {
 	h.t.Helper()
 	_, h.stop = startTestManager(h.t, func(o *ctrl.Options) {
 		o.Client = client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}}
+		if tweak != nil {
+			tweak(o)
+		}
 	}, func(ctx context.Context, mgr manager.Manager) error {
 		if err := SetupIndexes(ctx, mgr); err != nil {
 			return err

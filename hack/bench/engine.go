@@ -158,6 +158,7 @@ func (cl *cluster) enginePhases(ctx context.Context, dbURL, keyFile string, audi
 	if err != nil {
 		return nil, nil, latency{}, err
 	}
+	opts.RunAgain = true // stopped and started again around each write-mix ceiling
 	workRoot, err := os.MkdirTemp("", "aias-bench-pods-") // Instant runs no process, but the agent wants a root
 	if err != nil {
 		return nil, nil, latency{}, err
@@ -191,16 +192,21 @@ func (cl *cluster) enginePhases(ctx context.Context, dbURL, keyFile string, audi
 			return nil, nil, latency{}, errors.New("a node agent was not ready after a minute")
 		}
 	}
-	mctx, cancel := context.WithCancel(ctx)
-	exited := goExit(func() error { return manager.Run(mctx, managerCfg, opts) })
-	stopManager := func() {
-		cancel()
-		<-exited.done
+	// The manager is stopped for each write-mix ceiling (which makes its writes itself)
+	// and started again for the phase that follows it.
+	var exited *exit
+	stopManager := func() {}
+	startManager := func() {
+		mctx, cancel := context.WithCancel(ctx)
+		e := goExit(func() error { return manager.Run(mctx, managerCfg, opts) })
+		exited, stopManager = e, func() { cancel(); <-e.done }
 	}
-	defer stopManager()
+	startManager()
+	defer func() { stopManager() }()
 
 	// Warm up: caches synced, store connections open, Runs through end to end.
-	if _, err := cl.phase(ctx, exited, audit, "bench-warmup", 1, 16); err != nil {
+	warm, err := cl.phase(ctx, exited, audit, "bench-warmup", 1, 16)
+	if err != nil {
 		return nil, nil, latency{}, fmt.Errorf("warm-up: %w", err)
 	}
 	lone, err := cl.loneLatency(ctx, exited, "bench-lone")
@@ -209,8 +215,21 @@ func (cl *cluster) enginePhases(ctx context.Context, dbURL, keyFile string, audi
 	}
 	logf("lone 1-step Run, creation to Succeeded: p50 %v, max %v of %d", lone.p50, lone.max, loneRuns)
 	var phases []phaseResult
+	var mixes []mixResult
 	for _, steps := range []int{1, 5} {
 		for _, n := range engineSizes {
+			if n == slices.Min(engineSizes) {
+				// The same writes without AIAS's logic, on the cluster as the phase finds it
+				// (each phase leaves its objects behind), the scheduler and node agents running.
+				stopManager()
+				rate, writes, err := cl.mixCeiling(ctx, audit, fmt.Sprintf("bench-mix-%d-step", steps), steps, n, warm.job)
+				if err != nil {
+					return nil, nil, latency{}, fmt.Errorf("write-mix ceiling: %w", err)
+				}
+				logf("write-mix ceiling, %d-step, %d Runs: %.1f Runs/s, %.2f writes per Run", steps, n, rate, writes.total(runCaused)/float64(n))
+				mixes = append(mixes, mixResult{steps: steps, n: n, rate: rate, writes: writes})
+				startManager()
+			}
 			ns := fmt.Sprintf("bench-%d-step-%d", steps, n)
 			res, err := cl.phase(ctx, exited, audit, ns, steps, n)
 			if err != nil {
@@ -221,20 +240,6 @@ func (cl *cluster) enginePhases(ctx context.Context, dbURL, keyFile string, audi
 			logBreakdown(res)
 			phases = append(phases, res)
 		}
-	}
-
-	// The same writes without AIAS's logic, the scheduler and node agents still running.
-	stopManager()
-	var mixes []mixResult
-	for _, steps := range []int{1, 5} {
-		n := slices.Min(engineSizes)
-		rate, writes, err := cl.mixCeiling(ctx, audit, fmt.Sprintf("bench-mix-%d-step", steps), steps, n, phases[0].job)
-		if err != nil {
-			return nil, nil, latency{}, fmt.Errorf("write-mix ceiling: %w", err)
-		}
-		m := mixResult{steps: steps, n: n, rate: rate, writes: writes}
-		logf("write-mix ceiling, %d-step, %d Runs: %.1f Runs/s, %.2f writes per Run", steps, n, rate, writes.total(runCaused)/float64(n))
-		mixes = append(mixes, m)
 	}
 	return phases, mixes, lone, nil
 }
@@ -679,7 +684,7 @@ func engineMarkdown(ceilings [2]float64, phases []phaseResult, mixes []mixResult
 	ceiling := max(ceilings[0], ceilings[1])
 	var b strings.Builder
 	b.WriteString("## Run engine on a real control plane (issues 4 and 12)\n\n")
-	b.WriteString("kube-apiserver + etcd with kube-controller-manager (every default controller) and kube-scheduler at their default client limits (20/30 and 50/100 requests/s), the node agent in instant mode as the kubelet.\n\n")
+	fmt.Fprintf(&b, "kube-apiserver + etcd with kube-controller-manager (every default controller) and kube-scheduler at their default client limits (20/30 and 50/100 requests/s), %d Nodes with a node agent each in instant mode as the kubelet (the kubelet's client limits, 50/100).\n\n", benchNodes)
 	b.WriteString("| what | AIAS | ceiling | ratio |\n| --- | --- | --- | --- |\n")
 	fmt.Fprintf(&b, "| raw Run create, %d Runs (%d creators, the control plane running, no AIAS controller) | — | %.0f creates/s (the higher of %.0f before and %.0f after the Run phases) | — |\n",
 		slices.Max(engineSizes), engineCreators, ceiling, ceilings[0], ceilings[1])
@@ -771,11 +776,11 @@ func engineMarkdown(ceilings [2]float64, phases []phaseResult, mixes []mixResult
 	}
 
 	fmt.Fprintf(&b, `
-How these were measured. One control plane: envtest's kube-apiserver %[1]s and etcd %[2]s (--unsafe-no-fsync; the clients are system:masters, exempt from API priority and fairness, so every rate is a ceiling of what a real cluster gives and only the ratios carry over), with kube-controller-manager and kube-scheduler %[1]s built from the same k8s.io/kubernetes module, started with their defaults (leader election off, one replica each) and a ServiceAccount admission plugin on. The node agent (internal/nodeagent, instant mode) registers a Node and, for each Pod the scheduler binds to it, writes the two status updates a kubelet writes (Running, then Succeeded) without running anything, so no step outcome or result artifact reaches the store. The manager is the real wiring (internal/manager.Run with the flags `+"`aias manager`"+` parses; no client-side rate limit, as ctrl.GetConfig gives it). Each step attempt is a Job with spec.managedBy aias.dev/run-controller and one Pod the Run controller creates; the cluster's Job controller never acts on it (README, "How a Run runs"). Each phase creates a Workflow (concurrency Allow, a linear chain of steps), waits until it is reconciled, then creates its Runs from %[3]d concurrent creators; throughput is the Runs divided by the time from the first create until a watch has seen the last one Succeeded; latency is each Run's create call's return to the watch seeing it Succeeded. The ceiling creates %[4]d Runs of the same shape with the same creators into another namespace while the control plane runs but no AIAS controller (after 64 untimed creates), once before the phases and once after; the higher rate counts. ratio = Runs/s ÷ (ceiling ÷ writes per Run, all writers).
+How these were measured. One control plane: envtest's kube-apiserver %[1]s and etcd %[2]s (--unsafe-no-fsync; the clients are system:masters, exempt from API priority and fairness, so every rate is a ceiling of what a real cluster gives and only the ratios carry over), with kube-controller-manager and kube-scheduler %[1]s built from the same k8s.io/kubernetes module, started with their defaults (leader election off, one replica each) and a ServiceAccount admission plugin on. %[6]d node agents (internal/nodeagent, instant mode, protobuf and the kubelet's client limits, each its own Node) write, for each Pod the scheduler binds to their Node, the two status updates a kubelet writes (Running, then Succeeded) without running anything, so no step outcome or result artifact reaches the store. The manager is the real wiring (internal/manager.Run with the flags `+"`aias manager`"+` parses; no client-side rate limit, as ctrl.GetConfig gives it). Each step attempt is a Job with spec.managedBy aias.dev/run-controller and one Pod the Run controller creates; the cluster's Job controller never acts on it (README, "How a Run runs"). Each phase creates a Workflow (concurrency Allow, a linear chain of steps), waits until it is reconciled, then creates its Runs from %[3]d concurrent creators; throughput is the Runs divided by the time from the first create until a watch has seen the last one Succeeded; latency is each Run's create call's return to the watch seeing it Succeeded. The ceiling creates %[4]d Runs of the same shape with the same creators into another namespace while the control plane runs but no AIAS controller (after 64 untimed creates), once before the phases and once after; the higher rate counts. ratio = Runs/s ÷ (ceiling ÷ writes per Run, all writers). The write-mix ceiling (hack/bench/mix.go) makes exactly the AIAS manager's writes for the same Runs — the Run, its token Secret, per step a Job, its Pod, a Run status patch and an event, the Job's terminal status once the scheduler and the node agents have run the Pod, the final status and event — from a driver with no logic, no store and no informer of its own (%[7]d requests in flight), with the manager stopped, right before the AIAS phase of the same shape and on the cluster as that phase finds it: the most any controller making these writes gets from this control plane on this machine. A raw create is the cheapest write there is; a Pod create, a Pod status patch or a Job update costs the apiserver several times as much (admission, size, watchers), which is why the write-mix ceiling, not raw creates ÷ writes, is the bound that can be reached.
 
 Writes come from kube-apiserver's audit log (level Metadata, every create, update, patch and delete), attributed by user agent: the bench's creators, the AIAS manager, the node agent, kube-scheduler, kube-controller-manager. The window closes once no Run-caused write has happened for 2 s, so asynchronous writes (events, the Workflow's coalesced run summary) count. Background writes, not caused by Runs, are left out of the per-Run figures; this run: %[5]s.
 
 Manager RSS: the real binary (`+"`aias manager`"+`, KUBECONFIG pointing at an admin user of a fresh control plane, metrics on localhost) started against 10,000 Runs already Succeeded, all of one Workflow (a busy endpoint's history), shaped like a 1-step Run of the phases above plus a result artifact, created with the finalizer aias.dev/run-cleanup already on (so the manager has nothing to patch) and their status written before the manager starts. VmRSS and VmHWM come from /proc/<pid>/status once the run controller has reconciled every Run and the run and workflow work queues are empty, plus 5 s; the time is from process start until then. The second row adds what such a cluster also holds: each Run's finished step Job and its Pod (copies of real ones from the phase above), which the manager caches.
-`, testenv.KubernetesVersion, testenv.EtcdVersion, engineCreators, slices.Max(engineSizes), strings.Join(background, "; "))
+`, testenv.KubernetesVersion, testenv.EtcdVersion, engineCreators, slices.Max(engineSizes), strings.Join(background, "; "), benchNodes, mixConcurrency)
 	return b.String()
 }

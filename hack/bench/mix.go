@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -36,6 +37,11 @@ const mixConcurrency = 16
 // like the template Job (a real one from a phase).
 func (cl *cluster) mixCeiling(ctx context.Context, audit *auditLog, ns string, steps, n int, jobTmpl *batchv1.Job) (float64, writeTally, error) {
 	if err := cl.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return 0, writeTally{}, err
+	}
+	// The Workflow the Runs name, so that the manager, started again later, finds them
+	// finished Runs of an existing Workflow and leaves them be.
+	if err := cl.c.Create(ctx, benchWorkflow(ns, "wf", steps)); err != nil {
 		return 0, writeTally{}, err
 	}
 	ended, stop, err := cl.watchPodEnds(ctx, ns)
@@ -158,13 +164,15 @@ func (cl *cluster) finishJob(ctx context.Context, job *batchv1.Job) error {
 
 func (cl *cluster) mixEvent(ctx context.Context, run *aiasv1alpha1.Run, reason string) error {
 	ev := &eventsv1.Event{
-		ObjectMeta: metav1.ObjectMeta{Namespace: run.Namespace, GenerateName: run.Name + "."},
+		ObjectMeta: metav1.ObjectMeta{Namespace: run.Namespace, Name: fmt.Sprintf("%s.%x", run.Name, mixEvents.Add(1))},
 		EventTime:  metav1.NowMicro(), Type: corev1.EventTypeNormal, Reason: reason, Action: reason,
 		ReportingController: "aias-bench-mix", ReportingInstance: "aias-bench-mix", Note: "step",
 		Regarding: corev1.ObjectReference{APIVersion: aiasv1alpha1.GroupVersion.String(), Kind: "Run", Namespace: run.Namespace, Name: run.Name, UID: run.UID},
 	}
 	return cl.c.Create(ctx, ev)
 }
+
+var mixEvents atomic.Int64
 
 // podEnds tells the driver when a Pod has ended, from one informer on the namespace.
 type podEnds struct {

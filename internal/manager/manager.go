@@ -20,7 +20,9 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
@@ -80,13 +82,13 @@ type Options struct {
 	// NoTenantPolicy is "unlimited" or "deny" for namespaces that belong to no Tenant.
 	NoTenantPolicy string
 
-	// KeepJobTemplates keeps step Jobs' pod templates in the cache (not a flag): only the
-	// dev kubelet reads them; the controllers read a Job's labels and status, and the
-	// template is most of a Job's size.
-	KeepJobTemplates bool
+	// RunAgain lets an embedder run the manager again in the same process (not a flag):
+	// the bench stops and restarts it between phases, and controller-runtime otherwise
+	// refuses to register a controller name twice in one process.
+	RunAgain bool
 
 	// Extra runs against the manager before it starts (not a flag): `aias dev` adds the
-	// dev kubelet this way.
+	// node agent this way.
 	Extra []func(ctrl.Manager) error
 }
 
@@ -165,7 +167,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			// managedFields are never read here and are a large part of every object.
 			DefaultTransform: cache.TransformStripManagedFields(),
 			ByObject: map[client.Object]cache.ByObject{
-				&batchv1.Job{}: {Label: stepJobSelector(), Transform: jobTransform(o.KeepJobTemplates)},
+				&batchv1.Job{}: {Label: stepJobSelector(), Transform: jobTransform},
 				// Only step Pods, trimmed to what the Run controller reads of them.
 				&corev1.Pod{}: {Label: stepJobSelector(), Transform: podTransform},
 			},
@@ -180,6 +182,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		LeaseDuration:           &leaseDuration,
 		// Hand the lease over at once on a clean shutdown so a rollout does not stall reconciling.
 		LeaderElectionReleaseOnCancel: true,
+		Controller:                    config.Controller{SkipNameValidation: ptr.To(o.RunAgain)},
 	})
 	if err != nil {
 		return fmt.Errorf("creating manager: %w", err)
@@ -265,15 +268,13 @@ func podTransform(obj any) (any, error) {
 	return obj, nil
 }
 
-// jobTransform trims cached step Jobs to what the controllers read.
-func jobTransform(keepTemplate bool) func(any) (any, error) {
-	return func(obj any) (any, error) {
-		if j, ok := obj.(*batchv1.Job); ok {
-			j.ManagedFields = nil
-			if !keepTemplate {
-				j.Spec.Template = corev1.PodTemplateSpec{}
-			}
-		}
-		return obj, nil
+// jobTransform trims cached step Jobs to what the controllers read: labels, owner,
+// status. The pod template is most of a Job's size, and the Run controller makes a Pod
+// from the Job it has just created or read from the apiserver, never from the cache.
+func jobTransform(obj any) (any, error) {
+	if j, ok := obj.(*batchv1.Job); ok {
+		j.ManagedFields = nil
+		j.Spec.Template = corev1.PodTemplateSpec{}
 	}
+	return obj, nil
 }
