@@ -704,9 +704,9 @@ func engineMarkdown(ceilings [2]float64, phases []phaseResult, mixes []mixResult
 			p.steps, p.n, engineCreators, p.rate, p.wall.Seconds(), p.p50.Round(time.Millisecond), p.p99.Round(time.Millisecond), bound, ceiling, allIn, p.rate/bound, goal)
 	}
 	for _, m := range mixes {
-		var best *phaseResult
+		var best *phaseResult // the AIAS phase measured right after it
 		for i := range phases {
-			if p := &phases[i]; p.steps == m.steps && (best == nil || p.rate > best.rate) {
+			if p := &phases[i]; p.steps == m.steps && p.n == m.n {
 				best = p
 			}
 		}
