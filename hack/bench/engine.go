@@ -158,7 +158,7 @@ func (cl *cluster) enginePhases(ctx context.Context, dbURL, keyFile string, audi
 	if err != nil {
 		return nil, nil, latency{}, err
 	}
-	opts.RunAgain = true // stopped and started again around each write-mix ceiling
+	opts.RunAgain = true                                  // stopped and started again around each write-mix ceiling
 	workRoot, err := os.MkdirTemp("", "aias-bench-pods-") // Instant runs no process, but the agent wants a root
 	if err != nil {
 		return nil, nil, latency{}, err
