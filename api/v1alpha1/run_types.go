@@ -8,6 +8,11 @@ import (
 // go to the store and are referenced by spec.inputRef, so etcd never carries them.
 const MaxInlineInputLength = 16384
 
+// MaxContentTypeLength bounds every content type AIAS stores or puts in a status (a
+// Run's input, an artifact): the schema's maxLength, and what the hook listener and the
+// step API refuse with 400 above it.
+const MaxContentTypeLength = 255
+
 // RunPhase is where a Run is in its life.
 // +kubebuilder:validation:Enum=Pending;Queued;Running;Succeeded;Failed;Canceled;Rejected
 type RunPhase string
@@ -88,7 +93,7 @@ type InputReference struct {
 	// +kubebuilder:validation:Minimum=0
 	Size int64 `json:"size,omitempty"`
 
-	// ContentType of the input, e.g. application/json.
+	// ContentType of the input, e.g. application/json (at most MaxContentTypeLength).
 	// +optional
 	// +kubebuilder:validation:MaxLength=255
 	ContentType string `json:"contentType,omitempty"`

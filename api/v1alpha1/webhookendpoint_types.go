@@ -126,6 +126,19 @@ type WebhookEndpointSpec struct {
 	// +kubebuilder:validation:Maximum=33554432
 	MaxBodyBytes *int64 `json:"maxBodyBytes,omitempty"`
 
+	// ReplayWindow is how long every verified delivery is remembered in the delivery
+	// ledger: within it a redelivery (same delivery id) is answered 200 "duplicate" even
+	// when its Run no longer exists, and for GitHub, HMAC and Token — whose signature
+	// covers neither a timestamp nor the delivery id — a second delivery of the same body
+	// is a duplicate whatever id it claims. For StandardWebhooks and Stripe the window is
+	// at least twice the tolerance. Default 72h, at most 30 days.
+	// +optional
+	// +kubebuilder:default="72h"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1m') && duration(self) <= duration('720h')",message="must be between 1m and 720h"
+	ReplayWindow *metav1.Duration `json:"replayWindow,omitempty"`
+
 	// RateLimit caps deliveries to this endpoint (429 with Retry-After above it).
 	// +optional
 	RateLimit *RateLimit `json:"rateLimit,omitempty"`

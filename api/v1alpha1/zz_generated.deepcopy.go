@@ -871,6 +871,11 @@ func (in *WebhookEndpointSpec) DeepCopyInto(out *WebhookEndpointSpec) {
 		*out = new(int64)
 		**out = **in
 	}
+	if in.ReplayWindow != nil {
+		in, out := &in.ReplayWindow, &out.ReplayWindow
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.RateLimit != nil {
 		in, out := &in.RateLimit, &out.RateLimit
 		*out = new(RateLimit)

@@ -1,6 +1,8 @@
 package signature
 
 import (
+	"time"
+
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 )
 
@@ -19,4 +21,18 @@ func ConfigFor(v aiasv1alpha1.Verification) Config {
 		cfg.HMAC = &HMACConfig{Header: h.Header, Algorithm: string(h.Algorithm), Encoding: string(h.Encoding), Prefix: h.Prefix}
 	}
 	return cfg
+}
+
+// DefaultReplayWindow applies when an endpoint sets no spec.replayWindow (the schema
+// default).
+const DefaultReplayWindow = 72 * time.Hour
+
+// ReplayWindowFor is how long the delivery ledger keeps an endpoint's deliveries:
+// spec.replayWindow, raised to what the verification scheme needs (Config.ReplayWindow).
+func ReplayWindowFor(spec aiasv1alpha1.WebhookEndpointSpec) time.Duration {
+	window := DefaultReplayWindow
+	if spec.ReplayWindow != nil {
+		window = spec.ReplayWindow.Duration
+	}
+	return ConfigFor(spec.Verification).ReplayWindow(window)
 }

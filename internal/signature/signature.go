@@ -100,6 +100,34 @@ type Config struct {
 	DeliveryIDHeader string
 }
 
+// ReplayableID reports whether a captured delivery still verifies when sent again under
+// another delivery id: the signature covers neither a timestamp nor the id (GitHub's
+// X-GitHub-Delivery, an HMAC or Token endpoint's DeliveryIDHeader). For these schemes the
+// body's digest, not the claimed id, is what identifies a delivery within the replay
+// window.
+func (c Config) ReplayableID() bool {
+	switch c.Scheme {
+	case GitHub, HMAC, Token:
+		return true
+	}
+	return false
+}
+
+// ReplayWindow is how long a delivery must be remembered to refuse its replays: window,
+// but for schemes with a signed timestamp at least twice the tolerance, because a
+// delivery signed at t verifies from t-tolerance to t+tolerance.
+func (c Config) ReplayWindow(window time.Duration) time.Duration {
+	switch c.Scheme {
+	case StandardWebhooks, Stripe, "":
+		tol := c.Tolerance
+		if tol <= 0 {
+			tol = DefaultTolerance
+		}
+		return max(window, 2*tol)
+	}
+	return window
+}
+
 // HMACConfig configures the HMAC scheme; it mirrors v1alpha1.HMACVerification.
 type HMACConfig struct {
 	// Header carries the signature, e.g. X-Signature.

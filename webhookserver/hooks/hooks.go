@@ -72,6 +72,7 @@ const (
 	resultRateLimited   deliveryResult = "rate_limited"
 	resultUnavailable   deliveryResult = "unavailable"
 	resultQuotaExceeded deliveryResult = "quota_exceeded"
+	resultRejected      deliveryResult = "rejected"
 )
 
 // deliver handles one delivery. The order matters: nothing is read past the size cap,
@@ -87,6 +88,12 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
 	}
 	if ep.Spec.Suspend {
 		s.finish(w, r, ns, name, "", resultSuspended, http.StatusLocked, "Suspended", "the endpoint is suspended")
+		return
+	}
+	contentType := r.Header.Get("Content-Type")
+	if len(contentType) > aiasv1alpha1.MaxContentTypeLength {
+		s.finish(w, r, ns, name, "", resultMalformed, http.StatusBadRequest, "BadContentType",
+			fmt.Sprintf("the Content-Type header is longer than %d bytes", aiasv1alpha1.MaxContentTypeLength))
 		return
 	}
 	limit := int64(DefaultMaxBodyBytes)
@@ -127,6 +134,20 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// From here the delivery is authentic: it is recorded before anything acts on it,
+	// and a delivery the ledger already holds is answered from it.
+	deliveryID, prev, err := s.record(r.Context(), ep, deliveryID, body)
+	if err != nil {
+		s.Log.Error(err, "recording the delivery", "namespace", ns, "endpoint", name, "deliveryID", deliveryID)
+		w.Header().Set("Retry-After", "5")
+		s.finish(w, r, ns, name, deliveryID, resultUnavailable, http.StatusServiceUnavailable, "Unavailable", "the delivery could not be recorded; retry later")
+		return
+	}
+	if prev != nil && prev.Outcome == store.DeliveryCreated {
+		s.duplicate(w, r, ep, deliveryID, prev.RunName)
+		return
+	}
+
 	if wait, ok := s.limits.allow(ep, s.now()); !ok {
 		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
 		s.finish(w, r, ns, name, deliveryID, resultRateLimited, http.StatusTooManyRequests, "RateLimited", "the endpoint's delivery rate is exhausted")
@@ -139,20 +160,82 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	run, err := s.newRun(r.Context(), ep, deliveryID, body, r.Header.Get("Content-Type"))
+	run, err := s.newRun(r.Context(), ep, deliveryID, body, contentType)
 	if err == nil {
 		err = s.Runs.Create(r.Context(), run)
 	}
 	switch {
 	case err == nil:
+		s.markCreated(r.Context(), ep, deliveryID)
 		s.respond(w, r, ns, name, deliveryID, resultCreated, http.StatusAccepted, run.Name, "created")
 	case apierrors.IsAlreadyExists(err):
-		s.respond(w, r, ns, name, deliveryID, resultDuplicate, http.StatusOK, run.Name, "duplicate")
+		// A concurrent delivery of the same id, or this one before a restart, created it.
+		s.markCreated(r.Context(), ep, deliveryID)
+		s.duplicate(w, r, ep, deliveryID, run.Name)
+	case apierrors.IsInvalid(err):
+		// The apiserver refused the Run for something the delivery carries; retrying the
+		// same delivery cannot succeed, so the sender is told (and not asked to retry).
+		s.finish(w, r, ns, name, deliveryID, resultMalformed, http.StatusBadRequest, "InvalidRun", "the delivery cannot become a run: "+invalidCauses(err))
 	default:
 		s.Log.Error(err, "creating run", "namespace", ns, "endpoint", name, "deliveryID", deliveryID)
 		w.Header().Set("Retry-After", "5")
 		s.finish(w, r, ns, name, deliveryID, resultUnavailable, http.StatusServiceUnavailable, "Unavailable", "the run could not be created; retry later")
 	}
+}
+
+// record puts the verified delivery in the ledger. It returns the delivery id the Run is
+// named after — the delivery's own, or for a body already delivered under another id
+// (ReplayableID schemes) that delivery's — and the earlier record, if any.
+func (s *Server) record(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint, deliveryID string, body []byte) (string, *store.RecordedDelivery, error) {
+	cfg := signature.ConfigFor(ep.Spec.Verification)
+	prev, err := s.Store.RecordDelivery(ctx, store.Delivery{
+		EndpointUID: string(ep.UID), DeliveryID: deliveryID,
+		Namespace: ep.Namespace, Endpoint: ep.Name,
+		BodySHA256: sha256.Sum256(body), BodySize: int64(len(body)),
+		DedupByBody: cfg.ReplayableID(),
+		RunName:     RunName(ep, deliveryID),
+		ReceivedAt:  s.now(),
+		Window:      signature.ReplayWindowFor(ep.Spec),
+	})
+	if err != nil || prev == nil {
+		return deliveryID, nil, err
+	}
+	return prev.DeliveryID, prev, nil
+}
+
+// markCreated notes in the ledger that the delivery's Run exists. A failure is only
+// logged: the row stays pending, and a redelivery then creates the Run by name, which
+// finds it (AlreadyExists).
+func (s *Server) markCreated(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint, deliveryID string) {
+	if err := s.Store.MarkDeliveryCreated(ctx, string(ep.UID), deliveryID); err != nil {
+		s.Log.Error(err, "marking the delivery created", "namespace", ep.Namespace, "endpoint", ep.Name, "deliveryID", deliveryID)
+	}
+}
+
+// duplicate answers a delivery the ledger already holds: 200 "duplicate" with its Run,
+// unless that Run was rejected — then the sender is told with 409, because resending
+// cannot start it (a replay from the console or `aias replay` can, once the cause is
+// fixed).
+func (s *Server) duplicate(w http.ResponseWriter, r *http.Request, ep *aiasv1alpha1.WebhookEndpoint, deliveryID, runName string) {
+	if rec, err := s.Store.GetRun(r.Context(), ep.Namespace, runName); err == nil && rec.Phase == string(aiasv1alpha1.RunRejected) {
+		s.finish(w, r, ep.Namespace, ep.Name, deliveryID, resultRejected, http.StatusConflict, "RunRejected",
+			fmt.Sprintf("this delivery's run %s was rejected (kubectl describe run %s -n %s); resending it starts nothing", runName, runName, ep.Namespace))
+		return
+	}
+	s.respond(w, r, ep.Namespace, ep.Name, deliveryID, resultDuplicate, http.StatusOK, runName, "duplicate")
+}
+
+// invalidCauses lists the fields the apiserver named, never their values.
+func invalidCauses(err error) string {
+	var status apierrors.APIStatus
+	if !errors.As(err, &status) || status.Status().Details == nil || len(status.Status().Details.Causes) == 0 {
+		return "the run is invalid"
+	}
+	var fields []string
+	for _, c := range status.Status().Details.Causes {
+		fields = append(fields, c.Field)
+	}
+	return "invalid " + strings.Join(fields, ", ")
 }
 
 // verify checks the delivery's signature with the endpoint's keys and times it.

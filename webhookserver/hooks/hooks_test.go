@@ -35,6 +35,8 @@ type hookEnv struct {
 	ns   string
 	url  string
 	logs *servertest.Logs
+	// hooks is the listener under test (tests may set its clock before delivering).
+	hooks *hooks.Server
 }
 
 // The package shares one control plane (the hook listener reads endpoints and Secrets
@@ -62,6 +64,7 @@ func newHookEnv(t *testing.T) *hookEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.hooks = public.Hooks
 	srv := httptest.NewServer(public.Hooks.Handler())
 	t.Cleanup(srv.Close)
 	h.url = srv.URL
