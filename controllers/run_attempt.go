@@ -62,7 +62,10 @@ func (p *stepPass) start(ctx context.Context, i int, attempt int32) error {
 		st.StartTime = &t
 	}
 	r.event(run, corev1.EventTypeNormal, "StepStarted", "Step %s attempt %d started as Job %s", st.Name, attempt, job.Name)
-	refused, err := r.createPod(ctx, job)
+	refused, err := r.refuseUnshared(ctx, run.Namespace, p.spec, i)
+	if err == nil && refused == "" {
+		refused, err = r.createPod(ctx, job)
+	}
 	if err != nil {
 		r.event(run, corev1.EventTypeWarning, "PodCreateFailed", "Creating Pod %s: %v", job.Name, err)
 		return err
@@ -75,6 +78,16 @@ func (p *stepPass) start(ctx context.Context, i int, attempt int32) error {
 		return err
 	}
 	return r.observeJob(ctx, run, &p.spec.Steps[i], st, finished, nil)
+}
+
+// refuseUnshared is why step i may not run as declared: a Secret or ServiceAccount it
+// reaches is not shared with Workflows (workflow_access.go); "" when it may.
+func (r *RunReconciler) refuseUnshared(ctx context.Context, namespace string, spec *aiasv1alpha1.WorkflowSpec, i int) (string, error) {
+	problems, err := accessRefusals(ctx, r.APIReader, namespace, spec, i)
+	if err != nil || len(problems) == 0 {
+		return "", err
+	}
+	return problemsMessage(problems), nil
 }
 
 // endRefused finishes the Job of an attempt whose Pod admission will never accept.

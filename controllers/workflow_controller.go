@@ -38,6 +38,9 @@ const (
 	ReasonServiceAccountNotFound = "ServiceAccountNotFound"
 	ReasonSecretNotFound         = "SecretNotFound"
 	ReasonConfigMapNotFound      = "ConfigMapNotFound"
+	// ReasonNotShared: the Workflow names a Secret or ServiceAccount that is not shared
+	// with Workflows (aias.dev/workflow-access=true); its Runs' steps are refused.
+	ReasonNotShared = "NotShared"
 	// ReasonPruned is the event reason when a finished Run is deleted by the history policy.
 	ReasonPruned = "Pruned"
 )

@@ -338,8 +338,9 @@ func TestWorkflowServiceAccountNotFound(t *testing.T) {
 		return ok, fmt.Sprintf("resourceVersion %s (was %s), events %v", wf.ResourceVersion, rv, eventMessages(evs))
 	})
 
-	// Creating the ServiceAccount makes the Workflow Ready at the next requeue.
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "deployer"}}
+	// Creating the ServiceAccount, shared with workflows, makes the Workflow Ready at the
+	// next requeue.
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "deployer", Labels: sharedLabels}}
 	if err := h.c.Create(h.ctx, sa); err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +351,7 @@ func TestWorkflowServiceAccountNotFound(t *testing.T) {
 func TestWorkflowEnvReferences(t *testing.T) {
 	h := startWorkflowController(t, nil)
 	secret := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "creds"},
+		ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "creds", Labels: sharedLabels},
 		Data:       map[string][]byte{"user": []byte("bob")},
 	}
 	if err := h.c.Create(h.ctx, secret); err != nil {
@@ -413,6 +414,44 @@ func TestWorkflowEnvReferences(t *testing.T) {
 	h.waitReady("secret-key", metav1.ConditionTrue, ReasonReady)
 	h.waitReady("configmap", metav1.ConditionTrue, ReasonReady)
 	h.waitEvent("secret-key", corev1.EventTypeNormal, ReasonReady)
+}
+
+// sharedLabels share a Secret or ServiceAccount with the namespace's Workflows.
+var sharedLabels = map[string]string{aiasv1alpha1.LabelWorkflowAccess: aiasv1alpha1.WorkflowAccessAllowed}
+
+// A Secret or ServiceAccount that exists but was not shared with Workflows makes the
+// Workflow not Ready, naming each one and the label that shares it; labelling them
+// makes it Ready. (The Run controller refuses such a step's Pod: see
+// TestRunUnsharedSecretIsRefused.)
+func TestWorkflowUnsharedReferences(t *testing.T) {
+	h := startWorkflowController(t, nil)
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "admin-creds"}, Data: map[string][]byte{"password": []byte("hunter2")}}
+	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "cluster-admin-ish"}}
+	for _, o := range []client.Object{secret, sa} {
+		if err := h.c.Create(h.ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step := testStep("leak")
+	step.Env = []corev1.EnvVar{{Name: "PW", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+		LocalObjectReference: corev1.LocalObjectReference{Name: "admin-creds"}, Key: "password"}}}}
+	h.createWorkflow("deputy", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{step}, ServiceAccountName: "cluster-admin-ish"})
+	cond := h.waitReady("deputy", metav1.ConditionFalse, ReasonNotShared)
+	for _, want := range []string{`ServiceAccount "cluster-admin-ish"`, `Secret "admin-creds"`, `step "leak"`, aiasv1alpha1.LabelWorkflowAccess} {
+		if !strings.Contains(cond.Message, want) {
+			t.Errorf("Ready message %q does not contain %s", cond.Message, want)
+		}
+	}
+	if strings.Contains(cond.Message, "hunter2") {
+		t.Errorf("Ready message %q holds the Secret's value", cond.Message)
+	}
+	for _, o := range []client.Object{secret, sa} {
+		o.SetLabels(sharedLabels)
+		if err := h.c.Update(h.ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.waitReady("deputy", metav1.ConditionTrue, ReasonReady)
 }
 
 func TestWorkflowRunSummary(t *testing.T) {

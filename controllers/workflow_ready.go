@@ -30,6 +30,11 @@ func (r *WorkflowReconciler) reconcileReady(ctx context.Context, wf *aiasv1alpha
 	if err != nil {
 		return 0, err
 	}
+	refused, err := accessRefusals(ctx, r.apiReader(), wf.Namespace, &wf.Spec, -1)
+	if err != nil {
+		return 0, err
+	}
+	problems = append(problems, refused...)
 	cond := metav1.Condition{
 		Type:               aiasv1alpha1.ConditionReady,
 		ObservedGeneration: wf.Generation,

@@ -22,6 +22,15 @@ const (
 	// a namespace belongs to is decided by name alone (internal/entitlements).
 	LabelTenant = "aias.dev/tenant"
 
+	// LabelWorkflowAccess, with the value WorkflowAccessAllowed, shares a Secret or a
+	// ServiceAccount with the namespace's Workflows: a step may read the Secret through
+	// env valueFrom.secretKeyRef, and a Workflow may run as the ServiceAccount, only when
+	// it carries this label. Whoever may write Workflows is often not allowed to read
+	// Secrets or act as ServiceAccounts; the label is set by someone who is.
+	LabelWorkflowAccess = "aias.dev/workflow-access"
+	// WorkflowAccessAllowed is the value of LabelWorkflowAccess that shares the object.
+	WorkflowAccessAllowed = "true"
+
 	// AnnotationCordonedByNodeAgent is on a Node the test and development node agent
 	// (internal/nodeagent) cordoned when it stopped, so that nothing is scheduled to a
 	// node nobody runs; the next agent of that Node uncordons it.
