@@ -29,6 +29,7 @@ import (
 	"github.com/aias-dev/aias/webhookserver/billing"
 	"github.com/aias-dev/aias/webhookserver/console"
 	"github.com/aias-dev/aias/webhookserver/hooks"
+	"github.com/aias-dev/aias/webhookserver/internal/httpbound"
 	"github.com/aias-dev/aias/webhookserver/stepapi"
 )
 
@@ -53,6 +54,11 @@ type Options struct {
 	DefaultPlan  string
 	PastDueGrace time.Duration
 
+	// PublicLimits, UserLimits, InternalLimits and MetricsLimits bound each listener's
+	// clients: timeouts, header size, open connections and requests in flight. A zero
+	// field takes the listener's default (DefaultLimits).
+	PublicLimits, UserLimits, InternalLimits, MetricsLimits Limits
+
 	// RestConfig reaches the apiserver (not a flag: the kubeconfig or in-cluster config).
 	RestConfig *rest.Config
 	// Log receives one line per delivery at V(1) and errors; never payloads or secrets.
@@ -73,13 +79,81 @@ func ParseFlags(args []string) (Options, error) {
 	fs.Int64Var(&o.MaxArtifactBytes, "max-artifact-bytes", 1<<30, "largest single artifact accepted")
 	fs.IntVar(&o.MaxLogBatch, "max-log-batch", 1000, "most log lines in one append")
 	fs.StringVar(&o.StripeWebhookSecretFile, "stripe-webhook-secret-file", "", "file holding the Stripe webhook signing secret (whsec_...) for POST /billing/stripe; empty disables billing")
+	var all Limits // every listener's timeouts and caps but the in-flight one
+	d := DefaultLimits("")
+	fs.DurationVar(&all.ReadHeaderTimeout, "http-read-header-timeout", d.ReadHeaderTimeout, "every listener: longest wait for a request's line and headers")
+	fs.DurationVar(&all.ReadTimeout, "http-read-timeout", d.ReadTimeout, "every listener: longest a request, its body included, may take to arrive and be served (streaming routes excepted)")
+	fs.DurationVar(&all.WriteTimeout, "http-write-timeout", d.WriteTimeout, "every listener: longest a response may take to write, from the end of the request headers (streaming routes excepted)")
+	fs.DurationVar(&all.IdleTimeout, "http-idle-timeout", d.IdleTimeout, "every listener: how long a keep-alive connection may wait for its next request")
+	fs.DurationVar(&all.StreamTimeout, "http-stream-timeout", d.StreamTimeout, "every listener: on streaming routes (log follow, artifact upload and download, step input), longest one read of the body or one write of the response may take")
+	fs.IntVar(&all.MaxHeaderBytes, "http-max-header-bytes", d.MaxHeaderBytes, "every listener: largest request line and headers (431 above)")
+	fs.IntVar(&all.MaxConnections, "http-max-connections", d.MaxConnections, "every listener: most open connections; one more is answered 503 and closed")
+	inFlight := map[string]*int{}
+	for _, l := range listenerNames {
+		inFlight[l] = new(int)
+		fs.IntVar(inFlight[l], l+"-max-in-flight", DefaultLimits(l).MaxInFlight, "most requests the "+l+" listener serves at once; one more is answered 503 with Retry-After")
+	}
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	for _, l := range []struct {
+		name string
+		into *Limits
+	}{{"public", &o.PublicLimits}, {"user", &o.UserLimits}, {"internal", &o.InternalLimits}, {"metrics", &o.MetricsLimits}} {
+		*l.into = all
+		l.into.MaxInFlight = *inFlight[l.name]
+		if err := checkFlagLimits(*l.into); err != nil {
+			return o, fmt.Errorf("--http-* or --%s-max-in-flight: %w", l.name, err)
+		}
+	}
 	return o, sharedflags.Check(shared)
+}
+
+// Limits bound one listener's clients; a zero field takes the listener's default.
+type Limits = httpbound.Limits
+
+// listenerNames label the listeners in flags and metrics.
+var listenerNames = []string{"public", "user", "internal", "metrics"}
+
+// DefaultLimits are the bounds of the listener named (public, user, internal, metrics)
+// where Options leave them zero (README.md, "Listener limits"). Every listener shares the
+// timeouts: the whole of a request within 30 s of its first byte (GitHub itself gives up
+// on a delivery after 10 s), its response within 60 s, a keep-alive connection
+// closed after 120 s idle (longer than the 60 s idle timeout of common load balancers, so
+// they close first), streaming routes cut after 60 s without progress (a log follow writes
+// a keep-alive every 15 s), headers up to 64 KiB (a bearer token or session cookie is a few
+// KiB) and 1024 open connections. Requests in flight are capped per listener by what one
+// costs: a hook delivery holds its body (1 MiB by default, up to 32 MiB) in memory, so 128
+// of them at once; the user listener keeps a slot per log follower, so 256; the internal
+// step API 256; metrics, scraped one at a time, 8.
+func DefaultLimits(listener string) Limits {
+	l := Limits{ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second,
+		IdleTimeout: 120 * time.Second, StreamTimeout: 60 * time.Second, MaxHeaderBytes: 64 << 10, MaxConnections: 1024}
+	switch listener {
+	case "public":
+		l.MaxInFlight = 128
+	case "user", "internal":
+		l.MaxInFlight = 256
+	case "metrics":
+		l.MaxInFlight = 8
+	}
+	return l
+}
+
+// checkFlagLimits refuses a bound given as zero or less on the command line: the flags
+// set every bound, and none can be turned off.
+func checkFlagLimits(l Limits) error {
+	if err := l.Check(); err != nil {
+		return err
+	}
+	if l.ReadHeaderTimeout == 0 || l.ReadTimeout == 0 || l.WriteTimeout == 0 || l.IdleTimeout == 0 || l.StreamTimeout == 0 ||
+		l.MaxHeaderBytes == 0 || l.MaxConnections == 0 || l.MaxInFlight == 0 {
+		return errors.New("every bound must be positive")
+	}
+	return nil
 }
 
 // Addrs are the addresses the listeners actually bound (useful with port 0).
@@ -118,16 +192,24 @@ func Serve(ctx context.Context, o Options, ready func(Addrs)) error {
 	var servers []*http.Server
 	var addrs Addrs
 	errs := make(chan error, 4)
-	listen := func(addr string, h http.Handler, bound *string) error {
+	// listen serves h on addr within the listener's limits (its defaults where o leaves
+	// them zero): no client can hold a connection, a request slot or memory for longer
+	// than they allow.
+	listen := func(name, addr string, lim Limits, h http.Handler, bound *string) error {
 		if addr == "" || addr == "0" {
 			return nil
 		}
+		if err := lim.Check(); err != nil {
+			return fmt.Errorf("%s listener: %w", name, err)
+		}
+		lim = lim.Or(DefaultLimits(name))
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			return err
 		}
 		*bound = l.Addr().String()
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		l = httpbound.Listener(name, l, lim.MaxConnections)
+		srv := httpbound.Server(name, h, lim)
 		servers = append(servers, srv)
 		go func() {
 			if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
@@ -156,7 +238,7 @@ func Serve(ctx context.Context, o Options, ready func(Addrs)) error {
 		if err != nil {
 			return err
 		}
-		if err := listen(o.PublicAddr, public.Handler(), &addrs.Public); err != nil {
+		if err := listen("public", o.PublicAddr, o.PublicLimits, public.Handler(), &addrs.Public); err != nil {
 			return err
 		}
 	}
@@ -168,15 +250,15 @@ func Serve(ctx context.Context, o Options, ready func(Addrs)) error {
 		if err != nil {
 			return err
 		}
-		if err := listen(o.UserAddr, users.Handler(), &addrs.User); err != nil {
+		if err := listen("user", o.UserAddr, o.UserLimits, users.Handler(), &addrs.User); err != nil {
 			return err
 		}
 	}
 	api := &stepapi.Server{Store: st, Tokens: tokens, MaxArtifactBytes: o.MaxArtifactBytes, MaxLogBatch: o.MaxLogBatch}
-	if err := listen(o.InternalAddr, api.Handler(), &addrs.Internal); err != nil {
+	if err := listen("internal", o.InternalAddr, o.InternalLimits, api.Handler(), &addrs.Internal); err != nil {
 		return err
 	}
-	if err := listen(o.MetricsAddr, promhttp.HandlerFor(Registry, promhttp.HandlerOpts{}), &addrs.Metrics); err != nil {
+	if err := listen("metrics", o.MetricsAddr, o.MetricsLimits, promhttp.HandlerFor(Registry, promhttp.HandlerOpts{}), &addrs.Metrics); err != nil {
 		return err
 	}
 	if ready != nil {
@@ -199,6 +281,7 @@ func newRegistry() *prometheus.Registry {
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	r.MustRegister(hooks.Collectors()...)
 	r.MustRegister(billing.Collectors()...)
+	r.MustRegister(httpbound.Collectors()...)
 	return r
 }
 

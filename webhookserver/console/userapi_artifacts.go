@@ -14,6 +14,7 @@ import (
 	"github.com/aias-dev/aias/internal/store"
 
 	"github.com/aias-dev/aias/internal/userapi"
+	"github.com/aias-dev/aias/webhookserver/internal/httpbound"
 	"github.com/aias-dev/aias/webhookserver/internal/httpjson"
 )
 
@@ -81,6 +82,9 @@ func (a *Server) openArtifact(w http.ResponseWriter, r *http.Request) (store.Art
 // If-Range and If-None-Match against the ETag, the content's digest: the same bytes
 // always have the same tag, so a client's cached copy is valid for as long as it exists.
 func (a *Server) downloadArtifact(w http.ResponseWriter, r *http.Request) {
+	// An artifact of up to --max-artifact-bytes may take longer than the listener's write
+	// timeout; each write must instead get through within its stream timeout.
+	w, r = httpbound.Stream(w, r)
 	art, blob, ok := a.openArtifact(w, r)
 	if !ok {
 		return

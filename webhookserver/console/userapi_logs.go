@@ -15,6 +15,7 @@ import (
 	"github.com/aias-dev/aias/internal/store"
 
 	"github.com/aias-dev/aias/internal/userapi"
+	"github.com/aias-dev/aias/webhookserver/internal/httpbound"
 	"github.com/aias-dev/aias/webhookserver/internal/httpjson"
 )
 
@@ -179,6 +180,9 @@ func hasStep(run *aiasv1alpha1.Run, name string) bool {
 // followLogs streams lines as server-sent events while they are appended, and ends with
 // an `end` event once the Run has finished and every line has been sent.
 func (a *Server) followLogs(w http.ResponseWriter, r *http.Request, run *aiasv1alpha1.Run, q logQuery, c logCursor) {
+	// A follow outlasts the listener's read and write timeouts; each write (a line, or
+	// the keep-alive every 15 s) must instead get through within its stream timeout.
+	w, r = httpbound.Stream(w, r)
 	flusher, ok := w.(http.Flusher)
 	if !ok {
 		httpjson.Error(w, http.StatusInternalServerError, "InternalError", "streaming unsupported")

@@ -17,6 +17,7 @@ import (
 	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
+	"github.com/aias-dev/aias/webhookserver/internal/httpbound"
 	"github.com/aias-dev/aias/webhookserver/internal/httpjson"
 )
 
@@ -170,6 +171,9 @@ func (a *Server) putArtifact(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// An upload of up to MaxArtifactBytes may take longer than the listener's read
+	// timeout; each read of the body must instead make progress within its stream timeout.
+	w, r = httpbound.Stream(w, r)
 	name := r.PathValue("name")
 	if !artifactName.MatchString(name) || strings.Contains(name, "..") {
 		httpjson.Error(w, http.StatusBadRequest, "BadName", "artifact names are letters, digits, '.', '_' and '-'")

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/aias-dev/aias/internal/store"
+	"github.com/aias-dev/aias/webhookserver/internal/httpbound"
 	"github.com/aias-dev/aias/webhookserver/internal/httpjson"
 )
 
@@ -26,6 +27,9 @@ func (a *Server) stepInput(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// A dependency's result streams whatever its size, longer than the listener's write
+	// timeout allows; each write must instead get through within its stream timeout.
+	w, r = httpbound.Stream(w, r)
 	var deps []string
 	if from := r.URL.Query().Get("from"); from != "" {
 		deps = strings.Split(from, ",")
