@@ -70,8 +70,12 @@ func (i *Issuer) Verify(token string) (Run, error) {
 	return Run{Namespace: parts[0], Name: parts[1], UID: parts[2]}, nil
 }
 
-func (i *Issuer) mac(payload string) []byte {
+func (i *Issuer) mac(payload string) []byte { return i.macDomain("aias-step-token-v1", payload) }
+
+// macDomain separates the token kinds: a run token is never a valid ticket, nor the
+// reverse.
+func (i *Issuer) macDomain(domain, payload string) []byte {
 	h := hmac.New(sha256.New, i.key)
-	h.Write([]byte("aias-step-token-v1\x00" + payload))
+	h.Write([]byte(domain + "\x00" + payload))
 	return h.Sum(nil)
 }

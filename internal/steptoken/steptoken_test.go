@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestIssueVerify(t *testing.T) {
@@ -33,5 +34,31 @@ func TestIssueVerify(t *testing.T) {
 	}
 	if _, err := NewIssuer([]byte("short")); err == nil {
 		t.Error("short key accepted")
+	}
+}
+
+func TestAttemptTicket(t *testing.T) {
+	iss, _ := NewIssuer(bytes.Repeat([]byte{1}, 32))
+	now := time.Unix(1_800_000_000, 0)
+	a := Attempt{Run: Run{Namespace: "acme", Name: "build-1", UID: "u-1"}, Step: "test", Attempt: 2, Expires: now.Add(time.Hour)}
+	ticket := iss.IssueAttempt(a)
+	if got, err := iss.VerifyAttempt(ticket, now); err != nil || got != a {
+		t.Fatalf("VerifyAttempt = %+v, %v; want %+v", got, err, a)
+	}
+	if _, err := iss.VerifyAttempt(ticket, now.Add(time.Hour+time.Second)); !errors.Is(err, ErrExpired) {
+		t.Errorf("after its deadline: %v, want ErrExpired", err)
+	}
+	runToken := iss.Issue(a.Run)
+	if _, err := iss.VerifyAttempt(runToken, now); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a run token taken for a ticket: %v", err)
+	}
+	if _, err := iss.Verify(ticket); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a ticket taken for a run token: %v", err)
+	}
+	other := a
+	other.Attempt = 3
+	forged := strings.Split(iss.IssueAttempt(other), ".")[0] + "." + strings.Split(ticket, ".")[1]
+	if _, err := iss.VerifyAttempt(forged, now); !errors.Is(err, ErrInvalid) {
+		t.Errorf("another attempt's payload with this mac: %v", err)
 	}
 }
