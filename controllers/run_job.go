@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -36,6 +37,21 @@ func stepLabels(run *aiasv1alpha1.Run, step string, attempt int32) map[string]st
 	}
 }
 
+// ticketLifetime is how long an attempt's ticket is accepted: the step's timeout, else
+// the Run's, else a week, plus time to upload its last logs and artifacts after the
+// command ended. The step API also refuses it as soon as the attempt or the Run ends;
+// the deadline bounds a ticket whose end was never recorded (a killed Pod).
+func ticketLifetime(spec *aiasv1alpha1.WorkflowSpec, step aiasv1alpha1.WorkflowStep) time.Duration {
+	const uploadGrace = 15 * time.Minute
+	switch {
+	case step.Timeout != nil:
+		return step.Timeout.Duration + uploadGrace
+	case spec.Timeout != nil:
+		return spec.Timeout.Duration + uploadGrace
+	}
+	return 7*24*time.Hour + uploadGrace
+}
+
 // buildJob is the Job of one step attempt (see DESIGN.md "Steps and outputs").
 func (r *RunReconciler) buildJob(run *aiasv1alpha1.Run, spec *aiasv1alpha1.WorkflowSpec, i int, attempt int32) (*batchv1.Job, error) {
 	step := spec.Steps[i]
@@ -47,6 +63,11 @@ func (r *RunReconciler) buildJob(run *aiasv1alpha1.Run, spec *aiasv1alpha1.Workf
 		corev1.EnvVar{Name: stepjob.EnvAPIURL, Value: r.InternalAPIURL},
 		corev1.EnvVar{Name: stepjob.EnvToken, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 			LocalObjectReference: corev1.LocalObjectReference{Name: tokenSecretName(run.Name)}, Key: stepjob.TokenKey}}},
+		// Not a secret on its own (the run token is): it names the attempt and its deadline.
+		corev1.EnvVar{Name: stepjob.EnvTicket, Value: r.Tokens.IssueAttempt(steptoken.Attempt{
+			Run:  steptoken.Run{Namespace: run.Namespace, Name: run.Name, UID: string(run.UID)},
+			Step: step.Name, Attempt: int(attempt), Expires: r.Now().Add(ticketLifetime(spec, step)),
+		})},
 		corev1.EnvVar{Name: stepjob.EnvNamespace, Value: run.Namespace},
 		corev1.EnvVar{Name: stepjob.EnvRun, Value: run.Name},
 		corev1.EnvVar{Name: stepjob.EnvStep, Value: step.Name},

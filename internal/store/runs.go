@@ -11,6 +11,13 @@ import (
 // calls it; calling it again is harmless.
 func (s *Store) DeleteRun(ctx context.Context, runUID string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// The index row goes first: step API writes hold it (lockOpenRun) while they
+		// insert, so this waits for those in flight, and any later one finds no row and
+		// is refused. The deletes below then see every row that was written — none can
+		// arrive after the finalizer ran.
+		if _, err := tx.Exec(ctx, `delete from run_index where uid = $1`, runUID); err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, `delete from artifacts where run_uid = $1 returning digest`, runUID)
 		if err != nil {
 			return err
@@ -20,9 +27,6 @@ func (s *Store) DeleteRun(ctx context.Context, runUID string) error {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `delete from run_logs where run_uid = $1`, runUID); err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, `delete from run_index where uid = $1`, runUID); err != nil {
 			return err
 		}
 		if _, err := tx.Exec(ctx, `delete from run_slots where run_uid = $1`, runUID); err != nil {
