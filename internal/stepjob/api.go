@@ -71,6 +71,11 @@ type LogLine struct {
 	Seq    int64     `json:"seq"`    // position within the stream of this step attempt, from 1
 	Time   time.Time `json:"time"`   // when the line was read
 	Line   string    `json:"line"`
+	// Raw carries the line instead of Line when its bytes are not text, that is not valid
+	// UTF-8 or holding a NUL byte: JSON strings cannot carry such bytes (encoders replace
+	// invalid UTF-8 with U+FFFD), base64 can. Line is then empty. The API stores the
+	// bytes exactly and shows them with U+FFFD for each byte that is not text.
+	Raw []byte `json:"raw,omitempty"`
 }
 
 // LogBatch is the body of POST PathLogs.

@@ -2,9 +2,11 @@ package steprun
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -23,6 +25,22 @@ type permanentError struct {
 }
 
 func (e *permanentError) Error() string { return fmt.Sprintf("status %d: %s", e.status, e.body) }
+
+// reason is the API's error reason ("BatchTooLarge", ...), "" when the body has none.
+func (e *permanentError) reason() string {
+	var b struct{ Reason string }
+	_ = json.Unmarshal([]byte(e.body), &b)
+	return b.Reason
+}
+
+// message is the API's error sentence, else the body.
+func (e *permanentError) message() string {
+	var b struct{ Error string }
+	if json.Unmarshal([]byte(e.body), &b) == nil && b.Error != "" {
+		return b.Error
+	}
+	return strings.TrimSpace(e.body)
+}
 
 // do sends the request built by newReq (called again per attempt, so bodies can be
 // re-read), retrying with exponential backoff on transport errors and 5xx/429.

@@ -6,10 +6,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aias-dev/aias/internal/stepjob"
 )
@@ -18,6 +21,9 @@ const (
 	maxLineBytes  = 64 << 10 // longer lines are cut; the full stdout still reaches the result artifact
 	flushInterval = 250 * time.Millisecond
 	maxBatchLines = 500
+	// maxBatchBody keeps a batch's JSON well under the API's body cap (8 MiB): long
+	// lines, or control characters (six bytes each in JSON), make a batch go in parts.
+	maxBatchBody = 2 << 20
 	// maxQueued bounds the lines held in memory: a command that prints faster than the API
 	// stores is slowed down through its pipe instead of growing step-run without limit.
 	maxQueued = 5000
@@ -38,10 +44,15 @@ type shipper struct {
 	// refused is the API's answer when it refused lines for good (413: the run's
 	// plan caps its log bytes): the step then fails, saying so.
 	refused string
+	// refusedLines counts lines the API refused one by one as malformed.
+	refusedLines int
+	// batchLines is the most lines one post carries: maxBatchLines, less once the API
+	// said a batch was too large.
+	batchLines int
 }
 
 func newShipper(c *client) *shipper {
-	s := &shipper{c: c, seq: map[string]int64{}, kick: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &shipper{c: c, seq: map[string]int64{}, kick: make(chan struct{}, 1), done: make(chan struct{}), batchLines: maxBatchLines}
 	s.drained = sync.NewCond(&s.mu)
 	return s
 }
@@ -119,45 +130,116 @@ func (s *shipper) run(ctx context.Context) {
 func (s *shipper) flush(ctx context.Context) {
 	for {
 		s.mu.Lock()
-		n := min(len(s.queue), maxBatchLines)
+		n := min(len(s.queue), s.batchLines)
 		batch := append([]stepjob.LogLine(nil), s.queue[:n]...)
+		dropped := s.dropped
 		s.mu.Unlock()
 		if n == 0 {
 			return
 		}
-		body, _ := json.Marshal(stepjob.LogBatch{Lines: batch})
-		resp, err := s.c.do(ctx, func() (*http.Request, error) {
-			req, err := http.NewRequest(http.MethodPost, s.c.cfg.stepURL()+stepjob.PathLogs, bytes.NewReader(body))
-			if req != nil {
-				req.Header.Set("Content-Type", "application/json")
-			}
-			return req, err
-		})
+		done, err := s.deliver(ctx, batch)
+		s.mu.Lock()
+		// Lines dropped from the queue's head meanwhile were this batch's first ones.
+		s.queue = s.queue[max(done-(s.dropped-dropped), 0):]
+		s.drained.Broadcast()
 		if err != nil {
-			s.mu.Lock()
 			var pe *permanentError
 			if errors.As(err, &pe) && pe.status == http.StatusRequestEntityTooLarge && s.refused == "" {
 				s.refused = pe.body
 			}
 			s.err = err
-			s.drained.Broadcast()
 			s.mu.Unlock()
-			return // keep the lines queued; the final flush tries again
+			return // keep the rest queued; the final flush tries again
 		}
-		resp.Body.Close()
-		s.mu.Lock()
-		s.queue = s.queue[n:]
 		s.err = nil
-		s.drained.Broadcast()
 		s.mu.Unlock()
 	}
+}
+
+// deliver posts batch and reports how many of its leading lines are done with: stored,
+// or refused for good and noted. A batch the API refuses for its content or size (400,
+// or 413 other than the run's log quota) is halved until the lines it refuses stand
+// alone, so one line the API will never take holds back none after it. Other errors
+// (the API unreachable after retries, the quota spent, the token refused) stop it.
+func (s *shipper) deliver(ctx context.Context, batch []stepjob.LogLine) (int, error) {
+	body := encodeBatch(batch)
+	if len(body) > maxBatchBody && len(batch) > 1 {
+		return s.deliverHalves(ctx, batch)
+	}
+	resp, err := s.c.do(ctx, func() (*http.Request, error) {
+		req, err := http.NewRequest(http.MethodPost, s.c.cfg.stepURL()+stepjob.PathLogs, bytes.NewReader(body))
+		if req != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		return req, err
+	})
+	if err == nil {
+		resp.Body.Close()
+		return len(batch), nil
+	}
+	var pe *permanentError
+	if !errors.As(err, &pe) {
+		return 0, err
+	}
+	reason := pe.reason()
+	if pe.status != http.StatusBadRequest && (pe.status != http.StatusRequestEntityTooLarge || reason == "RunLogQuota") {
+		return 0, err
+	}
+	if len(batch) == 1 {
+		s.refuse(batch[0], pe)
+		return 1, nil
+	}
+	if reason == "BatchTooLarge" || reason == "BodyTooLarge" {
+		s.mu.Lock()
+		s.batchLines = max(min(s.batchLines, len(batch)/2), 1)
+		s.mu.Unlock()
+	}
+	return s.deliverHalves(ctx, batch)
+}
+
+func (s *shipper) deliverHalves(ctx context.Context, batch []stepjob.LogLine) (int, error) {
+	h := len(batch) / 2
+	n, err := s.deliver(ctx, batch[:h])
+	if err != nil {
+		return n, err
+	}
+	m, err := s.deliver(ctx, batch[h:])
+	return n + m, err
+}
+
+// refuse counts a line the API refused for good and says so in the system stream (a
+// refused system line is only counted: its note could be refused in turn).
+func (s *shipper) refuse(l stepjob.LogLine, pe *permanentError) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refusedLines++
+	if l.Stream == stepjob.StreamSystem {
+		return
+	}
+	s.seq[stepjob.StreamSystem]++
+	s.queue = append(s.queue, stepjob.LogLine{Stream: stepjob.StreamSystem, Seq: s.seq[stepjob.StreamSystem], Time: time.Now().UTC(),
+		Line: fmt.Sprintf("%s line %d was refused by the log API (%d %s)", l.Stream, l.Seq, pe.status, pe.message())})
+}
+
+// encodeBatch is the JSON body of a batch. A line whose bytes are not text (invalid
+// UTF-8, or NUL) goes as raw bytes: a JSON string would lose them.
+func encodeBatch(batch []stepjob.LogLine) []byte {
+	lines := make([]stepjob.LogLine, len(batch))
+	for i, l := range batch {
+		if !utf8.ValidString(l.Line) || strings.IndexByte(l.Line, 0) >= 0 {
+			l.Raw, l.Line = []byte(l.Line), ""
+		}
+		lines[i] = l
+	}
+	body, _ := json.Marshal(stepjob.LogBatch{Lines: lines})
+	return body
 }
 
 // pending reports lines that never reached the API.
 func (s *shipper) pending() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.queue) + s.dropped
+	return len(s.queue) + s.dropped + s.refusedLines
 }
 
 // refusal is the API's reason for refusing log lines for good, "" if it never did.

@@ -321,3 +321,85 @@ func TestStepReadsDependencyResults(t *testing.T) {
 		}
 	}
 }
+
+// A NUL byte and invalid UTF-8 in the output are stored byte for byte (shown with
+// U+FFFD), and the lines after them too; the step ends at once instead of resending a
+// batch the store refuses.
+func TestStepLogsBytesThatAreNotText(t *testing.T) {
+	s := newStep(t, "nul", `{}`, "sh", "-c", `printf 'a\0b\n'; seq 5; printf 'caf\351\n' >&2`)
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan struct{})
+	go func() { s.wait(t); close(waited) }()
+	select {
+	case <-waited:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-waited
+		t.Fatalf("step-run still running after 30s; stderr:\n%s", s.stderr.String())
+	}
+	if s.exitCode != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", s.exitCode, s.stderr.String())
+	}
+	lines, err := testStore.ReadLogs(context.Background(), store.LogTarget{RunUID: s.run.UID, Step: s.step, Attempt: 1}, "stdout", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range lines {
+		if l.Raw != nil {
+			got = append(got, fmt.Sprintf("%q(%s)", l.Raw, l.Line))
+		} else {
+			got = append(got, l.Line)
+		}
+	}
+	if want := `"a\x00b"(a` + "\uFFFD" + `b)|1|2|3|4|5`; strings.Join(got, "|") != want {
+		t.Errorf("stdout log = %s, want %s", strings.Join(got, "|"), want)
+	}
+	errLines, err := testStore.ReadLogs(context.Background(), store.LogTarget{RunUID: s.run.UID, Step: s.step, Attempt: 1}, "stderr", 0, 100)
+	if err != nil || len(errLines) != 1 || string(errLines[0].Raw) != "caf\xe9" || errLines[0].Line != "caf\uFFFD" {
+		t.Errorf("stderr log = %+v, %v", errLines, err)
+	}
+	if got := s.content(t, s.artifacts(t)["result"]); got != "a\x00b\n1\n2\n3\n4\n5\n" {
+		t.Errorf("result = %q", got)
+	}
+}
+
+// An API that refuses a line for good (400) costs that line only: step-run halves the
+// batch until the refused line stands alone, notes it in the system stream and goes on.
+func TestStepLogLineRefusedForGood(t *testing.T) {
+	picky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, stepjob.PathLogs) {
+			body, _ := io.ReadAll(r.Body)
+			if bytes.Contains(body, []byte("poison")) {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				_, _ = w.Write([]byte(`{"error":"refused by policy","reason":"BadLine"}`))
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		api.Config.Handler.ServeHTTP(w, r)
+	}))
+	defer picky.Close()
+	s := newStep(t, "picky", `{}`, "sh", "-c", `seq 3; echo poison; echo after`)
+	for i, e := range s.cmd.Env {
+		if strings.HasPrefix(e, stepjob.EnvAPIURL+"=") {
+			s.cmd.Env[i] = stepjob.EnvAPIURL + "=" + picky.URL
+		}
+	}
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(t)
+	if s.exitCode != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", s.exitCode, s.stderr.String())
+	}
+	if got := s.logLines(t, "stdout"); strings.Join(got, "|") != "1|2|3|after" {
+		t.Errorf("stdout log = %q, want every line but the refused one", got)
+	}
+	if got := s.logLines(t, "system"); len(got) != 1 || !strings.Contains(got[0], "stdout line 4 was refused") || !strings.Contains(got[0], "refused by policy") {
+		t.Errorf("system log = %q", got)
+	}
+}

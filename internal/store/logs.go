@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -42,43 +44,89 @@ func (s *Store) AppendLogs(ctx context.Context, t LogTarget, lines []stepjob.Log
 		return 0, fmt.Errorf("run uid %q: %w", t.RunUID, err)
 	}
 	attempt := int32(t.Attempt)
+	texts := make([]string, len(lines))
+	raws := make([][]byte, len(lines))
+	for i, l := range lines {
+		texts[i], raws[i] = LogText(l)
+	}
 	n, err := s.pool.CopyFrom(ctx, pgx.Identifier{"run_logs"},
-		[]string{"namespace", "run_uid", "step", "attempt", "stream", "seq", "ts", "line"},
+		[]string{"namespace", "run_uid", "step", "attempt", "stream", "seq", "ts", "line", "raw"},
 		pgx.CopyFromSlice(len(lines), func(i int) ([]any, error) {
 			l := lines[i]
-			return []any{t.Namespace, uid, t.Step, attempt, l.Stream, l.Seq, l.Time, l.Line}, nil
+			return []any{t.Namespace, uid, t.Step, attempt, l.Stream, l.Seq, l.Time, texts[i], raws[i]}, nil
 		}))
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
-		return s.appendLogsSkippingStored(ctx, t, lines)
+		return s.appendLogsSkippingStored(ctx, t, lines, texts, raws)
 	}
 	return n, err
 }
 
-func (s *Store) appendLogsSkippingStored(ctx context.Context, t LogTarget, lines []stepjob.LogLine) (int64, error) {
+func (s *Store) appendLogsSkippingStored(ctx context.Context, t LogTarget, lines []stepjob.LogLine, texts []string, raws [][]byte) (int64, error) {
 	streams := make([]string, len(lines))
 	seqs := make([]int64, len(lines))
 	times := make([]time.Time, len(lines))
-	texts := make([]string, len(lines))
 	for i, l := range lines {
-		streams[i], seqs[i], times[i], texts[i] = l.Stream, l.Seq, l.Time, l.Line
+		streams[i], seqs[i], times[i] = l.Stream, l.Seq, l.Time
 	}
 	tag, err := s.pool.Exec(ctx, `
-		insert into run_logs (namespace, run_uid, step, attempt, stream, seq, ts, line)
-		select $1, $2, $3, $4, l.stream, l.seq, l.ts, l.line
-		from unnest($5::text[], $6::bigint[], $7::timestamptz[], $8::text[]) as l(stream, seq, ts, line)
+		insert into run_logs (namespace, run_uid, step, attempt, stream, seq, ts, line, raw)
+		select $1, $2, $3, $4, l.stream, l.seq, l.ts, l.line, l.raw
+		from unnest($5::text[], $6::bigint[], $7::timestamptz[], $8::text[], $9::bytea[]) as l(stream, seq, ts, line, raw)
 		on conflict (run_uid, step, attempt, stream, seq) do nothing`,
-		t.Namespace, t.RunUID, t.Step, t.Attempt, streams, seqs, times, texts)
+		t.Namespace, t.RunUID, t.Step, t.Attempt, streams, seqs, times, texts, raws)
 	if err != nil {
 		return 0, err
 	}
 	return tag.RowsAffected(), nil
 }
 
+// LogText is how a line is stored: text, a valid UTF-8 string without NUL that every
+// reader can show, and raw, the line's exact bytes when they differ from text (nil
+// otherwise). The line's bytes are l.Raw when set, else l.Line (which may hold any
+// bytes). text has U+FFFD in place of each byte that is not text: each byte of an
+// invalid UTF-8 sequence, and NUL (PostgreSQL's text type refuses both).
+func LogText(l stepjob.LogLine) (text string, raw []byte) {
+	b := l.Line
+	if l.Raw != nil {
+		b = string(l.Raw)
+	}
+	if IsLogText(b) {
+		return b, nil
+	}
+	var sb strings.Builder
+	sb.Grow(len(b) + 8)
+	for i := 0; i < len(b); {
+		r, size := utf8.DecodeRuneInString(b[i:])
+		if r == 0 || (r == utf8.RuneError && size == 1) {
+			sb.WriteRune(utf8.RuneError)
+		} else {
+			sb.WriteString(b[i : i+size])
+		}
+		i += size
+	}
+	return sb.String(), []byte(b)
+}
+
+// IsLogText reports whether a line's bytes are stored as they are: valid UTF-8 without
+// a NUL byte.
+func IsLogText(b string) bool {
+	return utf8.ValidString(b) && strings.IndexByte(b, 0) < 0
+}
+
+// LogLineBytes is a line's size as the per-run log cap counts it: its exact bytes.
+func LogLineBytes(l stepjob.LogLine) int64 {
+	if l.Raw != nil {
+		return int64(len(l.Raw))
+	}
+	return int64(len(l.Line))
+}
+
 // ReadLogs returns a step attempt's lines of one stream in order, after sequence afterSeq.
+// Line is the line as text (see LogText); Raw holds its exact bytes when they differ.
 func (s *Store) ReadLogs(ctx context.Context, t LogTarget, stream string, afterSeq int64, limit int) ([]stepjob.LogLine, error) {
 	rows, err := s.pool.Query(ctx, `
-		select stream, seq, ts, line from run_logs
+		select stream, seq, ts, line, raw from run_logs
 		where run_uid = $1 and step = $2 and attempt = $3 and stream = $4 and seq > $5
 		order by seq limit $6`, t.RunUID, t.Step, t.Attempt, stream, afterSeq, limit)
 	if err != nil {
@@ -90,6 +138,14 @@ func (s *Store) ReadLogs(ctx context.Context, t LogTarget, stream string, afterS
 // LogBytes is the total size of a Run's stored log lines, for the per-run cap.
 func (s *Store) LogBytes(ctx context.Context, runUID string) (int64, error) {
 	var n int64
-	err := s.pool.QueryRow(ctx, `select coalesce(sum(octet_length(line)), 0) from run_logs where run_uid = $1`, runUID).Scan(&n)
+	err := s.pool.QueryRow(ctx, `select coalesce(sum(coalesce(octet_length(raw), octet_length(line))), 0) from run_logs where run_uid = $1`, runUID).Scan(&n)
 	return n, err
+}
+
+// IsDataError reports whether PostgreSQL refused a write for its content (SQLSTATE
+// class 22, data exception, or 23, integrity constraint violation): sending the same
+// write again gets the same answer.
+func IsDataError(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23"))
 }

@@ -20,7 +20,8 @@ type LogKey struct {
 	After   int64
 }
 
-// RunLogLine is a line with the step attempt it belongs to.
+// RunLogLine is a line with the step attempt it belongs to. Line is the line as text (see
+// LogText); Raw holds its exact bytes when they differ.
 type RunLogLine struct {
 	Step    string
 	Attempt int
@@ -43,10 +44,10 @@ func (s *Store) ReadRunLogs(ctx context.Context, runUID string, keys []LogKey, l
 		steps[i], attempts[i], streams[i], afters[i] = k.Step, int32(k.Attempt), k.Stream, k.After
 	}
 	rows, err := s.pool.Query(ctx, `
-		select k.step, k.attempt, l.stream, l.seq, l.ts, l.line
+		select k.step, k.attempt, l.stream, l.seq, l.ts, l.line, l.raw
 		from unnest($2::text[], $3::int[], $4::text[], $5::bigint[]) as k(step, attempt, stream, after)
 		cross join lateral (
-			select stream, seq, ts, line from run_logs
+			select stream, seq, ts, line, raw from run_logs
 			where run_uid = $1 and step = k.step and attempt = k.attempt and stream = k.stream and seq > k.after
 			order by seq limit $6) l`,
 		runUID, steps, attempts, streams, afters, limit)
@@ -57,7 +58,7 @@ func (s *Store) ReadRunLogs(ctx context.Context, runUID string, keys []LogKey, l
 		var l RunLogLine
 		var attempt int32
 		var ts time.Time
-		err := row.Scan(&l.Step, &attempt, &l.Stream, &l.Seq, &ts, &l.Line)
+		err := row.Scan(&l.Step, &attempt, &l.Stream, &l.Seq, &ts, &l.Line, &l.Raw)
 		l.Attempt, l.Time = int(attempt), ts
 		return l, err
 	})

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -114,13 +115,26 @@ func (a *Server) authorize(w http.ResponseWriter, r *http.Request) (stepTarget, 
 	return stepTarget{run: run, step: step, attempt: attempt}, true
 }
 
+// Caps of a log append. A longer line is refused (step-run cuts its lines at this size);
+// the body cap leaves room for a full batch of ordinary lines, and step-run keeps its
+// bodies well under it.
+const (
+	MaxLogLineBytes = 64 << 10
+	maxLogBodyBytes = 8 << 20
+)
+
 func (a *Server) appendLogs(w http.ResponseWriter, r *http.Request) {
 	t, ok := a.authorize(w, r)
 	if !ok {
 		return
 	}
 	var batch stepjob.LogBatch
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 8<<20)).Decode(&batch); err != nil {
+	if err := decodeJSON(w, r, maxLogBodyBytes, &batch); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			httpjson.Error(w, http.StatusRequestEntityTooLarge, "BodyTooLarge", fmt.Sprintf("a log batch's body may hold at most %d bytes", maxLogBodyBytes))
+			return
+		}
 		httpjson.Error(w, http.StatusBadRequest, "BadBody", "body must be JSON {\"lines\": [...]}: "+err.Error())
 		return
 	}
@@ -128,11 +142,9 @@ func (a *Server) appendLogs(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusRequestEntityTooLarge, "BatchTooLarge", fmt.Sprintf("at most %d lines per batch", a.MaxLogBatch))
 		return
 	}
-	for _, l := range batch.Lines {
-		if !stepjob.ValidStream(l.Stream) || l.Seq < 1 {
-			httpjson.Error(w, http.StatusBadRequest, "BadLine", "each line needs stream stdout|stderr|system and seq >= 1")
-			return
-		}
+	if status, reason, msg := checkLines(batch.Lines); status != 0 {
+		httpjson.Error(w, status, reason, msg)
+		return
 	}
 	limits, err := a.caps.get(r.Context(), a.Store, t.run.UID)
 	var used int64
@@ -145,13 +157,19 @@ func (a *Server) appendLogs(w http.ResponseWriter, r *http.Request) {
 	}
 	var size int64
 	for _, l := range batch.Lines {
-		size += int64(len(l.Line))
+		size += store.LogLineBytes(l)
 	}
 	if c := limits.LogBytes; c != nil && used+size > *c {
 		httpjson.Error(w, http.StatusRequestEntityTooLarge, "RunLogQuota", fmt.Sprintf("the run's logs would exceed its plan's logBytesPerRun (%d bytes; %d stored)", *c, used))
 		return
 	}
 	n, err := a.Store.AppendLogs(r.Context(), store.LogTarget{Namespace: t.run.Namespace, RunUID: t.run.UID, Step: t.step, Attempt: t.attempt}, batch.Lines)
+	if store.IsDataError(err) {
+		// Retrying cannot change PostgreSQL's mind: a 503 here would have step-run resend
+		// the batch for minutes and hold back every line after it.
+		httpjson.Error(w, http.StatusBadRequest, "Unstorable", "the store refused the batch's content: "+err.Error())
+		return
+	}
 	if err != nil {
 		httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not store log lines")
 		return
@@ -164,6 +182,45 @@ func (a *Server) appendLogs(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	httpjson.Write(w, http.StatusOK, map[string]int64{"inserted": n})
+}
+
+// checkLines validates a batch: the answer's status (0: valid), reason and message.
+func checkLines(lines []stepjob.LogLine) (int, string, string) {
+	type key struct {
+		stream string
+		seq    int64
+	}
+	seen := make(map[key]bool, len(lines))
+	for _, l := range lines {
+		switch {
+		case !stepjob.ValidStream(l.Stream) || l.Seq < 1:
+			return http.StatusBadRequest, "BadLine", "each line needs stream stdout|stderr|system and seq >= 1"
+		case l.Raw != nil && l.Line != "":
+			return http.StatusBadRequest, "BadLine", "a line carries its bytes in line or in raw, not in both"
+		case store.LogLineBytes(l) > MaxLogLineBytes:
+			return http.StatusRequestEntityTooLarge, "LineTooLong", fmt.Sprintf("a log line may hold at most %d bytes", MaxLogLineBytes)
+		case seen[key{l.Stream, l.Seq}]:
+			return http.StatusBadRequest, "BadLine", fmt.Sprintf("%s line %d appears twice in the batch", l.Stream, l.Seq)
+		}
+		seen[key{l.Stream, l.Seq}] = true
+	}
+	return 0, "", ""
+}
+
+// decodeJSON reads exactly one JSON value of at most limit bytes from the body into v.
+func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return err
+		}
+		return errors.New("unexpected data after the JSON value")
+	}
+	return nil
 }
 
 func (a *Server) putArtifact(w http.ResponseWriter, r *http.Request) {
