@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	utilcache "k8s.io/apimachinery/pkg/util/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -39,7 +40,8 @@ type EndpointSource interface {
 // ClusterSource reads endpoints from an informer cache, and signing keys through an
 // informer on Secret metadata: a Secret's content is read from the apiserver once per
 // resourceVersion — when first used and after each change — never per request, and only
-// for Secrets that endpoints use. The process never holds the cluster's other Secrets.
+// for Secrets that endpoints use (again after cachedKeysTTL, or once pushed out of the
+// maxCachedSecrets kept). The process never holds the cluster's other Secrets.
 type ClusterSource struct {
 	Cache  cache.Cache   // WebhookEndpoints, Tenants, Plans, and Secret metadata
 	Reader client.Reader // direct Secret reads
@@ -47,19 +49,32 @@ type ClusterSource struct {
 	DefaultPlan  string
 	PastDueGrace time.Duration
 
-	mu   sync.Mutex
-	keys map[types.NamespacedName]cachedKeys
+	keysOnce sync.Once
+	keys     *utilcache.LRUExpireCache // types.NamespacedName → cachedKeys
 }
 
 type cachedKeys struct {
 	resourceVersion string // "" for a Secret found missing
 	keys            []signature.Key
-	checked         time.Time
 }
 
-// missingSecretRecheck bounds how often a missing Secret is looked up in the apiserver,
-// however many deliveries arrive for its endpoint.
-const missingSecretRecheck = 2 * time.Second
+const (
+	// missingSecretRecheck bounds how often a missing Secret is looked up in the
+	// apiserver, however many deliveries arrive for its endpoint.
+	missingSecretRecheck = 2 * time.Second
+	// maxCachedSecrets bounds the Secrets whose keys are kept, the ones used last: a
+	// cluster's worth of endpoints fits, and one pushed out costs a read at its next use.
+	maxCachedSecrets = 16384
+	// cachedKeysTTL is how long the keys of an unchanged Secret are kept; the Secrets of
+	// deleted endpoints do not stay in memory for longer.
+	cachedKeysTTL = 30 * time.Minute
+)
+
+// keyCache is the bounded cache of signing keys, made on first use.
+func (c *ClusterSource) keyCache() *utilcache.LRUExpireCache {
+	c.keysOnce.Do(func() { c.keys = utilcache.NewLRUExpireCache(maxCachedSecrets) })
+	return c.keys
+}
 
 // Warm starts the informers so the first delivery does not wait for a cache sync.
 func (c *ClusterSource) Warm(ctx context.Context) error {
@@ -90,14 +105,13 @@ func (c *ClusterSource) Keys(ctx context.Context, namespace, name string) ([]sig
 	key := types.NamespacedName{Namespace: namespace, Name: name}
 	meta := SecretMetadata()
 	err := c.Cache.Get(ctx, key, meta)
-	c.mu.Lock()
-	cached, ok := c.keys[key]
-	c.mu.Unlock()
+	v, ok := c.keyCache().Get(key)
+	cached, _ := v.(cachedKeys)
 	switch {
 	case err == nil && ok && cached.resourceVersion == meta.ResourceVersion:
 		return cached.keys, nil
-	case apierrors.IsNotFound(err) && ok && cached.resourceVersion == "" && time.Since(cached.checked) < missingSecretRecheck:
-		return nil, nil // known missing, checked a moment ago
+	case apierrors.IsNotFound(err) && ok && cached.resourceVersion == "":
+		return nil, nil // known missing, checked a moment ago (the entry expires after missingSecretRecheck)
 	case err != nil && !apierrors.IsNotFound(err):
 		return nil, err
 	}
@@ -106,12 +120,7 @@ func (c *ClusterSource) Keys(ctx context.Context, namespace, name string) ([]sig
 	secret := &corev1.Secret{}
 	if err := c.Reader.Get(ctx, key, secret); err != nil {
 		if apierrors.IsNotFound(err) {
-			c.mu.Lock()
-			if c.keys == nil {
-				c.keys = map[types.NamespacedName]cachedKeys{}
-			}
-			c.keys[key] = cachedKeys{checked: time.Now()}
-			c.mu.Unlock()
+			c.keyCache().Add(key, cachedKeys{}, missingSecretRecheck)
 			return nil, nil
 		}
 		return nil, err
@@ -120,12 +129,7 @@ func (c *ClusterSource) Keys(ctx context.Context, namespace, name string) ([]sig
 	if err != nil {
 		keys = nil // no usable key: deliveries are refused until the Secret is fixed
 	}
-	c.mu.Lock()
-	if c.keys == nil {
-		c.keys = map[types.NamespacedName]cachedKeys{}
-	}
-	c.keys[key] = cachedKeys{resourceVersion: secret.ResourceVersion, keys: keys, checked: time.Now()}
-	c.mu.Unlock()
+	c.keyCache().Add(key, cachedKeys{resourceVersion: secret.ResourceVersion, keys: keys}, cachedKeysTTL)
 	return keys, nil
 }
 
