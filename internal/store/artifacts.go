@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // chunkSize is the unit in which blob content is stored and streamed.
@@ -53,7 +55,8 @@ var headBuffers = sync.Pool{New: func() any { b := make([]byte, smallArtifactByt
 // PutArtifact streams r into the store as the content of key, at most maxBytes (0: no
 // limit), in one transaction: either the whole artifact is recorded or nothing is.
 // Identical content is stored once. When wantDigest is set the content must match it.
-// Re-uploading the same key replaces the record, so a retried upload is harmless.
+// Re-uploading the same key replaces the record, so a retried upload is harmless, and
+// deletes the content it held when no artifact references it any more.
 func (s *Store) PutArtifact(ctx context.Context, key ArtifactKey, contentType string, r io.Reader, maxBytes int64, wantDigest string) (Artifact, error) {
 	// Read a little past the small-artifact size to learn which path this upload takes.
 	bufp := headBuffers.Get().(*[]byte)
@@ -77,14 +80,23 @@ func (s *Store) PutArtifact(ctx context.Context, key ArtifactKey, contentType st
 			return ErrDigestMismatch
 		}
 		a.Digest, a.Size = digest, size
-		return tx.QueryRow(ctx, `
+		// The artifact this one replaces, locked until commit so that a concurrent
+		// replacement of the same key sees this one's blob, not the one before.
+		replaced, err := lockArtifacts(ctx, tx, []ArtifactKey{key})
+		if err != nil {
+			return err
+		}
+		if err := tx.QueryRow(ctx, `
 			insert into artifacts (namespace, run_uid, run_name, step, attempt, name, digest, content_type, size)
 			values ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 			on conflict (run_uid, step, attempt, name) do update
 			  set digest = excluded.digest, content_type = excluded.content_type, size = excluded.size, created_at = now()
 			returning created_at`,
 			key.Namespace, key.RunUID, key.RunName, key.Step, key.Attempt, key.Name, digest, contentType, size,
-		).Scan(&a.CreatedAt)
+		).Scan(&a.CreatedAt); err != nil {
+			return err
+		}
+		return dropOrphanBlobs(ctx, tx, replaced)
 	})
 	if err != nil {
 		return Artifact{}, err
@@ -152,6 +164,71 @@ func writeBlob(ctx context.Context, tx pgx.Tx, r io.Reader, maxBytes int64) (dig
 		_, err = tx.Exec(ctx, `delete from blob_chunks where digest = $1`, provisional)
 	}
 	return digest, size, err
+}
+
+// artifactLockClass is the first key of the transaction-scoped advisory locks on artifact
+// keys ('ARTF'); two-key advisory locks never meet the one-key locks used elsewhere.
+const artifactLockClass = 0x41525446
+
+// lockArtifacts serializes the writers of keys until tx ends (advisory locks, taken in
+// one order, so that even two first uploads of one key see each other) and returns the
+// digests the keys hold now: what writing them replaces.
+func lockArtifacts(ctx context.Context, tx pgx.Tx, keys []ArtifactKey) ([]string, error) {
+	uids, steps, attempts, names := make([]string, len(keys)), make([]string, len(keys)), make([]int32, len(keys)), make([]string, len(keys))
+	for i, k := range keys {
+		uids[i], steps[i], attempts[i], names[i] = strings.ToLower(k.RunUID), k.Step, int32(k.Attempt), k.Name
+	}
+	if _, err := tx.Exec(ctx, `
+		select pg_advisory_xact_lock($5, h) from (
+		  select distinct hashtext(k.run_uid || '/' || k.step || '/' || k.attempt || '/' || k.name) h
+		  from unnest($1::text[], $2::text[], $3::int[], $4::text[]) as k(run_uid, step, attempt, name)
+		  order by h) locks`, uids, steps, attempts, names, artifactLockClass); err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, `
+		select a.digest from artifacts a
+		join unnest($1::uuid[], $2::text[], $3::int[], $4::text[]) as k(run_uid, step, attempt, name)
+		  on a.run_uid = k.run_uid and a.step = k.step and a.attempt = k.attempt and a.name = k.name`,
+		uids, steps, attempts, names)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// dropOrphanBlobs deletes those of digests no artifact references any more (a replaced
+// artifact's old content), so re-uploading under one name never leaves the old content
+// behind, outside every Run's artifact bytes. It runs under a savepoint and gives up
+// quietly when a concurrent upload takes a reference meanwhile (the foreign key refuses
+// the delete): then the blob is not an orphan, and the upload that called it stands.
+func dropOrphanBlobs(ctx context.Context, tx pgx.Tx, digests []string) error {
+	if len(digests) == 0 {
+		return nil
+	}
+	err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+		rows, err := sp.Query(ctx, `
+			delete from blobs b where b.digest = any($1)
+			and not exists (select 1 from artifacts a where a.digest = b.digest)
+			returning b.digest`, digests)
+		if err != nil {
+			return err
+		}
+		gone, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil || len(gone) == 0 {
+			return err
+		}
+		_, err = sp.Exec(ctx, `delete from blob_chunks where digest = any($1)`, gone)
+		return err
+	})
+	if err != nil && (IsDataError(err) || isDeadlock(err)) {
+		return nil // rolled back to the savepoint; the rest of tx goes on
+	}
+	return err
+}
+
+func isDeadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
 }
 
 func provisionalKey() (string, error) {

@@ -104,9 +104,10 @@ func (g *groupCommitter) take() []*smallPut {
 	return batch
 }
 
-// writeSmallBatch records a batch of single-chunk artifacts with one statement: new
-// blobs and their chunk, then the artifact rows. Rows are written in key order so two
-// batches touching the same blobs or keys lock them in the same order.
+// writeSmallBatch records a batch of single-chunk artifacts in one transaction: the keys'
+// locks, then one statement for new blobs, their chunk and the artifact rows, then the
+// blobs the batch replaced when nothing references them any more. Rows are written in key
+// order so two batches touching the same blobs or keys lock them in the same order.
 func (s *Store) writeSmallBatch(ctx context.Context, batch []*smallPut) error {
 	n := len(batch)
 	var (
@@ -121,7 +122,36 @@ func (s *Store) writeSmallBatch(ctx context.Context, batch []*smallPut) error {
 		namespaces[i], uids[i], runNames[i], steps[i], attempts[i], names[i] = k.Namespace, k.RunUID, k.RunName, k.Step, int32(k.Attempt), k.Name
 		digests[i], types[i], sizes[i], data[i] = p.digest, p.contentType, int64(len(p.data)), p.data
 	}
-	rows, err := s.pool.Query(ctx, `
+	keys := make([]ArtifactKey, n)
+	for i, p := range batch {
+		keys[i] = p.key
+	}
+	var created map[ArtifactKey]time.Time
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		replaced, err := lockArtifacts(ctx, tx, keys)
+		if err != nil {
+			return err
+		}
+		if created, err = writeSmallRows(ctx, tx, namespaces, uids, runNames, steps, attempts, names, digests, types, sizes, data); err != nil {
+			return err
+		}
+		return dropOrphanBlobs(ctx, tx, replaced)
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range batch {
+		at := created[ArtifactKey{RunUID: strings.ToLower(p.key.RunUID), Step: p.key.Step, Attempt: p.key.Attempt, Name: p.key.Name}]
+		p.done <- smallResult{createdAt: at}
+	}
+	return nil
+}
+
+// writeSmallRows is writeSmallBatch's one statement; it returns each row's created_at by
+// key (run uid in lower case).
+func writeSmallRows(ctx context.Context, tx pgx.Tx, namespaces, uids, runNames, steps []string, attempts []int32, names, digests, types []string, sizes []int64, data [][]byte) (map[ArtifactKey]time.Time, error) {
+	n := len(namespaces)
+	rows, err := tx.Query(ctx, `
 		with input as (
 		  select * from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bytea[])
 		    as t(namespace, run_uid, run_name, step, attempt, name, digest, content_type, size, data)
@@ -147,7 +177,7 @@ func (s *Store) writeSmallBatch(ctx context.Context, batch []*smallPut) error {
 		returning run_uid::text, step, attempt, name, created_at`,
 		namespaces, uids, runNames, steps, attempts, names, digests, types, sizes, data)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	created := make(map[ArtifactKey]time.Time, n)
 	var k ArtifactKey
@@ -156,12 +186,5 @@ func (s *Store) writeSmallBatch(ctx context.Context, batch []*smallPut) error {
 		created[ArtifactKey{RunUID: strings.ToLower(k.RunUID), Step: k.Step, Attempt: k.Attempt, Name: k.Name}] = at
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	for _, p := range batch {
-		at := created[ArtifactKey{RunUID: strings.ToLower(p.key.RunUID), Step: p.key.Step, Attempt: p.key.Attempt, Name: p.key.Name}]
-		p.done <- smallResult{createdAt: at}
-	}
-	return nil
+	return created, err
 }

@@ -46,3 +46,12 @@ func (s *Store) ArtifactBytes(ctx context.Context, runUID string, except Artifac
 		and not (step = $2 and attempt = $3 and name = $4)`, runUID, except.Step, except.Attempt, except.Name).Scan(&n)
 	return n, err
 }
+
+// AttemptArtifactCount is how many artifacts a step attempt stored, except one name
+// (the one being replaced, which adds none).
+func (s *Store) AttemptArtifactCount(ctx context.Context, runUID, step string, attempt int, except string) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `select count(*) from artifacts where run_uid = $1 and step = $2 and attempt = $3 and name <> $4`,
+		runUID, step, attempt, except).Scan(&n)
+	return n, err
+}

@@ -9,12 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 
+	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
@@ -223,6 +225,10 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 	return nil
 }
 
+// MaxArtifactsPerAttempt caps the artifacts of one step attempt (the result and the
+// files of $AIAS_OUTPUT_DIR).
+const MaxArtifactsPerAttempt = 100
+
 func (a *Server) putArtifact(w http.ResponseWriter, r *http.Request) {
 	t, ok := a.authorize(w, r)
 	if !ok {
@@ -244,7 +250,25 @@ func (a *Server) putArtifact(w http.ResponseWriter, r *http.Request) {
 	if contentType == "" {
 		contentType = "application/octet-stream"
 	}
+	if len(contentType) > aiasv1alpha1.MaxContentTypeLength {
+		httpjson.Error(w, http.StatusBadRequest, "ContentTypeTooLong", fmt.Sprintf("the Content-Type header is longer than %d bytes", aiasv1alpha1.MaxContentTypeLength))
+		return
+	}
+	if _, _, err := mime.ParseMediaType(contentType); err != nil {
+		httpjson.Error(w, http.StatusBadRequest, "BadContentType", "the Content-Type header is not a media type: "+err.Error())
+		return
+	}
 	key := store.ArtifactKey{Namespace: t.run.Namespace, RunName: t.run.Name, RunUID: t.run.UID, Step: t.step, Attempt: t.attempt, Name: name}
+	// Each artifact is a row in the store and an entry in the Run's status: an attempt
+	// stores a bounded number (a replaced one adds none). Two uploads at the same moment
+	// can each see the last free place; step-run uploads one at a time.
+	if n, err := a.Store.AttemptArtifactCount(r.Context(), t.run.UID, t.step, t.attempt, name); err != nil {
+		httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not count the attempt's artifacts")
+		return
+	} else if n >= MaxArtifactsPerAttempt {
+		httpjson.Error(w, http.StatusRequestEntityTooLarge, "TooManyArtifacts", fmt.Sprintf("a step attempt may store at most %d artifacts", MaxArtifactsPerAttempt))
+		return
+	}
 	// The plan's artifactBytesPerRun: what the Run's other artifacts leave of it caps
 	// this one. (Two steps uploading at the same moment can each see the same remainder;
 	// the overshoot is bounded by one artifact.)
