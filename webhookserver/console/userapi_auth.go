@@ -145,7 +145,8 @@ func (a *access) userOf(w http.ResponseWriter, r *http.Request, token string) (u
 }
 
 // authenticated wraps h: no or an unknown token is 401; a cookie-authenticated request
-// that changes something must carry the CSRF header matching the CSRF cookie.
+// that changes something must come from this origin and carry the CSRF header matching
+// the CSRF cookie.
 func (a *access) authenticated(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, viaCookie := bearerToken(r)
@@ -157,9 +158,15 @@ func (a *access) authenticated(h http.Handler) http.Handler {
 		if !ok {
 			return
 		}
-		if viaCookie && r.Method != http.MethodGet && r.Method != http.MethodHead && !csrfOK(r) {
-			httpjson.Error(w, http.StatusForbidden, "Forbidden", "missing or wrong "+csrfHeader+" header")
-			return
+		if viaCookie && r.Method != http.MethodGet && r.Method != http.MethodHead {
+			if !sameOrigin(r) {
+				httpjson.Error(w, http.StatusForbidden, "Forbidden", "cross-origin request refused")
+				return
+			}
+			if !csrfOK(r) {
+				httpjson.Error(w, http.StatusForbidden, "Forbidden", "missing or wrong "+csrfHeader+" header")
+				return
+			}
 		}
 		ctx := context.WithValue(r.Context(), callerKey{}, caller{Info: u, viaCookie: viaCookie})
 		h.ServeHTTP(w, r.WithContext(ctx))
@@ -232,21 +239,42 @@ func (a *access) login(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent) // the UI asks /api/v1/whoami next
 }
 
-// sameOrigin accepts a request without an Origin header (not a browser, or a browser
-// that does not send one for same-origin form posts) or one whose Origin is this host
-// (as the client or, behind a proxy, X-Forwarded-Host names it).
+// sameOrigin tells whether a state-changing request may come from a page of another
+// origin: it accepts a request without an Origin header (not a browser: browsers send
+// Origin on every cross-origin POST) and one whose Origin is this listener's own, an
+// http(s) origin whose host is the Host the client addressed or, behind a proxy, the
+// first X-Forwarded-Host. Every other Origin is refused, "null" among them (what a
+// sandboxed frame, a file: page or a cross-origin redirect sends; it matches no host,
+// and an empty X-Forwarded-Host must not make it match), and so is a request whose
+// Sec-Fetch-Site says a browser sent it for another site.
 func sameOrigin(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		return false
+	}
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return true
 	}
 	u, err := url.Parse(origin)
-	return err == nil && (u.Host == r.Host || u.Host == r.Header.Get("X-Forwarded-Host"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
+		u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.Opaque != "" {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	fwd, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Host"), ",")
+	fwd = strings.TrimSpace(fwd)
+	return fwd != "" && strings.EqualFold(u.Host, fwd)
 }
 
-// logout drops the session cookies. It needs the CSRF header like any other POST, so a
-// foreign page cannot log the user out either.
+// logout drops the session cookies. It needs this origin and the CSRF header like any
+// other POST, so a foreign page cannot log the user out either.
 func (a *access) logout(w http.ResponseWriter, r *http.Request) {
+	if !sameOrigin(r) {
+		httpjson.Error(w, http.StatusForbidden, "Forbidden", "cross-origin logout refused")
+		return
+	}
 	if !csrfOK(r) {
 		httpjson.Error(w, http.StatusForbidden, "Forbidden", "missing or wrong "+csrfHeader+" header")
 		return
