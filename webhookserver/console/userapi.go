@@ -7,12 +7,12 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/lru"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/aias-dev/aias/internal/entitlements"
@@ -44,8 +44,13 @@ type Server struct {
 	Log        logr.Logger
 
 	access *access
-	specs  sync.Map // spec digest → *aiasv1alpha1.WorkflowSpec; digests never change meaning
+	// specs holds decoded frozen specs by digest (digests never change meaning), the
+	// maxCachedSpecs used last: a page of Runs shares a few, and a miss is one read.
+	specs *lru.Cache
 }
+
+// maxCachedSpecs bounds the frozen specs the user listener keeps decoded.
+const maxCachedSpecs = 512
 
 // EntitlementSource resolves what binds a namespace (the webhookserver passes the hook
 // listener's ClusterSource, which reads the shared cache).
@@ -62,7 +67,7 @@ func New(cfg *rest.Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{FollowPoll: 300 * time.Millisecond, Log: logr.Discard(), access: acc}, nil
+	return &Server{FollowPoll: 300 * time.Millisecond, Log: logr.Discard(), access: acc, specs: lru.New(maxCachedSpecs)}, nil
 }
 
 // Handler routes the user listener.

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/store"
 
@@ -178,7 +180,8 @@ func hasStep(run *aiasv1alpha1.Run, name string) bool {
 }
 
 // followLogs streams lines as server-sent events while they are appended, and ends with
-// an `end` event once the Run has finished and every line has been sent.
+// an `end` event once the Run has finished and every line has been sent, or once the Run
+// is deleted (`"deleted": true`).
 func (a *Server) followLogs(w http.ResponseWriter, r *http.Request, run *aiasv1alpha1.Run, q logQuery, c logCursor) {
 	// A follow outlasts the listener's read and write timeouts; each write (a line, or
 	// the keep-alive every 15 s) must instead get through within its stream timeout.
@@ -252,9 +255,17 @@ func (a *Server) followLogs(w http.ResponseWriter, r *http.Request, run *aiasv1a
 		}
 		if time.Since(lastRecheck) >= stepsRecheck || finished {
 			lastRecheck = time.Now()
-			if fresh, err := a.fetchRun(ctx, run.Namespace, run.Name); err == nil {
+			fresh, err := a.fetchRun(ctx, run.Namespace, run.Name)
+			switch {
+			case err == nil && fresh.UID == run.UID && fresh.DeletionTimestamp == nil:
 				run = fresh
-			} else if ctx.Err() != nil {
+			case err == nil || apierrors.IsNotFound(err):
+				// Deleted, being deleted (its finalizer drops its lines), or replaced by
+				// a new Run of the same name: nothing more will come for this one.
+				fmt.Fprintf(w, "event: end\nid: %s\ndata: {\"phase\":%q,\"deleted\":true}\n\n", c.encode(), run.Status.Phase)
+				flusher.Flush()
+				return
+			case ctx.Err() != nil:
 				return
 			}
 		}

@@ -219,7 +219,7 @@ func (a *Server) frozenSpec(ctx context.Context, digest string) (*aiasv1alpha1.W
 	if digest == "" {
 		return nil, nil
 	}
-	if s, ok := a.specs.Load(digest); ok {
+	if s, ok := a.specs.Get(digest); ok {
 		return s.(*aiasv1alpha1.WorkflowSpec), nil
 	}
 	raw, err := a.Store.WorkflowSpec(ctx, digest)
@@ -233,7 +233,7 @@ func (a *Server) frozenSpec(ctx context.Context, digest string) (*aiasv1alpha1.W
 	if err := json.Unmarshal(raw, spec); err != nil {
 		return nil, fmt.Errorf("frozen spec %s: %w", digest, err)
 	}
-	a.specs.Store(digest, spec)
+	a.specs.Add(digest, spec)
 	return spec, nil
 }
 
