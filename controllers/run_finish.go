@@ -129,7 +129,11 @@ func (r *RunReconciler) refreshArtifacts(ctx context.Context, run *aiasv1alpha1.
 		if int32(a.Attempt) != latest[a.Step] {
 			continue
 		}
-		out = append(out, aiasv1alpha1.ArtifactStatus{Step: a.Step, Name: a.Name, Digest: a.Digest, Size: a.Size, ContentType: a.ContentType})
+		ct := a.ContentType
+		if len(ct) > aiasv1alpha1.MaxContentTypeLength {
+			ct = "" // stored before the step API capped it; the schema would refuse the status
+		}
+		out = append(out, aiasv1alpha1.ArtifactStatus{Step: a.Step, Name: a.Name, Digest: a.Digest, Size: a.Size, ContentType: ct})
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if order[out[i].Step] != order[out[j].Step] {
@@ -137,8 +141,20 @@ func (r *RunReconciler) refreshArtifacts(ctx context.Context, run *aiasv1alpha1.
 		}
 		return out[i].Name < out[j].Name
 	})
+	// However many artifacts the steps stored, the status lists a bounded number: one
+	// that etcd refused would keep the Run from ever recording that it finished.
+	run.Status.ArtifactCount, run.Status.ArtifactsURL = int32(len(out)), ""
+	if len(out) > aiasv1alpha1.MaxStatusArtifacts {
+		out = out[:aiasv1alpha1.MaxStatusArtifacts]
+		run.Status.ArtifactsURL = artifactsPath(run)
+	}
 	run.Status.Artifacts = out
 	return nil
+}
+
+// artifactsPath is where the user API lists all of a Run's artifacts.
+func artifactsPath(run *aiasv1alpha1.Run) string {
+	return "/api/v1/namespaces/" + run.Namespace + "/runs/" + run.Name + "/artifacts"
 }
 
 func lowerPhase(p aiasv1alpha1.RunPhase) string {

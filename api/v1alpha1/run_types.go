@@ -172,19 +172,24 @@ type StepStatus struct {
 	OutputDigest string `json:"outputDigest,omitempty"`
 }
 
+// MaxStatusArtifacts is the most artifacts a Run's status lists (the schema's maxItems).
+const MaxStatusArtifacts = 100
+
 // ArtifactStatus lists one stored step output. The content lives in the store, never in etcd.
 type ArtifactStatus struct {
 	// Step that produced the artifact.
 	Step string `json:"step"`
 	// Name of the artifact (`result` for stdout, else the file name).
+	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
 	// Digest is the sha256 of the content.
 	Digest string `json:"digest"`
 	// Size in bytes.
 	// +optional
 	Size int64 `json:"size,omitempty"`
-	// ContentType of the content.
+	// ContentType of the content (at most MaxContentTypeLength).
 	// +optional
+	// +kubebuilder:validation:MaxLength=255
 	ContentType string `json:"contentType,omitempty"`
 }
 
@@ -213,10 +218,24 @@ type RunStatus struct {
 	// StepsSummary is "<succeeded>/<total>" for `kubectl get runs`.
 	// +optional
 	StepsSummary string `json:"stepsSummary,omitempty"`
-	// Artifacts lists the stored step outputs.
+	// Artifacts lists the outputs the steps' latest attempts stored, at most
+	// MaxStatusArtifacts of them (in step order, then by name): a Run's status stays far
+	// below what etcd accepts however many artifacts its steps store. ArtifactCount says
+	// how many there are, ArtifactsURL where all of them are listed when this list is cut.
 	// +optional
 	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
 	Artifacts []ArtifactStatus `json:"artifacts,omitempty"`
+	// ArtifactCount is how many outputs the steps' latest attempts stored.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	ArtifactCount int32 `json:"artifactCount,omitempty"`
+	// ArtifactsURL is set when Artifacts lists only the first MaxStatusArtifacts of
+	// ArtifactCount: the user API's path that lists them all
+	// (`/api/v1/namespaces/<ns>/runs/<run>/artifacts`; `aias artifacts <run>` reads it).
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	ArtifactsURL string `json:"artifactsURL,omitempty"`
 	// StartTime is when the first step started.
 	// +optional
 	StartTime *metav1.Time `json:"startTime,omitempty"`
