@@ -101,9 +101,12 @@ func (r *RunReconciler) endRefused(ctx context.Context, job *batchv1.Job, msg st
 // or it is still running.
 func (p *stepPass) observe(ctx context.Context, step *aiasv1alpha1.WorkflowStep, st *aiasv1alpha1.StepStatus) (ctrl.Result, error) {
 	r, run := p.r, p.run
-	name := jobName(run.Name, step.Name, st.Attempts)
-	job := p.jobs.byName[name]
+	job := p.jobs.byAttempt[stepAttempt{step.Name, st.Attempts}]
 	if job == nil {
+		name := st.JobName // as recorded when the attempt started
+		if name == "" {
+			name = jobName(run.Name, step.Name, st.Attempts)
+		}
 		gone, err := r.absent(ctx, clientKey(run.Namespace, name), &batchv1.Job{})
 		if err != nil || !gone {
 			return ctrl.Result{RequeueAfter: time.Second}, err

@@ -25,10 +25,16 @@ const (
 	defaultMaxBackoff = 5 * time.Minute
 )
 
-// stepJobs are a Run's Jobs by name, and the highest attempt seen per step.
+// stepJobs are a Run's Jobs by step attempt (from their labels, so a Job is found
+// whatever naming rule made its name), and the highest attempt seen per step.
 type stepJobs struct {
-	byName     map[string]*batchv1.Job
+	byAttempt  map[stepAttempt]*batchv1.Job
 	maxAttempt map[string]int32
+}
+
+type stepAttempt struct {
+	step    string
+	attempt int32
 }
 
 func (r *RunReconciler) listStepJobs(ctx context.Context, run *aiasv1alpha1.Run) (stepJobs, error) {
@@ -36,12 +42,17 @@ func (r *RunReconciler) listStepJobs(ctx context.Context, run *aiasv1alpha1.Run)
 	if err := r.List(ctx, &jobs, client.InNamespace(run.Namespace), client.MatchingFields{IndexJobRunUID: string(run.UID)}); err != nil {
 		return stepJobs{}, err
 	}
-	sj := stepJobs{byName: map[string]*batchv1.Job{}, maxAttempt: map[string]int32{}}
+	sj := stepJobs{byAttempt: map[stepAttempt]*batchv1.Job{}, maxAttempt: map[string]int32{}}
 	for i := range jobs.Items {
 		j := &jobs.Items[i]
-		sj.byName[j.Name] = j
-		if a, err := strconv.Atoi(j.Labels[aiasv1alpha1.LabelAttempt]); err == nil && int32(a) > sj.maxAttempt[j.Labels[aiasv1alpha1.LabelStep]] {
-			sj.maxAttempt[j.Labels[aiasv1alpha1.LabelStep]] = int32(a)
+		a, err := strconv.ParseInt(j.Labels[aiasv1alpha1.LabelAttempt], 10, 32)
+		if err != nil {
+			continue
+		}
+		step := j.Labels[aiasv1alpha1.LabelStep]
+		sj.byAttempt[stepAttempt{step, int32(a)}] = j
+		if int32(a) > sj.maxAttempt[step] {
+			sj.maxAttempt[step] = int32(a)
 		}
 	}
 	return sj, nil
@@ -167,9 +178,10 @@ func (p *stepPass) adoptUnrecordedJob(step *aiasv1alpha1.WorkflowStep, st *aiasv
 	if n <= st.Attempts {
 		return
 	}
-	st.Phase, st.Attempts, st.JobName, st.NextAttemptTime = aiasv1alpha1.StepRunning, n, jobName(p.run.Name, step.Name, n), nil
+	job := p.jobs.byAttempt[stepAttempt{step.Name, n}]
+	st.Phase, st.Attempts, st.JobName, st.NextAttemptTime = aiasv1alpha1.StepRunning, n, job.Name, nil
 	if st.StartTime == nil {
-		st.StartTime = &p.jobs.byName[st.JobName].CreationTimestamp
+		st.StartTime = &job.CreationTimestamp
 	}
 }
 
