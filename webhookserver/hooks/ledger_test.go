@@ -46,7 +46,6 @@ func TestHookReplayUnderNewDeliveryIDIsDuplicate(t *testing.T) {
 	h.assertLogsClean("gh-secret", string(body))
 }
 
-
 // Deduplication does not depend on the Run: a redelivery after the Run was deleted (or
 // pruned by spec.history) is answered "duplicate" from the ledger and starts nothing.
 func TestHookRedeliveryAfterRunDeletedIsDuplicate(t *testing.T) {
