@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/aias-dev/aias/internal/stepjob"
 )
 
 // client talks to the internal API, retrying while the API is briefly unavailable.
@@ -54,6 +56,9 @@ func (c *client) do(ctx context.Context, newReq func() (*http.Request, error)) (
 		}
 		req = req.WithContext(ctx)
 		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+		if c.cfg.Ticket != "" {
+			req.Header.Set(stepjob.TicketHeader, c.cfg.Ticket)
+		}
 		resp, err := c.http.Do(req)
 		if err == nil && resp.StatusCode < 300 {
 			return resp, nil

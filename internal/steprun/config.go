@@ -25,6 +25,7 @@ const (
 type Config struct {
 	APIURL    string   // base URL of the internal API
 	Token     string   // the per-run token
+	Ticket    string   // the attempt's ticket (stepjob.EnvTicket)
 	Namespace string   // the Run's namespace
 	Run       string   // the Run's name
 	Step      string   // the step's name
@@ -43,6 +44,7 @@ func ConfigFromEnv(args []string) (Config, error) {
 	c := Config{
 		APIURL:    strings.TrimRight(os.Getenv(stepjob.EnvAPIURL), "/"),
 		Token:     os.Getenv(stepjob.EnvToken),
+		Ticket:    os.Getenv(stepjob.EnvTicket),
 		Namespace: os.Getenv(stepjob.EnvNamespace),
 		Run:       os.Getenv(stepjob.EnvRun),
 		Step:      os.Getenv(stepjob.EnvStep),

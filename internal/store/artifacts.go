@@ -72,6 +72,9 @@ func (s *Store) PutArtifact(ctx context.Context, key ArtifactKey, contentType st
 	r = io.MultiReader(bytes.NewReader(head), r)
 	var a Artifact
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := guardRun(ctx, tx, key.RunUID); err != nil {
+			return err
+		}
 		digest, size, err := writeBlob(ctx, tx, r, maxBytes)
 		if err != nil {
 			return err

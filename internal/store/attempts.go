@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -39,32 +40,54 @@ func (s *Store) AttemptOpen(ctx context.Context, runUID, step string, attempt in
 	return nil
 }
 
-// lockOpenRuns holds the index rows of runUIDs for the rest of tx (FOR KEY SHARE: it
-// does not wait for status updates, only for a deletion) and fails with ErrRunGone when
-// one is missing or ErrRunEnded when one has finished. Step API writes call it in the
-// transaction that inserts, so DeleteRun, which deletes the index row first, can neither
-// miss rows in flight nor be followed by new ones.
-func lockOpenRuns(ctx context.Context, tx pgx.Tx, runUIDs ...string) error {
-	rows, err := tx.Query(ctx, `select uid::text, finished_at is not null from run_index where uid = any($1::uuid[]) for key share`, runUIDs)
+// runLockSeed makes the advisory lock keys of runs (hashtextextended of the lower-case
+// uid) a key space of their own.
+const runLockSeed = 7226
+
+// guardRuns holds a shared advisory lock on each run for the rest of tx and returns
+// those that DeleteRun has deleted. Every step API write runs it in the transaction that
+// inserts and writes nothing for a deleted run: DeleteRun holds the same lock exclusively
+// while it records the tombstone and deletes, so it waits for writes in flight, and
+// writes after it see the tombstone.
+func guardRuns(ctx context.Context, tx pgx.Tx, runUIDs ...string) (map[string]bool, error) {
+	// Two statements: in READ COMMITTED a statement's snapshot is taken when it starts,
+	// so a check in the statement that waited for the lock would not see the tombstone
+	// that DeleteRun committed meanwhile.
+	if _, err := tx.Exec(ctx, `
+		select pg_advisory_xact_lock_shared(hashtextextended(u, $2))
+		from (select distinct lower(x) as u from unnest($1::text[]) x) d order by u`, runUIDs, runLockSeed); err != nil {
+		return nil, err
+	}
+	rows, err := tx.Query(ctx, `select uid::text from deleted_runs where uid = any($1::uuid[])`, runUIDs)
+	if err != nil {
+		return nil, err
+	}
+	gone := map[string]bool{}
+	var uid string
+	_, err = pgx.ForEachRow(rows, []any{&uid}, func() error { gone[uid] = true; return nil })
+	return gone, err
+}
+
+// guardRun is guardRuns for one run: ErrRunGone when it was deleted.
+func guardRun(ctx context.Context, tx pgx.Tx, runUID string) error {
+	gone, err := guardRuns(ctx, tx, runUID)
 	if err != nil {
 		return err
 	}
-	found := map[string]bool{}
-	var uid string
-	var finished bool
-	if _, err := pgx.ForEachRow(rows, []any{&uid, &finished}, func() error {
-		if finished {
-			return ErrRunEnded
-		}
-		found[uid] = true
-		return nil
-	}); err != nil {
-		return err
-	}
-	for _, u := range runUIDs {
-		if !found[u] {
-			return ErrRunGone
-		}
+	if len(gone) > 0 {
+		return ErrRunGone
 	}
 	return nil
+}
+
+// PurgeDeletedRuns forgets runs deleted before `before`, in batches of up to limit, and
+// reports how many: once every ticket of a Run has expired, nothing can write for it.
+func (s *Store) PurgeDeletedRuns(ctx context.Context, before time.Time, limit int) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `
+		delete from deleted_runs where uid in (
+		  select uid from deleted_runs where deleted_at < $1 order by deleted_at limit $2 for update skip locked)`, before, limit)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
 }

@@ -88,12 +88,17 @@ type StepOutcome struct {
 
 // RecordStepOutcome stores the outcome of a step attempt; a repeated report replaces it.
 func (s *Store) RecordStepOutcome(ctx context.Context, runUID, step string, attempt int, o StepOutcome) error {
-	_, err := s.pool.Exec(ctx, `
-		insert into step_outcomes (run_uid, step, attempt, exit_code, message, run_seconds) values ($1, $2, $3, $4, $5, $6)
-		on conflict (run_uid, step, attempt) do update set exit_code = excluded.exit_code, message = excluded.message,
-		  run_seconds = excluded.run_seconds, reported_at = now()`,
-		runUID, step, attempt, o.ExitCode, o.Message, o.RunSeconds)
-	return err
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := guardRun(ctx, tx, runUID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `
+			insert into step_outcomes (run_uid, step, attempt, exit_code, message, run_seconds) values ($1, $2, $3, $4, $5, $6)
+			on conflict (run_uid, step, attempt) do update set exit_code = excluded.exit_code, message = excluded.message,
+			  run_seconds = excluded.run_seconds, reported_at = now()`,
+			runUID, step, attempt, o.ExitCode, o.Message, o.RunSeconds)
+		return err
+	})
 }
 
 // StepAttemptOutcome returns what step-run reported for an attempt, ErrNotFound when it

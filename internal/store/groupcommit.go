@@ -109,6 +109,48 @@ func (g *groupCommitter) take() []*smallPut {
 // blobs the batch replaced when nothing references them any more. Rows are written in key
 // order so two batches touching the same blobs or keys lock them in the same order.
 func (s *Store) writeSmallBatch(ctx context.Context, batch []*smallPut) error {
+	var created map[ArtifactKey]time.Time
+	var refused []*smallPut
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		uids := make([]string, len(batch))
+		for i, p := range batch {
+			uids[i] = p.key.RunUID
+		}
+		gone, err := guardRuns(ctx, tx, uids...)
+		if err != nil {
+			return err
+		}
+		live := batch[:0:0]
+		refused = nil
+		for _, p := range batch {
+			if gone[strings.ToLower(p.key.RunUID)] {
+				refused = append(refused, p)
+			} else {
+				live = append(live, p)
+			}
+		}
+		if len(live) == 0 {
+			return nil
+		}
+		created, err = writeSmallItems(ctx, tx, live)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, p := range refused {
+		p.done <- smallResult{err: ErrRunGone}
+	}
+	for _, p := range batch {
+		if at, ok := created[ArtifactKey{RunUID: strings.ToLower(p.key.RunUID), Step: p.key.Step, Attempt: p.key.Attempt, Name: p.key.Name}]; ok {
+			p.done <- smallResult{createdAt: at}
+		}
+	}
+	return nil
+}
+
+// writeSmallItems writes the batch's rows in tx (see writeSmallBatch).
+func writeSmallItems(ctx context.Context, tx pgx.Tx, batch []*smallPut) (map[ArtifactKey]time.Time, error) {
 	n := len(batch)
 	var (
 		namespaces, runNames, steps, names, digests, types = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -126,25 +168,15 @@ func (s *Store) writeSmallBatch(ctx context.Context, batch []*smallPut) error {
 	for i, p := range batch {
 		keys[i] = p.key
 	}
-	var created map[ArtifactKey]time.Time
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		replaced, err := lockArtifacts(ctx, tx, keys)
-		if err != nil {
-			return err
-		}
-		if created, err = writeSmallRows(ctx, tx, namespaces, uids, runNames, steps, attempts, names, digests, types, sizes, data); err != nil {
-			return err
-		}
-		return dropOrphanBlobs(ctx, tx, replaced)
-	})
+	replaced, err := lockArtifacts(ctx, tx, keys)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for _, p := range batch {
-		at := created[ArtifactKey{RunUID: strings.ToLower(p.key.RunUID), Step: p.key.Step, Attempt: p.key.Attempt, Name: p.key.Name}]
-		p.done <- smallResult{createdAt: at}
+	created, err := writeSmallRows(ctx, tx, namespaces, uids, runNames, steps, attempts, names, digests, types, sizes, data)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	return created, dropOrphanBlobs(ctx, tx, replaced)
 }
 
 // writeSmallRows is writeSmallBatch's one statement; it returns each row's created_at by

@@ -49,12 +49,20 @@ func (s *Store) AppendLogs(ctx context.Context, t LogTarget, lines []stepjob.Log
 	for i, l := range lines {
 		texts[i], raws[i] = LogText(l)
 	}
-	n, err := s.pool.CopyFrom(ctx, pgx.Identifier{"run_logs"},
-		[]string{"namespace", "run_uid", "step", "attempt", "stream", "seq", "ts", "line", "raw"},
-		pgx.CopyFromSlice(len(lines), func(i int) ([]any, error) {
-			l := lines[i]
-			return []any{t.Namespace, uid, t.Step, attempt, l.Stream, l.Seq, l.Time, texts[i], raws[i]}, nil
-		}))
+	var n int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := guardRun(ctx, tx, t.RunUID); err != nil {
+			return err
+		}
+		var err error
+		n, err = tx.CopyFrom(ctx, pgx.Identifier{"run_logs"},
+			[]string{"namespace", "run_uid", "step", "attempt", "stream", "seq", "ts", "line", "raw"},
+			pgx.CopyFromSlice(len(lines), func(i int) ([]any, error) {
+				l := lines[i]
+				return []any{t.Namespace, uid, t.Step, attempt, l.Stream, l.Seq, l.Time, texts[i], raws[i]}, nil
+			}))
+		return err
+	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
 		return s.appendLogsSkippingStored(ctx, t, lines, texts, raws)
@@ -69,16 +77,21 @@ func (s *Store) appendLogsSkippingStored(ctx context.Context, t LogTarget, lines
 	for i, l := range lines {
 		streams[i], seqs[i], times[i] = l.Stream, l.Seq, l.Time
 	}
-	tag, err := s.pool.Exec(ctx, `
-		insert into run_logs (namespace, run_uid, step, attempt, stream, seq, ts, line, raw)
-		select $1, $2, $3, $4, l.stream, l.seq, l.ts, l.line, l.raw
-		from unnest($5::text[], $6::bigint[], $7::timestamptz[], $8::text[], $9::bytea[]) as l(stream, seq, ts, line, raw)
-		on conflict (run_uid, step, attempt, stream, seq) do nothing`,
-		t.Namespace, t.RunUID, t.Step, t.Attempt, streams, seqs, times, texts, raws)
-	if err != nil {
-		return 0, err
-	}
-	return tag.RowsAffected(), nil
+	var n int64
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := guardRun(ctx, tx, t.RunUID); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `
+			insert into run_logs (namespace, run_uid, step, attempt, stream, seq, ts, line, raw)
+			select $1, $2, $3, $4, l.stream, l.seq, l.ts, l.line, l.raw
+			from unnest($5::text[], $6::bigint[], $7::timestamptz[], $8::text[], $9::bytea[]) as l(stream, seq, ts, line, raw)
+			on conflict (run_uid, step, attempt, stream, seq) do nothing`,
+			t.Namespace, t.RunUID, t.Step, t.Attempt, streams, seqs, times, texts, raws)
+		n = tag.RowsAffected()
+		return err
+	})
+	return n, err
 }
 
 // LogText is how a line is stored: text, a valid UTF-8 string without NUL that every

@@ -11,10 +11,17 @@ import (
 // calls it; calling it again is harmless.
 func (s *Store) DeleteRun(ctx context.Context, runUID string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// The index row goes first: step API writes hold it (lockOpenRun) while they
-		// insert, so this waits for those in flight, and any later one finds no row and
-		// is refused. The deletes below then see every row that was written — none can
-		// arrive after the finalizer ran.
+		// The tombstone goes first, under the run's advisory lock held exclusively:
+		// step API writes hold it shared while they insert (guardRuns), so this waits for
+		// those in flight, and later ones see the tombstone and are refused. The deletes
+		// below then see every row that was written — none can arrive after the
+		// finalizer ran.
+		if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock(hashtextextended(lower($1), $2))`, runUID, runLockSeed); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `insert into deleted_runs (uid) values ($1) on conflict do nothing`, runUID); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `delete from run_index where uid = $1`, runUID); err != nil {
 			return err
 		}

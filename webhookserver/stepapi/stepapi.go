@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/stepjob"
@@ -33,6 +34,8 @@ type Server struct {
 	MaxArtifactBytes int64
 	// MaxLogBatch caps the lines of one log append.
 	MaxLogBatch int
+	// Now is the clock tickets are checked against; nil means time.Now.
+	Now func() time.Time
 
 	caps runCaps
 }
@@ -91,9 +94,17 @@ type stepTarget struct {
 	attempt int
 }
 
-// authorize checks the bearer token against the path: 401 when the token is missing or
-// forged, 403 when it is genuine but issued for another Run.
+// authorize checks a request's credentials against its path, in order: the run token
+// (401 missing or forged, 403 another Run's), the attempt ticket (401 missing, forged or
+// expired, 403 another attempt's), then that the attempt may still write — 410 RunGone
+// once the Run is deleted, 409 RunEnded once it finished, 409 AttemptEnded once the
+// attempt reported its outcome (except for a repeated outcome report, reportAgain). A
+// token read from a finished Run's Secret thus reaches nothing.
 func (a *Server) authorize(w http.ResponseWriter, r *http.Request) (stepTarget, bool) {
+	return a.authorizeAttempt(w, r, false)
+}
+
+func (a *Server) authorizeAttempt(w http.ResponseWriter, r *http.Request, reportAgain bool) (stepTarget, bool) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || token == "" {
 		httpjson.Error(w, http.StatusUnauthorized, "MissingToken", "a step token is required")
@@ -114,7 +125,53 @@ func (a *Server) authorize(w http.ResponseWriter, r *http.Request) (stepTarget, 
 		httpjson.Error(w, http.StatusBadRequest, "BadPath", "step must be a DNS label and attempt a positive integer")
 		return stepTarget{}, false
 	}
+	ticket := r.Header.Get(stepjob.TicketHeader)
+	if ticket == "" {
+		httpjson.Error(w, http.StatusUnauthorized, "MissingTicket", "the step attempt's ticket ("+stepjob.TicketHeader+") is required")
+		return stepTarget{}, false
+	}
+	bound, err := a.Tokens.VerifyAttempt(ticket, a.now())
+	switch {
+	case errors.Is(err, steptoken.ErrExpired):
+		httpjson.Error(w, http.StatusUnauthorized, "ExpiredTicket", "the step attempt's ticket has expired")
+		return stepTarget{}, false
+	case err != nil:
+		httpjson.Error(w, http.StatusUnauthorized, "InvalidTicket", "the step attempt's ticket is not valid")
+		return stepTarget{}, false
+	case bound.Run != run || bound.Step != step || bound.Attempt != attempt:
+		httpjson.Error(w, http.StatusForbidden, "WrongAttempt", "the ticket belongs to another step attempt")
+		return stepTarget{}, false
+	}
+	switch err := a.Store.AttemptOpen(r.Context(), run.UID, step, attempt); {
+	case err == nil, reportAgain && errors.Is(err, store.ErrAttemptEnded):
+	case errors.Is(err, store.ErrRunGone):
+		runGone(w)
+		return stepTarget{}, false
+	case errors.Is(err, store.ErrRunEnded):
+		httpjson.Error(w, http.StatusConflict, "RunEnded", "the run has ended")
+		return stepTarget{}, false
+	case errors.Is(err, store.ErrAttemptEnded):
+		httpjson.Error(w, http.StatusConflict, "AttemptEnded", "the step attempt has reported its outcome")
+		return stepTarget{}, false
+	default:
+		w.Header().Set("Retry-After", "1")
+		httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not check the step attempt")
+		return stepTarget{}, false
+	}
 	return stepTarget{run: run, step: step, attempt: attempt}, true
+}
+
+// runGone answers a write for a deleted Run (checked up front, and again inside the
+// write's transaction, where the finalizer cannot slip in between).
+func runGone(w http.ResponseWriter) {
+	httpjson.Error(w, http.StatusGone, "RunGone", "the run no longer exists")
+}
+
+func (a *Server) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
 }
 
 // Caps of a log append. A longer line is refused (step-run cuts its lines at this size);
@@ -170,6 +227,10 @@ func (a *Server) appendLogs(w http.ResponseWriter, r *http.Request) {
 		// Retrying cannot change PostgreSQL's mind: a 503 here would have step-run resend
 		// the batch for minutes and hold back every line after it.
 		httpjson.Error(w, http.StatusBadRequest, "Unstorable", "the store refused the batch's content: "+err.Error())
+		return
+	}
+	if errors.Is(err, store.ErrRunGone) {
+		runGone(w)
 		return
 	}
 	if err != nil {
@@ -300,6 +361,8 @@ func (a *Server) putArtifact(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusRequestEntityTooLarge, "TooLarge", fmt.Sprintf("artifact exceeds %d bytes", a.MaxArtifactBytes))
 	case errors.Is(err, store.ErrDigestMismatch):
 		httpjson.Error(w, http.StatusBadRequest, "DigestMismatch", "content does not match "+stepjob.DigestHeader)
+	case errors.Is(err, store.ErrRunGone):
+		runGone(w)
 	case err != nil:
 		httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not store the artifact")
 	default:
@@ -313,7 +376,7 @@ const maxOutcomeMessage = 1024
 // putOutcome records how a step attempt ended; the Run controller reads it once the
 // attempt's Job has finished.
 func (a *Server) putOutcome(w http.ResponseWriter, r *http.Request) {
-	t, ok := a.authorize(w, r)
+	t, ok := a.authorizeAttempt(w, r, true)
 	if !ok {
 		return
 	}
@@ -331,6 +394,10 @@ func (a *Server) putOutcome(w http.ResponseWriter, r *http.Request) {
 		o.RunSeconds = &body.RunSeconds
 	}
 	err := a.Store.RecordStepOutcome(r.Context(), t.run.UID, t.step, t.attempt, o)
+	if errors.Is(err, store.ErrRunGone) {
+		runGone(w)
+		return
+	}
 	if err != nil {
 		httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not record the outcome")
 		return
