@@ -107,6 +107,7 @@ func (r *RunReconciler) reconcileDelete(ctx context.Context, run *aiasv1alpha1.R
 	if err := r.Store.DeleteRun(ctx, string(run.UID)); err != nil {
 		return fmt.Errorf("deleting the run's store rows: %w", err)
 	}
+	r.indexed.Delete(run.UID) // a Run deleted before it finished is not forgotten by index()
 	patch := client.MergeFromWithOptions(run.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(run, aiasv1alpha1.RunFinalizer)
 	return r.Patch(ctx, run, patch)

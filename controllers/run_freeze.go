@@ -14,24 +14,40 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/lru"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/entitlements"
 	"github.com/aias-dev/aias/internal/store"
 )
 
-// specCache keeps decoded frozen specs by digest: they never change, and every
-// reconcile of a running Run needs its own.
-type specCache struct{ m sync.Map }
+// maxCachedSpecs bounds the decoded specs kept: one per Workflow version with Runs in
+// flight is what is reused; a miss costs one store read.
+const maxCachedSpecs = 1024
+
+// specCache keeps decoded frozen specs by digest, least recently used out: they never
+// change, and every reconcile of a running Run needs its own.
+type specCache struct {
+	once sync.Once
+	c    *lru.Cache
+}
+
+func (c *specCache) cache() *lru.Cache {
+	c.once.Do(func() { c.c = lru.New(maxCachedSpecs) })
+	return c.c
+}
 
 func (c *specCache) get(digest string) *aiasv1alpha1.WorkflowSpec {
-	if v, ok := c.m.Load(digest); ok {
+	if v, ok := c.cache().Get(digest); ok {
 		return v.(*aiasv1alpha1.WorkflowSpec)
 	}
 	return nil
 }
 
-func (c *specCache) put(digest string, spec *aiasv1alpha1.WorkflowSpec) { c.m.Store(digest, spec) }
+func (c *specCache) put(digest string, spec *aiasv1alpha1.WorkflowSpec) { c.cache().Add(digest, spec) }
+
+// len is how many specs are cached.
+func (c *specCache) len() int { return c.cache().Len() }
 
 // freeze returns the Workflow spec the Run runs with. On first sight it resolves the
 // Workflow, stores the spec and the input in the store (record first, then point to it

@@ -9,45 +9,46 @@ import (
 	"github.com/aias-dev/aias/internal/store"
 )
 
-// DefaultLedgerPurgeInterval is how often deliveries past their replay window are
-// deleted from the ledger.
-const DefaultLedgerPurgeInterval = time.Minute
+// DefaultStorePurgeInterval is how often the store's expiring rows are purged.
+const DefaultStorePurgeInterval = time.Minute
 
 // ledgerPurgeBatch bounds one delete statement, so a large backlog is purged in short
 // transactions that never hold many row locks against the hook listener's inserts.
 const ledgerPurgeBatch = 5000
 
-// DeliveryLedgerJanitor deletes deliveries whose replay window has ended. The hook
-// listener treats an expired row as absent whether or not it was purged, so the janitor
-// only bounds the table; it runs on the leader, and a second replica would be harmless.
-type DeliveryLedgerJanitor struct {
+// StoreJanitor deletes the store's rows that have outlived their use: deliveries whose
+// replay window has ended (the hook listener treats an expired row as absent whether or
+// not it was purged), and tombstones of deleted Runs once no step ticket of theirs can be
+// valid. It only bounds the tables; it runs on the leader, and a second replica would be
+// harmless.
+type StoreJanitor struct {
 	Store *store.Store
-	// Interval between purges; zero means DefaultLedgerPurgeInterval.
+	// Interval between purges; zero means DefaultStorePurgeInterval.
 	Interval time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
 // SetupWithManager adds the janitor to mgr.
-func (j *DeliveryLedgerJanitor) SetupWithManager(mgr ctrl.Manager) error { return mgr.Add(j) }
+func (j *StoreJanitor) SetupWithManager(mgr ctrl.Manager) error { return mgr.Add(j) }
 
 // NeedLeaderElection: one replica purges.
-func (j *DeliveryLedgerJanitor) NeedLeaderElection() bool { return true }
+func (j *StoreJanitor) NeedLeaderElection() bool { return true }
 
 // Start purges at once and then every Interval until ctx is done.
-func (j *DeliveryLedgerJanitor) Start(ctx context.Context) error {
+func (j *StoreJanitor) Start(ctx context.Context) error {
 	interval := j.Interval
 	if interval <= 0 {
-		interval = DefaultLedgerPurgeInterval
+		interval = DefaultStorePurgeInterval
 	}
-	log := ctrl.LoggerFrom(ctx).WithName("delivery-ledger")
+	log := ctrl.LoggerFrom(ctx).WithName("store-janitor")
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
 	for {
 		if n, err := j.Purge(ctx); err != nil && ctx.Err() == nil {
-			log.Error(err, "purging expired deliveries")
+			log.Error(err, "purging expired rows")
 		} else if n > 0 {
-			log.V(1).Info("purged expired deliveries", "count", n)
+			log.V(1).Info("purged expired rows", "count", n)
 		}
 		select {
 		case <-ctx.Done():
@@ -57,18 +58,34 @@ func (j *DeliveryLedgerJanitor) Start(ctx context.Context) error {
 	}
 }
 
-// Purge deletes every delivery expired now, in batches, and reports how many.
-func (j *DeliveryLedgerJanitor) Purge(ctx context.Context) (int64, error) {
+// deletedRunMemory is how long a deleted Run's tombstone is kept: longer than any step
+// attempt ticket lives (a week and a quarter hour, see the Run controller's
+// ticketLifetime), so no step can write for the Run once it is forgotten.
+const deletedRunMemory = 8 * 24 * time.Hour
+
+// Purge deletes every expired delivery and tombstone, in batches, and reports how many.
+func (j *StoreJanitor) Purge(ctx context.Context) (int64, error) {
 	now := time.Now()
 	if j.Now != nil {
 		now = j.Now()
 	}
 	var total int64
-	for {
-		n, err := j.Store.PurgeDeliveries(ctx, now, ledgerPurgeBatch)
-		total += n
-		if err != nil || n < ledgerPurgeBatch {
-			return total, err
+	for _, purge := range []func() (int64, error){
+		func() (int64, error) { return j.Store.PurgeDeliveries(ctx, now, ledgerPurgeBatch) },
+		func() (int64, error) {
+			return j.Store.PurgeDeletedRuns(ctx, now.Add(-deletedRunMemory), ledgerPurgeBatch)
+		},
+	} {
+		for {
+			n, err := purge()
+			total += n
+			if err != nil {
+				return total, err
+			}
+			if n < ledgerPurgeBatch {
+				break
+			}
 		}
 	}
+	return total, nil
 }
