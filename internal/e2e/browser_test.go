@@ -220,6 +220,66 @@ func TestBrowserLiveLogs(t *testing.T) {
 	browsertest.Screenshot(t, ctx, "02-finished")
 }
 
+// TestBrowserLogStreams reads a finished step that wrote to stdout and stderr and printed
+// bytes that are not text: lines are numbered per stream, so stdout line 1 and stderr
+// line 1 are both shown, and a NUL byte or invalid UTF-8 shows as U+FFFD without taking
+// the lines after it along.
+func TestBrowserLogStreams(t *testing.T) {
+	bg := context.Background()
+	wf := &aiasv1alpha1.Workflow{
+		ObjectMeta: metav1.ObjectMeta{Namespace: sampleNS, Name: "browser-streams"},
+		Spec: aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{{
+			Name: "both", Image: "debian:bookworm-slim", Command: []string{"sh", "-c"},
+			Args: []string{`echo out one; echo err one >&2; printf 'nul\0byte\n'; printf 'caf\351\n' >&2; echo out three`},
+		}}},
+	}
+	run := &aiasv1alpha1.Run{
+		ObjectMeta: metav1.ObjectMeta{Namespace: sampleNS, Name: "browser-streams-1"},
+		Spec:       aiasv1alpha1.RunSpec{WorkflowRef: aiasv1alpha1.WorkflowReference{Name: wf.Name}},
+	}
+	for _, obj := range []client.Object{wf, run} {
+		if err := stack.Client.Create(bg, obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		_ = stack.Client.Delete(bg, run)
+		_ = stack.Client.Delete(bg, wf)
+	})
+	waitRunPhase(t, sampleNS, run.Name, aiasv1alpha1.RunSucceeded, 2*time.Minute)
+
+	ctx, _ := browsertest.NewContext(t)
+	base, err := url.Parse(stack.UserURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	watchPage(t, ctx, base)
+	b := &browser{t: t, ctx: ctx}
+	b.do("open the console", chromedp.Navigate(stack.UserURL+"/#/ns/acme/runs/"+run.Name))
+	b.signIn()
+	b.waitJS("the run's step", `!!document.querySelector('#steps svg#dag g.node[data-step="both"]')`, 0)
+	b.do("open the step's logs", chromedp.Click(chromedp.CSS(`#timeline tr[data-step="both"]`)))
+	b.waitJS("the step's log lines", `document.querySelector('#log').dataset.state === 'done'`, 0)
+	browsertest.Screenshot(t, ctx, "01-streams")
+	var lines []struct{ Stream, Text string }
+	if err := json.Unmarshal([]byte(b.eval(`JSON.stringify(Array.from(document.querySelectorAll('#log .ln')).map((el) => ({
+		Stream: ['stdout', 'stderr', 'system'].find((c) => el.classList.contains(c)), Text: el.textContent.slice(el.querySelector('.t').textContent.length).replace(/\n$/, '') })))`)), &lines); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, l := range lines {
+		got[l.Stream+" "+l.Text] = true
+	}
+	for _, want := range []string{"stdout out one", "stderr err one", "stdout nul\uFFFDbyte", "stderr caf\uFFFD", "stdout out three"} {
+		if !got[want] {
+			t.Errorf("log view lacks %q; it shows %+v", want, lines)
+		}
+	}
+	if len(lines) != 5 {
+		t.Errorf("log view shows %d lines, want 5: %+v", len(lines), lines)
+	}
+}
+
 // signIn pastes the stack's token into the login form (which must be showing).
 func (b *browser) signIn() {
 	b.t.Helper()

@@ -43,7 +43,8 @@ export async function openLogs(view, step, attempt) {
   function add(items) {
     const frag = document.createDocumentFragment();
     for (const e of items) {
-      const key = `${e.attempt}:${e.seq}`;
+      // Lines are numbered per stream: stdout line 1 and stderr line 1 are two lines.
+      const key = `${e.attempt}:${e.stream}:${e.seq}`;
       if (seen.has(key)) continue; // the stream may resend lines the page already showed
       seen.add(key);
       if (++count > MAX_LOG_LINES) continue;
