@@ -18,8 +18,8 @@ help: ## List the targets.
 test: verify-generated vet lint envtest ## Check generated files, vet, lint, then run every test against envtest.
 	@echo "==> go test ./..."
 	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" go test $(GO_TEST_FLAGS) ./...
-	@echo "==> fuzzing webhook header parsing and verification briefly (make fuzz for longer)"
-	go test -run='^$$' -fuzz=FuzzVerify -fuzztime=$(FUZZ_BRIEF) ./internal/signature/
+	@echo "==> running every fuzz target briefly (make fuzz for longer)"
+	hack/fuzz.sh $(FUZZ_BRIEF)
 
 # Fuzz budgets are execution counts, not durations: Go's fuzz coordinator can report a
 # spurious "context deadline exceeded" when a duration runs out (golang/go#75804).
@@ -27,8 +27,8 @@ FUZZ_BRIEF ?= 20000x
 FUZZ_LONG ?= 2000000x
 
 .PHONY: fuzz
-fuzz: ## Fuzz signature header parsing and verification for longer (FUZZ_LONG executions).
-	go test -run='^$$' -fuzz=FuzzVerify -fuzztime=$(FUZZ_LONG) ./internal/signature/
+fuzz: ## Run every fuzz target (hack/fuzz.sh finds them: webhook signatures, step API logs and artifacts) for FUZZ_LONG executions each.
+	hack/fuzz.sh $(FUZZ_LONG)
 
 .PHONY: dev
 dev: envtest build ## Run AIAS locally: control plane, PostgreSQL, manager, step API, dev kubelet, samples (Ctrl-C stops all).

@@ -223,15 +223,16 @@ func dropOrphanBlobs(ctx context.Context, tx pgx.Tx, digests []string) error {
 		_, err = sp.Exec(ctx, `delete from blob_chunks where digest = any($1)`, gone)
 		return err
 	})
-	if err != nil && (IsDataError(err) || isDeadlock(err)) {
+	if err != nil && isRace(err) {
 		return nil // rolled back to the savepoint; the rest of tx goes on
 	}
 	return err
 }
 
-func isDeadlock(err error) bool {
+// isRace: a foreign-key violation (a concurrent upload took a reference) or a deadlock.
+func isRace(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
+	return errors.As(err, &pgErr) && (pgErr.Code == "23503" || pgErr.Code == "40P01")
 }
 
 func provisionalKey() (string, error) {

@@ -156,9 +156,10 @@ func (s *Store) LogBytes(ctx context.Context, runUID string) (int64, error) {
 }
 
 // IsDataError reports whether PostgreSQL refused a write for its content (SQLSTATE
-// class 22, data exception, or 23, integrity constraint violation): sending the same
-// write again gets the same answer.
+// class 22, data exception, or a violated not-null or check constraint): sending the
+// same write again gets the same answer. Unique and foreign-key violations are left
+// out: a concurrent writer causes those, and a retry can succeed.
 func IsDataError(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23"))
+	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || pgErr.Code == "23502" || pgErr.Code == "23514")
 }

@@ -2,7 +2,6 @@ package stepapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -16,19 +15,6 @@ import (
 	"github.com/aias-dev/aias/webhookserver/internal/servertest"
 )
 
-func put(t *testing.T, url, token, contentType, body string) (int, map[string]any) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPut, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	return doReq(t, req)
-}
-
 // Re-uploading under one name within the plan's artifactBytesPerRun replaces the content:
 // the store keeps only the last one, so what is stored never exceeds the cap however
 // often a step re-uploads.
@@ -39,11 +25,11 @@ func TestInternalAPIReuploadStaysWithinTheRunCap(t *testing.T) {
 	if err := testStore.SetRunLimits(context.Background(), run.UID, store.RunLimits{ArtifactBytes: &artifactCap}); err != nil {
 		t.Fatal(err)
 	}
-	url := srv.URL + stepjob.AttemptPath("acme", "reupload", "build", 1) + stepjob.PathArtifacts + "out"
+	at := newAttempt(t, iss, run, "build", 1)
 	var digests []string
 	for i := range 5 {
 		body := fmt.Sprintf("%s-%d", run.UID[:8], i) // 10 bytes, new content each time
-		code, resp := put(t, url, tok(iss, run), "text/plain", body)
+		code, resp := at.call(t, srv.URL, http.MethodPut, stepjob.PathArtifacts+"out", "text/plain", body)
 		if code != http.StatusCreated {
 			t.Fatalf("upload %d: %d %v", i, code, resp)
 		}
@@ -63,21 +49,24 @@ func TestInternalAPIReuploadStaysWithinTheRunCap(t *testing.T) {
 func TestInternalAPIArtifactCaps(t *testing.T) {
 	srv, iss := newInternalAPI(t)
 	run := steptoken.Run{Namespace: "acme", Name: "many", UID: servertest.FreshUID()}
-	base := srv.URL + stepjob.AttemptPath("acme", "many", "build", 1) + stepjob.PathArtifacts
+	at := newAttempt(t, iss, run, "build", 1)
+	put := func(name, contentType, body string) (int, map[string]any) {
+		return at.call(t, srv.URL, http.MethodPut, stepjob.PathArtifacts+name, contentType, body)
+	}
 	for i := range MaxArtifactsPerAttempt {
-		if code, resp := put(t, fmt.Sprintf("%sf%03d", base, i), tok(iss, run), "text/plain", "x"); code != http.StatusCreated {
+		if code, resp := put(fmt.Sprintf("f%03d", i), "text/plain", "x"); code != http.StatusCreated {
 			t.Fatalf("artifact %d: %d %v", i, code, resp)
 		}
 	}
-	code, resp := put(t, base+"one-too-many", tok(iss, run), "text/plain", "x")
+	code, resp := put("one-too-many", "text/plain", "x")
 	if code != http.StatusRequestEntityTooLarge || resp["reason"] != "TooManyArtifacts" || !strings.Contains(fmt.Sprint(resp["error"]), fmt.Sprint(MaxArtifactsPerAttempt)) {
 		t.Errorf("artifact %d: %d %v, want 413 TooManyArtifacts naming the cap", MaxArtifactsPerAttempt+1, code, resp)
 	}
-	if code, resp := put(t, base+"f000", tok(iss, run), "text/plain", "again"); code != http.StatusCreated {
+	if code, resp := put("f000", "text/plain", "again"); code != http.StatusCreated {
 		t.Errorf("replacing an artifact at the cap: %d %v", code, resp)
 	}
-	next := srv.URL + stepjob.AttemptPath("acme", "many", "build", 2) + stepjob.PathArtifacts + "first"
-	if code, resp := put(t, next, tok(iss, run), "text/plain", "x"); code != http.StatusCreated {
+	next := newAttempt(t, iss, run, "build", 2)
+	if code, resp := next.call(t, srv.URL, http.MethodPut, stepjob.PathArtifacts+"first", "text/plain", "x"); code != http.StatusCreated {
 		t.Errorf("the next attempt's first artifact: %d %v", code, resp)
 	}
 
@@ -85,28 +74,16 @@ func TestInternalAPIArtifactCaps(t *testing.T) {
 		{"long", "text/plain; x=" + strings.Repeat("y", aiasv1alpha1.MaxContentTypeLength), "ContentTypeTooLong"},
 		{"not a media type", "text/", "BadContentType"},
 	} {
-		code, resp := put(t, base+"f001", tok(iss, run), tc.contentType, "changed")
+		code, resp := put("f001", tc.contentType, "changed")
 		if code != http.StatusBadRequest || resp["reason"] != tc.reason {
 			t.Errorf("%s content type: %d %v, want 400 %s", tc.name, code, resp, tc.reason)
 		}
 	}
-	if code, resp := put(t, base+"f001", tok(iss, run), "text/plain; x="+strings.Repeat("y", aiasv1alpha1.MaxContentTypeLength-len("text/plain; x=")), "ok"); code != http.StatusCreated {
+	if code, resp := put("f001", "text/plain; x="+strings.Repeat("y", aiasv1alpha1.MaxContentTypeLength-len("text/plain; x=")), "ok"); code != http.StatusCreated {
 		t.Errorf("content type of exactly %d bytes: %d %v", aiasv1alpha1.MaxContentTypeLength, code, resp)
 	}
 	arts, err := testStore.ListArtifacts(context.Background(), run.UID)
 	if err != nil || len(arts) != MaxArtifactsPerAttempt+1 {
 		t.Errorf("stored %d artifacts (%v), want %d", len(arts), err, MaxArtifactsPerAttempt+1)
 	}
-}
-
-func doReq(t *testing.T, req *http.Request) (int, map[string]any) {
-	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	return resp.StatusCode, out
 }

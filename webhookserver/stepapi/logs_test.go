@@ -24,7 +24,7 @@ func TestInternalAPILogsBytesThatAreNotText(t *testing.T) {
 	if err := testStore.SetRunLimits(context.Background(), run.UID, store.RunLimits{LogBytes: &logCap}); err != nil {
 		t.Fatal(err)
 	}
-	base := srv.URL + stepjob.AttemptPath("acme", "bytes", "build", 1)
+	at := newAttempt(t, iss, run, "build", 1)
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 	batch := fmt.Sprintf(`{"lines":[
 		{"stream":"stdout","seq":1,"time":"2026-11-25T10:00:00Z","line":"a\u0000b"},
@@ -32,7 +32,7 @@ func TestInternalAPILogsBytesThatAreNotText(t *testing.T) {
 		{"stream":"stdout","seq":3,"time":"2026-11-25T10:00:00Z","raw":%q},
 		{"stream":"stdout","seq":4,"time":"2026-11-25T10:00:00Z","raw":%q},
 		{"stream":"stdout","seq":5,"time":"2026-11-25T10:00:00Z","line":"after"}]}`, b64("caf\xe9"), b64("\x00"), b64("plain"))
-	status, body := do(t, http.MethodPost, base+stepjob.PathLogs, tok(iss, run), strings.NewReader(batch))
+	status, body := at.call(t, srv.URL, http.MethodPost, stepjob.PathLogs, "application/json", batch)
 	if status != http.StatusOK || body["inserted"] != float64(5) {
 		t.Fatalf("log post: %d %v, want 200 inserted=5", status, body)
 	}
@@ -58,7 +58,7 @@ func TestInternalAPILogsBytesThatAreNotText(t *testing.T) {
 func TestInternalAPILogsRefusedForGood(t *testing.T) {
 	srv, iss := newInternalAPI(t)
 	run := steptoken.Run{Namespace: "acme", Name: "refused", UID: servertest.FreshUID()}
-	base := srv.URL + stepjob.AttemptPath("acme", "refused", "build", 1) + stepjob.PathLogs
+	at := newAttempt(t, iss, run, "build", 1)
 	line := func(fields string) string {
 		return `{"lines":[{"stream":"stdout","seq":1,"time":"2026-11-25T10:00:00Z",` + fields + `}]}`
 	}
@@ -78,7 +78,7 @@ func TestInternalAPILogsRefusedForGood(t *testing.T) {
 		{"body too large", `{"lines":[{"stream":"stdout","seq":1,"line":"` + strings.Repeat("y", maxLogBodyBytes) + `"}]}`, http.StatusRequestEntityTooLarge, "BodyTooLarge"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			status, body := do(t, http.MethodPost, base, tok(iss, run), strings.NewReader(tc.body))
+			status, body := at.call(t, srv.URL, http.MethodPost, stepjob.PathLogs, "application/json", tc.body)
 			if status != tc.status || body["reason"] != tc.reason {
 				t.Errorf("%d %v, want %d %s", status, body, tc.status, tc.reason)
 			}
@@ -88,5 +88,3 @@ func TestInternalAPILogsRefusedForGood(t *testing.T) {
 		t.Errorf("stored %+v, %v; want nothing", lines, err)
 	}
 }
-
-func tok(iss *steptoken.Issuer, run steptoken.Run) string { return iss.Issue(run) }

@@ -286,6 +286,15 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 	return nil
 }
 
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 // MaxArtifactsPerAttempt caps the artifacts of one step attempt (the result and the
 // files of $AIAS_OUTPUT_DIR).
 const MaxArtifactsPerAttempt = 100
@@ -313,6 +322,12 @@ func (a *Server) putArtifact(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(contentType) > aiasv1alpha1.MaxContentTypeLength {
 		httpjson.Error(w, http.StatusBadRequest, "ContentTypeTooLong", fmt.Sprintf("the Content-Type header is longer than %d bytes", aiasv1alpha1.MaxContentTypeLength))
+		return
+	}
+	if !printableASCII(contentType) {
+		// A header may carry bytes past ASCII, which PostgreSQL's text refuses when they
+		// are not UTF-8: a 503 then would have step-run retry in vain.
+		httpjson.Error(w, http.StatusBadRequest, "BadContentType", "the Content-Type header must be printable ASCII")
 		return
 	}
 	if _, _, err := mime.ParseMediaType(contentType); err != nil {
@@ -361,6 +376,8 @@ func (a *Server) putArtifact(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusRequestEntityTooLarge, "TooLarge", fmt.Sprintf("artifact exceeds %d bytes", a.MaxArtifactBytes))
 	case errors.Is(err, store.ErrDigestMismatch):
 		httpjson.Error(w, http.StatusBadRequest, "DigestMismatch", "content does not match "+stepjob.DigestHeader)
+	case store.IsDataError(err):
+		httpjson.Error(w, http.StatusBadRequest, "Unstorable", "the store refused the artifact: "+err.Error())
 	case errors.Is(err, store.ErrRunGone):
 		runGone(w)
 	case err != nil:
