@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -91,10 +92,16 @@ func newStep(t *testing.T, name, input string, args ...string) *stepRun {
 	s.outDir = t.TempDir()
 	s.cmd = exec.Command(aiasBin, append([]string{"step-run", "--"}, args...)...)
 	s.cmd.Env = append(os.Environ(),
-		stepjob.EnvAPIURL+"="+api.URL, stepjob.EnvToken+"="+tokens.Issue(s.run), stepjob.EnvNamespace+"=acme", stepjob.EnvRun+"="+name,
+		stepjob.EnvAPIURL+"="+api.URL, stepjob.EnvToken+"="+tokens.Issue(s.run), ticketEnv(s.run, "build"), stepjob.EnvNamespace+"=acme", stepjob.EnvRun+"="+name,
 		stepjob.EnvStep+"=build", stepjob.EnvAttempt+"=1", stepjob.EnvOutputDir+"="+s.outDir, stepjob.EnvWorkDir+"="+t.TempDir())
 	s.cmd.Stdout, s.cmd.Stderr = &s.stdout, &s.stderr
 	return s
+}
+
+// ticketEnv is the attempt ticket of step's attempt 1, as the Run controller puts it in
+// the Pod's env.
+func ticketEnv(run steptoken.Run, step string) string {
+	return stepjob.EnvTicket + "=" + tokens.IssueAttempt(steptoken.Attempt{Run: run, Step: step, Attempt: 1, Expires: time.Now().Add(time.Hour)})
 }
 
 func (s *stepRun) wait(t *testing.T) {
@@ -311,7 +318,8 @@ func TestStepReadsDependencyResults(t *testing.T) {
 	for from, want := range map[string]string{"parse": `{"a":1}`, "parse,count": `{"count":"plain text","parse":{"a":1}}` + "\n"} {
 		run := newStep(t, "deps", `{}`, "sh", "-c", `cat`)
 		run.run.UID = s.run.UID
-		run.cmd.Env = append(run.cmd.Env, stepjob.EnvFrom+"="+from, stepjob.EnvStep+"=sum", stepjob.EnvToken+"="+tokens.Issue(s.run))
+		step := "sum" + strconv.Itoa(len(from)) // a step of its own: one attempt reports one outcome
+		run.cmd.Env = append(run.cmd.Env, stepjob.EnvFrom+"="+from, stepjob.EnvStep+"="+step, stepjob.EnvToken+"="+tokens.Issue(s.run), ticketEnv(s.run, step))
 		if err := run.cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
