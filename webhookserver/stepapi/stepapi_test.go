@@ -8,8 +8,11 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/steptoken"
@@ -42,6 +45,9 @@ func do(t *testing.T, method, url, token string, body io.Reader) (int, map[strin
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
+		if ticket := ticketFor(url, token); ticket != "" {
+			req.Header.Set(stepjob.TicketHeader, ticket)
+		}
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -53,10 +59,26 @@ func do(t *testing.T, method, url, token string, body io.Reader) (int, map[strin
 	return resp.StatusCode, out
 }
 
+var attemptPath = regexp.MustCompile(`/internal/v1/namespaces/[^/]+/runs/[^/]+/steps/([^/]+)/attempts/([0-9]+)`)
+
+// ticketFor is the attempt ticket that goes with a genuine token (newInternalAPI's key)
+// for the attempt url addresses, as the attempt's Pod has it; "" for a forged token.
+func ticketFor(url, token string) string {
+	iss, _ := steptoken.NewIssuer(bytes.Repeat([]byte("k"), 32))
+	run, err := iss.Verify(token)
+	m := attemptPath.FindStringSubmatch(url)
+	if err != nil || m == nil {
+		return ""
+	}
+	n, _ := strconv.Atoi(m[2])
+	return iss.IssueAttempt(steptoken.Attempt{Run: run, Step: m[1], Attempt: n, Expires: time.Now().Add(time.Hour)})
+}
+
 func TestInternalAPIAuthorization(t *testing.T) {
 	srv, iss := newInternalAPI(t)
 	runA := steptoken.Run{Namespace: "acme", Name: "run-a", UID: "6f1d3c2a-0000-4000-8000-00000000000a"}
 	runB := steptoken.Run{Namespace: "acme", Name: "run-b", UID: "6f1d3c2a-0000-4000-8000-00000000000b"}
+	newAttempt(t, iss, runA, "build", 1) // indexed, as the Run controller does before a step starts
 	forged, _ := steptoken.NewIssuer(bytes.Repeat([]byte("x"), 32))
 	urlA := srv.URL + stepjob.AttemptPath("acme", "run-a", "build", 1) + stepjob.PathArtifacts + stepjob.ResultArtifact
 
@@ -84,6 +106,7 @@ func TestInternalAPIAuthorization(t *testing.T) {
 func TestInternalAPIArtifactsAndLogs(t *testing.T) {
 	srv, iss := newInternalAPI(t)
 	run := steptoken.Run{Namespace: "acme", Name: "run-c", UID: servertest.FreshUID()}
+	newAttempt(t, iss, run, "build", 1)
 	tok := iss.Issue(run)
 	base := srv.URL + stepjob.AttemptPath("acme", "run-c", "build", 1)
 
@@ -122,6 +145,7 @@ func TestInternalAPIArtifactsAndLogs(t *testing.T) {
 func TestInternalAPIRunByteCaps(t *testing.T) {
 	srv, tokens := newInternalAPI(t)
 	run := steptoken.Run{Namespace: "acme", Name: "capped", UID: servertest.FreshUID()}
+	newAttempt(t, tokens, run, "s", 1)
 	tok := tokens.Issue(run)
 	artifactCap, logCap := int64(10), int64(12)
 	if err := testStore.SetRunLimits(context.Background(), run.UID, store.RunLimits{ArtifactBytes: &artifactCap, LogBytes: &logCap}); err != nil {
