@@ -90,10 +90,11 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
 		s.finish(w, r, ns, name, "", resultSuspended, http.StatusLocked, "Suspended", "the endpoint is suspended")
 		return
 	}
+	// Checked up front (nothing is read yet): a type the store cannot hold would
+	// otherwise fail only when a large payload is stored, as a 503 retried forever.
 	contentType := r.Header.Get("Content-Type")
-	if len(contentType) > aiasv1alpha1.MaxContentTypeLength {
-		s.finish(w, r, ns, name, "", resultMalformed, http.StatusBadRequest, "BadContentType",
-			fmt.Sprintf("the Content-Type header is longer than %d bytes", aiasv1alpha1.MaxContentTypeLength))
+	if bad := store.CheckContentType(contentType); contentType != "" && bad != nil {
+		s.finish(w, r, ns, name, "", resultMalformed, http.StatusBadRequest, bad.Reason, bad.Message)
 		return
 	}
 	limit := int64(DefaultMaxBodyBytes)

@@ -183,8 +183,13 @@ func TestHookLongContentTypeIsRefused(t *testing.T) {
 	big := []byte(strings.Repeat("x", aiasv1alpha1.MaxInlineInputLength+1))
 	headers := sign(t, std, testSecret, "msg_ct", big, time.Now())
 	headers.Set("Content-Type", "application/"+strings.Repeat("x", 300))
+	if code, out := h.post("push", headers, big); code != http.StatusBadRequest || out["reason"] != "ContentTypeTooLong" {
+		t.Errorf("long content type: %d %v, want 400 ContentTypeTooLong", code, out)
+	}
+	headers = sign(t, std, testSecret, "msg_ct2", big, time.Now())
+	headers.Set("Content-Type", "text/plain; charset=\"\xff\xfe\"")
 	if code, out := h.post("push", headers, big); code != http.StatusBadRequest || out["reason"] != "BadContentType" {
-		t.Errorf("long content type: %d %v, want 400 BadContentType", code, out)
+		t.Errorf("a Content-Type with bytes past ASCII: %d %v, want 400 BadContentType", code, out)
 	}
 	if n := len(h.runs()); n != 0 {
 		t.Errorf("%d runs", n)

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -17,7 +16,6 @@ import (
 	"sync"
 	"time"
 
-	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
@@ -286,15 +284,6 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 	return nil
 }
 
-func printableASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x20 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
-
 // MaxArtifactsPerAttempt caps the artifacts of one step attempt (the result and the
 // files of $AIAS_OUTPUT_DIR).
 const MaxArtifactsPerAttempt = 100
@@ -320,18 +309,8 @@ func (a *Server) putArtifact(w http.ResponseWriter, r *http.Request) {
 	if contentType == "" {
 		contentType = "application/octet-stream"
 	}
-	if len(contentType) > aiasv1alpha1.MaxContentTypeLength {
-		httpjson.Error(w, http.StatusBadRequest, "ContentTypeTooLong", fmt.Sprintf("the Content-Type header is longer than %d bytes", aiasv1alpha1.MaxContentTypeLength))
-		return
-	}
-	if !printableASCII(contentType) {
-		// A header may carry bytes past ASCII, which PostgreSQL's text refuses when they
-		// are not UTF-8: a 503 then would have step-run retry in vain.
-		httpjson.Error(w, http.StatusBadRequest, "BadContentType", "the Content-Type header must be printable ASCII")
-		return
-	}
-	if _, _, err := mime.ParseMediaType(contentType); err != nil {
-		httpjson.Error(w, http.StatusBadRequest, "BadContentType", "the Content-Type header is not a media type: "+err.Error())
+	if bad := store.CheckContentType(contentType); bad != nil {
+		httpjson.Error(w, http.StatusBadRequest, bad.Reason, bad.Message)
 		return
 	}
 	key := store.ArtifactKey{Namespace: t.run.Namespace, RunName: t.run.Name, RunUID: t.run.UID, Step: t.step, Attempt: t.attempt, Name: name}
