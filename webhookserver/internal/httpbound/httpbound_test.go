@@ -268,7 +268,7 @@ func TestStreamStallsEnd(t *testing.T) {
 	ended := make(chan error, 2)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/upload", func(w http.ResponseWriter, r *http.Request) {
-		w, r = Stream(w, r)
+		_, r = Stream(w, r)
 		_, err := io.Copy(io.Discard, r.Body)
 		ended <- err
 	})
