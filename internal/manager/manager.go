@@ -222,8 +222,8 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the tenant usage controller: %w", err)
 	}
-	if err := (&controllers.DeliveryLedgerJanitor{Store: st}).SetupWithManager(mgr); err != nil {
-		return fmt.Errorf("setting up the delivery ledger janitor: %w", err)
+	if err := (&controllers.StoreJanitor{Store: st}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the store janitor: %w", err)
 	}
 	if o.AdmissionWebhooks {
 		if err := controllers.SetupAdmission(mgr, controllers.AdmissionOptions{
