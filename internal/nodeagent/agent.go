@@ -270,11 +270,22 @@ func (a *Agent) Stop() {
 	a.shutdown()
 }
 
-// shutdown stops every pod without writing status and waits for their goroutines.
+// shutdown stops every pod without writing status and waits for their goroutines:
+// SIGTERM, then SIGKILL after MaxGracePeriod.
 func (a *Agent) shutdown() {
 	a.mu.Lock()
-	a.stopping = true
+	a.stopping = true // no pod registers from now on
+	pods := make([]*pod, 0, len(a.pods))
+	for _, p := range a.pods {
+		pods = append(pods, p)
+	}
 	a.mu.Unlock()
+	// Ending the base context alone would leave each pod the grace of one nobody asked
+	// to stop, which is unbounded: a process that outlives SIGTERM (step-run retrying
+	// its uploads for minutes) would hold the shutdown until it gave up.
+	for _, p := range pods {
+		p.stop(errShutdown, a.MaxGracePeriod)
+	}
 	a.cancelAll(errShutdown)
 	a.wg.Wait()
 }
