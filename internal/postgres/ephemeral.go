@@ -28,6 +28,8 @@ type Ephemeral struct {
 	runAs *syscall.Credential // nil unless we are root and must drop to the postgres user
 	Port  int
 	logf  func(string, ...any)
+	// halted: Halt stopped the server and Resume has not started it again.
+	halted bool
 }
 
 // URL is the admin connection string of the ephemeral server.
@@ -75,18 +77,29 @@ func StartEphemeral(ctx context.Context, logf func(string, ...any)) (*Ephemeral,
 		_ = os.RemoveAll(dir)
 		return nil, fmt.Errorf("initdb: %v\n%s", err, out)
 	}
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200", e.Port, dir)
 	logf("postgres: starting on 127.0.0.1:%d", e.Port)
-	if out, err := e.command(ctx, "pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "server.log"), "-w", "-t", "60", "start").CombinedOutput(); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "server.log"))
+	if err := e.start(ctx); err != nil {
 		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("pg_ctl start: %v\n%s\n%s", err, out, log)
+		return nil, err
 	}
 	return e, nil
 }
 
+// start runs the server of e's data directory on e.Port (pg_ctl start, waiting for it).
+func (e *Ephemeral) start(ctx context.Context) error {
+	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200", e.Port, e.dir)
+	if out, err := e.command(ctx, "pg_ctl", "-D", filepath.Join(e.dir, "data"), "-o", opts, "-l", filepath.Join(e.dir, "server.log"), "-w", "-t", "60", "start").CombinedOutput(); err != nil {
+		log, _ := os.ReadFile(filepath.Join(e.dir, "server.log"))
+		return fmt.Errorf("pg_ctl start: %v\n%s\n%s", err, out, log)
+	}
+	return nil
+}
+
 // Stop shuts the server down and removes its directory.
 func (e *Ephemeral) Stop() error {
+	if e.halted {
+		return os.RemoveAll(e.dir)
+	}
 	out, err := e.command(context.Background(), "pg_ctl", "-D", filepath.Join(e.dir, "data"), "-m", "immediate", "-w", "stop").CombinedOutput()
 	rmErr := os.RemoveAll(e.dir)
 	if err != nil {

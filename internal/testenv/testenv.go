@@ -35,6 +35,7 @@ type Env struct {
 
 	components []*component // kube-controller-manager, kube-scheduler
 	dir        string       // their kubeconfig, configuration and logs
+	apiserver  apiserverRestarts
 	stopOnce   sync.Once
 	stopErr    error
 }
@@ -125,6 +126,11 @@ func StartWith(o Options) (*Env, error) {
 	if !o.APIOnly {
 		env.ControlPlane.GetAPIServer().Configure().Disable("disable-admission-plugins")
 	}
+	// On SIGTERM, kube-apiserver lets open watches drain for at most this long. With the
+	// default (0) it waits on the watches of kube-controller-manager, kube-scheduler and
+	// every other client past envtest's 20 s stop timeout, and is killed: StopAPIServer
+	// (and Stop, with clients still connected) would take 20 s and fail.
+	env.ControlPlane.GetAPIServer().Configure().Set("shutdown-watch-termination-grace-period", "2s")
 	if o.AuditLog != "" {
 		policy := o.AuditLog + ".policy.yaml"
 		if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
@@ -174,6 +180,7 @@ func (e *Env) Stop() error {
 		if e.dir != "" {
 			_ = os.RemoveAll(e.dir)
 		}
+		e.apiserver.cleanup()
 	})
 	return e.stopErr
 }
