@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -249,6 +250,21 @@ func (h *rtHarness) endPod(name string, exitCode int32, reason string) {
 		err := h.c.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: name}, pod)
 		return err == nil, fmt.Sprint(err)
 	})
+	// The scheduler binds the Pod meanwhile (a write of its own): read again on conflict.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := h.c.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: name}, pod); err != nil {
+			return err
+		}
+		endedPodStatus(pod, exitCode, reason)
+		return h.c.Status().Update(h.ctx, pod)
+	})
+	if err != nil {
+		h.t.Fatalf("writing pod status: %v", err)
+	}
+}
+
+// endedPodStatus sets the status a kubelet writes when the Pod ends (see endPod).
+func endedPodStatus(pod *corev1.Pod, exitCode int32, reason string) {
 	now := metav1.Now()
 	start := metav1.NewTime(now.Add(-time.Second))
 	pod.Status.StartTime = &start
@@ -268,9 +284,6 @@ func (h *rtHarness) endPod(name string, exitCode int32, reason string) {
 		Name: stepjob.StepContainer, Image: pod.Spec.Containers[0].Image,
 		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: exitCode, Reason: termReason, StartedAt: start, FinishedAt: now}},
 	}}
-	if err := h.c.Status().Update(h.ctx, pod); err != nil {
-		h.t.Fatalf("writing pod status: %v", err)
-	}
 }
 
 // events lists the reasons of the events recorded about a Run, oldest first.

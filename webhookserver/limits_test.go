@@ -17,12 +17,14 @@ import (
 
 	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/steptoken"
+	"github.com/aias-dev/aias/internal/store"
+	"github.com/aias-dev/aias/webhookserver/internal/servertest"
 )
 
 // startLimited serves the internal and metrics listeners (the ones that need no control
 // plane) with the bounds given, and returns their addresses and a valid step token for
 // run acme/r.
-func startLimited(t *testing.T, internal, metrics Limits) (Addrs, string) {
+func startLimited(t *testing.T, internal, metrics Limits) (Addrs, stepCreds) {
 	t.Helper()
 	keyFile := filepath.Join(t.TempDir(), "key")
 	if err := os.WriteFile(keyFile, bytes.Repeat([]byte("k"), 32), 0o600); err != nil {
@@ -41,7 +43,23 @@ func startLimited(t *testing.T, internal, metrics Limits) (Addrs, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); _ = wait() })
-	return addrs, iss.Issue(steptoken.Run{Namespace: "acme", Name: "r", UID: "6f1d3c2a-0000-4000-8000-0000000000aa"})
+	run := steptoken.Run{Namespace: "acme", Name: "r", UID: servertest.FreshUID()}
+	// What the Run controller does before any step runs: the step API serves only
+	// attempts of an indexed, unfinished Run.
+	if err := testStore.UpsertRun(ctx, store.RunRecord{UID: run.UID, Namespace: run.Namespace, Name: run.Name, Workflow: "wf",
+		Phase: "Running", Trigger: "Manual", CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	ticket := iss.IssueAttempt(steptoken.Attempt{Run: run, Step: "s", Attempt: 1, Expires: time.Now().Add(time.Hour)})
+	return addrs, stepCreds{token: iss.Issue(run), ticket: ticket}
+}
+
+// stepCreds are what a step attempt presents to the step API.
+type stepCreds struct{ token, ticket string }
+
+func (c stepCreds) set(h http.Header) {
+	h.Set("Authorization", "Bearer "+c.token)
+	h.Set(stepjob.TicketHeader, c.ticket)
 }
 
 func dialT(t *testing.T, addr string) net.Conn {
@@ -56,11 +74,11 @@ func dialT(t *testing.T, addr string) net.Conn {
 
 // stalledLogAppend starts an authorized log append that sends 10 of its 1000 body bytes
 // and stops: the handler holds a request slot reading it.
-func stalledLogAppend(t *testing.T, addr, token string) net.Conn {
+func stalledLogAppend(t *testing.T, addr string, creds stepCreds) net.Conn {
 	t.Helper()
 	c := dialT(t, addr)
-	fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"lines\":",
-		stepjob.AttemptPath("acme", "r", "s", 1)+stepjob.PathLogs, token)
+	fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n%s: %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"lines\":",
+		stepjob.AttemptPath("acme", "r", "s", 1)+stepjob.PathLogs, creds.token, stepjob.TicketHeader, creds.ticket)
 	return c
 }
 
@@ -130,7 +148,7 @@ func TestListenerSlowClientsCannotStallAFastOne(t *testing.T) {
 		t.Helper()
 		client := &http.Client{Timeout: within, Transport: &http.Transport{DisableKeepAlives: true}}
 		req, _ := http.NewRequest("PUT", "http://"+addrs.Internal+stepjob.AttemptPath("acme", "r", "s", 1)+stepjob.PathOutcome, bytes.NewReader([]byte("{}")))
-		req.Header.Set("Authorization", "Bearer "+token)
+		token.set(req.Header)
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatalf("the fast client was not answered within %v: %v", within, err)
