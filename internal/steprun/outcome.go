@@ -8,7 +8,6 @@ import (
 	"github.com/aias-dev/aias/internal/stepjob"
 	"net/http"
 	"syscall"
-	"time"
 )
 
 // outcomeMessage explains an exit code; failure, when set, is step-run's own reason.
@@ -25,16 +24,15 @@ func outcomeMessage(code int, failure string) string {
 	}
 }
 
-// reportOutcome tells the internal API how the attempt ended. It retries for a short
-// while only: the Job's own status still tells success from failure without it.
+// reportOutcome tells the internal API how the attempt ended. It retries as long as the
+// uploads before it do: the Job's status tells success from failure without it, but the
+// step's message and run time would be lost to a database outage of half a minute.
 func reportOutcome(ctx context.Context, c *client, o stepjob.Outcome) error {
 	body, err := json.Marshal(o)
 	if err != nil {
 		return err
 	}
-	short := *c
-	short.retryFor = 30 * time.Second
-	resp, err := short.do(ctx, func() (*http.Request, error) {
+	resp, err := c.do(ctx, func() (*http.Request, error) {
 		req, err := http.NewRequest(http.MethodPut, c.cfg.stepURL()+stepjob.PathOutcome, bytes.NewReader(body))
 		if err == nil {
 			req.Header.Set("Content-Type", "application/json")
