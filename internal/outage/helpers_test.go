@@ -276,14 +276,6 @@ func (tn *tenant) createRun(d delivery) error {
 		Spec: aiasv1alpha1.RunSpec{WorkflowRef: aiasv1alpha1.WorkflowReference{Name: "emit"}, Input: &input}})
 }
 
-// refreshEndpoint reads the endpoint back (its UID names the Runs).
-func (tn *tenant) refreshEndpoint() {
-	tn.t.Helper()
-	if err := stk.env.Client.Get(tn.ctx, client.ObjectKeyFromObject(tn.ep), tn.ep); err != nil {
-		tn.t.Fatal(err)
-	}
-}
-
 func (tn *tenant) runs() map[string]*aiasv1alpha1.Run {
 	tn.t.Helper()
 	var list aiasv1alpha1.RunList
