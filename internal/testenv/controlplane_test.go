@@ -43,12 +43,19 @@ func TestControlPlane(t *testing.T) {
 	if err := env.Client.Create(ctx, node); err != nil {
 		t.Fatal(err)
 	}
-	node.Status = corev1.NodeStatus{
-		Capacity:    corev1.ResourceList{corev1.ResourcePods: mustQ("100"), corev1.ResourceCPU: mustQ("4"), corev1.ResourceMemory: mustQ("8Gi")},
-		Allocatable: corev1.ResourceList{corev1.ResourcePods: mustQ("100"), corev1.ResourceCPU: mustQ("4"), corev1.ResourceMemory: mustQ("8Gi")},
-		Conditions:  []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
-	}
-	if err := env.Client.Status().Update(ctx, node); err != nil {
+	// kube-controller-manager may write the new Node first (the TTL controller's
+	// annotation, the node lifecycle controller's taint): read again on a conflict.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: "n1"}, node); err != nil {
+			return err
+		}
+		node.Status = corev1.NodeStatus{
+			Capacity:    corev1.ResourceList{corev1.ResourcePods: mustQ("100"), corev1.ResourceCPU: mustQ("4"), corev1.ResourceMemory: mustQ("8Gi")},
+			Allocatable: corev1.ResourceList{corev1.ResourcePods: mustQ("100"), corev1.ResourceCPU: mustQ("4"), corev1.ResourceMemory: mustQ("8Gi")},
+			Conditions:  []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue, Reason: "KubeletReady", LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}},
+		}
+		return env.Client.Status().Update(ctx, node)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	// kube-controller-manager writes the new Node too (the TTL controller's annotation):
