@@ -110,16 +110,39 @@ func payloads(size, n int) [][]byte {
 	return p
 }
 
+// openRun indexes run as the Run controller does before any step runs: the step API
+// serves only attempts of an indexed, unfinished Run.
+func (e *env) openRun(run steptoken.Run) error {
+	return e.st.UpsertRun(e.ctx, store.RunRecord{UID: run.UID, Namespace: run.Namespace, Name: run.Name, Workflow: "w",
+		Phase: "Running", Trigger: "Manual", CreatedAt: time.Now()})
+}
+
+// ticket is attempt 1 of step's ticket.
+func (e *env) ticket(run steptoken.Run, step string) string {
+	return e.tokens.IssueAttempt(steptoken.Attempt{Run: run, Step: step, Attempt: 1, Expires: time.Now().Add(time.Hour)})
+}
+
+// authorize sets what step-run sends: the run token and the attempt's ticket.
+func (e *env) authorize(req *http.Request, run steptoken.Run, step string) {
+	req.Header.Set("Authorization", "Bearer "+e.tokens.Issue(run))
+	req.Header.Set(stepjob.TicketHeader, e.ticket(run, step))
+}
+
 // artifactIngest uploads n distinct artifacts through the internal API with concurrent clients.
 func (e *env) artifactIngest(size, n, clients int) (float64, error) {
 	data := payloads(size, n)
 	run := steptoken.Run{Namespace: "bench", Name: fmt.Sprintf("ingest-%d", size), UID: fmt.Sprintf("00000000-0000-4000-8000-%012d", size)}
-	tok := e.tokens.Issue(run)
-	base := e.api.URL + stepjob.AttemptPath("bench", run.Name, "s", 1) + stepjob.PathArtifacts
+	if err := e.openRun(run); err != nil {
+		return 0, err
+	}
+	// A step attempt stores at most stepapi.MaxArtifactsPerAttempt artifacts: spread them.
+	const perAttempt = 100
+	step := func(i int) string { return fmt.Sprintf("s%d", i/perAttempt) }
 	start := time.Now()
 	err := parallel(n, clients, func(i int) error {
-		req, _ := http.NewRequest(http.MethodPut, fmt.Sprintf("%sa%d", base, i), bytes.NewReader(data[i]))
-		req.Header.Set("Authorization", "Bearer "+tok)
+		url := e.api.URL + stepjob.AttemptPath("bench", run.Name, step(i), 1) + stepjob.PathArtifacts + fmt.Sprintf("a%d", i)
+		req, _ := http.NewRequest(http.MethodPut, url, bytes.NewReader(data[i]))
+		e.authorize(req, run, step(i))
 		resp, err := client.Do(req)
 		if err != nil {
 			return err
@@ -201,7 +224,9 @@ func (e *env) rawCopy(size, n int) (float64, error) {
 func (e *env) logAppend(n, writers int) (apiRate, rawRate float64, err error) {
 	const batch = 500
 	run := steptoken.Run{Namespace: "bench", Name: "logs", UID: "00000000-0000-4000-8000-0000000000aa"}
-	tok := e.tokens.Issue(run)
+	if err := e.openRun(run); err != nil {
+		return 0, 0, err
+	}
 	line := strings.Repeat("x", 80)
 	now := time.Now()
 	bodies := make([][][]byte, writers)
@@ -223,7 +248,7 @@ func (e *env) logAppend(n, writers int) (apiRate, rawRate float64, err error) {
 			url := e.api.URL + stepjob.AttemptPath("bench", "logs", fmt.Sprintf("s%d", w), 1) + stepjob.PathLogs
 			for _, body := range bodies[w] {
 				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+tok)
+				e.authorize(req, run, fmt.Sprintf("s%d", w))
 				resp, err := client.Do(req)
 				if err != nil {
 					errs <- err
@@ -273,7 +298,8 @@ func (e *env) stepRunRSS(bin string, size int) (int64, error) {
 	}
 	cmd := exec.Command(bin, "step-run", "--", "sh", "-c", fmt.Sprintf("yes 'aias benchmark output line of some length' | head -c %d", size))
 	env := map[string]string{stepjob.EnvAPIURL: e.api.URL, stepjob.EnvToken: e.tokens.Issue(run), stepjob.EnvNamespace: "bench",
-		stepjob.EnvRun: "rss", stepjob.EnvStep: "s", stepjob.EnvAttempt: "1", stepjob.EnvWorkDir: dir, stepjob.EnvOutputDir: filepath.Join(dir, "out")}
+		stepjob.EnvTicket: e.ticket(run, "s"),
+		stepjob.EnvRun:    "rss", stepjob.EnvStep: "s", stepjob.EnvAttempt: "1", stepjob.EnvWorkDir: dir, stepjob.EnvOutputDir: filepath.Join(dir, "out")}
 	cmd.Env = os.Environ()
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
