@@ -16,7 +16,7 @@ func TestStopKillsProcessesThatIgnoreTERM(t *testing.T) {
 	ns := newNamespace(t)
 	a := startAgent(t, func(a *Agent) { a.MaxGracePeriod = time.Second })
 	pidfile := filepath.Join(sharedDir(t), "pid")
-	p := makePod(ns, a.NodeName, "stubborn", `trap "" TERM; sleep 60 & echo $$$$ $! > "$PIDFILE"; wait`)
+	p := makePod(ns, a.NodeName, "ignores-sigterm", `trap "" TERM; sleep 60 & echo $$$$ $! > "$PIDFILE"; wait`)
 	p.Spec.Containers[0].Env = []corev1.EnvVar{{Name: "PIDFILE", Value: pidfile}}
 	create(t, p)
 	pids := readPIDs(t, pidfile, 2)

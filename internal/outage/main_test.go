@@ -27,7 +27,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -137,7 +136,7 @@ func (s *stack) runCleanups(showLogs bool) {
 	s.cleanups = nil
 	s.mu.Unlock()
 	if showLogs && s.logPath != "" {
-		fmt.Fprintf(os.Stderr, "--- last lines of the product's log ---\n%s\n", tailFile(s.logPath, 150))
+		fmt.Fprintf(os.Stderr, "--- last lines of the product's log ---\n%s\n", testenv.TailFile(s.logPath, 150))
 	}
 	if keep := os.Getenv("AIAS_OUTAGE_LOG"); keep != "" && s.logPath != "" {
 		// The whole log of the manager, webhookservers and node agent, kept for reading.
@@ -422,16 +421,4 @@ func (w *syncWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.w.Write(p)
-}
-
-func tailFile(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err.Error()
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

@@ -16,6 +16,7 @@ import (
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/store"
+	"github.com/aias-dev/aias/internal/testenv"
 )
 
 // Lines the steps of the Runs caught by an outage print, 0.1 s apart: the first
@@ -202,7 +203,7 @@ func TestAPIServerRestart(t *testing.T) {
 	}
 	startAt := time.Now()
 	if err := s.op(s.env.StartAPIServer); err != nil {
-		t.Fatalf("%v; its log ends:\n%s", err, tailFile(s.env.APIServerLog(), 40))
+		t.Fatalf("%v; its log ends:\n%s", err, testenv.TailFile(s.env.APIServerLog(), 40))
 	}
 	restarted = true
 	back := time.Now()

@@ -131,7 +131,7 @@ func exited(cs []*component) error {
 		select {
 		case err := <-c.done:
 			c.done <- err
-			return fmt.Errorf("%s exited (%v); last log lines:\n%s", c.name, err, tail(c.log, 20))
+			return fmt.Errorf("%s exited (%v); last log lines:\n%s", c.name, err, TailFile(c.log, 20))
 		default:
 		}
 	}
@@ -166,7 +166,9 @@ func writeKubeconfig(path string, cfg *rest.Config) error {
 	return clientcmd.WriteToFile(*kc, path)
 }
 
-func tail(path string, n int) string {
+// TailFile is the last n lines of the file at path (its read error when it has none), for
+// failure messages that quote a component's log.
+func TailFile(path string, n int) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err.Error()
