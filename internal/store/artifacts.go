@@ -119,7 +119,7 @@ func (s *Store) putSmallArtifact(ctx context.Context, key ArtifactKey, contentTy
 	if wantDigest != "" && wantDigest != digest {
 		return Artifact{}, ErrDigestMismatch
 	}
-	created, err := s.small.submit(ctx, &smallPut{key: key, contentType: contentType, digest: digest, data: data})
+	created, err := s.small.submit(ctx, smallPut{key: key, contentType: contentType, digest: digest, data: data})
 	if err != nil {
 		return Artifact{}, err
 	}

@@ -50,25 +50,20 @@ type RecordedDelivery struct {
 // otherwise the unexpired row d repeats — same delivery id, or (DedupByBody) same body
 // — which the caller answers from. Expired rows are replaced as if absent. Concurrent
 // calls for the same delivery agree: exactly one of them gets nil.
+//
+// New deliveries, the common case, are group committed (ledger_commit.go): concurrent
+// deliveries share one insert and one durable commit. Only a delivery whose row was kept
+// out by another takes the slower path here.
 func (s *Store) RecordDelivery(ctx context.Context, d Delivery) (*RecordedDelivery, error) {
+	inserted, err := s.ledger.submit(ctx, d)
+	if err != nil || inserted {
+		return nil, err
+	}
 	var bodyKey []byte
 	if d.DedupByBody {
 		bodyKey = d.BodySHA256[:]
 	}
 	for range 3 {
-		tag, err := s.pool.Exec(ctx, `
-			insert into deliveries (endpoint_uid, delivery_id, body_sha256, body_key, body_size, namespace, endpoint,
-			  run_name, outcome, received_at, expires_at)
-			values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10::timestamptz + make_interval(secs => $11))
-			on conflict do nothing`,
-			d.EndpointUID, d.DeliveryID, d.BodySHA256[:], bodyKey, d.BodySize, d.Namespace, d.Endpoint,
-			d.RunName, DeliveryPending, d.ReceivedAt, d.Window.Seconds())
-		if err != nil {
-			return nil, err
-		}
-		if tag.RowsAffected() == 1 {
-			return nil, nil
-		}
 		prev, expired, err := s.conflictingDelivery(ctx, d.EndpointUID, d.DeliveryID, bodyKey, d.ReceivedAt)
 		switch {
 		case err != nil:
@@ -84,6 +79,13 @@ func (s *Store) RecordDelivery(ctx context.Context, d Delivery) (*RecordedDelive
 			}
 		}
 		// No row found: the conflicting one was deleted between the two statements.
+		inserted, err := s.insertDeliveries(ctx, []Delivery{d})
+		if err != nil {
+			return nil, err
+		}
+		if inserted[deliveryKey{d.EndpointUID, d.DeliveryID}] {
+			return nil, nil
+		}
 	}
 	return nil, errors.New("recording the delivery: the ledger kept changing under it")
 }
@@ -108,18 +110,13 @@ func (s *Store) conflictingDelivery(ctx context.Context, endpointUID, deliveryID
 }
 
 // MarkDeliveryCreated records that the delivery's Run exists. It is committed without
-// waiting for the disk (synchronous_commit off): losing it in a database crash only
-// leaves the row pending, which a redelivery resolves by creating the Run by name
-// (AlreadyExists) — never a second Run — so the delivery path pays one durable commit.
+// waiting for the disk (synchronous_commit off) and group committed with concurrent
+// marks: losing it in a database crash only leaves the row pending, which a redelivery
+// resolves by creating the Run by name (AlreadyExists) — never a second Run — so the
+// delivery path pays one durable commit.
 func (s *Store) MarkDeliveryCreated(ctx context.Context, endpointUID, deliveryID string) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `set local synchronous_commit = off`); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `update deliveries set outcome = $3 where endpoint_uid = $1 and delivery_id = $2 and outcome <> $3`,
-			endpointUID, deliveryID, DeliveryCreated)
-		return err
-	})
+	_, err := s.marks.submit(ctx, deliveryKey{endpointUID, deliveryID})
+	return err
 }
 
 // PurgeDeliveries deletes up to limit rows whose window ended before now and reports

@@ -88,3 +88,50 @@ func TestDeliveryLedgerConcurrent(t *testing.T) {
 		t.Errorf("%d deliveries recorded as new, want 1", fresh)
 	}
 }
+
+// A burst of deliveries, as the group committer batches them: every distinct delivery is
+// new exactly once (its repeats in the same burst, under its id or its body, are not), and
+// every mark lands.
+func TestDeliveryLedgerBurst(t *testing.T) {
+	ctx := context.Background()
+	ep := fmt.Sprintf("ep-b-%d", time.Now().UnixNano())
+	const distinct, repeats = 150, 3
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	fresh := map[string]int{}
+	for i := range distinct * repeats {
+		wg.Go(func() {
+			id := fmt.Sprintf("b-%d", i%distinct)
+			if i >= 2*distinct {
+				id = fmt.Sprintf("other-id-%d", i) // the same body under another id
+			}
+			prev, err := testStore.RecordDelivery(ctx, testDelivery(ep, id, fmt.Sprintf("body-%d", i%distinct), true, time.Now()))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if prev == nil {
+				mu.Lock()
+				fresh[fmt.Sprintf("body-%d", i%distinct)]++
+				mu.Unlock()
+				if err := testStore.MarkDeliveryCreated(ctx, ep, id); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := range distinct {
+		if n := fresh[fmt.Sprintf("body-%d", i)]; n != 1 {
+			t.Errorf("body-%d recorded as new %d times, want 1", i, n)
+		}
+	}
+	var rows, created int
+	if err := testStore.pool.QueryRow(ctx, `select count(*), count(*) filter (where outcome = $2) from deliveries where endpoint_uid = $1`,
+		ep, DeliveryCreated).Scan(&rows, &created); err != nil {
+		t.Fatal(err)
+	}
+	if rows != distinct || created != distinct {
+		t.Errorf("ledger holds %d rows, %d created; want %d and %d", rows, created, distinct, distinct)
+	}
+}

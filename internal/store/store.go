@@ -21,7 +21,10 @@ const versionTable = "aias_schema_version"
 // Store is the PostgreSQL-backed state of AIAS.
 type Store struct {
 	pool  *pgxpool.Pool
-	small *groupCommitter
+	small *smallCommitter
+	// The delivery ledger's writes (ledger_commit.go).
+	ledger *ledgerCommitter
+	marks  *markCommitter
 }
 
 // Open connects to the database at url and applies pending migrations. Several replicas
@@ -36,7 +39,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{pool: pool}
-	s.small = &groupCommitter{exec: s.writeSmallBatch}
+	s.small = newSmallCommitter(s)
+	s.ledger, s.marks = newLedgerCommitter(s), newMarkCommitter(s)
 	return s, nil
 }
 

@@ -1,0 +1,121 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The delivery ledger's two writes per delivery are group committed (groupcommit.go):
+// at ingest rates the per-delivery commit, not the row, is what costs.
+const ledgerMaxItems = 64
+
+type deliveryKey struct{ endpointUID, deliveryID string }
+
+type (
+	// ledgerCommitter inserts new deliveries; the result says whether this one's row was
+	// inserted (false: another row kept it out, see RecordDelivery).
+	ledgerCommitter = groupCommitter[Delivery, bool]
+	// markCommitter marks deliveries created.
+	markCommitter = groupCommitter[deliveryKey, struct{}]
+)
+
+func newLedgerCommitter(s *Store) *ledgerCommitter {
+	return &ledgerCommitter{
+		exec: func(ctx context.Context, batch []*groupItem[Delivery, bool]) error {
+			ds := make([]Delivery, len(batch))
+			for i, it := range batch {
+				ds[i] = it.in
+			}
+			inserted, err := s.insertDeliveries(ctx, ds)
+			if err != nil {
+				return err
+			}
+			for _, it := range batch {
+				it.resolve(inserted[deliveryKey{it.in.EndpointUID, it.in.DeliveryID}], nil)
+			}
+			return nil
+		},
+		// The same delivery twice in one insert would both read as inserted.
+		key:      func(d Delivery) any { return deliveryKey{d.EndpointUID, d.DeliveryID} },
+		maxItems: ledgerMaxItems,
+	}
+}
+
+func newMarkCommitter(s *Store) *markCommitter {
+	return &markCommitter{
+		exec: func(ctx context.Context, batch []*groupItem[deliveryKey, struct{}]) error {
+			uids, ids := make([]string, len(batch)), make([]string, len(batch))
+			for i, it := range batch {
+				uids[i], ids[i] = it.in.endpointUID, it.in.deliveryID
+			}
+			err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, `set local synchronous_commit = off`); err != nil {
+					return err
+				}
+				// In key order, so two batches lock the rows they share in the same order.
+				_, err := tx.Exec(ctx, `
+					update deliveries d set outcome = $3
+					from (select * from unnest($1::text[], $2::text[]) as t(endpoint_uid, delivery_id) order by 1, 2) m
+					where d.endpoint_uid = m.endpoint_uid and d.delivery_id = m.delivery_id and d.outcome <> $3`,
+					uids, ids, DeliveryCreated)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			for _, it := range batch {
+				it.resolve(struct{}{}, nil)
+			}
+			return nil
+		},
+		key:      func(k deliveryKey) any { return k },
+		maxItems: ledgerMaxItems,
+	}
+}
+
+// insertDeliveries inserts ds as pending in one statement (and one durable commit) and
+// reports which of them it inserted; a row kept out by an existing one (same delivery id,
+// or the same body under DedupByBody) is not. Within ds, the first row of a body wins.
+func (s *Store) insertDeliveries(ctx context.Context, ds []Delivery) (map[deliveryKey]bool, error) {
+	n := len(ds)
+	var (
+		uids, ids, namespaces, endpoints, runNames = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		sums, bodyKeys                             = make([][]byte, n), make([][]byte, n)
+		sizes                                      = make([]int64, n)
+		received                                   = make([]time.Time, n)
+		windows                                    = make([]float64, n)
+	)
+	for i, d := range ds {
+		uids[i], ids[i], namespaces[i], endpoints[i], runNames[i] = d.EndpointUID, d.DeliveryID, d.Namespace, d.Endpoint, d.RunName
+		sums[i] = d.BodySHA256[:]
+		if d.DedupByBody {
+			bodyKeys[i] = d.BodySHA256[:]
+		}
+		sizes[i], received[i], windows[i] = d.BodySize, d.ReceivedAt, d.Window.Seconds()
+	}
+	rows, err := s.pool.Query(ctx, `
+		insert into deliveries (endpoint_uid, delivery_id, body_sha256, body_key, body_size, namespace, endpoint,
+		  run_name, outcome, received_at, expires_at)
+		select endpoint_uid, delivery_id, body_sha256, body_key, body_size, namespace, endpoint, run_name, $10,
+		  received_at, received_at + make_interval(secs => window_seconds)
+		from unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::bigint[], $6::text[], $7::text[], $8::text[],
+		  $9::timestamptz[], $11::float8[])
+		  with ordinality as t(endpoint_uid, delivery_id, body_sha256, body_key, body_size, namespace, endpoint, run_name,
+		  received_at, window_seconds, ord)
+		order by ord
+		on conflict do nothing
+		returning endpoint_uid, delivery_id`,
+		uids, ids, sums, bodyKeys, sizes, namespaces, endpoints, runNames, received, DeliveryPending, windows)
+	if err != nil {
+		return nil, err
+	}
+	inserted := make(map[deliveryKey]bool, n)
+	var k deliveryKey
+	_, err = pgx.ForEachRow(rows, []any{&k.endpointUID, &k.deliveryID}, func() error {
+		inserted[k] = true
+		return nil
+	})
+	return inserted, err
+}
