@@ -9,6 +9,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/deliveryexpr"
 )
 
 // WebhookEndpointAdmission holds WebhookEndpoint creates to spec.limits.webhookEndpoints
@@ -23,6 +24,9 @@ var _ admission.Validator[*aiasv1alpha1.WebhookEndpoint] = &WebhookEndpointAdmis
 
 // ValidateCreate checks the namespace's WebhookEndpoint count.
 func (a *WebhookEndpointAdmission) ValidateCreate(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint) (admission.Warnings, error) {
+	if _, err := deliveryexpr.Compile(&ep.Spec); err != nil {
+		return nil, err
+	}
 	nl, ok, err := a.limits.admitCreate(ctx, "WebhookEndpoint", ep.Namespace)
 	if err != nil || !ok {
 		return nil, err
@@ -44,9 +48,10 @@ func (a *WebhookEndpointAdmission) ValidateCreate(ctx context.Context, ep *aiasv
 	return nil, nil
 }
 
-// ValidateUpdate allows every update: the count does not change.
-func (a *WebhookEndpointAdmission) ValidateUpdate(context.Context, *aiasv1alpha1.WebhookEndpoint, *aiasv1alpha1.WebhookEndpoint) (admission.Warnings, error) {
-	return nil, nil
+// ValidateUpdate refuses only expressions that do not compile: the count does not change.
+func (a *WebhookEndpointAdmission) ValidateUpdate(_ context.Context, _, ep *aiasv1alpha1.WebhookEndpoint) (admission.Warnings, error) {
+	_, err := deliveryexpr.Compile(&ep.Spec)
+	return nil, err
 }
 
 // ValidateDelete allows every delete.

@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -10,6 +11,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/params"
 )
 
 // WorkflowAdmission holds Workflows to their tenant's plan:
@@ -32,6 +34,9 @@ var _ admission.Validator[*aiasv1alpha1.Workflow] = &WorkflowAdmission{}
 
 // ValidateCreate checks the namespace's Workflow count and the Workflow's shape.
 func (a *WorkflowAdmission) ValidateCreate(ctx context.Context, wf *aiasv1alpha1.Workflow) (admission.Warnings, error) {
+	if err := checkParamReferences(wf); err != nil {
+		return nil, err
+	}
 	nl, ok, err := a.limits.admitCreate(ctx, "Workflow", wf.Namespace)
 	if err != nil || !ok {
 		return nil, err
@@ -53,6 +58,9 @@ func (a *WorkflowAdmission) ValidateCreate(ctx context.Context, wf *aiasv1alpha1
 
 // ValidateUpdate denies only changes that take the Workflow further past its plan's limits.
 func (a *WorkflowAdmission) ValidateUpdate(ctx context.Context, oldWf, wf *aiasv1alpha1.Workflow) (admission.Warnings, error) {
+	if err := checkParamReferences(wf); err != nil {
+		return nil, err
+	}
 	nl, err := a.limits.forNamespace(ctx, wf.Namespace)
 	if err != nil {
 		return nil, err
@@ -100,4 +108,13 @@ func longestStepTimeout(wf *aiasv1alpha1.Workflow) (string, time.Duration) {
 		}
 	}
 	return name, longest
+}
+
+// checkParamReferences refuses a step that reads a parameter the Workflow does not
+// declare: the Run would otherwise run with the literal $(params.NAME) text.
+func checkParamReferences(wf *aiasv1alpha1.Workflow) error {
+	if refs := params.Undeclared(&wf.Spec); len(refs) > 0 {
+		return fmt.Errorf("%s names a parameter spec.params does not declare", strings.Join(refs, ", "))
+	}
+	return nil
 }

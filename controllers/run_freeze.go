@@ -18,6 +18,7 @@ import (
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/entitlements"
+	"github.com/aias-dev/aias/internal/params"
 	"github.com/aias-dev/aias/internal/store"
 )
 
@@ -97,8 +98,17 @@ func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run, tp *e
 	if err != nil {
 		return nil, 0, err
 	}
+	values, err := params.Resolve(wf.Spec.Params, run.Spec.Params)
+	if err != nil {
+		r.reject(run, aiasv1alpha1.RunRejected, "InvalidParams", fmt.Sprintf("spec.params: %v (workflow %s)", err, wf.Name))
+		return nil, 0, nil
+	}
 	resolved := wf.Spec.DeepCopy()
 	boundStepTimeouts(tp, resolved)
+	// The values are part of the frozen spec (and so of its digest): two Runs with the
+	// same Workflow and parameters share one spec, and a replay with the same values
+	// runs exactly what the original ran.
+	params.Apply(resolved, values)
 	raw, err := json.Marshal(resolved)
 	if err != nil {
 		return nil, 0, err

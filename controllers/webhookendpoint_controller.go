@@ -24,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/deliveryexpr"
 )
 
 // WebhookEndpointEventRecorderName is the reporting controller of the WebhookEndpoint
@@ -36,6 +37,10 @@ const (
 	ReasonWorkflowNotFound = "WorkflowNotFound"
 	ReasonSecretInvalid    = "SecretInvalid"
 	ReasonSecretConflict   = "SecretConflict"
+	// ReasonInvalidExpression: spec.filter or a spec.params expression does not compile.
+	ReasonInvalidExpression = "InvalidExpression"
+	// ReasonUnknownParam: spec.params fills a parameter the Workflow does not declare.
+	ReasonUnknownParam = "UnknownParam"
 	// ReasonSecretGenerated is the event reason when the controller creates an
 	// endpoint's signing Secret.
 	ReasonSecretGenerated = "SecretGenerated"
@@ -186,6 +191,9 @@ func (r *WebhookEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 	ep.Status.URL = ep.HookURL(r.PublicBaseURL)
 
 	var problems []workflowProblem
+	if _, err := deliveryexpr.Compile(&ep.Spec); err != nil {
+		problems = append(problems, workflowProblem{ReasonInvalidExpression, err.Error()})
+	}
 	wfProblem, err := r.workflowProblem(ctx, ep)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -247,9 +255,14 @@ const maxConditionMessage = maxEventNote
 // workflowProblem reports the referenced Workflow missing; it reads the cache.
 func (r *WebhookEndpointReconciler) workflowProblem(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint) (*workflowProblem, error) {
 	name := ep.Spec.WorkflowRef.Name
-	err := r.Get(ctx, types.NamespacedName{Namespace: ep.Namespace, Name: name}, &aiasv1alpha1.Workflow{})
+	wf := &aiasv1alpha1.Workflow{}
+	err := r.Get(ctx, types.NamespacedName{Namespace: ep.Namespace, Name: name}, wf)
 	switch {
 	case err == nil:
+		// Every Run it started would be Rejected: say so before the first delivery.
+		if unknown := undeclaredEndpointParams(ep, wf); len(unknown) > 0 {
+			return &workflowProblem{ReasonUnknownParam, fmt.Sprintf("spec.params: Workflow %q declares no parameter %s", name, strings.Join(unknown, ", "))}, nil
+		}
 		return nil, nil
 	case apierrors.IsNotFound(err):
 		return &workflowProblem{ReasonWorkflowNotFound, fmt.Sprintf("spec.workflowRef: Workflow %q not found", name)}, nil
@@ -288,4 +301,20 @@ func quotedList(names []string) string {
 		q[i] = fmt.Sprintf("%q", n)
 	}
 	return strings.Join(q, ", ")
+}
+
+// undeclaredEndpointParams lists, sorted, the params ep fills that wf does not declare.
+func undeclaredEndpointParams(ep *aiasv1alpha1.WebhookEndpoint, wf *aiasv1alpha1.Workflow) []string {
+	declared := map[string]bool{}
+	for _, p := range wf.Spec.Params {
+		declared[p.Name] = true
+	}
+	var out []string
+	for n := range ep.Spec.Params {
+		if !declared[n] {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

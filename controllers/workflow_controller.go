@@ -38,6 +38,7 @@ const (
 	ReasonServiceAccountNotFound = "ServiceAccountNotFound"
 	ReasonSecretNotFound         = "SecretNotFound"
 	ReasonConfigMapNotFound      = "ConfigMapNotFound"
+	ReasonUndeclaredParam        = "UndeclaredParam"
 	// ReasonNotShared: the Workflow names a Secret or ServiceAccount that is not shared
 	// with Workflows (aias.dev/workflow-access=true); its Runs' steps are refused.
 	ReasonNotShared = "NotShared"

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/params"
 )
 
 // maxReadyProblems bounds how many problems the Ready message lists.
@@ -35,6 +36,9 @@ func (r *WorkflowReconciler) reconcileReady(ctx context.Context, wf *aiasv1alpha
 		return 0, err
 	}
 	problems = append(problems, refused...)
+	for _, ref := range params.Undeclared(&wf.Spec) {
+		problems = append(problems, workflowProblem{ReasonUndeclaredParam, ref + " names a parameter spec.params does not declare"})
+	}
 	cond := metav1.Condition{
 		Type:               aiasv1alpha1.ConditionReady,
 		ObservedGeneration: wf.Generation,

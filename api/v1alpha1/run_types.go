@@ -109,6 +109,7 @@ type InputReference struct {
 // +kubebuilder:validation:XValidation:rule="has(self.trigger) == has(oldSelf.trigger) && (!has(self.trigger) || self.trigger == oldSelf.trigger)",message="trigger is immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.replayOf) == has(oldSelf.replayOf) && (!has(self.replayOf) || self.replayOf == oldSelf.replayOf)",message="replayOf is immutable"
 // +kubebuilder:validation:XValidation:rule="!has(oldSelf.cancel) || !oldSelf.cancel || (has(self.cancel) && self.cancel)",message="cancel cannot be unset once true"
+// +kubebuilder:validation:XValidation:rule="has(self.params) == has(oldSelf.params) && (!has(self.params) || self.params == oldSelf.params)",message="params are immutable"
 type RunSpec struct {
 	// WorkflowRef is the Workflow to run, in this namespace. Its spec is frozen when the Run starts.
 	// +required
@@ -137,6 +138,15 @@ type RunSpec struct {
 	// Cancel stops the Run's Jobs and ends it as Canceled. It cannot be unset.
 	// +optional
 	Cancel bool `json:"cancel,omitempty"`
+
+	// Params are the values of the Workflow's parameters (spec.params there). A name the
+	// Workflow does not declare, a missing required one or a value outside its enum ends
+	// the Run Rejected. Unset ones take their default.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[A-Za-z_][A-Za-z0-9_]*$') && size(k) <= 63)",message="parameter names are letters, digits and underscores (at most 63), not starting with a digit"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 4096)",message="a parameter value is at most 4096 bytes"
+	Params map[string]string `json:"params,omitempty"`
 }
 
 // StepStatus reports one step of a Run.

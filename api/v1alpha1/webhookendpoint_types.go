@@ -147,6 +147,24 @@ type WebhookEndpointSpec struct {
 	// because senders retry.
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
+
+	// Filter is a CEL expression over the verified delivery; a delivery for which it is
+	// false is answered 200 "filtered" and starts nothing. Variables: body (the parsed
+	// JSON, or the text when the body is not JSON), headers (lower-cased names, values of
+	// repeated headers joined by ", "; signature and authorization headers left out) and
+	// deliveryID. Example: body.ref == "refs/heads/main".
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Filter string `json:"filter,omitempty"`
+
+	// Params are CEL expressions, over the same variables as filter, whose values become
+	// the Run's params, e.g. branch: body.ref.split("/")[2]. A string, number or bool
+	// result is used as text; anything else, or an error at delivery time, answers 422.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^[A-Za-z_][A-Za-z0-9_]*$') && size(k) <= 63)",message="parameter names are letters, digits and underscores (at most 63), not starting with a digit"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, size(self[k]) <= 4096)",message="an expression is at most 4096 characters"
+	Params map[string]string `json:"params,omitempty"`
 }
 
 // WebhookEndpointStatus publishes the endpoint's URL and signing secret location.

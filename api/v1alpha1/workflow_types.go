@@ -189,6 +189,15 @@ type WorkflowSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(i, s, !has(s.dependsOn) || s.dependsOn.all(d, self.exists(j, o, j < i && o.name == d)))",message="dependsOn may only name earlier steps (this rules out cycles)"
 	Steps []WorkflowStep `json:"steps"`
 
+	// Params declares the parameters a Run may (or, when required, must) give. Names are
+	// unique ignoring case, since each also becomes an environment variable in upper case.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:XValidation:rule="self.all(p, self.exists_one(q, q.name.lowerAscii() == p.name.lowerAscii()))",message="parameter names must be unique ignoring case"
+	Params []WorkflowParam `json:"params,omitempty"`
+
 	// Concurrency limits the Runs of this Workflow that are active at once.
 	// +optional
 	Concurrency *ConcurrencyPolicy `json:"concurrency,omitempty"`

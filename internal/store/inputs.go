@@ -40,12 +40,20 @@ type RunRecord struct {
 
 // UpsertRun records or updates a Run in the index.
 func (s *Store) UpsertRun(ctx context.Context, r RunRecord) error {
+	// A webhook Run's delivery is marked created in the same statement (see migration
+	// 011): the hook listener's own mark is only a fast path.
 	_, err := s.pool.Exec(ctx, `
-		insert into run_index (uid, namespace, name, workflow, phase, trigger, endpoint, input_digest, created_at, started_at, finished_at)
-		values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-		on conflict (uid) do update set phase = excluded.phase, input_digest = excluded.input_digest,
-		  started_at = excluded.started_at, finished_at = excluded.finished_at`,
-		r.UID, r.Namespace, r.Name, r.Workflow, r.Phase, r.Trigger, r.Endpoint, r.InputDigest, r.CreatedAt, r.StartedAt, r.FinishedAt)
+		with indexed as (
+		  insert into run_index (uid, namespace, name, workflow, phase, trigger, endpoint, input_digest, created_at, started_at, finished_at)
+		  values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+		  on conflict (uid) do update set phase = excluded.phase, input_digest = excluded.input_digest,
+		    started_at = excluded.started_at, finished_at = excluded.finished_at
+		  returning 1
+		)
+		update deliveries set outcome = $13
+		where $6 = $12 and namespace = $2 and run_name = $3 and outcome = $14`,
+		r.UID, r.Namespace, r.Name, r.Workflow, r.Phase, r.Trigger, r.Endpoint, r.InputDigest, r.CreatedAt, r.StartedAt, r.FinishedAt,
+		"Webhook", DeliveryCreated, DeliveryPending)
 	return err
 }
 

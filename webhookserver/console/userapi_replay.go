@@ -38,7 +38,7 @@ func (a *Server) replay(w http.ResponseWriter, r *http.Request) {
 		// The finalizer at create saves the Run controller a write.
 		ObjectMeta: metav1.ObjectMeta{Namespace: orig.Namespace, Finalizers: []string{aiasv1alpha1.RunFinalizer}},
 		Spec: aiasv1alpha1.RunSpec{
-			WorkflowRef: orig.Spec.WorkflowRef, Input: orig.Spec.Input, InputRef: orig.Spec.InputRef,
+			WorkflowRef: orig.Spec.WorkflowRef, Input: orig.Spec.Input, InputRef: orig.Spec.InputRef, Params: orig.Spec.Params,
 			Trigger: &aiasv1alpha1.RunTrigger{Type: aiasv1alpha1.TriggerReplay}, ReplayOf: orig.Name,
 		},
 	}

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/deliveryexpr"
 	"github.com/aias-dev/aias/internal/signature"
 	"github.com/aias-dev/aias/internal/store"
 	"github.com/aias-dev/aias/webhookserver/internal/httpjson"
@@ -41,7 +42,8 @@ type Server struct {
 	Log   logr.Logger
 	Now   func() time.Time
 
-	limits rateLimits
+	limits   rateLimits
+	programs programs
 }
 
 // Handler routes the public listener. Anything but POST /hooks/... is 404 or 405.
@@ -73,6 +75,8 @@ const (
 	resultUnavailable   deliveryResult = "unavailable"
 	resultQuotaExceeded deliveryResult = "quota_exceeded"
 	resultRejected      deliveryResult = "rejected"
+	resultFiltered      deliveryResult = "filtered"
+	resultExprFailed    deliveryResult = "expression_failed"
 )
 
 // deliver handles one delivery. The order matters: nothing is read past the size cap,
@@ -135,8 +139,25 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// From here the delivery is authentic: it is recorded before anything acts on it,
-	// and a delivery the ledger already holds is answered from it.
+	// Only a verified delivery is shown to the endpoint's expressions: nothing an
+	// unauthenticated sender controls is evaluated.
+	prg, err := s.programs.For(ep)
+	if err != nil {
+		s.finish(w, r, ns, name, deliveryID, resultExprFailed, http.StatusUnprocessableEntity, "InvalidExpression", err.Error())
+		return
+	}
+	evaluated, err := prg.Evaluate(r.Context(), deliveryexpr.Delivery{Body: body, Header: r.Header, DeliveryID: deliveryID})
+	if err != nil {
+		s.finish(w, r, ns, name, deliveryID, resultExprFailed, http.StatusUnprocessableEntity, "ExpressionFailed", "evaluating the endpoint's "+err.Error())
+		return
+	}
+	if !evaluated.Passed {
+		s.respond(w, r, ns, name, deliveryID, resultFiltered, http.StatusOK, "", "filtered")
+		return
+	}
+
+	// From here the delivery is authentic and wanted: it is recorded before anything
+	// acts on it, and a delivery the ledger already holds is answered from it.
 	deliveryID, prev, err := s.record(r.Context(), ep, deliveryID, body)
 	if err != nil {
 		s.Log.Error(err, "recording the delivery", "namespace", ns, "endpoint", name, "deliveryID", deliveryID)
@@ -161,17 +182,17 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	run, err := s.newRun(r.Context(), ep, deliveryID, body, contentType)
+	run, err := s.newRun(r.Context(), ep, deliveryID, body, contentType, evaluated.Params)
 	if err == nil {
 		err = s.Runs.Create(r.Context(), run)
 	}
 	switch {
 	case err == nil:
-		s.markCreated(r.Context(), ep, deliveryID)
+		s.markCreated(ep, deliveryID)
 		s.respond(w, r, ns, name, deliveryID, resultCreated, http.StatusAccepted, run.Name, "created")
 	case apierrors.IsAlreadyExists(err):
 		// A concurrent delivery of the same id, or this one before a restart, created it.
-		s.markCreated(r.Context(), ep, deliveryID)
+		s.markCreated(ep, deliveryID)
 		s.duplicate(w, r, ep, deliveryID, run.Name)
 	case apierrors.IsInvalid(err):
 		// The apiserver refused the Run for something the delivery carries; retrying the
@@ -204,14 +225,23 @@ func (s *Server) record(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint, d
 	return prev.DeliveryID, prev, nil
 }
 
-// markCreated notes in the ledger that the delivery's Run exists. A failure is only
-// logged: the row stays pending, and a redelivery then creates the Run by name, which
-// finds it (AlreadyExists).
-func (s *Server) markCreated(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint, deliveryID string) {
-	if err := s.Store.MarkDeliveryCreated(ctx, string(ep.UID), deliveryID); err != nil {
-		s.Log.Error(err, "marking the delivery created", "namespace", ep.Namespace, "endpoint", ep.Name, "deliveryID", deliveryID)
-	}
+// markCreated notes in the ledger that the delivery's Run exists, without holding the
+// response for it: it is a fast path only. The Run controller marks the row durably when
+// it first indexes the Run (store.UpsertRun); until one of the two lands the row is
+// pending, and a redelivery then creates the Run by name, which finds it (AlreadyExists).
+func (s *Server) markCreated(ep *aiasv1alpha1.WebhookEndpoint, deliveryID string) {
+	uid, ns, name := string(ep.UID), ep.Namespace, ep.Name
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), markTimeout)
+		defer cancel()
+		if err := s.Store.MarkDeliveryCreated(ctx, uid, deliveryID); err != nil {
+			s.Log.Error(err, "marking the delivery created", "namespace", ns, "endpoint", name, "deliveryID", deliveryID)
+		}
+	}()
 }
+
+// markTimeout bounds a background mark (markCreated).
+const markTimeout = 30 * time.Second
 
 // duplicate answers a delivery the ledger already holds: 200 "duplicate" with its Run,
 // unless that Run was rejected — then the sender is told with 409, because resending
@@ -275,7 +305,7 @@ func RunName(ep *aiasv1alpha1.WebhookEndpoint, deliveryID string) string {
 // newRun builds the Run for a verified delivery. The payload goes inline when it is
 // small text; otherwise it is stored first (by digest) and referenced, so etcd never
 // holds more than the inline cap.
-func (s *Server) newRun(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint, deliveryID string, body []byte, contentType string) (*aiasv1alpha1.Run, error) {
+func (s *Server) newRun(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint, deliveryID string, body []byte, contentType string, params map[string]string) (*aiasv1alpha1.Run, error) {
 	run := &aiasv1alpha1.Run{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: RunName(ep, deliveryID), Namespace: ep.Namespace,
@@ -286,6 +316,7 @@ func (s *Server) newRun(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint, d
 		Spec: aiasv1alpha1.RunSpec{
 			WorkflowRef: aiasv1alpha1.WorkflowReference{Name: ep.Spec.WorkflowRef.Name},
 			Trigger:     &aiasv1alpha1.RunTrigger{Type: aiasv1alpha1.TriggerWebhook, Endpoint: ep.Name, DeliveryID: deliveryID},
+			Params:      params,
 		},
 	}
 	if len(body) <= aiasv1alpha1.MaxInlineInputLength && utf8.Valid(body) {
@@ -306,7 +337,7 @@ func (s *Server) newRun(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint, d
 
 type hookAccepted struct {
 	Namespace string `json:"namespace"`
-	Run       string `json:"run"`
+	Run       string `json:"run,omitempty"`
 	Status    string `json:"status"`
 }
 

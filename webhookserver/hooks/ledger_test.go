@@ -56,6 +56,20 @@ func TestHookRedeliveryAfterRunDeletedIsDuplicate(t *testing.T) {
 	if code, out := h.post("push", headers, body); code != http.StatusAccepted {
 		t.Fatalf("first delivery: %d %v", code, out)
 	}
+	// The listener marks the row created in the background (and the Run controller does
+	// when it indexes the Run): wait for it, as the Run's life would.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var outcome string
+		_ = testStore.Pool().QueryRow(h.ctx, `select outcome from deliveries where endpoint_uid = $1 and delivery_id = $2`, string(ep.UID), "msg_gone").Scan(&outcome)
+		if outcome == store.DeliveryCreated {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery still %q", outcome)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	run := &aiasv1alpha1.Run{}
 	key := client.ObjectKey{Namespace: h.ns, Name: hooks.RunName(ep, "msg_gone")}
 	if err := testEnv.Client.Get(h.ctx, key, run); err != nil {
