@@ -116,5 +116,8 @@ func checkParamReferences(wf *aiasv1alpha1.Workflow) error {
 	if refs := params.Undeclared(&wf.Spec); len(refs) > 0 {
 		return fmt.Errorf("%s names a parameter spec.params does not declare", strings.Join(refs, ", "))
 	}
+	if c := wf.Spec.Concurrency; c != nil && c.Key != "" {
+		return params.CompileKey(c.Key)
+	}
 	return nil
 }

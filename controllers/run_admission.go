@@ -70,29 +70,44 @@ func concurrencyOf(spec *aiasv1alpha1.WorkflowSpec) (aiasv1alpha1.ConcurrencyPol
 func (r *RunReconciler) claimSlot(ctx context.Context, run *aiasv1alpha1.Run, spec *aiasv1alpha1.WorkflowSpec, tp *entitlements.Entitlement) (bool, ctrl.Result, error) {
 	policy, limit := concurrencyOf(spec)
 	wf := run.Spec.WorkflowRef.Name
-	if policy == aiasv1alpha1.ConcurrencyQueue {
-		ahead, err := r.queuedAhead(ctx, run)
+	key, err := concurrencyKey(spec, run)
+	if err != nil {
+		r.reject(run, aiasv1alpha1.RunRejected, "InvalidConcurrencyKey", err.Error())
+		return false, ctrl.Result{}, nil
+	}
+	run.Status.ConcurrencyKey = key
+	switch policy {
+	case aiasv1alpha1.ConcurrencyQueue:
+		ahead, err := r.queuedAhead(ctx, run, spec, key)
 		if err != nil {
 			return false, ctrl.Result{}, err
 		}
 		if ahead > 0 {
-			r.queue(run, fmt.Sprintf("waiting behind %d earlier run(s) of workflow %s (policy Queue, max %d)", ahead, wf, limit))
+			r.queue(run, fmt.Sprintf("waiting behind %d earlier run(s) of workflow %s%s (policy Queue, max %d)", ahead, wf, keyNote(key), limit))
 			return false, ctrl.Result{RequeueAfter: r.QueueRecheck}, nil
 		}
+	case aiasv1alpha1.ConcurrencyReplace:
+		newer, err := r.replaceEarlier(ctx, run, spec, key)
+		if err != nil {
+			return false, ctrl.Result{}, err
+		}
+		if newer != "" {
+			return false, ctrl.Result{}, r.finish(ctx, run, aiasv1alpha1.RunCanceled, ReasonSuperseded, "superseded by run "+newer)
+		}
 	}
-	held, err := r.Store.ClaimSlot(ctx, store.SlotClaim{RunUID: string(run.UID), Namespace: run.Namespace, Workflow: wf, Max: limit, NamespaceMax: concurrentLimit(tp)})
+	held, err := r.Store.ClaimSlot(ctx, store.SlotClaim{RunUID: string(run.UID), Namespace: run.Namespace, Workflow: wf, Key: key, Max: limit, NamespaceMax: concurrentLimit(tp)})
 	if err != nil {
 		return false, ctrl.Result{}, fmt.Errorf("claiming a concurrency slot: %w", err)
 	}
 	if held {
 		return true, ctrl.Result{}, nil
 	}
-	if wfSlots, nsSlots, err := r.Store.SlotCounts(ctx, run.Namespace, wf); err == nil && (limit == 0 || wfSlots < limit) && concurrentLimit(tp) > 0 {
+	if wfSlots, nsSlots, err := r.Store.SlotCounts(ctx, run.Namespace, wf, key); err == nil && (limit == 0 || wfSlots < limit) && concurrentLimit(tp) > 0 {
 		// The tenant's plan is what is full: such Runs wait, they never fail.
 		r.queue(run, fmt.Sprintf("%s allows %d concurrent run(s) and %d are running: waiting for one to finish", tp.Describe(), concurrentLimit(tp), nsSlots))
 		return false, ctrl.Result{RequeueAfter: r.QueueRecheck}, nil
 	}
-	msg := fmt.Sprintf("workflow %s allows %d active run(s) at once and that many are running", wf, limit)
+	msg := fmt.Sprintf("workflow %s allows %d active run(s)%s at once and that many are running", wf, limit, keyNote(key))
 	if policy == aiasv1alpha1.ConcurrencyForbid {
 		r.reject(run, aiasv1alpha1.RunRejected, "ConcurrencyForbidden", msg+" (policy Forbid)")
 		return false, ctrl.Result{}, nil
@@ -137,9 +152,10 @@ func (r *RunReconciler) queue(run *aiasv1alpha1.Run, msg string) {
 	setReady(run, metav1.ConditionUnknown, "Queued", msg)
 }
 
-// queuedAhead counts the Runs of the same Workflow that wait and were created earlier:
-// a Run may take a free slot only when none of them still waits (first come, first served).
-func (r *RunReconciler) queuedAhead(ctx context.Context, run *aiasv1alpha1.Run) (int, error) {
+// queuedAhead counts the Runs of the same Workflow and key that wait and were created
+// earlier: a Run may take a free slot only when none of them still waits (first come,
+// first served).
+func (r *RunReconciler) queuedAhead(ctx context.Context, run *aiasv1alpha1.Run, spec *aiasv1alpha1.WorkflowSpec, key string) (int, error) {
 	runs, err := runsOfWorkflow(ctx, r.Client, run.Namespace, run.Spec.WorkflowRef.Name)
 	if err != nil {
 		return 0, err
@@ -152,7 +168,7 @@ func (r *RunReconciler) queuedAhead(ctx context.Context, run *aiasv1alpha1.Run) 
 			break
 		}
 		waiting := o.Status.Phase == "" || o.Status.Phase == aiasv1alpha1.RunPending || o.Status.Phase == aiasv1alpha1.RunQueued
-		if waiting && o.DeletionTimestamp.IsZero() && !o.Spec.Cancel {
+		if waiting && o.DeletionTimestamp.IsZero() && !o.Spec.Cancel && sameKey(spec, o, key) {
 			ahead++
 		}
 	}

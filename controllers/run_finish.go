@@ -22,8 +22,13 @@ import (
 func (r *RunReconciler) finish(ctx context.Context, run *aiasv1alpha1.Run, phase aiasv1alpha1.RunPhase, reason, message string) error {
 	// Cancel wins over whatever else ended the Run in the same pass: running attempts
 	// are canceled and steps that never started are skipped.
-	if phase == aiasv1alpha1.RunCanceled || run.Spec.Cancel {
+	if run.Spec.Cancel {
 		phase, reason, message = aiasv1alpha1.RunCanceled, "Canceled", "canceled by spec.cancel"
+		if by := run.Annotations[aiasv1alpha1.AnnotationSupersededBy]; by != "" {
+			reason, message = ReasonSuperseded, "superseded by run "+by
+		}
+	}
+	if phase == aiasv1alpha1.RunCanceled {
 		endSteps(run, aiasv1alpha1.StepCanceled, "run canceled")
 	}
 	now := metav1.NewTime(r.Now())

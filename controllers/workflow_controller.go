@@ -39,6 +39,7 @@ const (
 	ReasonSecretNotFound         = "SecretNotFound"
 	ReasonConfigMapNotFound      = "ConfigMapNotFound"
 	ReasonUndeclaredParam        = "UndeclaredParam"
+	ReasonInvalidConcurrencyKey  = "InvalidConcurrencyKey"
 	// ReasonNotShared: the Workflow names a Secret or ServiceAccount that is not shared
 	// with Workflows (aias.dev/workflow-access=true); its Runs' steps are refused.
 	ReasonNotShared = "NotShared"

@@ -39,6 +39,11 @@ func (r *WorkflowReconciler) reconcileReady(ctx context.Context, wf *aiasv1alpha
 	for _, ref := range params.Undeclared(&wf.Spec) {
 		problems = append(problems, workflowProblem{ReasonUndeclaredParam, ref + " names a parameter spec.params does not declare"})
 	}
+	if c := wf.Spec.Concurrency; c != nil && c.Key != "" {
+		if err := params.CompileKey(c.Key); err != nil {
+			problems = append(problems, workflowProblem{ReasonInvalidConcurrencyKey, err.Error()})
+		}
+	}
 	cond := metav1.Condition{
 		Type:               aiasv1alpha1.ConditionReady,
 		ObservedGeneration: wf.Generation,

@@ -36,6 +36,11 @@ const (
 	// node nobody runs; the next agent of that Node uncordons it.
 	AnnotationCordonedByNodeAgent = "aias.dev/cordoned-by-node-agent"
 
+	// AnnotationSupersededBy is set, with spec.cancel, on a Run that a newer Run of the
+	// same concurrency key replaced (policy Replace); its value names the newer Run, and
+	// the canceled Run ends with reason Superseded.
+	AnnotationSupersededBy = "aias.dev/superseded-by"
+
 	// RunFinalizer holds a Run until its rows in PostgreSQL (artifacts, logs, run index)
 	// and its step Jobs are gone. The Run controller adds it; AIAS's own creators (the
 	// hook listener, replay) set it at create, which saves the controller a write.

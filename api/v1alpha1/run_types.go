@@ -208,6 +208,10 @@ type RunStatus struct {
 	// ObservedGeneration is the spec generation the status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// ConcurrencyKey is the value of the Workflow's spec.concurrency.key for this Run.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	ConcurrencyKey string `json:"concurrencyKey,omitempty"`
 	// Phase is Pending, Queued, Running, Succeeded, Failed, Canceled or Rejected.
 	// +optional
 	Phase RunPhase `json:"phase,omitempty"`

@@ -6,7 +6,7 @@ import (
 )
 
 // ConcurrencyPolicyType says what happens to a new Run while others of the same Workflow are active.
-// +kubebuilder:validation:Enum=Allow;Forbid;Queue
+// +kubebuilder:validation:Enum=Allow;Forbid;Queue;Replace
 type ConcurrencyPolicyType string
 
 const (
@@ -16,6 +16,9 @@ const (
 	ConcurrencyForbid ConcurrencyPolicyType = "Forbid"
 	// ConcurrencyQueue holds new Runs in phase Queued, first come first served, until a slot frees.
 	ConcurrencyQueue ConcurrencyPolicyType = "Queue"
+	// ConcurrencyReplace cancels the unfinished Runs (of the same key) created before the
+	// new one — they end Canceled, reason Superseded, naming it — and starts the new one.
+	ConcurrencyReplace ConcurrencyPolicyType = "Replace"
 )
 
 // RetryBackoff is the exponential wait between attempts of a step.
@@ -139,9 +142,9 @@ type StepSecurityContext struct {
 }
 
 // ConcurrencyPolicy limits the Runs of one Workflow that are active at once.
-// +kubebuilder:validation:XValidation:rule="self.policy != 'Allow' || !has(self.max)",message="max applies to the Forbid and Queue policies only"
+// +kubebuilder:validation:XValidation:rule="!has(self.max) || (has(self.policy) && (self.policy == 'Forbid' || self.policy == 'Queue'))",message="max applies to the Forbid and Queue policies only"
 type ConcurrencyPolicy struct {
-	// Policy is Allow (default), Forbid or Queue.
+	// Policy is Allow (default), Forbid, Queue or Replace.
 	// +optional
 	// +kubebuilder:default=Allow
 	Policy ConcurrencyPolicyType `json:"policy,omitempty"`
@@ -151,6 +154,13 @@ type ConcurrencyPolicy struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=1000
 	Max *int32 `json:"max,omitempty"`
+
+	// Key is a CEL expression over the Run's params (e.g. params.branch) whose value
+	// splits the policy: Forbid, Queue, max and Replace apply among Runs with the same
+	// key. Absent, all Runs of the Workflow share one key.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Key string `json:"key,omitempty"`
 }
 
 // HistoryPolicy says how many finished Runs are kept, and for how long.

@@ -34,7 +34,10 @@ func (s *Store) WorkflowSpec(ctx context.Context, digest string) ([]byte, error)
 // SlotClaim asks for one of a Workflow's concurrency slots for a Run.
 type SlotClaim struct {
 	RunUID, Namespace, Workflow string
-	// Max is how many Runs of the Workflow may hold a slot at once; 0 means no limit.
+	// Key is the Run's concurrency key (spec.concurrency.key); Max counts per key.
+	Key string
+	// Max is how many Runs of the Workflow (with the same Key) may hold a slot at once;
+	// 0 means no limit.
 	Max int
 	// NamespaceMax is how many Runs of the whole namespace (a tenant's plan) may hold a
 	// slot at once; 0 means no limit.
@@ -47,18 +50,19 @@ func (s *Store) ClaimSlot(ctx context.Context, c SlotClaim) (bool, error) {
 	var held bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// Namespace lock first, then the Workflow's: every claim takes them in this order.
-		for _, lock := range []string{"aias-slots/" + c.Namespace, "aias-slots/" + c.Namespace + "/" + c.Workflow} {
+		// Workflow names hold no "/", so workflow + "/" + key names one key of one Workflow.
+		for _, lock := range []string{"aias-slots/" + c.Namespace, "aias-slots/" + c.Namespace + "/" + c.Workflow + "/" + c.Key} {
 			if _, err := tx.Exec(ctx, `select pg_advisory_xact_lock(hashtextextended($1, 0))`, lock); err != nil {
 				return err
 			}
 		}
 		tag, err := tx.Exec(ctx, `
-			insert into run_slots (run_uid, namespace, workflow)
-			select $1, $2, $3
+			insert into run_slots (run_uid, namespace, workflow, concurrency_key)
+			select $1, $2, $3, $6
 			where exists (select 1 from run_slots where run_uid = $1)
-			   or (($4 = 0 or (select count(*) from run_slots where namespace = $2 and workflow = $3) < $4)
+			   or (($4 = 0 or (select count(*) from run_slots where namespace = $2 and workflow = $3 and concurrency_key = $6) < $4)
 			       and ($5 = 0 or (select count(*) from run_slots where namespace = $2) < $5))
-			on conflict (run_uid) do nothing`, c.RunUID, c.Namespace, c.Workflow, c.Max, c.NamespaceMax)
+			on conflict (run_uid) do nothing`, c.RunUID, c.Namespace, c.Workflow, c.Max, c.NamespaceMax, c.Key)
 		if err != nil {
 			return err
 		}
@@ -144,8 +148,8 @@ func (s *Store) AttemptResult(ctx context.Context, runUID, step string, attempt 
 
 // SlotCounts says how many slots a Workflow's Runs and the whole namespace's hold, to
 // explain a refused claim.
-func (s *Store) SlotCounts(ctx context.Context, namespace, workflow string) (workflowSlots, namespaceSlots int, err error) {
-	err = s.pool.QueryRow(ctx, `select count(*) filter (where workflow = $2), count(*) from run_slots where namespace = $1`,
-		namespace, workflow).Scan(&workflowSlots, &namespaceSlots)
+func (s *Store) SlotCounts(ctx context.Context, namespace, workflow, key string) (workflowSlots, namespaceSlots int, err error) {
+	err = s.pool.QueryRow(ctx, `select count(*) filter (where workflow = $2 and concurrency_key = $3), count(*) from run_slots where namespace = $1`,
+		namespace, workflow, key).Scan(&workflowSlots, &namespaceSlots)
 	return workflowSlots, namespaceSlots, err
 }
