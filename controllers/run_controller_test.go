@@ -215,6 +215,9 @@ func TestRunCancel(t *testing.T) {
 	h.workflow("w", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{step("a"), step("b")}})
 	h.run("c", "w", "")
 	h.waitJobs("c", "c-a-1")
+	// The Job is created before the status that records the steps: cancel once that
+	// status landed (a cancel in between ends the Run with no steps listed).
+	h.waitPhase("c", aiasv1alpha1.RunRunning)
 	run := h.get("c")
 	patch := client.MergeFrom(run.DeepCopy())
 	run.Spec.Cancel = true
