@@ -4,6 +4,7 @@
 package apiclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -128,9 +129,26 @@ func (c *Client) newRequest(ctx context.Context, method, path string, q url.Valu
 
 // do sends a request and decodes a 2xx JSON answer into out (when not nil).
 func (c *Client) do(ctx context.Context, method, path string, q url.Values, out any) error {
+	return c.doWith(ctx, method, path, q, nil, nil, out)
+}
+
+// doWith is do with a JSON body (when not nil) and extra headers.
+func (c *Client) doWith(ctx context.Context, method, path string, q url.Values, body any, header http.Header, out any) error {
 	req, err := c.newRequest(ctx, method, path, q)
 	if err != nil {
 		return err
+	}
+	if body != nil {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		req.Body = io.NopCloser(bytes.NewReader(raw))
+		req.ContentLength = int64(len(raw))
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
 	}
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.http.Do(req)

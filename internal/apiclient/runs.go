@@ -63,6 +63,18 @@ func (c *Client) Replay(ctx context.Context, ns, run string) (*userapi.RunRef, e
 	return out, c.do(ctx, http.MethodPost, runPath(ns, run, "replay"), nil, out)
 }
 
+// StartRun starts a manual Run of workflow with req's params and input; a non-empty
+// idempotencyKey makes a retried call find the Run the first one made.
+func (c *Client) StartRun(ctx context.Context, ns, workflow string, req userapi.StartRun, idempotencyKey string) (*userapi.RunRef, error) {
+	out := &userapi.RunRef{}
+	var h http.Header
+	if idempotencyKey != "" {
+		h = http.Header{"Idempotency-Key": {idempotencyKey}}
+	}
+	path := "/api/v1/namespaces/" + url.PathEscape(ns) + "/workflows/" + url.PathEscape(workflow) + "/runs"
+	return out, c.doWith(ctx, http.MethodPost, path, nil, req, h, out)
+}
+
 // Cancel asks the Run controller to stop run; the Run reaches Canceled asynchronously.
 func (c *Client) Cancel(ctx context.Context, ns, run string) (*userapi.RunRef, error) {
 	out := &userapi.RunRef{}

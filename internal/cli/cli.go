@@ -37,6 +37,7 @@ var commands = map[string]command{
 	"artifacts": {"list a run's artifacts, or download one: aias artifacts get <run> <step>/<name> [-o file]", userCommand("artifacts", runArtifacts)},
 	"replay":    {"start a new run with a run's input and print its name: aias replay <run>", userCommand("replay", runReplay)},
 	"cancel":    {"cancel a run: aias cancel <run>", userCommand("cancel", runCancel)},
+	"run":       {"start a run of a workflow with parameters and print its name: aias run start <workflow> -p name=value", userCommand("run", runRun)},
 	"whoami":    {"show who the user API takes your token for", userCommand("whoami", runWhoAmI)},
 }
 

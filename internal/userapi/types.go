@@ -184,7 +184,26 @@ type LogPage struct {
 type RunRef struct {
 	Namespace string `json:"namespace"`
 	Run       string `json:"run"`
-	Status    string `json:"status"` // "created" (replay) or "canceling"
+	Status    string `json:"status"` // "created" (a replay or a manual Run) or "canceling"
+}
+
+// StartRun is the body of POST /api/v1/namespaces/{ns}/workflows/{wf}/runs: a manual Run
+// with parameter values and, optionally, an input (at most MaxStartInput bytes).
+type StartRun struct {
+	Params map[string]string `json:"params,omitempty"`
+	Input  *string           `json:"input,omitempty"`
+}
+
+// MaxStartInput bounds a manual Run's inline input (the Run's spec.input cap).
+const MaxStartInput = 16384
+
+// WorkflowParam is a declared Workflow parameter, for forms.
+type WorkflowParam struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Default     *string  `json:"default,omitempty"`
+	Enum        []string `json:"enum,omitempty"`
+	Required    bool     `json:"required,omitempty"`
 }
 
 // WorkflowList lists a namespace's Workflows.
@@ -194,13 +213,14 @@ type WorkflowList struct {
 
 // WorkflowInfo is one Workflow.
 type WorkflowInfo struct {
-	Name        string         `json:"name"`
-	Steps       []WorkflowStep `json:"steps"`
-	Concurrency string         `json:"concurrency,omitempty"`
-	Ready       bool           `json:"ready"`
-	Message     string         `json:"message,omitempty"`
-	LastRun     string         `json:"lastRun,omitempty"`
-	LastPhase   string         `json:"lastPhase,omitempty"`
+	Name        string          `json:"name"`
+	Steps       []WorkflowStep  `json:"steps"`
+	Params      []WorkflowParam `json:"params,omitempty"`
+	Concurrency string          `json:"concurrency,omitempty"`
+	Ready       bool            `json:"ready"`
+	Message     string          `json:"message,omitempty"`
+	LastRun     string          `json:"lastRun,omitempty"`
+	LastPhase   string          `json:"lastPhase,omitempty"`
 }
 
 // WorkflowStep is a Workflow step's shape.

@@ -24,8 +24,8 @@ import (
 // The user listener reads Runs and Workflows directly (a cache of every Run would cost
 // the server memory in proportion to history), reads Tenants, Plans and endpoints from
 // the shared cache, and acts for the caller after SubjectAccessReview: creates replays,
-// sets spec.cancel.
-// +kubebuilder:rbac:groups=aias.dev,resources=runs,verbs=get;patch
+// starts manual Runs, sets spec.cancel.
+// +kubebuilder:rbac:groups=aias.dev,resources=runs,verbs=get;create;patch
 // +kubebuilder:rbac:groups=aias.dev,resources=workflows,verbs=get;list
 // +kubebuilder:rbac:groups=aias.dev,resources=tenants,verbs=get;list;watch
 
@@ -90,6 +90,7 @@ func (a *Server) Handler() http.Handler {
 		{"POST " + run + "/replay", check{Verb: "create", Resource: "runs", Subresource: "replay"}, a.replay},
 		{"POST " + run + "/cancel", check{Verb: "create", Resource: "runs", Subresource: "cancel"}, a.cancel},
 		{"GET /api/v1/namespaces/{ns}/workflows", check{Verb: "list", Resource: "workflows"}, a.listWorkflows},
+		{"POST /api/v1/namespaces/{ns}/workflows/{wf}/runs", check{Verb: "create", Resource: "runs"}, a.startRun},
 		{"GET /api/v1/namespaces/{ns}/webhookendpoints", check{Verb: "list", Resource: "webhookendpoints"}, a.listEndpoints},
 		{"GET /api/v1/namespaces/{ns}/usage", check{Verb: "list", Resource: "runs"}, a.usage},
 	}

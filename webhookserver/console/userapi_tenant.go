@@ -57,7 +57,13 @@ func (a *Server) listWorkflows(w http.ResponseWriter, r *http.Request) {
 	}
 	out := userapi.WorkflowList{Items: []userapi.WorkflowInfo{}}
 	for _, wf := range list.Items {
-		info := userapi.WorkflowInfo{Name: wf.Name, Steps: []userapi.WorkflowStep{}, Concurrency: string(wf.Spec.Concurrency.Policy)}
+		info := userapi.WorkflowInfo{Name: wf.Name, Steps: []userapi.WorkflowStep{}}
+		if c := wf.Spec.Concurrency; c != nil {
+			info.Concurrency = string(c.Policy)
+		}
+		for _, p := range wf.Spec.Params {
+			info.Params = append(info.Params, userapi.WorkflowParam{Name: p.Name, Description: p.Description, Default: p.Default, Enum: p.Enum, Required: p.Required})
+		}
 		for i, s := range wf.Spec.Steps {
 			info.Steps = append(info.Steps, userapi.WorkflowStep{Name: s.Name, Image: s.Image, DependsOn: wf.Spec.StepDependencies(i)})
 		}

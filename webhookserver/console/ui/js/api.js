@@ -34,7 +34,7 @@ function cookie(name) {
 }
 
 export async function api(path, opts = {}) {
-  const init = { method: opts.method || 'GET', headers: { Accept: 'application/json' }, credentials: 'same-origin', signal: opts.signal };
+  const init = { method: opts.method || 'GET', headers: { Accept: 'application/json' }, credentials: 'same-origin', signal: opts.signal, body: opts.body };
   Object.assign(init.headers, opts.headers || {});
   if (init.method !== 'GET') init.headers['X-CSRF-Token'] = cookie('aias_csrf');
   let res;

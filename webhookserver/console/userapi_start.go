@@ -1,0 +1,91 @@
+package console
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/params"
+	"github.com/aias-dev/aias/internal/userapi"
+	"github.com/aias-dev/aias/webhookserver/internal/httpjson"
+)
+
+// maxStartBody bounds a start request: the inline input cap plus every parameter at its
+// cap, with room for JSON quoting.
+const maxStartBody = 2*userapi.MaxStartInput + 2*aiasv1alpha1.MaxParams*(aiasv1alpha1.MaxParamValueLength+128)
+
+// startRun creates a manual Run of a Workflow with parameter values (the caller may
+// create runs: SubjectAccessReview). The values are checked against the Workflow now,
+// so a typo is a 422 naming the parameter instead of a Rejected Run; the Run controller
+// checks again against the spec it freezes. With an Idempotency-Key header the Run's name
+// derives from it, so a retried request finds the Run it already made (200).
+func (a *Server) startRun(w http.ResponseWriter, r *http.Request) {
+	ns, name := r.PathValue("ns"), r.PathValue("wf")
+	var req userapi.StartRun
+	raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxStartBody))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		httpjson.Error(w, http.StatusRequestEntityTooLarge, "TooLarge", "the request body is too large")
+		return
+	case err != nil:
+		badRequest(w, "the request body could not be read")
+		return
+	}
+	if len(strings.TrimSpace(string(raw))) > 0 {
+		if err := json.Unmarshal(raw, &req); err != nil {
+			badRequest(w, "the body is not a JSON StartRun: "+err.Error())
+			return
+		}
+	}
+	if req.Input != nil && len(*req.Input) > userapi.MaxStartInput {
+		httpjson.Error(w, http.StatusRequestEntityTooLarge, "TooLarge", "input is over 16384 bytes")
+		return
+	}
+	wf := &aiasv1alpha1.Workflow{}
+	if err := a.Client.Get(r.Context(), types.NamespacedName{Namespace: ns, Name: name}, wf); err != nil {
+		a.apiFailure(w, "workflow", err)
+		return
+	}
+	if _, err := params.Resolve(wf.Spec.Params, req.Params); err != nil {
+		httpjson.Error(w, http.StatusUnprocessableEntity, "InvalidParams", err.Error())
+		return
+	}
+	run := &aiasv1alpha1.Run{
+		// The finalizer at create saves the Run controller a write.
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Finalizers: []string{aiasv1alpha1.RunFinalizer}},
+		Spec: aiasv1alpha1.RunSpec{
+			WorkflowRef: aiasv1alpha1.WorkflowReference{Name: name}, Input: req.Input, Params: req.Params,
+			Trigger: &aiasv1alpha1.RunTrigger{Type: aiasv1alpha1.TriggerManual},
+		},
+	}
+	prefix := strings.TrimRight(truncate(name, 40), "-.") + "-manual-"
+	if key := r.Header.Get("Idempotency-Key"); key != "" {
+		// The caller's name is in the hash: two users' keys never meet.
+		sum := sha256.Sum256([]byte(string(wf.UID) + "\x00" + callerFrom(r.Context()).GetName() + "\x00" + key))
+		run.Name = prefix + hex.EncodeToString(sum[:])[:10]
+	} else {
+		run.GenerateName = prefix
+	}
+	status := http.StatusCreated
+	if err := a.Client.Create(r.Context(), run); apierrors.IsAlreadyExists(err) && run.Name != "" {
+		status = http.StatusOK
+	} else if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
+		// Admission (a plan limit) or the schema refused it: say why, as the apiserver did.
+		httpjson.Error(w, http.StatusConflict, "Conflict", err.Error())
+		return
+	} else if err != nil {
+		a.apiFailure(w, "run", err)
+		return
+	}
+	httpjson.Write(w, status, userapi.RunRef{Namespace: ns, Run: run.Name, Status: "created"})
+}
