@@ -38,7 +38,8 @@ type AdmissionOptions struct {
 // Fail: when the manager cannot answer, creates and updates of these kinds are refused
 // rather than admitted past the plan's limits.
 // +kubebuilder:webhook:path=/validate-aias-dev-v1alpha1-workflow,mutating=false,failurePolicy=fail,sideEffects=None,groups=aias.dev,resources=workflows,verbs=create;update,versions=v1alpha1,name=vworkflow.aias.dev,admissionReviewVersions=v1,timeoutSeconds=10
-// +kubebuilder:webhook:path=/validate-aias-dev-v1alpha1-webhookendpoint,mutating=false,failurePolicy=fail,sideEffects=None,groups=aias.dev,resources=webhookendpoints,verbs=create,versions=v1alpha1,name=vwebhookendpoint.aias.dev,admissionReviewVersions=v1,timeoutSeconds=10
+// +kubebuilder:webhook:path=/validate-aias-dev-v1alpha1-webhookendpoint,mutating=false,failurePolicy=fail,sideEffects=None,groups=aias.dev,resources=webhookendpoints,verbs=create;update,versions=v1alpha1,name=vwebhookendpoint.aias.dev,admissionReviewVersions=v1,timeoutSeconds=10
+// +kubebuilder:webhook:path=/validate-aias-dev-v1alpha1-schedule,mutating=false,failurePolicy=fail,sideEffects=None,groups=aias.dev,resources=schedules,verbs=create;update,versions=v1alpha1,name=vschedule.aias.dev,admissionReviewVersions=v1,timeoutSeconds=10
 
 // SetupAdmission registers the validating webhooks for Workflows and WebhookEndpoints on
 // the manager's webhook server. They read Tenants, Plans, Workflows and
@@ -60,6 +61,11 @@ func SetupAdmission(mgr ctrl.Manager, opts AdmissionOptions) error {
 		WithValidator(NewWebhookEndpointAdmission(mgr.GetClient(), opts)).
 		Complete(); err != nil {
 		return fmt.Errorf("setting up the webhookendpoint admission webhook: %w", err)
+	}
+	if err := ctrl.NewWebhookManagedBy(mgr, &aiasv1alpha1.Schedule{}).
+		WithValidator(NewScheduleAdmission(mgr.GetClient(), opts)).
+		Complete(); err != nil {
+		return fmt.Errorf("setting up the schedule admission webhook: %w", err)
 	}
 	return nil
 }

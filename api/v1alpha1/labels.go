@@ -36,6 +36,9 @@ const (
 	// node nobody runs; the next agent of that Node uncordons it.
 	AnnotationCordonedByNodeAgent = "aias.dev/cordoned-by-node-agent"
 
+	// LabelSchedule is on every Run a Schedule started: the Schedule's name.
+	LabelSchedule = "aias.dev/schedule"
+
 	// AnnotationSupersededBy is set, with spec.cancel, on a Run that a newer Run of the
 	// same concurrency key replaced (policy Replace); its value names the newer Run, and
 	// the canceled Run ends with reason Superseded.

@@ -17,6 +17,11 @@ type PlanLimits struct {
 	// +kubebuilder:validation:Minimum=0
 	WebhookEndpoints *int32 `json:"webhookEndpoints,omitempty"`
 
+	// Schedules is the maximum number of Schedules in the tenant's namespace.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	Schedules *int32 `json:"schedules,omitempty"`
+
 	// RunsPerMonth is the number of Runs that may start in one billing period.
 	// +optional
 	// +kubebuilder:validation:Minimum=0

@@ -51,19 +51,20 @@ const (
 )
 
 // TriggerType says what started a Run.
-// +kubebuilder:validation:Enum=Webhook;Manual;Replay
+// +kubebuilder:validation:Enum=Webhook;Manual;Replay;Schedule
 type TriggerType string
 
 const (
-	TriggerWebhook TriggerType = "Webhook"
-	TriggerManual  TriggerType = "Manual"
-	TriggerReplay  TriggerType = "Replay"
+	TriggerWebhook  TriggerType = "Webhook"
+	TriggerManual   TriggerType = "Manual"
+	TriggerReplay   TriggerType = "Replay"
+	TriggerSchedule TriggerType = "Schedule"
 )
 
 // RunTrigger records what started the Run.
 // +kubebuilder:validation:XValidation:rule="self.type != 'Webhook' || (has(self.endpoint) && has(self.deliveryID))",message="a Webhook trigger needs endpoint and deliveryID"
 type RunTrigger struct {
-	// Type is Webhook, Manual (default) or Replay.
+	// Type is Webhook, Manual (default), Replay or Schedule.
 	// +optional
 	// +kubebuilder:default=Manual
 	Type TriggerType `json:"type,omitempty"`
@@ -73,6 +74,11 @@ type RunTrigger struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	Endpoint string `json:"endpoint,omitempty"`
+
+	// Schedule is the Schedule whose tick started the Run (type Schedule).
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	Schedule string `json:"schedule,omitempty"`
 
 	// DeliveryID is the sender's delivery id; with the endpoint's UID it determines the Run's name.
 	// +optional

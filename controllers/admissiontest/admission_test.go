@@ -304,3 +304,22 @@ func TestWorkflowCountLimitUnderConcurrentCreates(t *testing.T) {
 		t.Errorf("%d created, %d refused, %d stored; want 3, 9, 3", created, refused, len(list.Items))
 	}
 }
+
+// Schedules: the plan's spec.limits.schedules holds creates; a cron expression or time
+// zone that cannot work is refused on create and update, naming the field.
+func TestScheduleAdmission(t *testing.T) {
+	ctx := context.Background()
+	p := plan(t, aiasv1alpha1.PlanLimits{Schedules: ptr.To[int32](1)})
+	tn := tenant(t, p.Name)
+	schedule := func(name, cron, tz string) *aiasv1alpha1.Schedule {
+		return &aiasv1alpha1.Schedule{ObjectMeta: metav1.ObjectMeta{Namespace: tn.Name, Name: name},
+			Spec: aiasv1alpha1.ScheduleSpec{WorkflowRef: aiasv1alpha1.WorkflowReference{Name: "w"}, Cron: cron, TimeZone: tz}}
+	}
+	denied(t, k.Create(ctx, schedule("bad", "every tuesday", "")), "spec.cron")
+	denied(t, k.Create(ctx, schedule("bad", "@daily", "Nowhere/Land")), "spec.timeZone")
+	one := schedule("one", "*/5 * * * *", "Europe/Berlin")
+	create(t, one)
+	denied(t, k.Create(ctx, schedule("two", "@hourly", "")), fmt.Sprintf("plan %q", p.Name), "allows 1 Schedules", "already holds 1")
+	one.Spec.Cron = "99 * * * *"
+	denied(t, k.Update(ctx, one), "spec.cron")
+}

@@ -210,6 +210,11 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the webhookendpoint controller: %w", err)
 	}
+	if err := (&controllers.ScheduleReconciler{
+		Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("aias-schedule"),
+	}).SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the schedule controller: %w", err)
+	}
 	if err := (&controllers.TenantReconciler{
 		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder(controllers.TenantEventRecorderName),
 		DefaultPlan: o.DefaultPlan, PastDueGrace: o.PastDueGrace,
