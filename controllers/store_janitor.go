@@ -63,6 +63,10 @@ func (j *StoreJanitor) Start(ctx context.Context) error {
 // ticketLifetime), so no step can write for the Run once it is forgotten.
 const deletedRunMemory = 8 * 24 * time.Hour
 
+// DeliveryLogRetention is how long the delivery log keeps a row: as long as a user can
+// still be looking for why a Run did or did not start.
+const DeliveryLogRetention = 30 * 24 * time.Hour
+
 // Purge deletes every expired delivery and tombstone, in batches, and reports how many.
 func (j *StoreJanitor) Purge(ctx context.Context) (int64, error) {
 	now := time.Now()
@@ -74,6 +78,9 @@ func (j *StoreJanitor) Purge(ctx context.Context) (int64, error) {
 		func() (int64, error) { return j.Store.PurgeDeliveries(ctx, now, ledgerPurgeBatch) },
 		func() (int64, error) {
 			return j.Store.PurgeDeletedRuns(ctx, now.Add(-deletedRunMemory), ledgerPurgeBatch)
+		},
+		func() (int64, error) {
+			return j.Store.PurgeDeliveryLog(ctx, now.Add(-DeliveryLogRetention), ledgerPurgeBatch)
 		},
 	} {
 		for {

@@ -75,6 +75,20 @@ func (c *Client) StartRun(ctx context.Context, ns, workflow string, req userapi.
 	return out, c.doWith(ctx, http.MethodPost, path, nil, req, h, out)
 }
 
+// ListDeliveries fetches one page of an endpoint's delivery log, newest first.
+func (c *Client) ListDeliveries(ctx context.Context, ns, endpoint string, limit int, cont string) (*userapi.DeliveryList, error) {
+	q := url.Values{}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if cont != "" {
+		q.Set("continue", cont)
+	}
+	out := &userapi.DeliveryList{}
+	path := "/api/v1/namespaces/" + url.PathEscape(ns) + "/webhookendpoints/" + url.PathEscape(endpoint) + "/deliveries"
+	return out, c.do(ctx, http.MethodGet, path, q, out)
+}
+
 // Cancel asks the Run controller to stop run; the Run reaches Canceled asynchronously.
 func (c *Client) Cancel(ctx context.Context, ns, run string) (*userapi.RunRef, error) {
 	out := &userapi.RunRef{}

@@ -31,14 +31,15 @@ var commands = map[string]command{
 	"version":        {"print the version", func([]string) int { fmt.Println(manager.Version); return 0 }},
 
 	// The user commands talk to the user API with a Kubernetes token (see connect.go).
-	"runs":      {"list runs: aias runs [-n ns] [--workflow w] [--phase p] [--since 1h] [-o json|yaml]", userCommand("runs", runRuns)},
-	"get":       {"describe a run (steps, artifacts, replay check): aias get run <name> [-o json|yaml]", userCommand("get", runGet)},
-	"logs":      {"print a run's log lines: aias logs <run> [--step s] [--attempt n] [-f]", userCommand("logs", runLogs)},
-	"artifacts": {"list a run's artifacts, or download one: aias artifacts get <run> <step>/<name> [-o file]", userCommand("artifacts", runArtifacts)},
-	"replay":    {"start a new run with a run's input and print its name: aias replay <run>", userCommand("replay", runReplay)},
-	"cancel":    {"cancel a run: aias cancel <run>", userCommand("cancel", runCancel)},
-	"run":       {"start a run of a workflow with parameters and print its name: aias run start <workflow> -p name=value", userCommand("run", runRun)},
-	"whoami":    {"show who the user API takes your token for", userCommand("whoami", runWhoAmI)},
+	"runs":       {"list runs: aias runs [-n ns] [--workflow w] [--phase p] [--since 1h] [-o json|yaml]", userCommand("runs", runRuns)},
+	"get":        {"describe a run (steps, artifacts, replay check): aias get run <name> [-o json|yaml]", userCommand("get", runGet)},
+	"logs":       {"print a run's log lines: aias logs <run> [--step s] [--attempt n] [-f]", userCommand("logs", runLogs)},
+	"artifacts":  {"list a run's artifacts, or download one: aias artifacts get <run> <step>/<name> [-o file]", userCommand("artifacts", runArtifacts)},
+	"replay":     {"start a new run with a run's input and print its name: aias replay <run>", userCommand("replay", runReplay)},
+	"cancel":     {"cancel a run: aias cancel <run>", userCommand("cancel", runCancel)},
+	"run":        {"start a run of a workflow with parameters and print its name: aias run start <workflow> -p name=value", userCommand("run", runRun)},
+	"whoami":     {"show who the user API takes your token for", userCommand("whoami", runWhoAmI)},
+	"deliveries": {"list a webhook endpoint's delivery log: aias deliveries <endpoint> [-n ns] [--all] [-o json|yaml]", userCommand("deliveries", runDeliveries)},
 }
 
 // Main runs the subcommand named by args[0] and returns the process exit code.

@@ -55,6 +55,10 @@ type groupCommitter[T, R any] struct {
 	// size, when set, is what maxBytes bounds.
 	size               func(T) int
 	maxItems, maxBytes int
+	// alone, when set, says that a batch which failed with this error is to be written
+	// again one item at a time: a deadlock between two batches (rows of two unique
+	// indexes cannot be locked in one order for both) does not fail their writes.
+	alone func(error) bool
 
 	mu       sync.Mutex
 	pending  []*groupItem[T, R]
@@ -92,6 +96,18 @@ func (g *groupCommitter[T, R]) flushLoop() {
 		// Not tied to any one request: one caller going away must not fail the others.
 		ctx, cancel := context.WithTimeout(context.Background(), groupFlushTimeout)
 		err := g.exec(ctx, batch)
+		if err != nil && len(batch) > 1 && g.alone != nil && g.alone(err) {
+			for _, it := range batch {
+				if it.resolved {
+					continue
+				}
+				one := []*groupItem[T, R]{it}
+				if err := g.exec(ctx, one); err != nil {
+					it.resolve(*new(R), err)
+				}
+			}
+			err = nil
+		}
 		cancel()
 		if err == nil {
 			err = errNotResolved

@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // The delivery ledger's two writes per delivery are group committed (groupcommit.go):
@@ -40,7 +42,15 @@ func newLedgerCommitter(s *Store) *ledgerCommitter {
 		// The same delivery twice in one insert would both read as inserted.
 		key:      func(d Delivery) any { return deliveryKey{d.EndpointUID, d.DeliveryID} },
 		maxItems: ledgerMaxItems,
+		alone:    isDeadlock,
 	}
+}
+
+// isDeadlock reports PostgreSQL's deadlock_detected: two batches whose rows meet in both
+// of the ledger's unique indexes (delivery id and body) can wait on each other.
+func isDeadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
 }
 
 func newMarkCommitter(s *Store) *markCommitter {
@@ -72,12 +82,15 @@ func newMarkCommitter(s *Store) *markCommitter {
 		},
 		key:      func(k deliveryKey) any { return k },
 		maxItems: ledgerMaxItems,
+		alone:    isDeadlock,
 	}
 }
 
 // insertDeliveries inserts ds as pending in one statement (and one durable commit) and
 // reports which of them it inserted; a row kept out by an existing one (same delivery id,
-// or the same body under DedupByBody) is not. Within ds, the first row of a body wins.
+// or the same body under DedupByBody) is not. Rows go in body order, so that two batches
+// meeting on bodies lock them in the same order (for the rarer crossings a deadlock is
+// possible; the committer then writes the batch one row at a time).
 func (s *Store) insertDeliveries(ctx context.Context, ds []Delivery) (map[deliveryKey]bool, error) {
 	n := len(ds)
 	var (
@@ -104,7 +117,7 @@ func (s *Store) insertDeliveries(ctx context.Context, ds []Delivery) (map[delive
 		  $9::timestamptz[], $11::float8[])
 		  with ordinality as t(endpoint_uid, delivery_id, body_sha256, body_key, body_size, namespace, endpoint, run_name,
 		  received_at, window_seconds, ord)
-		order by ord
+		order by body_key nulls last, endpoint_uid, delivery_id, ord
 		on conflict do nothing
 		returning endpoint_uid, delivery_id`,
 		uids, ids, sums, bodyKeys, sizes, namespaces, endpoints, runNames, received, DeliveryPending, windows)

@@ -25,6 +25,7 @@ type Store struct {
 	// The delivery ledger's writes (ledger_commit.go).
 	ledger *ledgerCommitter
 	marks  *markCommitter
+	log    *logCommitter
 }
 
 // Open connects to the database at url and applies pending migrations. Several replicas
@@ -40,7 +41,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}
 	s := &Store{pool: pool}
 	s.small = newSmallCommitter(s)
-	s.ledger, s.marks = newLedgerCommitter(s), newMarkCommitter(s)
+	s.ledger, s.marks, s.log = newLedgerCommitter(s), newMarkCommitter(s), newLogCommitter(s)
 	return s, nil
 }
 

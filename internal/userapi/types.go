@@ -230,6 +230,31 @@ type WorkflowStep struct {
 	DependsOn []string `json:"dependsOn,omitempty"`
 }
 
+// Delivery is one row of an endpoint's delivery log. A verified delivery is one row; the
+// ones that never verified are counted per minute, outcome and status (Count), without a
+// delivery id or digest.
+type Delivery struct {
+	ID         string    `json:"id"`
+	ReceivedAt time.Time `json:"receivedAt"`
+	Verified   bool      `json:"verified"`
+	DeliveryID string    `json:"deliveryID,omitempty"`
+	// Outcome: created, duplicate, filtered, unauthorized, malformed, rate_limited,
+	// quota_exceeded, too_large, suspended, rejected, expression_failed, unavailable.
+	Outcome  string `json:"outcome"`
+	Reason   string `json:"reason,omitempty"`
+	Status   int    `json:"status"`
+	BodySize int64  `json:"bodySize"`
+	Digest   string `json:"digest,omitempty"`
+	Run      string `json:"run,omitempty"`
+	Count    int    `json:"count"`
+}
+
+// DeliveryList is a page of an endpoint's delivery log, newest first.
+type DeliveryList struct {
+	Items    []Delivery `json:"items"`
+	Continue string     `json:"continue,omitempty"`
+}
+
 // EndpointList lists a namespace's WebhookEndpoints.
 type EndpointList struct {
 	Items []EndpointInfo `json:"items"`

@@ -92,6 +92,7 @@ func (a *Server) Handler() http.Handler {
 		{"GET /api/v1/namespaces/{ns}/workflows", check{Verb: "list", Resource: "workflows"}, a.listWorkflows},
 		{"POST /api/v1/namespaces/{ns}/workflows/{wf}/runs", check{Verb: "create", Resource: "runs"}, a.startRun},
 		{"GET /api/v1/namespaces/{ns}/webhookendpoints", check{Verb: "list", Resource: "webhookendpoints"}, a.listEndpoints},
+		{"GET /api/v1/namespaces/{ns}/webhookendpoints/{ep}/deliveries", check{Verb: "get", Resource: "webhookendpoints"}, a.listDeliveries},
 		{"GET /api/v1/namespaces/{ns}/usage", check{Verb: "list", Resource: "runs"}, a.usage},
 	}
 	for _, rt := range routes {

@@ -84,12 +84,15 @@ const (
 // spend the endpoint's rate budget (so a forger cannot starve the real sender).
 func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
 	ns, name := r.PathValue("namespace"), r.PathValue("endpoint")
+	entry := &logEntry{received: s.now()}
+	r = withLogEntry(r, entry)
 	ep, err := s.Endpoints.Endpoint(r.Context(), ns, name)
 	if err != nil {
 		// The same answer whether the namespace exists or not: no probing for tenants.
 		s.finish(w, r, "", "", "", resultNotFound, http.StatusNotFound, "NotFound", "no such webhook endpoint")
 		return
 	}
+	entry.ep = ep
 	if ep.Spec.Suspend {
 		s.finish(w, r, ns, name, "", resultSuspended, http.StatusLocked, "Suspended", "the endpoint is suspended")
 		return
@@ -105,6 +108,7 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
 	if ep.Spec.MaxBodyBytes != nil {
 		limit = *ep.Spec.MaxBodyBytes
 	}
+	entry.size = max(r.ContentLength, 0)
 	if r.ContentLength > limit {
 		s.finish(w, r, ns, name, "", resultTooLarge, http.StatusRequestEntityTooLarge, "TooLarge", fmt.Sprintf("the body exceeds %d bytes", limit))
 		return
@@ -120,6 +124,7 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	entry.body(body)
 	deliveryID, err := s.verify(r, ep, body)
 	if err != nil {
 		var sigErr *signature.Error
@@ -139,6 +144,7 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	entry.verified = true
 	// Only a verified delivery is shown to the endpoint's expressions: nothing an
 	// unauthenticated sender controls is evaluated.
 	prg, err := s.programs.For(ep)
@@ -343,6 +349,7 @@ type hookAccepted struct {
 
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, ns, name, deliveryID string, result deliveryResult, status int, run, word string) {
 	deliveries.WithLabelValues(ns, name, string(result)).Inc()
+	s.logDelivery(r, deliveryID, result, status, "", run)
 	s.Log.V(1).Info("delivery", "namespace", ns, "endpoint", name, "deliveryID", deliveryID, "result", result, "run", run)
 	httpjson.Write(w, status, hookAccepted{Namespace: ns, Run: run, Status: word})
 }
@@ -351,6 +358,7 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, ns, name, deliv
 // outcome are logged: never the body, a header value, a signature or a secret.
 func (s *Server) finish(w http.ResponseWriter, r *http.Request, ns, name, deliveryID string, result deliveryResult, status int, reason, msg string) {
 	deliveries.WithLabelValues(ns, name, string(result)).Inc()
+	s.logDelivery(r, deliveryID, result, status, reason, "")
 	s.Log.V(1).Info("delivery refused", "namespace", ns, "endpoint", name, "deliveryID", deliveryID, "result", result, "status", status, "reason", reason)
 	httpjson.Error(w, status, reason, msg)
 }

@@ -1,4 +1,5 @@
-// endpoints.js: the Webhook endpoints page: URLs to copy, status, links to their runs.
+// endpoints.js: the Webhook endpoints page: URLs to copy, status, links to their runs and
+// delivery logs (deliveries.js).
 import { api, nsAPI } from './api.js';
 import { badge, h } from './dom.js';
 import { showError } from './notice.js';
@@ -39,7 +40,8 @@ export async function renderEndpoints(page, main, ns) {
       h('td', {}, ep.scheme),
       h('td', {}, status),
       h('td', {}, ep.message || ''),
-      h('td', {}, h('a', { href: `${route(ns, 'runs')}?endpoint=${enc(ep.name)}` }, 'runs')));
+      h('td', {}, h('a', { href: `${route(ns, 'runs')}?endpoint=${enc(ep.name)}` }, 'runs'), ' ',
+        h('a', { class: 'deliveries', href: route(ns, 'endpoints', ep.name) }, 'deliveries')));
   });
   main.append(h('table', { id: 'endpoints' },
     h('thead', {}, h('tr', {}, ['Name', 'Workflow', 'URL', 'Scheme', 'Status', 'Message', ''].map((c) => h('th', {}, c)))),

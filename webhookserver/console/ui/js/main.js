@@ -11,6 +11,7 @@
 //   - Every POST carries X-CSRF-Token from the aias_csrf cookie (the session cookie is HttpOnly).
 import { API, api, onUnauthorized } from './api.js';
 import { $, $$, clear, h } from './dom.js';
+import { renderDeliveries } from './deliveries.js';
 import { renderEndpoints } from './endpoints.js';
 import { sessionEnded, showLogin, wireLogin } from './login.js';
 import { flash, showError } from './notice.js';
@@ -89,6 +90,7 @@ function render() {
   if (section === 'runs' && parts[3]) renderRun(page, main, state.ns, parts[3]);
   else if (section === 'runs') renderRuns(page, main, state.ns, query);
   else if (section === 'workflows') renderWorkflows(page, main, state.ns);
+  else if (section === 'endpoints' && parts[3]) renderDeliveries(page, main, state.ns, parts[3]);
   else if (section === 'endpoints') renderEndpoints(page, main, state.ns);
   else if (section === 'usage') renderUsage(page, main, state.ns);
   else main.append(h('div', { class: 'error-box' }, 'No such page.'));

@@ -1,0 +1,98 @@
+package e2e
+
+import (
+	"encoding/json"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/aias-dev/aias/internal/browsertest"
+	"github.com/aias-dev/aias/internal/userapi"
+)
+
+// `aias deliveries <endpoint>` shows the endpoint's delivery log: a delivery sent with
+// `aias trigger` is there with outcome created and its Run, and the table names it.
+func TestCLIDeliveries(t *testing.T) {
+	trigger(t, "e2e-deliveries-1")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var list userapi.DeliveryList
+		if err := json.Unmarshal([]byte(aias(t, "deliveries", "github-push", "-n", "acme", "-o", "json")), &list); err != nil {
+			t.Fatal(err)
+		}
+		var hit *userapi.Delivery
+		for i, d := range list.Items {
+			if d.DeliveryID == "e2e-deliveries-1" {
+				hit = &list.Items[i]
+			}
+		}
+		if hit != nil {
+			if hit.Outcome != "created" || hit.Status != 202 || hit.Run == "" || !strings.HasPrefix(hit.Digest, "sha256:") || !hit.Verified {
+				t.Errorf("logged delivery %+v", *hit)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the delivery is not in the log: %+v", list.Items)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	table := aias(t, "deliveries", "github-push", "-n", "acme")
+	if !strings.Contains(table, "OUTCOME") || !strings.Contains(table, "e2e-deliveries-1") || !strings.Contains(table, "created") {
+		t.Errorf("deliveries table:\n%s", table)
+	}
+}
+
+func trigger(t *testing.T, deliveryID string) {
+	t.Helper()
+	cmd := exec.Command(stack.Aias, "trigger", "github-push", "-n", "acme", "--delivery-id", deliveryID,
+		"--data", `{"ref":"refs/heads/main","commits":1}`)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+stack.Kubeconfig)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("aias trigger: %v\n%s", err, out)
+	}
+}
+
+// The console's delivery log page of an endpoint lists a delivery with its outcome and
+// a link to its Run.
+func TestBrowserDeliveries(t *testing.T) {
+	trigger(t, "e2e-deliveries-browser")
+	ctx, _ := browsertest.NewContext(t)
+	base, err := url.Parse(stack.UserURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	watchPage(t, ctx, base)
+	b := &browser{t: t, ctx: ctx}
+	b.do("open the console", chromedp.Navigate(stack.UserURL))
+	b.signIn()
+	b.do("open the endpoints page", chromedp.Navigate(stack.UserURL+"#/ns/acme/endpoints"))
+	link := `#endpoints tr[data-endpoint="github-push"] a.deliveries`
+	b.waitJS("the deliveries link", `!!document.querySelector('`+link+`')`, 0)
+	row := `#deliveries tr[data-delivery="e2e-deliveries-browser"]`
+	// The log is written a moment after the answer: reload until the row shows.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b.do("open github-push's deliveries", chromedp.Navigate(stack.UserURL+"#/ns/acme/endpoints"), chromedp.Click(chromedp.CSS(link)))
+		b.waitJS("the deliveries table", `!!document.querySelector('#deliveries tbody tr')`, 0)
+		if b.eval(`String(!!document.querySelector('`+row+`'))`) == "true" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the delivery never showed in the console's log")
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	if got := b.eval(`document.querySelector('` + row + `').dataset.outcome`); got != "created" {
+		t.Errorf("outcome %q, want created", got)
+	}
+	if href := b.eval(`document.querySelector('` + row + ` a').getAttribute('href')`); !strings.HasPrefix(href, "#/ns/acme/runs/github-push-") {
+		t.Errorf("run link %q", href)
+	}
+	browsertest.Screenshot(t, ctx, "08-deliveries")
+}
