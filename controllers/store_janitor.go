@@ -82,6 +82,7 @@ func (j *StoreJanitor) Purge(ctx context.Context) (int64, error) {
 		func() (int64, error) {
 			return j.Store.PurgeDeliveryLog(ctx, now.Add(-DeliveryLogRetention), ledgerPurgeBatch)
 		},
+		func() (int64, error) { return j.Store.PurgeDeliveryBodies(ctx, now, ledgerPurgeBatch) },
 	} {
 		for {
 			n, err := purge()

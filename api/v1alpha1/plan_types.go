@@ -45,6 +45,13 @@ type PlanLimits struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="must be a positive duration"
 	MaxStepTimeout *metav1.Duration `json:"maxStepTimeout,omitempty"`
 
+	// DeliveryRetention is how long the body of a verified delivery is kept, so that it
+	// can be redelivered (default 7 days; 0s keeps none). The delivery log's rows outlive it.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	DeliveryRetention *metav1.Duration `json:"deliveryRetention,omitempty"`
+
 	// ArtifactBytesPerRun caps the total size of the artifacts one Run may store.
 	// +optional
 	// +kubebuilder:validation:Minimum=0

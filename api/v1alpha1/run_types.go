@@ -51,20 +51,22 @@ const (
 )
 
 // TriggerType says what started a Run.
-// +kubebuilder:validation:Enum=Webhook;Manual;Replay;Schedule
+// +kubebuilder:validation:Enum=Webhook;Manual;Replay;Schedule;Redelivery
 type TriggerType string
 
 const (
-	TriggerWebhook  TriggerType = "Webhook"
-	TriggerManual   TriggerType = "Manual"
-	TriggerReplay   TriggerType = "Replay"
-	TriggerSchedule TriggerType = "Schedule"
+	TriggerWebhook    TriggerType = "Webhook"
+	TriggerManual     TriggerType = "Manual"
+	TriggerReplay     TriggerType = "Replay"
+	TriggerSchedule   TriggerType = "Schedule"
+	TriggerRedelivery TriggerType = "Redelivery"
 )
 
 // RunTrigger records what started the Run.
 // +kubebuilder:validation:XValidation:rule="self.type != 'Webhook' || (has(self.endpoint) && has(self.deliveryID))",message="a Webhook trigger needs endpoint and deliveryID"
 type RunTrigger struct {
-	// Type is Webhook, Manual (default), Replay or Schedule.
+	// Type is Webhook, Manual (default), Replay, Schedule or Redelivery (a stored delivery
+	// sent through its endpoint again from the delivery log; endpoint and deliveryID name it).
 	// +optional
 	// +kubebuilder:default=Manual
 	Type TriggerType `json:"type,omitempty"`

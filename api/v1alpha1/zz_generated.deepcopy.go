@@ -199,6 +199,11 @@ func (in *PlanLimits) DeepCopyInto(out *PlanLimits) {
 		*out = new(v1.Duration)
 		**out = **in
 	}
+	if in.DeliveryRetention != nil {
+		in, out := &in.DeliveryRetention, &out.DeliveryRetention
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.ArtifactBytesPerRun != nil {
 		in, out := &in.ArtifactBytesPerRun, &out.ArtifactBytesPerRun
 		*out = new(int64)

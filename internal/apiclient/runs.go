@@ -89,6 +89,14 @@ func (c *Client) ListDeliveries(ctx context.Context, ns, endpoint string, limit 
 	return out, c.do(ctx, http.MethodGet, path, q, out)
 }
 
+// Redeliver sends a stored delivery of endpoint (its id in the delivery log) through the
+// endpoint again; the answer names the Run it started, or says "filtered".
+func (c *Client) Redeliver(ctx context.Context, ns, endpoint, id string) (*userapi.RunRef, error) {
+	out := &userapi.RunRef{}
+	path := "/api/v1/namespaces/" + url.PathEscape(ns) + "/webhookendpoints/" + url.PathEscape(endpoint) + "/deliveries/" + url.PathEscape(id) + "/redeliver"
+	return out, c.do(ctx, http.MethodPost, path, nil, out)
+}
+
 // Cancel asks the Run controller to stop run; the Run reaches Canceled asynchronously.
 func (c *Client) Cancel(ctx context.Context, ns, run string) (*userapi.RunRef, error) {
 	out := &userapi.RunRef{}

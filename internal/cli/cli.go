@@ -39,6 +39,7 @@ var commands = map[string]command{
 	"cancel":     {"cancel a run: aias cancel <run>", userCommand("cancel", runCancel)},
 	"run":        {"start a run of a workflow with parameters and print its name: aias run start <workflow> -p name=value", userCommand("run", runRun)},
 	"whoami":     {"show who the user API takes your token for", userCommand("whoami", runWhoAmI)},
+	"redeliver":  {"send a stored delivery through its endpoint again and print the run: aias redeliver <endpoint> <id>", userCommand("redeliver", runRedeliver)},
 	"deliveries": {"list a webhook endpoint's delivery log: aias deliveries <endpoint> [-n ns] [--all] [-o json|yaml]", userCommand("deliveries", runDeliveries)},
 }
 

@@ -73,16 +73,49 @@ func runDeliveries(ctx context.Context, args []string) error {
 	return nil
 }
 
-// printDeliveriesTable prints AGE OUTCOME STATUS DELIVERY RUN SIZE COUNT REASON.
+// printDeliveriesTable prints ID AGE OUTCOME STATUS DELIVERY RUN SIZE COUNT REASON; the ID
+// is what aias redeliver takes.
 func printDeliveriesTable(out io.Writer, items []userapi.Delivery, now time.Time) error {
 	tw := newTable(out)
-	row(tw, "AGE", "OUTCOME", "STATUS", "DELIVERY", "RUN", "SIZE", "COUNT", "REASON")
+	row(tw, "ID", "AGE", "OUTCOME", "STATUS", "DELIVERY", "RUN", "SIZE", "COUNT", "REASON")
 	for _, d := range items {
 		id := d.DeliveryID
 		if !d.Verified {
 			id = "(unverified)"
 		}
-		row(tw, age(d.ReceivedAt, now), d.Outcome, strconv.Itoa(d.Status), id, d.Run, humanBytes(d.BodySize), strconv.Itoa(d.Count), d.Reason)
+		row(tw, d.ID, age(d.ReceivedAt, now), d.Outcome, strconv.Itoa(d.Status), id, d.Run, humanBytes(d.BodySize), strconv.Itoa(d.Count), d.Reason)
 	}
 	return tw.Flush()
+}
+
+// runRedeliver is `aias redeliver <endpoint> <delivery-log id>`: send a stored delivery
+// through the endpoint again and print the Run it started ("filtered" when the
+// endpoint's filter now refuses it).
+func runRedeliver(ctx context.Context, args []string) error {
+	var conn connFlags
+	fs := newFlags("redeliver", "redeliver <endpoint> <id> [-n namespace]   (ids: aias deliveries <endpoint> -o json)")
+	conn.register(fs)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(pos, "<endpoint>", "<id>"); err != nil {
+		return err
+	}
+	c, ns, err := conn.connect()
+	if err != nil {
+		return err
+	}
+	callCtx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	ref, err := c.Redeliver(callCtx, ns, strings.TrimPrefix(pos[0], "webhookendpoint/"), pos[1])
+	if err != nil {
+		return err
+	}
+	if ref.Run == "" {
+		fmt.Println(ref.Status)
+		return nil
+	}
+	fmt.Println(ref.Run)
+	return nil
 }

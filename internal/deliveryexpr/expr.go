@@ -218,14 +218,36 @@ func body(b []byte) any {
 	return string(b)
 }
 
-func (p *Program) headers(h http.Header) map[string]string {
+func (p *Program) headers(h http.Header) map[string]string { return visibleHeaders(h, p.hidden) }
+
+// VisibleHeaders is what expressions see of a delivery's headers under spec: lower-cased
+// names, repeated values joined, no signature or credential. The delivery log keeps
+// exactly these for a redelivery.
+func VisibleHeaders(spec *aiasv1alpha1.WebhookEndpointSpec, h http.Header) map[string]string {
+	hidden := ""
+	if v := spec.Verification.HMAC; v != nil {
+		hidden = strings.ToLower(v.Header)
+	}
+	return visibleHeaders(h, hidden)
+}
+
+func visibleHeaders(h http.Header, hidden string) map[string]string {
 	out := make(map[string]string, len(h))
 	for k, vs := range h {
 		lk := strings.ToLower(k)
-		if hiddenHeaders[lk] || lk == p.hidden {
+		if hiddenHeaders[lk] || lk == hidden {
 			continue
 		}
 		out[lk] = strings.Join(vs, ", ")
 	}
 	return out
+}
+
+// HeaderOf turns stored visible headers back into an http.Header for Evaluate.
+func HeaderOf(m map[string]string) http.Header {
+	h := make(http.Header, len(m))
+	for k, v := range m {
+		h[k] = []string{v}
+	}
+	return h
 }

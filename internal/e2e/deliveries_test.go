@@ -32,8 +32,11 @@ func TestCLIDeliveries(t *testing.T) {
 			}
 		}
 		if hit != nil {
-			if hit.Outcome != "created" || hit.Status != 202 || hit.Run == "" || !strings.HasPrefix(hit.Digest, "sha256:") || !hit.Verified {
+			if hit.Outcome != "created" || hit.Status != 202 || hit.Run == "" || !strings.HasPrefix(hit.Digest, "sha256:") || !hit.Verified || !hit.Redeliverable {
 				t.Errorf("logged delivery %+v", *hit)
+			}
+			if run := strings.TrimSpace(aias(t, "redeliver", "github-push", hit.ID, "-n", "acme")); !strings.HasPrefix(run, "github-push-redelivery-") {
+				t.Errorf("aias redeliver printed %q", run)
 			}
 			break
 		}
@@ -95,4 +98,13 @@ func TestBrowserDeliveries(t *testing.T) {
 		t.Errorf("run link %q", href)
 	}
 	browsertest.Screenshot(t, ctx, "08-deliveries")
+
+	// Redeliver it: a new Run with trigger Redelivery, and the console moves to it.
+	b.do("redeliver", chromedp.Click(chromedp.CSS(row+" button.redeliver")))
+	b.waitJS("the redelivered run's page", `location.hash.startsWith('#/ns/acme/runs/github-push-redelivery-') && !!document.querySelector('#run-name')`, 0)
+	name := b.text("#run-name")
+	run := waitRunPhase(t, "acme", name, "Succeeded", 3*time.Minute)
+	if run.Spec.Trigger == nil || run.Spec.Trigger.Type != "Redelivery" || run.Spec.Trigger.DeliveryID != "e2e-deliveries-browser" {
+		t.Errorf("redelivered run %s trigger %+v", name, run.Spec.Trigger)
+	}
 }

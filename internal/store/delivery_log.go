@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -28,6 +29,14 @@ type LoggedDelivery struct {
 	BodySHA256 []byte
 	RunName    string
 	Count      int
+	// Body, ContentType and Headers (those an endpoint's expressions see) are kept for a
+	// verified delivery until BodyExpiresAt, so that it can be redelivered; nil after.
+	Body          []byte
+	ContentType   string
+	Headers       map[string]string
+	BodyExpiresAt *time.Time
+	// Redeliverable: the body is still kept (lists only).
+	Redeliverable bool
 }
 
 // logMaxItems bounds a batch of log rows.
@@ -61,6 +70,7 @@ func (s *Store) LogDelivery(ctx context.Context, d LoggedDelivery) error {
 	if !d.Verified {
 		d.ReceivedAt = d.ReceivedAt.UTC().Truncate(time.Minute)
 		d.DeliveryID, d.BodySHA256, d.RunName = "", nil, ""
+		d.Body, d.Headers, d.BodyExpiresAt = nil, nil, nil
 	}
 	_, err := s.log.submit(ctx, d)
 	return err
@@ -74,9 +84,19 @@ func (s *Store) insertDeliveryLog(ctx context.Context, rows []LoggedDelivery) er
 		b := &pgx.Batch{}
 		for _, d := range rows {
 			if d.Verified {
+				var body []byte
+				var headers map[string]string
+				if d.BodyExpiresAt != nil {
+					body, headers = d.Body, d.Headers
+					if body == nil {
+						body = []byte{}
+					}
+				}
 				b.Queue(`insert into delivery_log (namespace, endpoint, endpoint_uid, received_at, verified, delivery_id, outcome, reason,
-					status, body_size, body_sha256, run_name) values ($1, $2, $3, $4, true, $5, $6, $7, $8, $9, $10, $11)`,
-					d.Namespace, d.Endpoint, d.EndpointUID, d.ReceivedAt, d.DeliveryID, d.Outcome, d.Reason, d.Status, d.BodySize, d.BodySHA256, d.RunName)
+					status, body_size, body_sha256, run_name, body, content_type, headers, body_expires_at)
+					values ($1, $2, $3, $4, true, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+					d.Namespace, d.Endpoint, d.EndpointUID, d.ReceivedAt, d.DeliveryID, d.Outcome, d.Reason, d.Status, d.BodySize, d.BodySHA256, d.RunName,
+					body, d.ContentType, headers, d.BodyExpiresAt)
 				continue
 			}
 			b.Queue(`insert into delivery_log (namespace, endpoint, endpoint_uid, received_at, verified, outcome, reason, status, body_size)
@@ -110,7 +130,7 @@ func (s *Store) ListDeliveryLog(ctx context.Context, namespace, endpoint string,
 	}
 	rows, err := s.pool.Query(ctx, `
 		select id, namespace, endpoint, endpoint_uid, received_at, verified, delivery_id, outcome, reason, status, body_size,
-		  body_sha256, run_name, count
+		  body_sha256, run_name, count, content_type, body_expires_at, (body is not null and body_expires_at > now())
 		from delivery_log where namespace = $1 and endpoint = $2`+cond+`
 		order by received_at desc, id desc limit $3`, args...)
 	if err != nil {
@@ -119,7 +139,7 @@ func (s *Store) ListDeliveryLog(ctx context.Context, namespace, endpoint string,
 	list, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (LoggedDelivery, error) {
 		var d LoggedDelivery
 		err := row.Scan(&d.ID, &d.Namespace, &d.Endpoint, &d.EndpointUID, &d.ReceivedAt, &d.Verified, &d.DeliveryID, &d.Outcome,
-			&d.Reason, &d.Status, &d.BodySize, &d.BodySHA256, &d.RunName, &d.Count)
+			&d.Reason, &d.Status, &d.BodySize, &d.BodySHA256, &d.RunName, &d.Count, &d.ContentType, &d.BodyExpiresAt, &d.Redeliverable)
 		return d, err
 	})
 	if err != nil {
@@ -132,6 +152,33 @@ func (s *Store) ListDeliveryLog(ctx context.Context, namespace, endpoint string,
 		page.Continue = encodeLogCursor(last.ReceivedAt, last.ID)
 	}
 	return page, nil
+}
+
+// StoredDelivery returns one verified delivery of the endpoint's log with its body, or
+// ErrNotFound when there is none or its body is no longer kept (at now).
+func (s *Store) StoredDelivery(ctx context.Context, namespace, endpoint string, id int64, now time.Time) (LoggedDelivery, error) {
+	var d LoggedDelivery
+	err := s.pool.QueryRow(ctx, `
+		select id, namespace, endpoint, endpoint_uid, received_at, delivery_id, outcome, status, body_size, body_sha256, run_name,
+		  body, content_type, headers, body_expires_at
+		from delivery_log where id = $1 and namespace = $2 and endpoint = $3 and verified and body is not null and body_expires_at > $4`,
+		id, namespace, endpoint, now).Scan(&d.ID, &d.Namespace, &d.Endpoint, &d.EndpointUID, &d.ReceivedAt, &d.DeliveryID, &d.Outcome,
+		&d.Status, &d.BodySize, &d.BodySHA256, &d.RunName, &d.Body, &d.ContentType, &d.Headers, &d.BodyExpiresAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return d, ErrNotFound
+	}
+	d.Verified = true
+	return d, err
+}
+
+// PurgeDeliveryBodies drops up to limit bodies whose retention ended before now.
+func (s *Store) PurgeDeliveryBodies(ctx context.Context, now time.Time, limit int) (int64, error) {
+	tag, err := s.pool.Exec(ctx, `update delivery_log set body = null, headers = null where id in (
+		select id from delivery_log where body is not null and body_expires_at <= $1 order by body_expires_at limit $2 for update skip locked)`, now, limit)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
 }
 
 // PurgeDeliveryLog deletes up to limit rows received before before.

@@ -247,6 +247,9 @@ type Delivery struct {
 	Digest   string `json:"digest,omitempty"`
 	Run      string `json:"run,omitempty"`
 	Count    int    `json:"count"`
+	// Redeliverable: the body is still kept (the plan's deliveryRetention), so
+	// POST …/deliveries/{id}/redeliver can send it through the endpoint again.
+	Redeliverable bool `json:"redeliverable,omitempty"`
 }
 
 // DeliveryList is a page of an endpoint's delivery log, newest first.

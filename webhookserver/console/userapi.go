@@ -93,6 +93,7 @@ func (a *Server) Handler() http.Handler {
 		{"POST /api/v1/namespaces/{ns}/workflows/{wf}/runs", check{Verb: "create", Resource: "runs"}, a.startRun},
 		{"GET /api/v1/namespaces/{ns}/webhookendpoints", check{Verb: "list", Resource: "webhookendpoints"}, a.listEndpoints},
 		{"GET /api/v1/namespaces/{ns}/webhookendpoints/{ep}/deliveries", check{Verb: "get", Resource: "webhookendpoints"}, a.listDeliveries},
+		{"POST /api/v1/namespaces/{ns}/webhookendpoints/{ep}/deliveries/{id}/redeliver", check{Verb: "create", Resource: "webhookendpoints", Subresource: "redeliver"}, a.redeliver},
 		{"GET /api/v1/namespaces/{ns}/usage", check{Verb: "list", Resource: "runs"}, a.usage},
 	}
 	for _, rt := range routes {

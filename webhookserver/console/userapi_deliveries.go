@@ -38,6 +38,7 @@ func (a *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 		item := userapi.Delivery{
 			ID: strconv.FormatInt(d.ID, 10), ReceivedAt: d.ReceivedAt, Verified: d.Verified, DeliveryID: d.DeliveryID,
 			Outcome: d.Outcome, Reason: d.Reason, Status: d.Status, BodySize: d.BodySize, Run: d.RunName, Count: d.Count,
+			Redeliverable: d.Redeliverable,
 		}
 		if len(d.BodySHA256) > 0 {
 			item.Digest = "sha256:" + hex.EncodeToString(d.BodySHA256)

@@ -64,7 +64,7 @@ func TestHookDeliveryLog(t *testing.T) {
 	sum := sha256.Sum256(body)
 	created := byOutcome["created"]
 	if !created.Verified || created.DeliveryID != "msg_a" || created.Status != 202 || created.RunName == "" ||
-		hex.EncodeToString(created.BodySHA256) != hex.EncodeToString(sum[:]) || created.BodySize != int64(len(body)) {
+		hex.EncodeToString(created.BodySHA256) != hex.EncodeToString(sum[:]) || created.BodySize != int64(len(body)) || !created.Redeliverable {
 		t.Errorf("created row %+v", created)
 	}
 	if d := byOutcome["duplicate"]; d.Status != 200 || d.RunName != created.RunName {

@@ -124,7 +124,7 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	entry.body(body)
+	entry.setBody(body)
 	deliveryID, err := s.verify(r, ep, body)
 	if err != nil {
 		var sigErr *signature.Error
@@ -144,7 +144,7 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	entry.verified = true
+	s.verifiedDelivery(r, entry)
 	// Only a verified delivery is shown to the endpoint's expressions: nothing an
 	// unauthenticated sender controls is evaluated.
 	prg, err := s.programs.For(ep)
@@ -308,20 +308,26 @@ func RunName(ep *aiasv1alpha1.WebhookEndpoint, deliveryID string) string {
 	return prefix + "-" + suffix
 }
 
-// newRun builds the Run for a verified delivery. The payload goes inline when it is
-// small text; otherwise it is stored first (by digest) and referenced, so etcd never
-// holds more than the inline cap.
+// newRun builds the Run of a verified delivery (NewRun).
 func (s *Server) newRun(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint, deliveryID string, body []byte, contentType string, params map[string]string) (*aiasv1alpha1.Run, error) {
+	return NewRun(ctx, s.Store, ep, RunName(ep, deliveryID), aiasv1alpha1.TriggerWebhook, deliveryID, body, contentType, params)
+}
+
+// NewRun builds the Run named name for a delivery to ep (trigger Webhook, or Redelivery
+// from the delivery log). The payload goes inline when it is small text; otherwise it is
+// stored first (by digest) and referenced, so etcd never holds more than the inline cap.
+func NewRun(ctx context.Context, st *store.Store, ep *aiasv1alpha1.WebhookEndpoint, name string, trigger aiasv1alpha1.TriggerType,
+	deliveryID string, body []byte, contentType string, params map[string]string) (*aiasv1alpha1.Run, error) {
 	run := &aiasv1alpha1.Run{
 		ObjectMeta: metav1.ObjectMeta{
-			Name: RunName(ep, deliveryID), Namespace: ep.Namespace,
+			Name: name, Namespace: ep.Namespace,
 			Labels: map[string]string{aiasv1alpha1.LabelWebhookEndpoint: ep.Name},
 			// Set at create, so the Run controller need not add it (one write less).
 			Finalizers: []string{aiasv1alpha1.RunFinalizer},
 		},
 		Spec: aiasv1alpha1.RunSpec{
 			WorkflowRef: aiasv1alpha1.WorkflowReference{Name: ep.Spec.WorkflowRef.Name},
-			Trigger:     &aiasv1alpha1.RunTrigger{Type: aiasv1alpha1.TriggerWebhook, Endpoint: ep.Name, DeliveryID: deliveryID},
+			Trigger:     &aiasv1alpha1.RunTrigger{Type: trigger, Endpoint: ep.Name, DeliveryID: deliveryID},
 			Params:      params,
 		},
 	}
@@ -333,7 +339,7 @@ func (s *Server) newRun(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint, d
 	if contentType == "" {
 		contentType = "application/octet-stream"
 	}
-	digest, err := s.Store.PutInput(ctx, body, contentType)
+	digest, err := st.PutInput(ctx, body, contentType)
 	if err != nil {
 		return nil, fmt.Errorf("storing the payload: %w", err)
 	}
