@@ -18,6 +18,7 @@ import (
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/deliveryexpr"
 	"github.com/aias-dev/aias/internal/signature"
 	"github.com/aias-dev/aias/internal/store"
 	"github.com/aias-dev/aias/internal/testenv"
@@ -51,15 +52,23 @@ func hooksSection(ctx context.Context, st *store.Store) (string, error) {
 	defer stop()
 	base := "http://" + addrs.Public
 
-	for _, ns := range []string{"bench-hooks", "bench-raw", "bench-latency"} {
+	for _, ns := range []string{"bench-hooks", "bench-raw", "bench-latency", "bench-cel"} {
 		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return "", err
 		}
 	}
 	for _, ns := range []string{"bench-hooks", "bench-latency"} {
-		if err := hookEndpoint(ctx, c, ns); err != nil {
+		if err := hookEndpoint(ctx, c, ns, nil); err != nil {
 			return "", err
 		}
+	}
+	if err := hookEndpoint(ctx, c, "bench-cel", func(spec *aiasv1alpha1.WebhookEndpointSpec) {
+		spec.Filter, spec.Params = celFilter, celParams
+	}); err != nil {
+		return "", err
+	}
+	if err := waitEndpointReady(base + "/hooks/bench-cel/bench"); err != nil {
+		return "", err
 	}
 	if err := waitEndpointReady(base + "/hooks/bench-hooks/bench"); err != nil {
 		return "", err
@@ -74,6 +83,14 @@ func hooksSection(ctx context.Context, st *store.Store) (string, error) {
 		return "", err
 	}
 	hookRate, err := deliverAll(base+"/hooks/bench-hooks/bench", body, "msg", hookDeliveries)
+	if err != nil {
+		return "", err
+	}
+	celRate, err := deliverAll(base+"/hooks/bench-cel/bench", body, "cel", hookDeliveries)
+	if err != nil {
+		return "", err
+	}
+	celCost, err := celEvalCost(body)
 	if err != nil {
 		return "", err
 	}
@@ -102,6 +119,9 @@ func hooksSection(ctx context.Context, st *store.Store) (string, error) {
 	fmt.Fprintf(&b, "| the same before the delivery ledger (issue 13; BENCHMARKS.md of commit b9068ff, same machine kind) | 364 deliveries/s | 449 Run creates/s | 0.81 |\n")
 	fmt.Fprintf(&b, "| delivery ledger alone: record + mark created, %d clients, %d deliveries | %.0f deliveries/s | — | %.1f× the delivery rate above (the ledger is not the bound) |\n",
 		hookClients, hookDeliveries, ledger, ledger/hookRate)
+	fmt.Fprintf(&b, "| the same with a CEL filter and two params (issue 14), right after | %.0f deliveries/s | %.0f deliveries/s without them | %.2f |\n", celRate, hookRate, celRate/hookRate)
+	fmt.Fprintf(&b, "| CEL filter + two params alone, 1 KiB JSON body (parse included) | %d ns/op | %.0f µs per delivery at the rate above | %.1f%% of a delivery's time (goal < 10%%) |\n",
+		celCost, 1e6/hookRate, 100*float64(celCost)/(1e9/hookRate))
 	fmt.Fprintf(&b, "| latency at half that rate (%.0f/s, open loop, 10 s) | p50 %.1f ms, p99 %.1f ms | — | goal p99 < 50 ms |\n", half, ms(p50), ms(p99))
 	fmt.Fprintf(&b, "| verification alone, 1 KiB body | %d ns/op | — | — |\n", small)
 	fmt.Fprintf(&b, "| verification alone, 1 MiB body | %d ns/op | — | — |\n", large)
@@ -149,9 +169,36 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // hookEndpoint creates the endpoint, its Secret, and the status the WebhookEndpoint
 // controller would write (it does not run here).
-func hookEndpoint(ctx context.Context, c crclient.Client, ns string) error {
+// The filter and params of the CEL figure: what a GitHub endpoint would typically say.
+const celFilter = `has(body.payload) && size(body.payload) > 0 && !("x-skip" in headers)`
+
+var celParams = map[string]string{"prefix": `body.payload.substring(0, 8)`, "id": `deliveryID`}
+
+// celEvalCost is the in-process cost of compiling nothing and evaluating celFilter and
+// celParams on body (JSON parse included), per delivery.
+func celEvalCost(body []byte) (int64, error) {
+	prg, err := deliveryexpr.Compile(&aiasv1alpha1.WebhookEndpointSpec{Filter: celFilter, Params: celParams})
+	if err != nil {
+		return 0, err
+	}
+	h := http.Header{"Content-Type": {"application/json"}}
+	var evalErr error
+	res := testing.Benchmark(func(b *testing.B) {
+		for b.Loop() {
+			if _, err := prg.Evaluate(context.Background(), deliveryexpr.Delivery{Body: body, Header: h, DeliveryID: "msg_1"}); err != nil {
+				evalErr = err
+			}
+		}
+	})
+	return res.NsPerOp(), evalErr
+}
+
+func hookEndpoint(ctx context.Context, c crclient.Client, ns string, mutate func(*aiasv1alpha1.WebhookEndpointSpec)) error {
 	ep := &aiasv1alpha1.WebhookEndpoint{ObjectMeta: metav1.ObjectMeta{Name: "bench", Namespace: ns},
 		Spec: aiasv1alpha1.WebhookEndpointSpec{WorkflowRef: aiasv1alpha1.WorkflowReference{Name: "wf"}, MaxBodyBytes: ptrInt64(1 << 20)}}
+	if mutate != nil {
+		mutate(&ep.Spec)
+	}
 	if err := c.Create(ctx, ep); err != nil {
 		return err
 	}

@@ -127,6 +127,11 @@ func runTrigger(args []string) error {
 	if resp.StatusCode != http.StatusAccepted && resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: %s (%s)", resp.Status, accepted.Error, accepted.Reason)
 	}
+	if accepted.Run == "" {
+		// 200 "filtered": verified, and the endpoint's spec.filter said no.
+		fmt.Printf("%s: the endpoint's filter started no run (namespace %s, delivery %s)\n", accepted.Status, accepted.Namespace, id)
+		return nil
+	}
 	fmt.Printf("run/%s %s (namespace %s, delivery %s)\n", accepted.Run, accepted.Status, accepted.Namespace, id)
 	return nil
 }

@@ -45,6 +45,9 @@ func TestBrowserStartRun(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#start-run-submit")))
 	b.waitJS("the new run's page", `location.hash.startsWith('#/ns/acme/runs/release-notes-manual-') && !!document.querySelector('#run-name')`, 0)
 	name := b.text("#run-name")
+	// …and in the runs list.
+	b.do("open the runs list", chromedp.Navigate(stack.UserURL+"#/ns/"+sampleNS+"/runs"))
+	b.waitJS("the new run in the list", `!!document.querySelector('table#runs tbody tr[data-run="`+name+`"]')`, 0)
 	run := waitRunPhase(t, sampleNS, name, aiasv1alpha1.RunSucceeded, 3*time.Minute)
 	if run.Spec.Params["audience"] != "developers" || run.Spec.Trigger == nil || run.Spec.Trigger.Type != aiasv1alpha1.TriggerManual {
 		t.Errorf("run %s spec %+v", name, run.Spec)

@@ -19,6 +19,10 @@ import (
 // `aias trigger` is there with outcome created and its Run, and the table names it.
 func TestCLIDeliveries(t *testing.T) {
 	trigger(t, "e2e-deliveries-1")
+	// The sample endpoint's filter admits pushes to main only.
+	if out := triggerData(t, "e2e-deliveries-dev", `{"ref":"refs/heads/dev","commits":1}`); !strings.Contains(out, "filtered") {
+		t.Errorf("a push to dev: %s", out)
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var list userapi.DeliveryList
@@ -38,6 +42,21 @@ func TestCLIDeliveries(t *testing.T) {
 			if run := strings.TrimSpace(aias(t, "redeliver", "github-push", hit.ID, "-n", "acme")); !strings.HasPrefix(run, "github-push-redelivery-") {
 				t.Errorf("aias redeliver printed %q", run)
 			}
+			// The endpoint's params put branch=main into the Run, and the step read it.
+			run := waitRunPhase(t, "acme", hit.Run, "Succeeded", 3*time.Minute)
+			if run.Spec.Params["branch"] != "main" {
+				t.Errorf("run params %v", run.Spec.Params)
+			}
+			if out := aias(t, "logs", hit.Run, "-n", "acme", "--step", "summarize"); !strings.Contains(out, "on main") {
+				t.Errorf("summarize printed %q", out)
+			}
+			filtered := false
+			for _, d := range list.Items {
+				filtered = filtered || d.DeliveryID == "e2e-deliveries-dev" && d.Outcome == "filtered" && d.Run == ""
+			}
+			if !filtered {
+				t.Errorf("the dev push is not logged as filtered: %+v", list.Items)
+			}
 			break
 		}
 		if time.Now().After(deadline) {
@@ -53,12 +72,18 @@ func TestCLIDeliveries(t *testing.T) {
 
 func trigger(t *testing.T, deliveryID string) {
 	t.Helper()
-	cmd := exec.Command(stack.Aias, "trigger", "github-push", "-n", "acme", "--delivery-id", deliveryID,
-		"--data", `{"ref":"refs/heads/main","commits":1}`)
+	triggerData(t, deliveryID, `{"ref":"refs/heads/main","commits":1}`)
+}
+
+func triggerData(t *testing.T, deliveryID, data string) string {
+	t.Helper()
+	cmd := exec.Command(stack.Aias, "trigger", "github-push", "-n", "acme", "--delivery-id", deliveryID, "--data", data)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+stack.Kubeconfig)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	out, err := cmd.CombinedOutput()
+	if err != nil {
 		t.Fatalf("aias trigger: %v\n%s", err, out)
 	}
+	return string(out)
 }
 
 // The console's delivery log page of an endpoint lists a delivery with its outcome and
