@@ -187,7 +187,11 @@ func eval(ctx context.Context, prg cel.Program, vars map[string]any) (ref.Val, e
 	return v, nil
 }
 
-func text(v ref.Val) (string, error) {
+func text(v ref.Val) (string, error) { return Text(v, MaxParamResult) }
+
+// Text turns a CEL result into parameter text: strings as they are, numbers and bools
+// formatted, anything else (a list, a map) an error; at most max bytes.
+func Text(v ref.Val, max int) (string, error) {
 	var s string
 	switch x := v.Value().(type) {
 	case string:
@@ -203,8 +207,8 @@ func text(v ref.Val) (string, error) {
 	default:
 		return "", fmt.Errorf("gave %s, not a string, number or bool", v.Type().TypeName())
 	}
-	if len(s) > MaxParamResult {
-		return "", fmt.Errorf("gave %d bytes, more than the %d a parameter holds", len(s), MaxParamResult)
+	if len(s) > max {
+		return "", fmt.Errorf("gave %d bytes, more than the %d allowed", len(s), max)
 	}
 	return s, nil
 }

@@ -2,13 +2,14 @@ package params
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/ext"
 	"k8s.io/utils/lru"
+
+	"github.com/aias-dev/aias/internal/deliveryexpr"
 )
 
 // Concurrency keys are CEL over the Run's resolved params: params.branch, or
@@ -82,23 +83,9 @@ func Key(expr string, values map[string]string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("spec.concurrency.key: %w", err)
 	}
-	var s string
-	switch x := v.Value().(type) {
-	case string:
-		s = x
-	case bool:
-		s = strconv.FormatBool(x)
-	case int64:
-		s = strconv.FormatInt(x, 10)
-	case uint64:
-		s = strconv.FormatUint(x, 10)
-	case float64:
-		s = strconv.FormatFloat(x, 'f', -1, 64)
-	default:
-		return "", fmt.Errorf("spec.concurrency.key gave %s, not a string, number or bool", v.Type().TypeName())
-	}
-	if len(s) > maxKeyLength {
-		return "", fmt.Errorf("spec.concurrency.key gave %d bytes, more than %d", len(s), maxKeyLength)
+	s, err := deliveryexpr.Text(v, maxKeyLength)
+	if err != nil {
+		return "", fmt.Errorf("spec.concurrency.key %w", err)
 	}
 	return s, nil
 }
