@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
@@ -73,15 +72,5 @@ func (a *Server) redeliver(w http.ResponseWriter, r *http.Request) {
 		a.apiFailure(w, "delivery payload", err)
 		return
 	}
-	status := http.StatusCreated
-	if err := a.Client.Create(r.Context(), run); apierrors.IsAlreadyExists(err) {
-		status = http.StatusOK
-	} else if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
-		httpjson.Error(w, http.StatusConflict, "Conflict", err.Error())
-		return
-	} else if err != nil {
-		a.apiFailure(w, "run", err)
-		return
-	}
-	httpjson.Write(w, status, userapi.RunRef{Namespace: ns, Run: run.Name, Status: "created"})
+	a.createRun(w, r, run)
 }

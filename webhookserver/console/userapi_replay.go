@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -49,18 +48,7 @@ func (a *Server) replay(w http.ResponseWriter, r *http.Request) {
 	} else {
 		rep.GenerateName = prefix
 	}
-	status := http.StatusCreated
-	if err := a.Client.Create(r.Context(), rep); apierrors.IsAlreadyExists(err) && rep.Name != "" {
-		status = http.StatusOK
-	} else if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
-		// Admission (a plan limit) or the schema refused it: say why, as the apiserver did.
-		httpjson.Error(w, http.StatusConflict, "Conflict", err.Error())
-		return
-	} else if err != nil {
-		a.apiFailure(w, "run", err)
-		return
-	}
-	httpjson.Write(w, status, userapi.RunRef{Namespace: rep.Namespace, Run: rep.Name, Status: "created"})
+	a.createRun(w, r, rep)
 }
 
 func truncate(s string, n int) string {

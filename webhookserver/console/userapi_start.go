@@ -76,16 +76,23 @@ func (a *Server) startRun(w http.ResponseWriter, r *http.Request) {
 	} else {
 		run.GenerateName = prefix
 	}
+	a.createRun(w, r, run)
+}
+
+// createRun creates a Run the API builds for the caller (a manual run, a replay, a
+// redelivery) and answers: 201, or 200 when a Run of that name exists already (an
+// Idempotency-Key repeated), 409 with the apiserver's reason when the schema or
+// admission (a plan limit) refuses it.
+func (a *Server) createRun(w http.ResponseWriter, r *http.Request, run *aiasv1alpha1.Run) {
 	status := http.StatusCreated
 	if err := a.Client.Create(r.Context(), run); apierrors.IsAlreadyExists(err) && run.Name != "" {
 		status = http.StatusOK
 	} else if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
-		// Admission (a plan limit) or the schema refused it: say why, as the apiserver did.
 		httpjson.Error(w, http.StatusConflict, "Conflict", err.Error())
 		return
 	} else if err != nil {
 		a.apiFailure(w, "run", err)
 		return
 	}
-	httpjson.Write(w, status, userapi.RunRef{Namespace: ns, Run: run.Name, Status: "created"})
+	httpjson.Write(w, status, userapi.RunRef{Namespace: run.Namespace, Run: run.Name, Status: "created"})
 }
