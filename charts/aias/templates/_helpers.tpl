@@ -255,3 +255,43 @@ Plan flags both Deployments pass (keep them equal).
 - {{ printf "--default-plan=%s" (required "defaultPlan must name a Plan" .Values.defaultPlan) | quote }}
 - {{ printf "--past-due-grace=%s" (toString .Values.pastDueGrace) | quote }}
 {{- end }}
+
+{{/*
+The spec of a PodDisruptionBudget. Takes a dict: name (the values path, for messages), pdb
+(its values: maxUnavailable, minAvailable), replicas, selector (the pod selector labels, YAML).
+minAvailable wins when set; an integer minAvailable >= replicas is refused (it would block
+every voluntary eviction, so every node drain).
+*/}}
+{{- define "aias.pdbSpec" -}}
+{{- $min := .pdb.minAvailable }}
+{{- $max := .pdb.maxUnavailable }}
+{{- if and (not (kindIs "invalid" $min)) (ne (toString $min) "") }}
+{{- if and (not (kindIs "string" $min)) (gt (int $min) 0) (ge (int $min) (int .replicas)) }}
+{{- fail (printf "%s.minAvailable %v: not below the replica count %v, the budget would block every node drain; lower it or use maxUnavailable" .name $min .replicas) }}
+{{- end }}
+minAvailable: {{ if kindIs "string" $min }}{{ $min | quote }}{{ else }}{{ $min | int }}{{ end }}
+{{- else if and (not (kindIs "invalid" $max)) (ne (toString $max) "") }}
+maxUnavailable: {{ if kindIs "string" $max }}{{ $max | quote }}{{ else }}{{ $max | int }}{{ end }}
+{{- else }}
+{{- fail (printf "%s: set maxUnavailable or minAvailable, or enabled: false" .name) }}
+{{- end }}
+selector:
+  matchLabels:
+    {{- .selector | nindent 4 }}
+{{- end }}
+
+{{/*
+topologySpreadConstraints with the pods' selector labels as labelSelector where a constraint
+has none. Takes a dict: constraints (the values list), selector (the pod selector labels, YAML).
+*/}}
+{{- define "aias.topologySpreadConstraints" -}}
+{{- $out := list }}
+{{- range .constraints }}
+{{- $c := deepCopy . }}
+{{- if not (hasKey $c "labelSelector") }}
+{{- $_ := set $c "labelSelector" (dict "matchLabels" (fromYaml $.selector)) }}
+{{- end }}
+{{- $out = append $out $c }}
+{{- end }}
+{{- toYaml $out }}
+{{- end }}
