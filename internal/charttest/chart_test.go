@@ -174,8 +174,16 @@ func fullValues() map[string]any {
 	}
 }
 
+// productionValues reads the example charts/aias/values-production.yaml.
+func productionValues(t *testing.T) map[string]any {
+	t.Helper()
+	var vals map[string]any
+	readYAML(t, filepath.Join(chartDir, "values-production.yaml"), &vals)
+	return vals
+}
+
 func TestLint(t *testing.T) {
-	for name, vals := range map[string]map[string]any{"defaults": nil, "everything on": fullValues()} {
+	for name, vals := range map[string]map[string]any{"defaults": nil, "everything on": fullValues(), "production example": productionValues(t)} {
 		t.Run(name, func(t *testing.T) {
 			l := lint.All(chartDir, vals, namespace, false)
 			for _, m := range l.Messages {
@@ -257,6 +265,19 @@ func TestRenderEverythingOn(t *testing.T) {
 	pdb := typed[policyv1.PodDisruptionBudget](t, r.get(t, "PodDisruptionBudget", "aias-webhookserver"))
 	if pdb.Spec.MinAvailable == nil || pdb.Spec.MinAvailable.IntValue() != 2 || pdb.Spec.MaxUnavailable != nil {
 		t.Errorf("webhookserver PodDisruptionBudget = %+v, want minAvailable 2 only", pdb.Spec)
+	}
+}
+
+func TestRenderProductionExample(t *testing.T) {
+	r := mustRender(t, productionValues(t))
+	checkBuiltinsStrict(t, r)
+	checkWorkloads(t, r)
+	checkNetworkPolicies(t, r)
+	if n := len(r.ofKind("ServiceMonitor")); n != 2 {
+		t.Errorf("%d ServiceMonitors, want 2", n)
+	}
+	if n := len(r.ofKind("Secret")); n != 0 {
+		t.Errorf("%d Secrets rendered: the example must render the same on every run", n)
 	}
 }
 
