@@ -558,6 +558,7 @@ func TestBadValuesRefused(t *testing.T) {
 		{"metrics namespace selector", "networkPolicy: {metrics: {namespaceSelector: {matchLabel: {a: b}}}}", []string{"namespaceSelector", "matchLabel"}, true},
 		{"blocking budget", "podDisruptionBudget: {minAvailable: 1}", []string{"podDisruptionBudget.minAvailable", "block every node drain"}, false},
 		{"blocking webhookserver budget", "webhookserver: {replicaCount: 2, podDisruptionBudget: {minAvailable: 2}}", []string{"webhookserver.podDisruptionBudget.minAvailable"}, false},
+		{"zero maxUnavailable", "webhookserver: {podDisruptionBudget: {maxUnavailable: 0}}", []string{"webhookserver.podDisruptionBudget.maxUnavailable", "block every node drain"}, false},
 		{"empty budget", "podDisruptionBudget: {maxUnavailable: ''}", []string{"podDisruptionBudget", "maxUnavailable or minAvailable"}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -259,8 +259,8 @@ Plan flags both Deployments pass (keep them equal).
 {{/*
 The spec of a PodDisruptionBudget. Takes a dict: name (the values path, for messages), pdb
 (its values: maxUnavailable, minAvailable), replicas, selector (the pod selector labels, YAML).
-minAvailable wins when set; an integer minAvailable >= replicas is refused (it would block
-every voluntary eviction, so every node drain).
+minAvailable wins when set; an integer minAvailable >= replicas and a maxUnavailable of 0 are
+refused (they would block every voluntary eviction, so every node drain).
 */}}
 {{- define "aias.pdbSpec" -}}
 {{- $min := .pdb.minAvailable }}
@@ -271,6 +271,9 @@ every voluntary eviction, so every node drain).
 {{- end }}
 minAvailable: {{ if kindIs "string" $min }}{{ $min | quote }}{{ else }}{{ $min | int }}{{ end }}
 {{- else if and (not (kindIs "invalid" $max)) (ne (toString $max) "") }}
+{{- if and (has (toString $max) (list "0" "0%")) (gt (int .replicas) 0) }}
+{{- fail (printf "%s.maxUnavailable %v: the budget would block every node drain; use 1 or more" .name $max) }}
+{{- end }}
 maxUnavailable: {{ if kindIs "string" $max }}{{ $max | quote }}{{ else }}{{ $max | int }}{{ end }}
 {{- else }}
 {{- fail (printf "%s: set maxUnavailable or minAvailable, or enabled: false" .name) }}
