@@ -9,6 +9,7 @@
 package httpbound
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -247,9 +248,13 @@ func (l *limitListener) Accept() (net.Conn, error) {
 // refuse answers a connection over the cap with a 503 in the API's error shape, then
 // closes it gracefully (write side first, draining what the client sent meanwhile, so
 // the kernel does not reset the connection before the client has read the answer).
+// The answer waits for the request's head (or the deadline): an answer that arrives
+// before a client has sent its request is, to the client, no answer to it (Go's
+// Transport drops it as "unsolicited" and reports a broken connection).
 func refuse(c net.Conn, name string) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(time.Second))
+	awaitRequestHead(c)
 	body := fmt.Sprintf(`{"error":"the %s listener has its maximum of open connections; retry shortly","reason":"TooManyConnections"}`+"\n", name)
 	_, err := io.WriteString(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nX-Content-Type-Options: nosniff\r\n"+
 		"Retry-After: 1\r\nConnection: close\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body)
@@ -260,6 +265,20 @@ func refuse(c net.Conn, name string) {
 		_ = cw.CloseWrite()
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(c, 64<<10))
+}
+
+// awaitRequestHead reads until the end of a request's header block, 8 KiB, or the
+// connection's deadline, whichever comes first; what it read is discarded.
+func awaitRequestHead(c net.Conn) {
+	var seen []byte
+	buf := make([]byte, 1024)
+	for len(seen) < 8<<10 {
+		n, err := c.Read(buf)
+		seen = append(seen, buf[:n]...)
+		if bytes.Contains(seen, []byte("\r\n\r\n")) || err != nil {
+			return
+		}
+	}
 }
 
 // limitConn frees its slot once, on the first Close.
