@@ -323,6 +323,7 @@ func (p *Public) Handler() http.Handler {
 type cluster struct {
 	cache  cache.Cache
 	client client.Client
+	runs   *hooks.RESTRunCreator
 	source *hooks.ClusterSource
 	config *rest.Config
 
@@ -351,11 +352,20 @@ func newCluster(ctx context.Context, o Options) (*cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	writer, err := client.New(cfg, client.Options{Scheme: scheme})
+	// One connection pool for the client and the hook listener's Run creator.
+	httpClient, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &cluster{cache: c, client: writer, config: cfg,
+	writer, err := client.New(cfg, client.Options{Scheme: scheme, HTTPClient: httpClient})
+	if err != nil {
+		return nil, err
+	}
+	runs, err := hooks.NewRESTRunCreator(cfg, httpClient)
+	if err != nil {
+		return nil, err
+	}
+	return &cluster{cache: c, client: writer, runs: runs, config: cfg,
 		source: &hooks.ClusterSource{Cache: c, Reader: writer, DefaultPlan: o.DefaultPlan, PastDueGrace: o.PastDueGrace}}, nil
 }
 
@@ -392,7 +402,7 @@ func newPublic(ctx context.Context, o Options, st *store.Store, cl *cluster) (*P
 	if p.Billing != nil {
 		p.Billing.Log = log.WithName("billing")
 	}
-	p.Hooks = &hooks.Server{Endpoints: cl.source, Runs: cl.client, Store: st, Log: log.WithName("hooks")}
+	p.Hooks = &hooks.Server{Endpoints: cl.source, Runs: cl.runs, Store: st, Log: log.WithName("hooks")}
 	return p, nil
 }
 

@@ -110,12 +110,13 @@ func (s *Store) conflictingDelivery(ctx context.Context, endpointUID, deliveryID
 }
 
 // MarkDeliveryCreated records that the delivery's Run exists. It is committed without
-// waiting for the disk (synchronous_commit off) and group committed with concurrent
-// marks: losing it in a database crash only leaves the row pending, which a redelivery
-// resolves by creating the Run by name (AlreadyExists) — never a second Run — so the
-// delivery path pays one durable commit.
+// waiting for the disk (synchronous_commit off) and batched with concurrent marks and
+// delivery-log rows (delivery_notes.go): losing it in a database crash only leaves the
+// row pending, which a redelivery resolves by creating the Run by name (AlreadyExists) —
+// never a second Run — and the Run controller marks it durably when it indexes the Run,
+// so the delivery path pays one durable commit.
 func (s *Store) MarkDeliveryCreated(ctx context.Context, endpointUID, deliveryID string) error {
-	_, err := s.marks.submit(ctx, deliveryKey{endpointUID, deliveryID})
+	_, err := s.notes.submit(ctx, deliveryNote{mark: &deliveryKey{endpointUID, deliveryID}})
 	return err
 }
 

@@ -39,32 +39,9 @@ type LoggedDelivery struct {
 	Redeliverable bool
 }
 
-// logMaxItems bounds a batch of log rows.
-const logMaxItems = 128
-
-type logCommitter = groupCommitter[LoggedDelivery, struct{}]
-
-func newLogCommitter(s *Store) *logCommitter {
-	return &logCommitter{
-		exec: func(ctx context.Context, batch []*groupItem[LoggedDelivery, struct{}]) error {
-			rows := make([]LoggedDelivery, len(batch))
-			for i, it := range batch {
-				rows[i] = it.in
-			}
-			if err := s.insertDeliveryLog(ctx, rows); err != nil {
-				return err
-			}
-			for _, it := range batch {
-				it.resolve(struct{}{}, nil)
-			}
-			return nil
-		},
-		maxItems: logMaxItems,
-	}
-}
-
-// LogDelivery appends d to the delivery log, group committed with concurrent ones and
-// without waiting for the disk: the log is for people, the ledger is what deduplicates.
+// LogDelivery appends d to the delivery log, batched with concurrent rows and marks
+// (delivery_notes.go) and without waiting for the disk: the log is for people, the
+// ledger is what deduplicates.
 // An unverified delivery is folded into its minute's count.
 func (s *Store) LogDelivery(ctx context.Context, d LoggedDelivery) error {
 	if !d.Verified {
@@ -72,41 +49,8 @@ func (s *Store) LogDelivery(ctx context.Context, d LoggedDelivery) error {
 		d.DeliveryID, d.BodySHA256, d.RunName = "", nil, ""
 		d.Body, d.Headers, d.BodyExpiresAt = nil, nil, nil
 	}
-	_, err := s.log.submit(ctx, d)
+	_, err := s.notes.submit(ctx, deliveryNote{log: &d})
 	return err
-}
-
-func (s *Store) insertDeliveryLog(ctx context.Context, rows []LoggedDelivery) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `set local synchronous_commit = off`); err != nil {
-			return err
-		}
-		b := &pgx.Batch{}
-		for _, d := range rows {
-			if d.Verified {
-				var body []byte
-				var headers map[string]string
-				if d.BodyExpiresAt != nil {
-					body, headers = d.Body, d.Headers
-					if body == nil {
-						body = []byte{}
-					}
-				}
-				b.Queue(`insert into delivery_log (namespace, endpoint, endpoint_uid, received_at, verified, delivery_id, outcome, reason,
-					status, body_size, body_sha256, run_name, body, content_type, headers, body_expires_at)
-					values ($1, $2, $3, $4, true, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
-					d.Namespace, d.Endpoint, d.EndpointUID, d.ReceivedAt, d.DeliveryID, d.Outcome, d.Reason, d.Status, d.BodySize, d.BodySHA256, d.RunName,
-					body, d.ContentType, headers, d.BodyExpiresAt)
-				continue
-			}
-			b.Queue(`insert into delivery_log (namespace, endpoint, endpoint_uid, received_at, verified, outcome, reason, status, body_size)
-				values ($1, $2, $3, $4, false, $5, $6, $7, $8)
-				on conflict (endpoint_uid, received_at, outcome, status) where not verified
-				do update set count = delivery_log.count + 1, body_size = delivery_log.body_size + excluded.body_size, reason = excluded.reason`,
-				d.Namespace, d.Endpoint, d.EndpointUID, d.ReceivedAt, d.Outcome, d.Reason, d.Status, d.BodySize)
-		}
-		return tx.SendBatch(ctx, b).Close()
-	})
 }
 
 // DeliveryLogPage is one page of an endpoint's log, newest first.

@@ -59,6 +59,12 @@ type groupCommitter[T, R any] struct {
 	// again one item at a time: a deadlock between two batches (rows of two unique
 	// indexes cannot be locked in one order for both) does not fail their writes.
 	alone func(error) bool
+	// flushers bounds the batches in flight at once (0: groupFlushers). A write nobody
+	// waits for is better served by one flusher and a linger: fewer, fuller batches.
+	flushers int
+	// linger is how long a flusher waits before it takes a batch, so that writes arriving
+	// together share it. Only for writes no caller's answer waits on.
+	linger time.Duration
 
 	mu       sync.Mutex
 	pending  []*groupItem[T, R]
@@ -71,7 +77,7 @@ func (g *groupCommitter[T, R]) submit(ctx context.Context, in T) (R, error) {
 	it := &groupItem[T, R]{in: in, done: make(chan groupResult[R], 1)}
 	g.mu.Lock()
 	g.pending = append(g.pending, it)
-	if g.flushing < groupFlushers {
+	if g.flushing < g.maxFlushers() {
 		g.flushing++
 		go g.flushLoop()
 	}
@@ -87,8 +93,18 @@ func (g *groupCommitter[T, R]) submit(ctx context.Context, in T) (R, error) {
 	}
 }
 
+func (g *groupCommitter[T, R]) maxFlushers() int {
+	if g.flushers > 0 {
+		return g.flushers
+	}
+	return groupFlushers
+}
+
 func (g *groupCommitter[T, R]) flushLoop() {
 	for {
+		if g.linger > 0 {
+			time.Sleep(g.linger)
+		}
 		batch := g.take()
 		if batch == nil {
 			return

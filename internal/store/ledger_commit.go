@@ -9,8 +9,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// The delivery ledger's two writes per delivery are group committed (groupcommit.go):
-// at ingest rates the per-delivery commit, not the row, is what costs.
+// The delivery ledger's insert is group committed (groupcommit.go): at ingest rates the
+// per-delivery commit, not the row, is what costs. Its second write, the mark, goes with
+// the delivery log's rows (delivery_notes.go).
 const ledgerMaxItems = 64
 
 type deliveryKey struct{ endpointUID, deliveryID string }
@@ -19,8 +20,6 @@ type (
 	// ledgerCommitter inserts new deliveries; the result says whether this one's row was
 	// inserted (false: another row kept it out, see RecordDelivery).
 	ledgerCommitter = groupCommitter[Delivery, bool]
-	// markCommitter marks deliveries created.
-	markCommitter = groupCommitter[deliveryKey, struct{}]
 )
 
 func newLedgerCommitter(s *Store) *ledgerCommitter {
@@ -51,39 +50,6 @@ func newLedgerCommitter(s *Store) *ledgerCommitter {
 func isDeadlock(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
-}
-
-func newMarkCommitter(s *Store) *markCommitter {
-	return &markCommitter{
-		exec: func(ctx context.Context, batch []*groupItem[deliveryKey, struct{}]) error {
-			uids, ids := make([]string, len(batch)), make([]string, len(batch))
-			for i, it := range batch {
-				uids[i], ids[i] = it.in.endpointUID, it.in.deliveryID
-			}
-			err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-				if _, err := tx.Exec(ctx, `set local synchronous_commit = off`); err != nil {
-					return err
-				}
-				// In key order, so two batches lock the rows they share in the same order.
-				_, err := tx.Exec(ctx, `
-					update deliveries d set outcome = $3
-					from (select * from unnest($1::text[], $2::text[]) as t(endpoint_uid, delivery_id) order by 1, 2) m
-					where d.endpoint_uid = m.endpoint_uid and d.delivery_id = m.delivery_id and d.outcome <> $3`,
-					uids, ids, DeliveryCreated)
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			for _, it := range batch {
-				it.resolve(struct{}{}, nil)
-			}
-			return nil
-		},
-		key:      func(k deliveryKey) any { return k },
-		maxItems: ledgerMaxItems,
-		alone:    isDeadlock,
-	}
 }
 
 // insertDeliveries inserts ds as pending in one statement (and one durable commit) and

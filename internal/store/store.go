@@ -22,10 +22,10 @@ const versionTable = "aias_schema_version"
 type Store struct {
 	pool  *pgxpool.Pool
 	small *smallCommitter
-	// The delivery ledger's writes (ledger_commit.go).
+	// The delivery ledger's insert (ledger_commit.go), and what follows a delivery's
+	// answer: its mark and its log row (delivery_notes.go).
 	ledger *ledgerCommitter
-	marks  *markCommitter
-	log    *logCommitter
+	notes  *notesCommitter
 }
 
 // Open connects to the database at url and applies pending migrations. Several replicas
@@ -41,7 +41,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}
 	s := &Store{pool: pool}
 	s.small = newSmallCommitter(s)
-	s.ledger, s.marks, s.log = newLedgerCommitter(s), newMarkCommitter(s), newLogCommitter(s)
+	s.ledger, s.notes = newLedgerCommitter(s), newNotesCommitter(s)
 	return s, nil
 }
 

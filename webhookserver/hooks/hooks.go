@@ -18,7 +18,6 @@ import (
 	"github.com/go-logr/logr"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/deliveryexpr"
@@ -37,7 +36,7 @@ const DefaultMaxBodyBytes = 1 << 20
 type Server struct {
 	Endpoints EndpointSource
 	// Runs creates Runs; it needs no other permission.
-	Runs  client.Writer
+	Runs  RunCreator
 	Store *store.Store
 	Log   logr.Logger
 	Now   func() time.Time
