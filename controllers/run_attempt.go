@@ -165,8 +165,10 @@ func (r *RunReconciler) followPod(ctx context.Context, job *batchv1.Job) (*batch
 	if err != nil || !gone {
 		return nil, nil, ctrl.Result{RequeueAfter: time.Second}, err
 	}
-	if !r.children.podKnown(job) && time.Since(job.CreationTimestamp.Time) < podRecreateWindow {
-		// The Job is there and its Pod never was: the manager stopped between the two.
+	if r.children.podNeverCreated(job) || !r.children.podKnown(job) && time.Since(job.CreationTimestamp.Time) < podRecreateWindow {
+		// The Job is there and its Pod never was: its creates were refused so far (a
+		// namespace whose ServiceAccount is not there yet), or the manager stopped
+		// between the two creates.
 		// The Pod is made from the Job as stored: the cache keeps no pod templates.
 		stored := &batchv1.Job{}
 		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(job), stored); err != nil {

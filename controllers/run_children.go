@@ -20,6 +20,10 @@ type childTracker struct {
 	created  sync.Map // Job UID → time.Time the Pod was created here
 	seen     sync.Map // Job UID → struct{}: its Pod was in the cache once
 	finished sync.Map // Job UID → struct{}: its terminal status was written here
+	// refused: Job UID → struct{}: the apiserver answered this process's create of the
+	// Pod with a refusal a retry may cure (the namespace's ServiceAccount not created
+	// yet, a quota, a webhook down), so the Pod is missing because it never was.
+	refused sync.Map
 }
 
 func (c *childTracker) jobFinished(job *batchv1.Job) { c.finished.Store(job.UID, struct{}{}) }
@@ -41,7 +45,20 @@ func (c *childTracker) runFinished(jobs []batchv1.Job) {
 // rather than gone; past it, a direct read decides.
 const expectWindow = time.Second
 
-func (c *childTracker) podCreated(job *batchv1.Job) { c.created.Store(job.UID, time.Now()) }
+func (c *childTracker) podCreated(job *batchv1.Job) {
+	c.created.Store(job.UID, time.Now())
+	c.refused.Delete(job.UID)
+}
+
+// podRefused notes a create of the Job's Pod that the apiserver refused (nothing created).
+func (c *childTracker) podRefused(job *batchv1.Job) { c.refused.Store(job.UID, struct{}{}) }
+
+// podNeverCreated reports that every create of the Job's Pod this process made was
+// refused: its absence is no deletion, however long the refusals lasted.
+func (c *childTracker) podNeverCreated(job *batchv1.Job) bool {
+	_, refused := c.refused.Load(job.UID)
+	return refused && !c.podKnown(job)
+}
 
 // podExpected reports a Pod created here a moment ago that the cache may not show yet.
 func (c *childTracker) podExpected(job *batchv1.Job) bool {
@@ -67,4 +84,5 @@ func (c *childTracker) podKnown(job *batchv1.Job) bool {
 func (c *childTracker) forget(uid types.UID) {
 	c.created.Delete(uid)
 	c.seen.Delete(uid)
+	c.refused.Delete(uid)
 }

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -222,8 +223,19 @@ func (r *RunReconciler) createPod(ctx context.Context, job *batchv1.Job) (refuse
 		return "", nil
 	case permanentlyRefused(err):
 		return err.Error(), nil
+	case answeredRefusal(err):
+		r.children.podRefused(job)
 	}
 	return "", err
+}
+
+// answeredRefusal tells a create the apiserver answered and did not carry out (a status
+// other than a timeout) from one whose outcome is unknown (a timeout, a broken
+// connection: the Pod may exist).
+func answeredRefusal(err error) bool {
+	var status apierrors.APIStatus
+	return errors.As(err, &status) && !apierrors.IsTimeout(err) && !apierrors.IsServerTimeout(err) &&
+		!apierrors.IsInternalError(err) && !apierrors.IsUnexpectedServerError(err)
 }
 
 // permanentlyRefused tells an admission refusal that a retry cannot cure (Pod Security
