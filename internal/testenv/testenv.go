@@ -34,8 +34,10 @@ type Env struct {
 	Client client.Client
 
 	components []*component // kube-controller-manager, kube-scheduler
+	nodes      []*Node      // real nodes (StartNode), stopped before the control plane
 	dir        string       // their kubeconfig, configuration and logs
 	apiserver  apiserverRestarts
+	certDir    string // the apiserver's certificates when ours (Options.NodeIP)
 	stopOnce   sync.Once
 	stopErr    error
 }
@@ -86,6 +88,11 @@ type Options struct {
 	// NoSignalHandler leaves SIGINT and SIGTERM to the caller, which must then stop the
 	// control plane itself on every exit path (`aias dev` does, after its own cleanup).
 	NoSignalHandler bool
+	// NodeIP, when set, is the address of a real node's pod network gateway
+	// (StartNode's NodeGateway): the apiserver then listens on every address, advertises
+	// NodeIP, and serves a certificate naming it and the kubernetes Service's ClusterIP,
+	// so pods reach it as they do on any cluster.
+	NodeIP string
 }
 
 // auditPolicy records writes only, at level Metadata, once each (at ResponseComplete).
@@ -131,6 +138,12 @@ func StartWith(o Options) (*Env, error) {
 	// every other client past envtest's 20 s stop timeout, and is killed: StopAPIServer
 	// (and Stop, with clients still connected) would take 20 s and fail.
 	env.ControlPlane.GetAPIServer().Configure().Set("shutdown-watch-termination-grace-period", "2s")
+	var certDir string
+	if o.NodeIP != "" {
+		if certDir, err = servePods(env, o.NodeIP); err != nil {
+			return nil, err
+		}
+	}
 	if o.AuditLog != "" {
 		policy := o.AuditLog + ".policy.yaml"
 		if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
@@ -141,9 +154,12 @@ func StartWith(o Options) (*Env, error) {
 	}
 	cfg, err := env.Start()
 	if err != nil {
+		if certDir != "" {
+			_ = os.RemoveAll(certDir)
+		}
 		return nil, fmt.Errorf("starting envtest: %w", err)
 	}
-	e := &Env{Environment: env, Config: cfg}
+	e := &Env{Environment: env, Config: cfg, certDir: certDir}
 	if !o.NoSignalHandler {
 		stopOnSignal(e)
 	}
@@ -175,12 +191,18 @@ func StartWith(o Options) (*Env, error) {
 // It is safe to call more than once.
 func (e *Env) Stop() error {
 	e.stopOnce.Do(func() {
+		for _, n := range e.nodes {
+			n.Stop()
+		}
 		stopComponents(e.components)
 		e.stopErr = e.Environment.Stop()
 		if e.dir != "" {
 			_ = os.RemoveAll(e.dir)
 		}
 		e.apiserver.cleanup()
+		if e.certDir != "" {
+			_ = os.RemoveAll(e.certDir)
+		}
 	})
 	return e.stopErr
 }
@@ -206,3 +228,7 @@ func stopOnSignal(e *Env) {
 		os.Exit(1)
 	}()
 }
+
+// WriteKubeconfig writes an admin kubeconfig for the control plane at path, for tools
+// that take one (kubectl, the Helm SDK, `aias trigger`).
+func (e *Env) WriteKubeconfig(path string) error { return writeKubeconfig(path, e.Config) }

@@ -1,0 +1,5 @@
+package ociimage
+
+import "os/exec"
+
+func execOutput(name string, args ...string) ([]byte, error) { return exec.Command(name, args...).Output() }
