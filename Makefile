@@ -15,9 +15,9 @@ help: ## List the targets.
 ##@ Everyday
 
 .PHONY: test
-test: verify-generated vet lint envtest ## Check generated files, vet, lint, then run every test against envtest.
+test: verify-generated vet lint envtest node ## Check generated files, vet, lint, then run every test (envtest control plane; a real node for internal/realnode).
 	@echo "==> go test ./..."
-	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" go test $(GO_TEST_FLAGS) ./...
+	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" AIAS_NODE_ASSETS="$$(hack/node.sh)" go test $(GO_TEST_FLAGS) ./...
 	@echo "==> running every fuzz target briefly (make fuzz for longer)"
 	hack/fuzz.sh $(FUZZ_BRIEF)
 
@@ -77,6 +77,10 @@ lint: $(STATICCHECK) ## gofmt and staticcheck (built from its pinned module).
 	$(STATICCHECK) ./...
 
 ##@ Tools (built from pinned Go modules; nothing is downloaded from release sites)
+
+.PHONY: node
+node: ## Install containerd, runc, CNI plugins (Debian) and build kubelet + kube-proxy v1.34 into ~/.cache/aias, for the real-node tests (cold: ~8 min; warm: seconds).
+	@hack/node.sh >/dev/null
 
 .PHONY: envtest
 envtest: ## Build kube-apiserver, etcd and kubectl for envtest into ~/.cache/aias (cold: ~20 min on 2 cores; warm: seconds).

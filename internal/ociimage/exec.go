@@ -2,4 +2,6 @@ package ociimage
 
 import "os/exec"
 
-func execOutput(name string, args ...string) ([]byte, error) { return exec.Command(name, args...).Output() }
+func execOutput(name string, args ...string) ([]byte, error) {
+	return exec.Command(name, args...).Output()
+}

@@ -10,8 +10,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,11 +20,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/testenv"
@@ -33,56 +31,14 @@ import (
 
 const tenantNS = "acme"
 
-// applySamples applies config/samples as a user would after installing, with the step
-// image swapped for the busybox image built here (the samples name debian:bookworm-slim,
-// which cannot be pulled here); the Schedule is left out so no Run appears unasked.
-func applySamples(t *testing.T) {
-	t.Helper()
-	ctx := context.Background()
-	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "samples", "*.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range files {
-		if strings.Contains(f, "schedule") {
-			continue
-		}
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b = []byte(strings.ReplaceAll(string(b), "debian:bookworm-slim", busyboxImage))
-		for _, doc := range strings.Split(string(b), "\n---") {
-			u := &unstructured.Unstructured{}
-			if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
-				t.Fatalf("%s: %v", f, err)
-			}
-			if len(u.Object) == 0 {
-				continue
-			}
-			err := cluster.env.Client.Patch(ctx, u, client.Apply, client.FieldOwner("realnode-test"), client.ForceOwnership)
-			for tries := 0; err != nil && tries < 50; tries++ {
-				// The Tenant controller labels the namespace; the admission webhook may
-				// still be starting: both settle within seconds of the install.
-				time.Sleep(200 * time.Millisecond)
-				err = cluster.env.Client.Patch(ctx, u, client.Apply, client.FieldOwner("realnode-test"), client.ForceOwnership)
-			}
-			if err != nil {
-				t.Fatalf("applying %s %s: %v", u.GetKind(), u.GetName(), err)
-			}
-		}
-	}
-}
-
-var samplesOnce struct {
-	done bool
-}
+var samplesOnce sync.Once
 
 func samples(t *testing.T) {
 	t.Helper()
-	if !samplesOnce.done {
-		applySamples(t)
-		samplesOnce.done = true
+	var err error
+	samplesOnce.Do(func() { err = cluster.ApplySamples(context.Background()) })
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -91,7 +47,7 @@ func waitRun(t *testing.T, name string, want aiasv1alpha1.RunPhase, timeout time
 	run := &aiasv1alpha1.Run{}
 	deadline := time.Now().Add(timeout)
 	for {
-		err := cluster.env.Client.Get(context.Background(), client.ObjectKey{Namespace: tenantNS, Name: name}, run)
+		err := cluster.Env.Client.Get(context.Background(), client.ObjectKey{Namespace: tenantNS, Name: name}, run)
 		if err == nil && run.Status.Phase == want {
 			return run
 		}
@@ -107,7 +63,7 @@ func waitRun(t *testing.T, name string, want aiasv1alpha1.RunPhase, timeout time
 
 func podsState(t *testing.T) string {
 	var pods corev1.PodList
-	_ = cluster.env.Client.List(context.Background(), &pods, client.InNamespace(tenantNS))
+	_ = cluster.Env.Client.List(context.Background(), &pods, client.InNamespace(tenantNS))
 	var b strings.Builder
 	for _, p := range pods.Items {
 		fmt.Fprintf(&b, "pod %s %s %s %s\n", p.Name, p.Status.Phase, p.Status.Reason, p.Status.Message)
@@ -116,7 +72,7 @@ func podsState(t *testing.T) string {
 		}
 	}
 	var evs corev1.EventList
-	_ = cluster.env.Client.List(context.Background(), &evs, client.InNamespace(tenantNS))
+	_ = cluster.Env.Client.List(context.Background(), &evs, client.InNamespace(tenantNS))
 	for _, e := range evs.Items {
 		if e.Type == corev1.EventTypeWarning {
 			fmt.Fprintf(&b, "event %s %s: %s %s\n", e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Reason, e.Message)
@@ -125,15 +81,13 @@ func podsState(t *testing.T) string {
 	return b.String()
 }
 
-// serviceURL is http://<ClusterIP>:<port> of a Service: the host reaches ClusterIPs
-// through kube-proxy's rules as any node does.
 func serviceURL(t *testing.T, name string) string {
 	t.Helper()
-	svc := &corev1.Service{}
-	if err := cluster.env.Client.Get(context.Background(), client.ObjectKey{Namespace: installNamespace, Name: name}, svc); err != nil {
+	u, err := cluster.ServiceURL(context.Background(), name)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return fmt.Sprintf("http://%s:%d", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port)
+	return u
 }
 
 // tenantToken is a token of ServiceAccount acme/ci, which the sample Tenant makes an
@@ -142,10 +96,10 @@ func tenantToken(t *testing.T) string {
 	t.Helper()
 	ctx := context.Background()
 	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: tenantNS, Name: "ci"}}
-	if err := cluster.env.Client.Create(ctx, sa); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := cluster.Env.Client.Create(ctx, sa); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-	cs, err := kubernetes.NewForConfig(cluster.env.Config)
+	cs, err := kubernetes.NewForConfig(cluster.Env.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +136,7 @@ func TestDeliveryRunsInRealContainers(t *testing.T) {
 	ctx := context.Background()
 
 	ns := &corev1.Namespace{}
-	if err := cluster.env.Client.Get(ctx, client.ObjectKey{Name: tenantNS}, ns); err != nil {
+	if err := cluster.Env.Client.Get(ctx, client.ObjectKey{Name: tenantNS}, ns); err != nil {
 		t.Fatal(err)
 	}
 	if got := ns.Labels["pod-security.kubernetes.io/enforce"]; got != "restricted" {
@@ -191,9 +145,9 @@ func TestDeliveryRunsInRealContainers(t *testing.T) {
 	waitRun(t, "release-notes-manual-1", aiasv1alpha1.RunSucceeded, 4*time.Minute)
 
 	hooks := serviceURL(t, "aias-hooks")
-	cmd := exec.Command(cluster.aias, "trigger", "github-push", "-n", tenantNS, "--url", hooks,
+	cmd := exec.Command(cluster.Aias, "trigger", "github-push", "-n", tenantNS, "--url", hooks,
 		"--delivery-id", "realnode-1", "--data", `{"ref":"refs/heads/main","commits":4}`)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.kubeconfig)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.Kubeconfig)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("aias trigger: %v\n%s", err, out)
 	}
@@ -201,7 +155,7 @@ func TestDeliveryRunsInRealContainers(t *testing.T) {
 	deadline := time.Now().Add(time.Minute)
 	for runName == "" {
 		var runs aiasv1alpha1.RunList
-		if err := cluster.env.Client.List(ctx, &runs, client.InNamespace(tenantNS)); err != nil {
+		if err := cluster.Env.Client.List(ctx, &runs, client.InNamespace(tenantNS)); err != nil {
 			t.Fatal(err)
 		}
 		for _, r := range runs.Items {
@@ -217,7 +171,7 @@ func TestDeliveryRunsInRealContainers(t *testing.T) {
 	run := waitRun(t, runName, aiasv1alpha1.RunSucceeded, 3*time.Minute)
 
 	var pods corev1.PodList
-	if err := cluster.env.Client.List(ctx, &pods, client.InNamespace(tenantNS), client.MatchingLabels{"aias.dev/run": runName}); err != nil {
+	if err := cluster.Env.Client.List(ctx, &pods, client.InNamespace(tenantNS), client.MatchingLabels{"aias.dev/run": runName}); err != nil {
 		t.Fatal(err)
 	}
 	if len(pods.Items) != 3 {
@@ -268,15 +222,15 @@ func TestDeliveryRunsInRealContainers(t *testing.T) {
 		t.Errorf("run logs: %d %s", code, logs)
 	}
 
-	if err := cluster.env.Client.Delete(ctx, run); err != nil {
+	if err := cluster.Env.Client.Delete(ctx, run); err != nil {
 		t.Fatal(err)
 	}
 	deadline = time.Now().Add(time.Minute)
 	for {
 		var jobs batchv1.JobList
 		var pods corev1.PodList
-		_ = cluster.env.Client.List(ctx, &jobs, client.InNamespace(tenantNS), client.MatchingLabels{"aias.dev/run": runName})
-		_ = cluster.env.Client.List(ctx, &pods, client.InNamespace(tenantNS), client.MatchingLabels{"aias.dev/run": runName})
+		_ = cluster.Env.Client.List(ctx, &jobs, client.InNamespace(tenantNS), client.MatchingLabels{"aias.dev/run": runName})
+		_ = cluster.Env.Client.List(ctx, &pods, client.InNamespace(tenantNS), client.MatchingLabels{"aias.dev/run": runName})
 		if len(jobs.Items) == 0 && len(pods.Items) == 0 {
 			break
 		}
@@ -295,18 +249,18 @@ func TestStepTimeoutKilledByTheKubelet(t *testing.T) {
 	wf := &aiasv1alpha1.Workflow{
 		ObjectMeta: metav1.ObjectMeta{Namespace: tenantNS, Name: "sleepy"},
 		Spec: aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{{
-			Name: "nap", Image: busyboxImage, Command: []string{"sleep", "600"},
+			Name: "nap", Image: BusyboxImage, Command: []string{"sleep", "600"},
 			Timeout: &metav1.Duration{Duration: 3 * time.Second},
 		}}},
 	}
-	if err := cluster.env.Client.Create(ctx, wf); err != nil {
+	if err := cluster.Env.Client.Create(ctx, wf); err != nil {
 		t.Fatal(err)
 	}
 	run := &aiasv1alpha1.Run{
 		ObjectMeta: metav1.ObjectMeta{Namespace: tenantNS, Name: "sleepy-1"},
 		Spec:       aiasv1alpha1.RunSpec{WorkflowRef: aiasv1alpha1.WorkflowReference{Name: "sleepy"}, Trigger: &aiasv1alpha1.RunTrigger{Type: aiasv1alpha1.TriggerManual}},
 	}
-	if err := cluster.env.Client.Create(ctx, run); err != nil {
+	if err := cluster.Env.Client.Create(ctx, run); err != nil {
 		t.Fatal(err)
 	}
 	run = waitRun(t, "sleepy-1", aiasv1alpha1.RunFailed, 3*time.Minute)
@@ -318,7 +272,7 @@ func TestStepTimeoutKilledByTheKubelet(t *testing.T) {
 		t.Fatalf("run failed with %q, steps %q; want the step's timeout", run.Status.Message, msgs)
 	}
 	var pods corev1.PodList
-	if err := cluster.env.Client.List(ctx, &pods, client.InNamespace(tenantNS), client.MatchingLabels{"aias.dev/run": "sleepy-1"}); err != nil {
+	if err := cluster.Env.Client.List(ctx, &pods, client.InNamespace(tenantNS), client.MatchingLabels{"aias.dev/run": "sleepy-1"}); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range pods.Items {

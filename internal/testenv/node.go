@@ -123,7 +123,7 @@ func (e *Env) StartNode(ctx context.Context, o NodeOptions) (n *Node, err error)
 	if n.kubeProxy, err = startKubeProxy(assets, n.dir); err != nil {
 		return nil, err
 	}
-	if n.kubelet, err = startKubelet(assets, n.dir, e.Config.CAData); err != nil {
+	if n.kubelet, err = startKubelet(assets, n.dir); err != nil {
 		return nil, err
 	}
 	if err := n.waitReady(ctx, e.Client); err != nil {

@@ -130,12 +130,11 @@ kind: KubeletConfiguration
 authentication:
   anonymous: {enabled: false}
   webhook: {enabled: true}
-  x509: {clientCAFile: %[2]q}
 authorization: {mode: Webhook}
 cgroupDriver: cgroupfs
 containerRuntimeEndpoint: unix://%[1]s/containerd.sock
-clusterDomain: %[3]s
-clusterDNS: [%[4]s]
+clusterDomain: %[2]s
+clusterDNS: [%[3]s]
 failSwapOn: false
 failCgroupV1: false
 podLogsDir: %[1]s/pod-logs
@@ -154,18 +153,14 @@ nodeStatusUpdateFrequency: 2s
 nodeStatusReportFrequency: 10s
 `
 
-func startKubelet(assets, dir string, caData []byte) (*component, error) {
-	ca := filepath.Join(dir, "ca.crt")
-	if err := os.WriteFile(ca, caData, 0o644); err != nil {
-		return nil, err
-	}
+func startKubelet(assets, dir string) (*component, error) {
 	// Pods resolve through the cluster DNS only; the host's resolvers are unreachable
 	// from the pod network and nothing in a test looks up outside names.
 	if err := os.WriteFile(filepath.Join(dir, "resolv.conf"), []byte("nameserver "+NodeGateway+"\n"), 0o644); err != nil {
 		return nil, err
 	}
 	cfg := filepath.Join(dir, "kubelet.yaml")
-	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(kubeletConfig, dir, ca, ClusterDomain, NodeGateway)), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(kubeletConfig, dir, ClusterDomain, NodeGateway)), 0o644); err != nil {
 		return nil, err
 	}
 	return startComponent(filepath.Join(assets, "kubelet"), "kubelet", dir, []string{
@@ -188,8 +183,8 @@ clientConnection: {kubeconfig: %q}
 hostnameOverride: %s
 clusterCIDR: %s
 bindAddress: %s
-healthzBindAddress: ""
-metricsBindAddress: 127.0.0.1:0
+healthzBindAddress: 127.0.0.1:10256
+metricsBindAddress: 127.0.0.1:10249
 conntrack: {maxPerCore: 0, min: 0}
 iptables: {syncPeriod: 5s, minSyncPeriod: 0s}
 `

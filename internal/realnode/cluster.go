@@ -1,0 +1,377 @@
+// Package realnode installs AIAS the way a platform team does, on a one-node cluster with
+// a real kubelet, containerd and runc, kube-proxy and a CNI bridge (testenv.StartNode):
+// the AIAS image built here (internal/ociimage) and imported into containerd, the Helm
+// chart installed with the Helm SDK (the manager and webhookserver as its Deployments,
+// under their ServiceAccounts, admission on with a caBundle from the test), PostgreSQL
+// reachable from the pods. The tests then drive the whole path in real containers.
+//
+// The tests use it, and `make bench` measures Runs on it. It needs root and what `make node` prepares (kubelet, kube-proxy, Debian's containerd,
+// runc, CNI plugins and busybox-static).
+package realnode
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/kube"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/util/cert"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/aias-dev/aias/internal/ociimage"
+	"github.com/aias-dev/aias/internal/postgres"
+	"github.com/aias-dev/aias/internal/testenv"
+)
+
+// The images the cluster imports; none can be pulled. BusyboxImage is the step image.
+const (
+	aiasImageRepo = "aias.local/aias"
+	imageTag      = "e2e"
+	aiasImage     = aiasImageRepo + ":" + imageTag
+	BusyboxImage  = "aias.local/busybox:" + imageTag
+	pauseImage    = "aias.local/pause:" + imageTag
+
+	installNamespace = "aias-system"
+	releaseName      = "aias"
+	// pgForwardPort is where the node's gateway forwards to the test's PostgreSQL.
+	pgForwardPort = "15432"
+)
+
+// Cluster is a one-node cluster with AIAS installed by its chart.
+type Cluster struct {
+	Env        *testenv.Env
+	Node       *testenv.Node
+	Aias       string // the aias binary in the image, for `aias trigger`
+	Kubeconfig string // admin kubeconfig
+	dir        string
+	teardowns  []func()
+	logf       func(string, ...any)
+}
+
+// Start builds the images, starts the control plane and the node, gives the pods a
+// database, and installs charts/aias with the Helm SDK. Stop undoes all of it, also
+// when Start fails part way (Start then stops what it started).
+func Start(ctx context.Context, logf func(string, ...any)) (c *Cluster, err error) {
+	c = &Cluster{logf: logf}
+	defer func() {
+		if err != nil {
+			c.Stop()
+		}
+	}()
+	if err := c.start(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Stop stops everything Start started and removes its files.
+func (c *Cluster) Stop() {
+	for i := len(c.teardowns) - 1; i >= 0; i-- {
+		c.teardowns[i]()
+	}
+	c.teardowns = nil
+}
+
+func (c *Cluster) step(format string, a ...any) { c.logf("realnode: "+format, a...) }
+
+func (c *Cluster) start(ctx context.Context) error {
+	if os.Geteuid() != 0 {
+		return errors.New("a real node needs root (containerd, iptables, mounts)")
+	}
+	dir, err := os.MkdirTemp("", "aias-realnode-")
+	if err != nil {
+		return err
+	}
+	c.dir = dir
+	c.teardowns = append(c.teardowns, func() { os.RemoveAll(dir) })
+
+	c.step("building the aias image")
+	t0 := time.Now()
+	c.Aias = filepath.Join(dir, "aias")
+	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", c.Aias, "./cmd/aias")
+	build.Dir, build.Stdout, build.Stderr = testenv.RepoRoot(), os.Stderr, os.Stderr
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building aias: %w", err)
+	}
+	archive := filepath.Join(dir, "images.tar")
+	if err := writeImages(archive, c.Aias); err != nil {
+		return err
+	}
+	c.step("image built in %s", time.Since(t0).Round(time.Millisecond))
+
+	c.step("starting the control plane and the node")
+	t0 = time.Now()
+	env, err := testenv.StartWith(testenv.Options{NodeIP: testenv.NodeGateway})
+	if err != nil {
+		return err
+	}
+	c.Env = env
+	c.teardowns = append(c.teardowns, func() { _ = env.Stop() })
+	c.Kubeconfig = filepath.Join(dir, "kubeconfig")
+	if err := env.WriteKubeconfig(c.Kubeconfig); err != nil {
+		return err
+	}
+	node, err := env.StartNode(ctx, testenv.NodeOptions{ImageArchive: archive, SandboxImage: pauseImage})
+	if err != nil {
+		return err
+	}
+	c.Node = node
+	c.step("node %s ready in %s", testenv.NodeName, time.Since(t0).Round(time.Millisecond))
+
+	dbURL, err := c.databaseForPods(ctx)
+	if err != nil {
+		return err
+	}
+	c.step("installing charts/aias with the Helm SDK")
+	t0 = time.Now()
+	if err := c.helmInstall(ctx, dbURL); err != nil {
+		return err
+	}
+	c.step("installed in %s", time.Since(t0).Round(time.Millisecond))
+	return nil
+}
+
+func writeImages(archive, binary string) error {
+	a, err := ociimage.AIAS(binary)
+	if err != nil {
+		return err
+	}
+	b, err := ociimage.Busybox()
+	if err != nil {
+		return err
+	}
+	p, err := ociimage.Pause()
+	if err != nil {
+		return err
+	}
+	return ociimage.WriteArchive(archive, map[string]v1.Image{aiasImage: a, BusyboxImage: b, pauseImage: p})
+}
+
+// databaseForPods gives the package its own database and makes it reachable from the
+// pods: the server listens on loopback (the machine's, or an ephemeral one), so a
+// forwarder on the node's gateway address carries the pods' connections to it, as a
+// managed database's endpoint would be reachable from a cloud cluster's pods.
+func (c *Cluster) databaseForPods(ctx context.Context) (string, error) {
+	dbURL, drop, err := postgres.ForTests(ctx, "realnode")
+	if err != nil {
+		return "", err
+	}
+	c.teardowns = append(c.teardowns, drop)
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		return "", err
+	}
+	target := u.Host
+	if u.Port() == "" {
+		target = net.JoinHostPort(u.Hostname(), "5432")
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(testenv.NodeGateway, pgForwardPort))
+	if err != nil {
+		return "", err
+	}
+	c.teardowns = append(c.teardowns, func() { ln.Close() })
+	go forward(ln, target)
+	u.Host = net.JoinHostPort(testenv.NodeGateway, pgForwardPort)
+	q := u.Query()
+	q.Del("host") // a socket directory would win over the host name
+	u.RawQuery = q.Encode()
+	return u.String(), nil
+}
+
+func forward(ln net.Listener, target string) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				return
+			}
+			defer up.Close()
+			var wg sync.WaitGroup
+			wg.Add(2)
+			go func() { defer wg.Done(); _, _ = io.Copy(up, c); closeWrite(up) }()
+			go func() { defer wg.Done(); _, _ = io.Copy(c, up); closeWrite(c) }()
+			wg.Wait()
+		}()
+	}
+}
+
+func closeWrite(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+}
+
+// helmInstall installs charts/aias into aias-system as `helm install --wait` does, with
+// the images imported above, the database Secret, and admission webhooks served with a
+// certificate whose CA the test passes as caBundle (no cert-manager).
+func (c *Cluster) helmInstall(ctx context.Context, dbURL string) error {
+	cl := c.Env.Client
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: installNamespace}}
+	if err := cl.Create(ctx, ns); err != nil {
+		return err
+	}
+	if err := cl.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "aias-database", Namespace: installNamespace},
+		StringData: map[string]string{"url": dbURL},
+	}); err != nil {
+		return err
+	}
+	service := "aias-manager-webhook"
+	chain, key, err := cert.GenerateSelfSignedCertKey(service+"."+installNamespace+".svc", nil,
+		[]string{service, service + "." + installNamespace, service + "." + installNamespace + ".svc.cluster.local"})
+	if err != nil {
+		return err
+	}
+	_, caPEM := pem.Decode(chain)
+	if err := cl.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: "aias-test-webhook-cert", Namespace: installNamespace},
+		Type:       corev1.SecretTypeTLS,
+		Data:       map[string][]byte{"tls.crt": chain, "tls.key": key},
+	}); err != nil {
+		return err
+	}
+
+	cfg := new(action.Configuration)
+	getter := kube.GetConfig(c.Kubeconfig, "", installNamespace)
+	if err := cfg.Init(getter, installNamespace, "secret", func(f string, a ...any) { c.step("helm: "+f, a...) }); err != nil {
+		return err
+	}
+	chrt, err := loader.Load(filepath.Join(testenv.RepoRoot(), "charts", "aias"))
+	if err != nil {
+		return err
+	}
+	inst := action.NewInstall(cfg)
+	inst.ReleaseName, inst.Namespace = releaseName, installNamespace
+	inst.Wait, inst.Timeout = true, 5*time.Minute
+	values := map[string]any{
+		"image": map[string]any{"repository": aiasImageRepo, "tag": imageTag, "pullPolicy": "Never"},
+		"admission": map[string]any{
+			"enabled":     true,
+			"certManager": map[string]any{"enabled": false},
+			"certSecret":  "aias-test-webhook-cert",
+			"caBundle":    base64.StdEncoding.EncodeToString(bytes.TrimSpace(caPEM)),
+		},
+	}
+	if _, err := inst.RunWithContext(ctx, chrt, values); err != nil {
+		return fmt.Errorf("helm install: %w\n%s", err, c.deploymentsState(ctx))
+	}
+	return nil
+}
+
+// deploymentsState describes the install's Deployments and pods, for a failed install.
+func (c *Cluster) deploymentsState(ctx context.Context) string {
+	var b strings.Builder
+	var deps appsv1.DeploymentList
+	_ = c.Env.Client.List(ctx, &deps, client.InNamespace(installNamespace))
+	for _, d := range deps.Items {
+		fmt.Fprintf(&b, "deployment %s: %d/%d available\n", d.Name, d.Status.AvailableReplicas, d.Status.Replicas)
+	}
+	var pods corev1.PodList
+	_ = c.Env.Client.List(ctx, &pods, client.InNamespace(installNamespace))
+	for _, p := range pods.Items {
+		fmt.Fprintf(&b, "pod %s: %s", p.Name, p.Status.Phase)
+		for _, cs := range append(p.Status.InitContainerStatuses, p.Status.ContainerStatuses...) {
+			switch {
+			case cs.State.Waiting != nil:
+				fmt.Fprintf(&b, " %s waiting %s %s;", cs.Name, cs.State.Waiting.Reason, cs.State.Waiting.Message)
+			case cs.State.Terminated != nil:
+				fmt.Fprintf(&b, " %s terminated %s exit %d;", cs.Name, cs.State.Terminated.Reason, cs.State.Terminated.ExitCode)
+			default:
+				fmt.Fprintf(&b, " %s running ready=%v restarts=%d;", cs.Name, cs.Ready, cs.RestartCount)
+			}
+		}
+		b.WriteString("\n")
+	}
+	c.DumpPodLogs()
+	return b.String()
+}
+
+// dumpPodLogs prints the end of every container log the kubelet wrote.
+func (c *Cluster) DumpPodLogs() {
+	if c.Node == nil {
+		return
+	}
+	logs, _ := filepath.Glob(filepath.Join(c.Node.PodLogs(), "*", "*", "*.log"))
+	for _, l := range logs {
+		c.logf("--- %s\n%s", strings.TrimPrefix(l, c.Node.PodLogs()+"/"), testenv.TailFile(l, 25))
+	}
+}
+
+// ApplySamples applies config/samples as a user would after installing, with the step
+// image swapped for the busybox image built here (the samples name debian:bookworm-slim,
+// which cannot be pulled here). The Schedule is left out, so no Run appears unasked.
+func (c *Cluster) ApplySamples(ctx context.Context) error {
+	files, err := filepath.Glob(filepath.Join(testenv.RepoRoot(), "config", "samples", "*.yaml"))
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if strings.Contains(f, "schedule") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		b = []byte(strings.ReplaceAll(string(b), "debian:bookworm-slim", BusyboxImage))
+		for _, doc := range strings.Split(string(b), "\n---") {
+			u := &unstructured.Unstructured{}
+			if err := yaml.Unmarshal([]byte(doc), &u.Object); err != nil {
+				return fmt.Errorf("%s: %w", f, err)
+			}
+			if len(u.Object) == 0 {
+				continue
+			}
+			apply := func() error {
+				return c.Env.Client.Patch(ctx, u, client.Apply, client.FieldOwner("aias-realnode"), client.ForceOwnership)
+			}
+			err := apply()
+			// The admission webhook answers once the manager's Endpoints reach kube-proxy,
+			// and a Workflow waits for its namespace's Tenant: both settle in seconds.
+			for tries := 0; err != nil && tries < 100; tries++ {
+				time.Sleep(200 * time.Millisecond)
+				err = apply()
+			}
+			if err != nil {
+				return fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// ServiceURL is http://<ClusterIP>:<port> of a Service of the install: the host reaches
+// ClusterIPs through kube-proxy's rules, as any node does.
+func (c *Cluster) ServiceURL(ctx context.Context, name string) (string, error) {
+	svc := &corev1.Service{}
+	if err := c.Env.Client.Get(ctx, client.ObjectKey{Namespace: installNamespace, Name: name}, svc); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("http://%s:%d", svc.Spec.ClusterIP, svc.Spec.Ports[0].Port), nil
+}
