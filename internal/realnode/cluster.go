@@ -257,9 +257,8 @@ func (c *Cluster) helmInstall(ctx context.Context, dbURL string) error {
 		return err
 	}
 
-	cfg := new(action.Configuration)
-	getter := kube.GetConfig(c.Kubeconfig, "", installNamespace)
-	if err := cfg.Init(getter, installNamespace, "secret", func(f string, a ...any) { c.step("helm: "+f, a...) }); err != nil {
+	cfg, err := c.helmConfig()
+	if err != nil {
 		return err
 	}
 	chrt, err := loader.Load(filepath.Join(testenv.RepoRoot(), "charts", "aias"))
@@ -280,6 +279,105 @@ func (c *Cluster) helmInstall(ctx context.Context, dbURL string) error {
 	}
 	if _, err := inst.RunWithContext(ctx, chrt, values); err != nil {
 		return fmt.Errorf("helm install: %w\n%s", err, c.deploymentsState(ctx))
+	}
+	return nil
+}
+
+func (c *Cluster) helmConfig() (*action.Configuration, error) {
+	cfg := new(action.Configuration)
+	getter := kube.GetConfig(c.Kubeconfig, "", installNamespace)
+	// Helm's debug log (every wait poll) is noise here; failures come back as errors.
+	if err := cfg.Init(getter, installNamespace, "secret", func(string, ...any) {}); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// HelmUninstall uninstalls the release as `helm uninstall --wait` does, and waits for
+// its pods to be gone. The CRDs (crds/ of the chart) and the step-token key Secret
+// (helm.sh/resource-policy: keep) stay, as they do for a user.
+func (c *Cluster) HelmUninstall(ctx context.Context) error {
+	cfg, err := c.helmConfig()
+	if err != nil {
+		return err
+	}
+	un := action.NewUninstall(cfg)
+	un.Wait, un.Timeout = true, 2*time.Minute
+	if _, err := un.Run(releaseName); err != nil {
+		return fmt.Errorf("helm uninstall: %w", err)
+	}
+	return c.waitNoPods(ctx)
+}
+
+func (c *Cluster) waitNoPods(ctx context.Context) error {
+	for {
+		var pods corev1.PodList
+		if err := c.Env.Client.List(ctx, &pods, client.InNamespace(installNamespace)); err != nil {
+			return err
+		}
+		if len(pods.Items) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d pods of the uninstalled release remain: %w", len(pods.Items), ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// KustomizeInstall installs config/default as the README says a user does: set the image
+// (what `kustomize edit set image aias=<image>` writes into config/default), then
+// `kubectl apply --server-side -k config/default`, on a copy of config/; then waits for
+// both Deployments to be available. The Secrets aias-database and aias-step-token-key
+// must exist.
+func (c *Cluster) KustomizeInstall(ctx context.Context) error {
+	config := filepath.Join(c.dir, "config")
+	if err := exec.CommandContext(ctx, "cp", "-r", filepath.Join(testenv.RepoRoot(), "config"), config).Run(); err != nil {
+		return err
+	}
+	kpath := filepath.Join(config, "default", "kustomization.yaml")
+	k, err := os.ReadFile(kpath)
+	if err != nil {
+		return err
+	}
+	const was = "  newName: ghcr.io/aias-dev/aias\n  newTag: latest\n"
+	if !strings.Contains(string(k), was) {
+		return fmt.Errorf("config/default/kustomization.yaml no longer sets the image as %q", was)
+	}
+	k = []byte(strings.Replace(string(k), was, "  newName: "+aiasImageRepo+"\n  newTag: "+imageTag+"\n", 1))
+	if err := os.WriteFile(kpath, k, 0o644); err != nil {
+		return err
+	}
+	assets, err := testenv.AssetsDir()
+	if err != nil {
+		return err
+	}
+	out, err := exec.CommandContext(ctx, filepath.Join(assets, "kubectl"), "--kubeconfig", c.Kubeconfig,
+		"apply", "--server-side", "--force-conflicts", "-k", filepath.Join(config, "default")).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("kubectl apply --server-side -k config/default: %v\n%s", err, out)
+	}
+	return c.waitDeployments(ctx, "aias-manager", "aias-webhookserver")
+}
+
+func (c *Cluster) waitDeployments(ctx context.Context, names ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	for _, name := range names {
+		for {
+			d := &appsv1.Deployment{}
+			err := c.Env.Client.Get(ctx, client.ObjectKey{Namespace: installNamespace, Name: name}, d)
+			if err == nil && d.Status.ObservedGeneration >= d.Generation && d.Status.UpdatedReplicas == *d.Spec.Replicas &&
+				d.Status.AvailableReplicas == *d.Spec.Replicas {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("deployment %s not available: %w\n%s", name, ctx.Err(), c.deploymentsState(context.Background()))
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
 	}
 	return nil
 }

@@ -144,9 +144,18 @@ func TestDeliveryRunsInRealContainers(t *testing.T) {
 	}
 	waitRun(t, "release-notes-manual-1", aiasv1alpha1.RunSucceeded, 4*time.Minute)
 
+	checkDelivery(t, "realnode-helm")
+}
+
+// checkDelivery sends a signed delivery to the hook Service and follows it to the end: a
+// Run that succeeds in real containers, shown by the user API with its artifacts and
+// logs, and garbage-collected with its Jobs and Pods when deleted.
+func checkDelivery(t *testing.T, deliveryID string) {
+	t.Helper()
+	ctx := context.Background()
 	hooks := serviceURL(t, "aias-hooks")
 	cmd := exec.Command(cluster.Aias, "trigger", "github-push", "-n", tenantNS, "--url", hooks,
-		"--delivery-id", "realnode-1", "--data", `{"ref":"refs/heads/main","commits":4}`)
+		"--delivery-id", deliveryID, "--data", `{"ref":"refs/heads/main","commits":4}`)
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.Kubeconfig)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("aias trigger: %v\n%s", err, out)
@@ -159,12 +168,12 @@ func TestDeliveryRunsInRealContainers(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, r := range runs.Items {
-			if r.Spec.Trigger != nil && r.Spec.Trigger.DeliveryID == "realnode-1" {
+			if r.Spec.Trigger != nil && r.Spec.Trigger.DeliveryID == deliveryID {
 				runName = r.Name
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no Run for delivery realnode-1")
+			t.Fatal("no Run for delivery " + deliveryID)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -280,4 +289,21 @@ func TestStepTimeoutKilledByTheKubelet(t *testing.T) {
 			t.Errorf("pod %s: phase %s reason %q, want the kubelet's DeadlineExceeded", p.Name, p.Status.Phase, p.Status.Reason)
 		}
 	}
+}
+
+// The same path after an install with kustomize instead of Helm: the release is
+// uninstalled (CRDs, tenants and their Runs stay, as for a user who switches), then
+// config/default is applied with the image set, and a delivery runs to Succeeded. Runs
+// last: it replaces the install every other test of the package uses.
+func TestKustomizeInstall(t *testing.T) {
+	samples(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	if err := cluster.HelmUninstall(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.KustomizeInstall(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkDelivery(t, "realnode-kustomize")
 }
