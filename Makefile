@@ -100,5 +100,5 @@ $(STATICCHECK): hack/tools/go.mod hack/tools/go.sum
 ##@ Benchmarks
 
 .PHONY: bench
-bench: envtest ## Measure against same-run ceilings (PostgreSQL, envtest control plane) and write BENCHMARKS.md.
-	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" go run ./hack/bench
+bench: envtest node ## Measure against same-run ceilings (PostgreSQL, the control plane, a real node) and write BENCHMARKS.md.
+	KUBEBUILDER_ASSETS="$$(hack/envtest.sh)" AIAS_NODE_ASSETS="$$(hack/node.sh)" go run ./hack/bench

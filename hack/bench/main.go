@@ -34,7 +34,7 @@ import (
 func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.StringVar(&apiserverProfile, "apiserver-profile", "", "write a 15 s CPU profile of kube-apiserver during the first 1-step phase to this file")
-	parts := flag.String("parts", "store,engine,hooks,list", "sections to measure; BENCHMARKS.md is written only when all are")
+	parts := flag.String("parts", "store,engine,hooks,list,node", "sections to measure (store, engine, hooks, list, node); BENCHMARKS.md is written only when all are")
 	flag.Func("runs", "Runs per run-engine phase, one size instead of 300 and 1000", func(v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -113,8 +113,20 @@ func run(parts []string) error {
 		out += "\n" + section
 		fmt.Fprintf(os.Stderr, "bench: runs list section done after %v\n", time.Since(started).Round(time.Second))
 	}
+	if slices.Contains(parts, "node") {
+		section, err := nodeSection(ctx)
+		if err != nil {
+			return err
+		}
+		out += "\n" + section
+		fmt.Fprintf(os.Stderr, "bench: real node section done after %v\n", time.Since(started).Round(time.Second))
+	}
 	fmt.Print(out)
-	if !slices.Contains(parts, "store") || !slices.Contains(parts, "engine") || !slices.Contains(parts, "hooks") || !slices.Contains(parts, "list") || flag.NFlag() > 0 && !onlyProfile() {
+	standard := true
+	for _, p := range []string{"store", "engine", "hooks", "list", "node"} {
+		standard = standard && slices.Contains(parts, p)
+	}
+	if !standard || flag.NFlag() > 0 && !onlyProfile() {
 		fmt.Fprintln(os.Stderr, "bench: not the standard run (-parts or sizes changed); BENCHMARKS.md left as it is")
 		return nil
 	}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	crclient "sigs.k8s.io/controller-runtime/pkg/client"
+
+	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/realnode"
+	"github.com/aias-dev/aias/internal/testenv"
+)
+
+// The one-node cluster with a real kubelet, containerd and runc (internal/realnode): AIAS
+// installed by its Helm chart, step Pods in real containers. The ceiling is the same work
+// without AIAS: a bare Pod running the same busybox command on the same kubelet, created
+// directly. What AIAS adds per Run is its Job, the init container copying /aias, step-run
+// fetching the input and uploading the output, and the status writes.
+const (
+	nodeBatch    = 20 // Runs (and bare Pods) created at once for the throughput figure
+	nodeLoneRuns = 5  // sequential lone Runs (and Pods) for the latency figure
+	nodeNS       = "bench"
+)
+
+func nodeSection(ctx context.Context) (string, error) {
+	c, err := realnode.Start(ctx, func(f string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+f+"\n", a...) })
+	if err != nil {
+		return "", err
+	}
+	defer c.Stop()
+	cl := c.Env.Client
+	if err := cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: nodeNS}}); err != nil {
+		return "", err
+	}
+	wf := &aiasv1alpha1.Workflow{
+		ObjectMeta: metav1.ObjectMeta{Namespace: nodeNS, Name: "one-step"},
+		Spec: aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{{
+			Name: "echo", Image: realnode.BusyboxImage, Command: []string{"echo", "hello"},
+		}}},
+	}
+	if err := createRetrying(ctx, cl, wf); err != nil {
+		return "", err
+	}
+	// Warm up: the first Pod of each image pays containerd's first unpack.
+	if _, err := runOnce(ctx, cl, "warm", true); err != nil {
+		return "", err
+	}
+	if _, err := runOnce(ctx, cl, "warm", false); err != nil {
+		return "", err
+	}
+	var runLat, podLat []time.Duration
+	for i := range nodeLoneRuns {
+		d, err := runOnce(ctx, cl, fmt.Sprintf("lone-%d", i), false)
+		if err != nil {
+			return "", err
+		}
+		runLat = append(runLat, d)
+		if d, err = runOnce(ctx, cl, fmt.Sprintf("lone-%d", i), true); err != nil {
+			return "", err
+		}
+		podLat = append(podLat, d)
+	}
+	runRate, err := batch(ctx, cl, false)
+	if err != nil {
+		return "", err
+	}
+	podRate, err := batch(ctx, cl, true)
+	if err != nil {
+		return "", err
+	}
+	med := func(ds []time.Duration) time.Duration {
+		s := slices.Clone(ds)
+		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+		return s[len(s)/2]
+	}
+	rl, pl := med(runLat), med(podLat)
+	return fmt.Sprintf(`## One node with a real kubelet (issue 15)
+
+A one-node cluster: the control plane above plus kubelet and kube-proxy v%s with Debian's
+containerd and runc, a CNI bridge, and AIAS installed by its Helm chart (manager and
+webhookserver as Pods). Steps run busybox `+"`echo hello`"+` in real containers. The ceiling is a bare
+Pod with the same image and command, created directly on the same kubelet (no Job, no init
+container, no step API). %d Runs (or Pods) created at once for the rate; the median of %d
+sequential ones for the latency, creation to Succeeded.
+
+| what | AIAS | ceiling (bare Pod) | ratio |
+| --- | --- | --- | --- |
+| 1-step Runs/s, %d at once | %.2f/s | %.2f Pods/s | %.2f |
+| lone Run, creation → Succeeded | %s | %s | %.2f |
+`, realnodeVersion(), nodeBatch, nodeLoneRuns, nodeBatch, runRate, podRate, runRate/podRate,
+		rl.Round(time.Millisecond), pl.Round(time.Millisecond), float64(pl)/float64(rl)), nil
+}
+
+func realnodeVersion() string { return testenv.NodeVersion }
+
+func createRetrying(ctx context.Context, cl crclient.Client, o crclient.Object) error {
+	var err error
+	for range 100 {
+		if err = cl.Create(ctx, o); err == nil {
+			return nil
+		}
+		time.Sleep(200 * time.Millisecond) // admission webhook endpoints settling
+	}
+	return err
+}
+
+func barePod(name string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Namespace: nodeNS, Name: name},
+		Spec: corev1.PodSpec{
+			RestartPolicy:                corev1.RestartPolicyNever,
+			AutomountServiceAccountToken: ptr.To(false),
+			EnableServiceLinks:           ptr.To(false),
+			Containers:                   []corev1.Container{{Name: "echo", Image: realnode.BusyboxImage, Command: []string{"echo", "hello"}}},
+		},
+	}
+}
+
+func nodeRun(name string) *aiasv1alpha1.Run {
+	return &aiasv1alpha1.Run{
+		ObjectMeta: metav1.ObjectMeta{Namespace: nodeNS, Name: name},
+		Spec: aiasv1alpha1.RunSpec{
+			WorkflowRef: aiasv1alpha1.WorkflowReference{Name: "one-step"},
+			Trigger:     &aiasv1alpha1.RunTrigger{Type: aiasv1alpha1.TriggerManual},
+		},
+	}
+}
+
+// runOnce creates one Run (or bare Pod) and waits for it to succeed.
+func runOnce(ctx context.Context, cl crclient.Client, name string, pod bool) (time.Duration, error) {
+	t0 := time.Now()
+	var o crclient.Object = nodeRun(name)
+	if pod {
+		o = barePod(name)
+	}
+	if err := cl.Create(ctx, o); err != nil {
+		return 0, err
+	}
+	if err := waitSucceeded(ctx, cl, []string{name}, pod); err != nil {
+		return 0, err
+	}
+	return time.Since(t0), nil
+}
+
+// batch creates nodeBatch Runs (or bare Pods) at once and returns how many per second
+// reached Succeeded, from the first create to the last success.
+func batch(ctx context.Context, cl crclient.Client, pod bool) (float64, error) {
+	var names []string
+	t0 := time.Now()
+	for i := range nodeBatch {
+		name := fmt.Sprintf("batch-%d", i)
+		names = append(names, name)
+		var o crclient.Object = nodeRun(name)
+		if pod {
+			o = barePod(name)
+		}
+		if err := cl.Create(ctx, o); err != nil {
+			return 0, err
+		}
+	}
+	if err := waitSucceeded(ctx, cl, names, pod); err != nil {
+		return 0, err
+	}
+	return float64(nodeBatch) / time.Since(t0).Seconds(), nil
+}
+
+func waitSucceeded(ctx context.Context, cl crclient.Client, names []string, pod bool) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	left := slices.Clone(names)
+	for len(left) > 0 {
+		name := left[0]
+		key := crclient.ObjectKey{Namespace: nodeNS, Name: name}
+		done, failed := false, ""
+		if pod {
+			p := &corev1.Pod{}
+			if err := cl.Get(ctx, key, p); err == nil {
+				done, failed = p.Status.Phase == corev1.PodSucceeded, map[bool]string{true: "pod failed"}[p.Status.Phase == corev1.PodFailed]
+			}
+		} else {
+			r := &aiasv1alpha1.Run{}
+			if err := cl.Get(ctx, key, r); err == nil {
+				done = r.Status.Phase == aiasv1alpha1.RunSucceeded
+				if r.Status.Phase.Finished() && !done {
+					failed = "run " + string(r.Status.Phase) + ": " + r.Status.Message
+				}
+			}
+		}
+		if failed != "" {
+			return fmt.Errorf("%s %s", name, failed)
+		}
+		if done {
+			left = left[1:]
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d not Succeeded: %w", len(left), len(names), ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
