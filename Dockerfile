@@ -22,8 +22,11 @@ RUN go mod download
 # Sources (api/ cmd/ controllers/ internal/ webhookserver/ ...); see .dockerignore for what is left out.
 COPY . .
 
+# -tags nodev leaves `aias dev` out: it links envtest, whose package init writes to /tmp and
+# panics on the pods' read-only root filesystem. Keep these flags as internal/ociimage's
+# BuildFlags (the real-node tests build the image's binary with them; a test compares).
 RUN CGO_ENABLED=0 GOOS=linux GOARCH=${TARGETARCH} \
-    go build -trimpath -ldflags="-s -w" -o /out/aias ./cmd/aias
+    go build -trimpath -tags nodev -ldflags="-s -w" -o /out/aias ./cmd/aias
 
 # distroless static: no shell, no package manager; the nonroot variant runs as 65532:65532.
 FROM gcr.io/distroless/static:nonroot

@@ -17,52 +17,11 @@ BUILD="$CACHE_ROOT/envtest/build"
 
 log() { printf '[envtest] %s\n' "$*" >&2; }
 
-# have NAME: true when the cached binary exists and was completed (stamped) by this script.
-have() { [ -x "$ASSETS/$1" ] && [ -f "$ASSETS/.$1.done" ]; }
+K8S_COMMANDS="kube-apiserver kubectl kube-controller-manager kube-scheduler"
+# shellcheck source=lib/k8s.sh
+. "$(dirname "$0")/lib/k8s.sh"
 
 mkdir -p "$ASSETS" "$BUILD"
-
-# The staging modules of k8s.io/kubernetes are replaced by ./staging paths in its go.mod;
-# a dependent module ignores those replaces, so we re-point each to its published v0 tag.
-k8s_module() {
-  local dir="$BUILD/k8s-$K8S_VERSION"
-  if [ -f "$dir/.ready" ]; then echo "$dir"; return; fi
-  rm -rf "$dir"; mkdir -p "$dir"
-  (
-    cd "$dir"
-    go mod init aias.dev/envtest-build >/dev/null 2>&1
-    local gomod
-    gomod=$(go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')
-    [ -n "$gomod" ] || { log "cannot read go.mod of k8s.io/kubernetes@v$K8S_VERSION"; exit 1; }
-    local staging_version="v0.${K8S_VERSION#1.}"
-    go mod edit -require="k8s.io/kubernetes@v$K8S_VERSION"
-    grep -E '^[[:space:]]*k8s.io/[^ ]+ => ./staging/' "$gomod" | awk '{print $1}' | while read -r m; do
-      go mod edit -replace="$m=$m@$staging_version"
-    done
-    log "resolving k8s.io/kubernetes v$K8S_VERSION dependencies (staging modules at $staging_version)"
-    go get "k8s.io/kubernetes/cmd/kube-apiserver@v$K8S_VERSION" "k8s.io/kubernetes/cmd/kubectl@v$K8S_VERSION" \
-      "k8s.io/kubernetes/cmd/kube-controller-manager@v$K8S_VERSION" "k8s.io/kubernetes/cmd/kube-scheduler@v$K8S_VERSION" >&2
-  )
-  touch "$dir/.ready"
-  echo "$dir"
-}
-
-build_k8s() {
-  local name="$1" pkg="$2"
-  have "$name" && { log "$name v$K8S_VERSION cached"; return; }
-  local dir; dir=$(k8s_module)
-  log "building $name v$K8S_VERSION (several minutes on a cold cache)"
-  local t0=$SECONDS
-  local ver="v$K8S_VERSION" major="${K8S_VERSION%%.*}" minor
-  minor="${K8S_VERSION#*.}"; minor="${minor%%.*}"
-  local ld="-s -w"
-  for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ld="$ld -X $p.gitVersion=$ver -X $p.gitMajor=$major -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
-  done
-  (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags "$ld" -o "$ASSETS/$name.tmp" "$pkg")
-  mv "$ASSETS/$name.tmp" "$ASSETS/$name" && touch "$ASSETS/.$name.done"
-  log "built $name in $((SECONDS - t0))s"
-}
 
 build_etcd() {
   have etcd && { log "etcd v$ETCD_VERSION cached"; return; }
@@ -81,9 +40,9 @@ build_etcd() {
 }
 
 build_etcd
-build_k8s kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
-build_k8s kubectl k8s.io/kubernetes/cmd/kubectl
-build_k8s kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
-build_k8s kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
+build_k8s kube-apiserver
+build_k8s kubectl
+build_k8s kube-controller-manager
+build_k8s kube-scheduler
 log "assets ready in $ASSETS"
 echo "$ASSETS"

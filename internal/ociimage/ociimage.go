@@ -22,6 +22,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
+// BuildFlags are the Dockerfile's `go build` flags for the image's binary (with
+// CGO_ENABLED=0): the tests that run the image build it the same way.
+var BuildFlags = []string{"-trimpath", "-tags", "nodev", `-ldflags=-s -w`}
+
 // NonrootUID is the user of the AIAS image, as distroless' nonroot variant and the
 // Dockerfile's USER 65532:65532.
 const NonrootUID = 65532

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -110,5 +112,27 @@ func TestArchiveHoldsEveryImage(t *testing.T) {
 	}
 	if len(tags) != 2 {
 		t.Fatalf("archive tags %q", tags)
+	}
+}
+
+// The image's binary is built as the Dockerfile builds it, and that build links no test
+// library: envtest's package init writes under /tmp and panics on a read-only root.
+func TestBuildFlagsAreTheDockerfiles(t *testing.T) {
+	df, err := os.ReadFile("../../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `go build -trimpath -tags nodev -ldflags="-s -w"`; !strings.Contains(string(df), want) {
+		t.Fatalf("the Dockerfile no longer builds with %s: keep BuildFlags in step", want)
+	}
+	args := append([]string{"list", "-deps"}, BuildFlags[1:3]...)
+	out, err := exec.Command("go", append(args, "../../cmd/aias")...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.Contains(pkg, "controller-runtime/pkg/envtest") || strings.Contains(pkg, "/internal/testing/") || strings.HasSuffix(pkg, "/internal/testenv") {
+			t.Errorf("the image's binary links %s", pkg)
+		}
 	}
 }

@@ -108,7 +108,7 @@ func (c *Cluster) start(ctx context.Context) error {
 	c.step("building the aias image")
 	t0 := time.Now()
 	c.Aias = filepath.Join(dir, "aias")
-	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags=-s -w", "-o", c.Aias, "./cmd/aias")
+	build := exec.CommandContext(ctx, "go", append(append([]string{"build"}, ociimage.BuildFlags...), "-o", c.Aias, "./cmd/aias")...)
 	build.Dir, build.Stdout, build.Stderr = testenv.RepoRoot(), os.Stderr, os.Stderr
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if err := build.Run(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -56,6 +57,10 @@ const cniConfig = `{
 // containerdConfig: its own root, state and socket under dir, so the machine's own
 // containerd (if any) is untouched; CRI with the cgroupfs driver (the kubelet's), the
 // imported sandbox image, and the CNI plugins of Debian's containernetworking-plugins.
+// restrict_oom_score_adj: this machine kind's root lacks CAP_SYS_RESOURCE, so runc cannot
+// lower a container's oom_score_adj below its own (the kubelet asks -998 for sandboxes,
+// -997 for Guaranteed pods) and would fail every pod; containerd then clamps the value to
+// its own, as it does for rootless setups.
 const containerdConfig = `version = 2
 root = "%[1]s/containerd/root"
 state = "%[1]s/containerd/state"
@@ -64,6 +69,7 @@ state = "%[1]s/containerd/state"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "%[2]s"
   enable_selinux = false
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -226,9 +232,9 @@ func cleanupNode(assets string) {
 		_ = exec.Command(filepath.Join(assets, "kube-proxy"), "--cleanup").Run()
 	}
 	_ = exec.Command("ip", "link", "delete", nodeBridge).Run()
-	// host-local's bridge plugin adds a masquerade chain per pod (ipMasq); they go with
-	// the CNI-* chains kube-proxy does not know.
-	flushCNIChains()
+	// The bridge plugin adds a masquerade chain per pod (ipMasq); the kubelet its canary
+	// and firewall chains. kube-proxy's own are gone with --cleanup above.
+	removeChains("CNI-", "KUBE-")
 	_ = os.RemoveAll(nodeDir)
 }
 
@@ -304,25 +310,40 @@ func unmountUnder(prefix string) {
 	}
 }
 
-func flushCNIChains() {
-	out, err := exec.Command("iptables", "-t", "nat", "-S").Output()
-	if err != nil {
-		return
-	}
-	var chains []string
-	for _, l := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(l, "-A POSTROUTING") && strings.Contains(l, "CNI-") {
-			_ = exec.Command("iptables", append([]string{"-t", "nat", "-D"}, strings.Fields(l)[1:]...)...).Run()
+// removeChains removes the iptables chains whose names start with one of prefixes, in
+// every table, with the rules that jump to them: the kubelet's (KUBE-FIREWALL,
+// KUBE-KUBELET-CANARY, KUBE-IPTABLES-HINT) and the CNI plugins' (CNI-*), which
+// `kube-proxy --cleanup` leaves.
+func removeChains(prefixes ...string) {
+	ours := func(chain string) bool {
+		for _, p := range prefixes {
+			if strings.HasPrefix(chain, p) {
+				return true
+			}
 		}
-		if strings.HasPrefix(l, "-N CNI-") {
-			chains = append(chains, strings.TrimPrefix(l, "-N "))
+		return false
+	}
+	for _, table := range []string{"filter", "nat", "mangle"} {
+		out, err := exec.Command("iptables", "-t", table, "-S").Output()
+		if err != nil {
+			continue
 		}
-	}
-	for _, c := range chains {
-		_ = exec.Command("iptables", "-t", "nat", "-F", c).Run()
-	}
-	for _, c := range chains {
-		_ = exec.Command("iptables", "-t", "nat", "-X", c).Run()
+		var chains []string
+		for _, l := range strings.Split(string(out), "\n") {
+			f := strings.Fields(l)
+			switch {
+			case len(f) >= 2 && f[0] == "-N" && ours(f[1]):
+				chains = append(chains, f[1])
+			case len(f) >= 4 && f[0] == "-A" && !ours(f[1]) && slices.Contains(f, "-j") && ours(f[slices.Index(f, "-j")+1]):
+				_ = exec.Command("iptables", append([]string{"-t", table, "-D"}, f[1:]...)...).Run()
+			}
+		}
+		for _, c := range chains {
+			_ = exec.Command("iptables", "-t", table, "-F", c).Run()
+		}
+		for _, c := range chains {
+			_ = exec.Command("iptables", "-t", table, "-X", c).Run()
+		}
 	}
 }
 
