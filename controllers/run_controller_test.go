@@ -104,7 +104,7 @@ func checkStepJob(t *testing.T, run *aiasv1alpha1.Run, job *batchv1.Job) {
 		t.Errorf("pod security context = %+v", sc)
 	}
 	if len(pod.InitContainers) != 1 || pod.InitContainers[0].Image != "aias-runner:test" ||
-		strings.Join(pod.InitContainers[0].Command, " ") != "/aias install-runner /aias/bin/aias" {
+		strings.Join(pod.InitContainers[0].Command, " ") != "/aias install-runner /aias-install/aias" || pod.InitContainers[0].VolumeMounts[0].MountPath != "/aias-install" {
 		t.Errorf("init containers = %+v", pod.InitContainers)
 	}
 	c := pod.Containers[0]

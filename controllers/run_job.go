@@ -114,8 +114,8 @@ func (r *RunReconciler) buildJob(run *aiasv1alpha1.Run, spec *aiasv1alpha1.Workf
 					InitContainers: []corev1.Container{{
 						Name:            stepjob.InstallContainer,
 						Image:           r.RunnerImage,
-						Command:         []string{stepjob.ImageBinary, stepjob.InstallCommand, stepjob.RunnerPath},
-						VolumeMounts:    []corev1.VolumeMount{{Name: stepjob.BinVolume, MountPath: stepjob.BinDir}},
+						Command:         []string{stepjob.ImageBinary, stepjob.InstallCommand, stepjob.InstallPath},
+						VolumeMounts:    []corev1.VolumeMount{{Name: stepjob.BinVolume, MountPath: stepjob.InstallDir}},
 						SecurityContext: restricted,
 						Resources: corev1.ResourceRequirements{
 							Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},

@@ -81,11 +81,12 @@ func TestPodRuns(t *testing.T) {
 	emptyDir := corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}
 	spec.Volumes = []corev1.Volume{{Name: stepjob.BinVolume, VolumeSource: emptyDir}, {Name: "work", VolumeSource: emptyDir}}
 	binMount := corev1.VolumeMount{Name: stepjob.BinVolume, MountPath: stepjob.BinDir}
+	installMount := corev1.VolumeMount{Name: stepjob.BinVolume, MountPath: stepjob.InstallDir}
 	workMount := corev1.VolumeMount{Name: "work", MountPath: "/work"}
 	spec.InitContainers = []corev1.Container{{
 		Name: stepjob.InstallContainer, Image: "example.invalid/aias:1",
-		Command:      []string{stepjob.ImageBinary, stepjob.InstallCommand, stepjob.RunnerPath},
-		VolumeMounts: []corev1.VolumeMount{binMount},
+		Command:      []string{stepjob.ImageBinary, stepjob.InstallCommand, stepjob.InstallPath},
+		VolumeMounts: []corev1.VolumeMount{installMount},
 	}, {
 		Name: "prepare", Image: "example.invalid/init:1", VolumeMounts: []corev1.VolumeMount{workMount},
 		Command: []string{"sh", "-c", `echo from-init > "$WORK/init.txt"`},

@@ -126,8 +126,8 @@ func TestRunAsUser(t *testing.T) {
 	mounts := []corev1.VolumeMount{{Name: stepjob.BinVolume, MountPath: stepjob.BinDir}, {Name: "work", MountPath: "/work"}}
 	spec.InitContainers = []corev1.Container{{
 		Name: stepjob.InstallContainer, Image: "example.invalid/aias",
-		Command:         []string{stepjob.ImageBinary, stepjob.InstallCommand, stepjob.RunnerPath},
-		VolumeMounts:    mounts[:1],
+		Command:         []string{stepjob.ImageBinary, stepjob.InstallCommand, stepjob.InstallPath},
+		VolumeMounts:    []corev1.VolumeMount{{Name: stepjob.BinVolume, MountPath: stepjob.InstallDir}},
 		SecurityContext: &corev1.SecurityContext{RunAsUser: ptr.To[int64](1000), RunAsGroup: ptr.To[int64](1001)},
 	}}
 	main := &spec.Containers[0]

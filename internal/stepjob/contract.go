@@ -24,6 +24,12 @@ const (
 	BinVolume  = "aias-bin"
 	BinDir     = "/aias/bin"
 	RunnerPath = BinDir + "/aias" // the binary the step container executes
+	// InstallDir is where the install container mounts BinVolume and InstallPath the
+	// copy it writes there (RunnerPath in the step container). It cannot be BinDir: in
+	// the runner image /aias is the binary itself, a file, and a runtime cannot mount a
+	// directory under a file (runc refuses the container).
+	InstallDir  = "/aias-install"
+	InstallPath = InstallDir + "/aias"
 
 	WorkVolume = "aias-work"
 	WorkDir    = "/aias/work"     // AIAS_WORK_DIR: step-run writes the input file here
