@@ -21,9 +21,11 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -65,6 +67,7 @@ type Cluster struct {
 	Kubeconfig string // admin kubeconfig
 	dir        string
 	teardowns  []func()
+	stopOnce   sync.Once
 	logf       func(string, ...any)
 }
 
@@ -86,10 +89,11 @@ func Start(ctx context.Context, logf func(string, ...any)) (c *Cluster, err erro
 
 // Stop stops everything Start started and removes its files.
 func (c *Cluster) Stop() {
-	for i := len(c.teardowns) - 1; i >= 0; i-- {
-		c.teardowns[i]()
-	}
-	c.teardowns = nil
+	c.stopOnce.Do(func() {
+		for i := len(c.teardowns) - 1; i >= 0; i-- {
+			c.teardowns[i]()
+		}
+	})
 }
 
 func (c *Cluster) step(format string, a ...any) { c.logf("realnode: "+format, a...) }
@@ -122,7 +126,22 @@ func (c *Cluster) start(ctx context.Context) error {
 
 	c.step("starting the control plane and the node")
 	t0 = time.Now()
-	env, err := testenv.StartWith(testenv.Options{NodeIP: testenv.NodeGateway})
+	// Ctrl-C or SIGTERM stops everything, node and files included, not only the control
+	// plane (testenv's own handler would exit before the rest is cleaned up).
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	stopSignals := make(chan struct{})
+	c.teardowns = append(c.teardowns, func() { signal.Stop(signals); close(stopSignals) })
+	go func() {
+		select {
+		case sig := <-signals:
+			c.step("%v received, stopping the cluster", sig)
+			c.Stop()
+			os.Exit(1)
+		case <-stopSignals:
+		}
+	}()
+	env, err := testenv.StartWith(testenv.Options{NodeIP: testenv.NodeGateway, NoSignalHandler: true})
 	if err != nil {
 		return err
 	}

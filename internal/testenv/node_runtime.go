@@ -313,7 +313,8 @@ func unmountUnder(prefix string) {
 // removeChains removes the iptables chains whose names start with one of prefixes, in
 // every table, with the rules that jump to them: the kubelet's (KUBE-FIREWALL,
 // KUBE-KUBELET-CANARY, KUBE-IPTABLES-HINT) and the CNI plugins' (CNI-*), which
-// `kube-proxy --cleanup` leaves.
+// `kube-proxy --cleanup` leaves. Each table is saved, filtered and restored whole, so
+// rules with quoted comments need no parsing.
 func removeChains(prefixes ...string) {
 	ours := func(chain string) bool {
 		for _, p := range prefixes {
@@ -324,25 +325,35 @@ func removeChains(prefixes ...string) {
 		return false
 	}
 	for _, table := range []string{"filter", "nat", "mangle"} {
-		out, err := exec.Command("iptables", "-t", table, "-S").Output()
+		out, err := exec.Command("iptables-save", "-t", table).Output()
 		if err != nil {
 			continue
 		}
-		var chains []string
+		var kept []string
+		changed := false
 		for _, l := range strings.Split(string(out), "\n") {
 			f := strings.Fields(l)
+			drop := false
 			switch {
-			case len(f) >= 2 && f[0] == "-N" && ours(f[1]):
-				chains = append(chains, f[1])
-			case len(f) >= 4 && f[0] == "-A" && !ours(f[1]) && slices.Contains(f, "-j") && ours(f[slices.Index(f, "-j")+1]):
-				_ = exec.Command("iptables", append([]string{"-t", table, "-D"}, f[1:]...)...).Run()
+			case len(f) >= 1 && strings.HasPrefix(f[0], ":") && ours(strings.TrimPrefix(f[0], ":")):
+				drop = true
+			case len(f) >= 2 && f[0] == "-A" && ours(f[1]):
+				drop = true
+			case len(f) >= 2 && f[0] == "-A":
+				if i := slices.Index(f, "-j"); i >= 0 && i+1 < len(f) && ours(f[i+1]) {
+					drop = true
+				}
 			}
+			if drop {
+				changed = true
+				continue
+			}
+			kept = append(kept, l)
 		}
-		for _, c := range chains {
-			_ = exec.Command("iptables", "-t", table, "-F", c).Run()
-		}
-		for _, c := range chains {
-			_ = exec.Command("iptables", "-t", table, "-X", c).Run()
+		if changed {
+			restore := exec.Command("iptables-restore")
+			restore.Stdin = strings.NewReader(strings.Join(kept, "\n"))
+			_ = restore.Run()
 		}
 	}
 }
