@@ -466,7 +466,7 @@ func (c *Cluster) ApplySamples(ctx context.Context) error {
 				continue
 			}
 			apply := func() error {
-				return c.Env.Client.Patch(ctx, u, client.Apply, client.FieldOwner("aias-realnode"), client.ForceOwnership)
+				return c.Env.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("aias-realnode"), client.ForceOwnership)
 			}
 			err := apply()
 			// The admission webhook answers once the manager's Endpoints reach kube-proxy,
