@@ -85,7 +85,7 @@ func nodeSection(ctx context.Context) (string, error) {
 
 A one-node cluster: the control plane above plus kubelet and kube-proxy v%s with Debian's
 containerd and runc, a CNI bridge, and AIAS installed by its Helm chart (manager and
-webhookserver as Pods). Steps run busybox `+"`echo hello`"+` in real containers. The ceiling is a bare
+webhookserver as Pods, at the chart's default resources: 500m CPU limit each). Steps run busybox `+"`echo hello`"+` in real containers. The ceiling is a bare
 Pod with the same image and command, created directly on the same kubelet (no Job, no init
 container, no step API). %d Runs (or Pods) created at once for the rate; the median of %d
 sequential ones for the latency, creation to Succeeded.
