@@ -55,13 +55,9 @@ type Node struct {
 func NodeAssetsDir() (string, error) {
 	dir := os.Getenv("AIAS_NODE_ASSETS")
 	if dir == "" {
-		cache := os.Getenv("AIAS_CACHE_DIR")
-		if cache == "" {
-			base, err := os.UserCacheDir()
-			if err != nil {
-				return "", err
-			}
-			cache = filepath.Join(base, "aias")
+		cache, err := CacheDir()
+		if err != nil {
+			return "", err
 		}
 		dir = filepath.Join(cache, "node", "k8s-"+NodeVersion)
 	}

@@ -49,19 +49,28 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
+// CacheDir is where hack/envtest.sh and hack/node.sh cache what they build:
+// AIAS_CACHE_DIR, else ~/.cache/aias (as the scripts choose it).
+func CacheDir() (string, error) {
+	if cache := os.Getenv("AIAS_CACHE_DIR"); cache != "" {
+		return cache, nil
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(base, "aias"), nil
+}
+
 // AssetsDir returns the directory holding kube-apiserver, etcd and kubectl:
 // KUBEBUILDER_ASSETS when set (make test sets it), else hack/envtest.sh's default cache.
 func AssetsDir() (string, error) {
 	if dir := os.Getenv("KUBEBUILDER_ASSETS"); dir != "" {
 		return dir, nil
 	}
-	cache := os.Getenv("AIAS_CACHE_DIR")
-	if cache == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			return "", err
-		}
-		cache = filepath.Join(base, "aias")
+	cache, err := CacheDir()
+	if err != nil {
+		return "", err
 	}
 	dir := filepath.Join(cache, "envtest", fmt.Sprintf("k8s-%s-etcd-%s", KubernetesVersion, EtcdVersion))
 	for _, bin := range []string{"kube-apiserver", "etcd"} {
