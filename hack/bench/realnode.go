@@ -45,7 +45,7 @@ func nodeSection(ctx context.Context) (string, error) {
 			Name: "echo", Image: realnode.BusyboxImage, Command: []string{"echo", "hello"},
 		}}},
 	}
-	if err := createRetrying(ctx, cl, wf); err != nil {
+	if err := realnode.Settling(func() error { return cl.Create(ctx, wf) }); err != nil {
 		return "", err
 	}
 	// Warm up: the first Pod of each image pays containerd's first unpack.
@@ -94,21 +94,8 @@ sequential ones for the latency, creation to Succeeded.
 | --- | --- | --- | --- |
 | 1-step Runs/s, %d at once | %.2f/s | %.2f Pods/s | %.2f |
 | lone Run, creation → Succeeded | %s | %s | %.2f |
-`, realnodeVersion(), nodeBatch, nodeLoneRuns, nodeBatch, runRate, podRate, runRate/podRate,
+`, testenv.NodeVersion, nodeBatch, nodeLoneRuns, nodeBatch, runRate, podRate, runRate/podRate,
 		rl.Round(time.Millisecond), pl.Round(time.Millisecond), float64(pl)/float64(rl)), nil
-}
-
-func realnodeVersion() string { return testenv.NodeVersion }
-
-func createRetrying(ctx context.Context, cl crclient.Client, o crclient.Object) error {
-	var err error
-	for range 100 {
-		if err = cl.Create(ctx, o); err == nil {
-			return nil
-		}
-		time.Sleep(200 * time.Millisecond) // admission webhook endpoints settling
-	}
-	return err
 }
 
 func barePod(name string) *corev1.Pod {

@@ -10,10 +10,8 @@
 package realnode
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -36,7 +34,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/util/cert"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -262,12 +259,11 @@ func (c *Cluster) helmInstall(ctx context.Context, dbURL string) error {
 		return err
 	}
 	service := "aias-manager-webhook"
-	chain, key, err := cert.GenerateSelfSignedCertKey(service+"."+installNamespace+".svc", nil,
+	chain, key, caPEM, err := testenv.ServingCert(service+"."+installNamespace+".svc", nil,
 		[]string{service, service + "." + installNamespace, service + "." + installNamespace + ".svc.cluster.local"})
 	if err != nil {
 		return err
 	}
-	_, caPEM := pem.Decode(chain)
 	if err := cl.Create(ctx, &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Name: "aias-test-webhook-cert", Namespace: installNamespace},
 		Type:       corev1.SecretTypeTLS,
@@ -293,7 +289,7 @@ func (c *Cluster) helmInstall(ctx context.Context, dbURL string) error {
 			"enabled":     true,
 			"certManager": map[string]any{"enabled": false},
 			"certSecret":  "aias-test-webhook-cert",
-			"caBundle":    base64.StdEncoding.EncodeToString(bytes.TrimSpace(caPEM)),
+			"caBundle":    base64.StdEncoding.EncodeToString(caPEM),
 		},
 	}
 	if _, err := inst.RunWithContext(ctx, chrt, values); err != nil {
@@ -465,22 +461,26 @@ func (c *Cluster) ApplySamples(ctx context.Context) error {
 			if len(u.Object) == 0 {
 				continue
 			}
-			apply := func() error {
+			if err := Settling(func() error {
 				return c.Env.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner("aias-realnode"), client.ForceOwnership)
-			}
-			err := apply()
-			// The admission webhook answers once the manager's Endpoints reach kube-proxy,
-			// and a Workflow waits for its namespace's Tenant: both settle in seconds.
-			for tries := 0; err != nil && tries < 100; tries++ {
-				time.Sleep(200 * time.Millisecond)
-				err = apply()
-			}
-			if err != nil {
+			}); err != nil {
 				return fmt.Errorf("applying %s %s: %w", u.GetKind(), u.GetName(), err)
 			}
 		}
 	}
 	return nil
+}
+
+// Settling calls write until it succeeds, for up to 20 s: right after the install the
+// admission webhook answers only once the manager's Endpoints reach kube-proxy's rules,
+// and a Workflow is admitted once its namespace's Tenant is known. Both settle in seconds.
+func Settling(write func() error) error {
+	err := write()
+	for tries := 0; err != nil && tries < 100; tries++ {
+		time.Sleep(200 * time.Millisecond)
+		err = write()
+	}
+	return err
 }
 
 // ServiceURL is http://<ClusterIP>:<port> of a Service of the install: the host reaches

@@ -202,16 +202,16 @@ func (n *Node) waitReady(ctx context.Context, c client.Client) error {
 
 // nodeState is why node cannot take Pods yet, or "" when it can.
 func nodeState(node *corev1.Node) string {
+	ready := ""
 	for _, cond := range node.Status.Conditions {
-		if cond.Type == corev1.NodeReady && cond.Status != corev1.ConditionTrue {
-			return fmt.Sprintf("Ready=%s: %s", cond.Status, cond.Message)
+		if cond.Type == corev1.NodeReady {
+			ready = string(cond.Status)
+			if cond.Status != corev1.ConditionTrue {
+				return fmt.Sprintf("Ready=%s: %s", cond.Status, cond.Message)
+			}
 		}
 	}
-	ready := false
-	for _, cond := range node.Status.Conditions {
-		ready = ready || (cond.Type == corev1.NodeReady && cond.Status == corev1.ConditionTrue)
-	}
-	if !ready {
+	if ready == "" {
 		return "no Ready condition yet"
 	}
 	for _, t := range node.Spec.Taints {

@@ -23,7 +23,6 @@ func hostNetwork() error {
 	for path, v := range map[string]string{
 		"/proc/sys/net/ipv4/ip_forward":                 "1",
 		"/proc/sys/net/bridge/bridge-nf-call-iptables":  "1",
-		"/proc/sys/net/ipv4/conf/all/route_localnet":    "1",
 		"/proc/sys/net/bridge/bridge-nf-call-ip6tables": "1",
 	} {
 		if err := os.WriteFile(path, []byte(v), 0o644); err != nil {

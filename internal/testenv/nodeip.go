@@ -35,16 +35,11 @@ func servePods(env *envtest.Environment, nodeIP string) (certDir string, err err
 			_ = os.RemoveAll(dir)
 		}
 	}()
-	chain, key, err := cert.GenerateSelfSignedCertKey("127.0.0.1",
+	chain, key, ca, err := ServingCert("127.0.0.1",
 		[]net.IP{net.ParseIP(KubernetesServiceIP), net.ParseIP(nodeIP)},
 		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"})
 	if err != nil {
 		return "", err
-	}
-	// The chain is the serving certificate, then the CA that signed it: clients trust the CA.
-	first, rest := pem.Decode(chain)
-	if first == nil || len(bytes.TrimSpace(rest)) == 0 {
-		return "", fmt.Errorf("unexpected serving certificate chain")
 	}
 	saCert, saKey, err := cert.GenerateSelfSignedCertKey("service-accounts", nil, nil)
 	if err != nil {
@@ -59,7 +54,22 @@ func servePods(env *envtest.Environment, nodeIP string) (certDir string, err err
 	}
 	api := env.ControlPlane.GetAPIServer()
 	api.CertDir = dir
-	api.SecureServing.CA = bytes.TrimSpace(rest)
+	api.SecureServing.CA = ca
 	api.Configure().Set("bind-address", "0.0.0.0").Set("advertise-address", nodeIP)
 	return dir, nil
+}
+
+// ServingCert is a serving certificate for host (and ips and dns) signed by a fresh CA:
+// the chain (certificate, then CA) and key for the server, the CA alone for its clients
+// (a kubeconfig, a webhook's caBundle).
+func ServingCert(host string, ips []net.IP, dns []string) (chain, key, ca []byte, err error) {
+	chain, key, err = cert.GenerateSelfSignedCertKey(host, ips, dns)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	first, rest := pem.Decode(chain)
+	if first == nil || len(bytes.TrimSpace(rest)) == 0 {
+		return nil, nil, nil, fmt.Errorf("unexpected serving certificate chain")
+	}
+	return chain, key, bytes.TrimSpace(rest), nil
 }
