@@ -51,8 +51,12 @@ func TestNodeStaysReady(t *testing.T) {
 	if renewed := getLease(t, a.NodeName); !renewed.Spec.RenewTime.After(lease.Spec.RenewTime.Time) {
 		t.Errorf("lease not renewed: %v then %v", lease.Spec.RenewTime, renewed.Spec.RenewTime)
 	}
-	if w := a.Writes(); w.Lease < 2 || w.Node != 2 {
-		t.Errorf("writes %+v: want 2 node writes (create, taint removal) and at least 2 lease writes", w)
+	// One Node write is the create; the taint removal is a second, unless
+	// kube-controller-manager's node-lifecycle controller lifted the taint first (it
+	// does for a Node posted Ready) and the agent, re-reading after a conflict, found
+	// nothing left to change. More than that would be a write per heartbeat.
+	if w := a.Writes(); w.Lease < 2 || w.Node < 1 || w.Node > 2 {
+		t.Errorf("writes %+v: want 1 or 2 node writes (create, taint removal unless the controller lifted it) and at least 2 lease writes", w)
 	}
 }
 
