@@ -2,9 +2,7 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
@@ -14,17 +12,16 @@ import (
 // ScheduleAdmission refuses a Schedule whose cron expression or time zone cannot work,
 // and holds creates to spec.limits.schedules of the tenant's plan.
 type ScheduleAdmission struct {
-	Reader client.Reader
-	limits *planLimitsResolver
-	ledger *admissionLedger
+	count namespaceCount
 }
 
 var _ admission.Validator[*aiasv1alpha1.Schedule] = &ScheduleAdmission{}
 
 // NewScheduleAdmission returns the Schedule validator reading through r.
 func NewScheduleAdmission(r client.Reader, opts AdmissionOptions) *ScheduleAdmission {
-	res := newPlanLimitsResolver(r, opts)
-	return &ScheduleAdmission{Reader: r, limits: res, ledger: newAdmissionLedger(res.Opts.Now)}
+	return &ScheduleAdmission{count: newNamespaceCount(r, opts, "Schedule", "schedules",
+		func() client.ObjectList { return &aiasv1alpha1.ScheduleList{} },
+		func(l aiasv1alpha1.PlanLimits) *int32 { return l.Schedules })}
 }
 
 // ValidateCreate checks the schedule and the namespace's Schedule count.
@@ -32,25 +29,8 @@ func (a *ScheduleAdmission) ValidateCreate(ctx context.Context, sc *aiasv1alpha1
 	if _, _, _, err := parseSchedule(sc); err != nil {
 		return nil, err
 	}
-	nl, ok, err := a.limits.admitCreate(ctx, "Schedule", sc.Namespace)
-	if err != nil || !ok {
-		return nil, err
-	}
-	limit := nl.Limits.Schedules
-	if limit == nil {
-		return nil, nil
-	}
-	n, ok, err := a.ledger.admit("Schedule/"+sc.Namespace, sc.Name, int(*limit), func() ([]string, error) {
-		return otherNames(ctx, a.Reader, &aiasv1alpha1.ScheduleList{}, sc.Namespace, sc.Name)
-	})
-	if err != nil {
-		return nil, apierrors.NewInternalError(fmt.Errorf("counting the Schedules of namespace %s: %w", sc.Namespace, err))
-	}
-	if !ok {
-		return nil, fmt.Errorf("plan %q allows %d Schedules per namespace (spec.limits.schedules) and namespace %q already holds %d",
-			nl.Plan, *limit, sc.Namespace, n)
-	}
-	return nil, nil
+	_, _, err := a.count.admitCreate(ctx, sc)
+	return nil, err
 }
 
 // ValidateUpdate checks the schedule only: the count does not change.

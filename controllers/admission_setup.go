@@ -84,12 +84,14 @@ func newPlanLimitsResolver(r client.Reader, opts AdmissionOptions) *planLimitsRe
 // NewWorkflowAdmission returns the Workflow validator reading through r (the manager's
 // cache in production).
 func NewWorkflowAdmission(r client.Reader, opts AdmissionOptions) *WorkflowAdmission {
-	res := newPlanLimitsResolver(r, opts)
-	return &WorkflowAdmission{Reader: r, limits: res, ledger: newAdmissionLedger(res.Opts.Now)}
+	return &WorkflowAdmission{count: newNamespaceCount(r, opts, "Workflow", "workflows",
+		func() client.ObjectList { return &aiasv1alpha1.WorkflowList{} },
+		func(l aiasv1alpha1.PlanLimits) *int32 { return l.Workflows })}
 }
 
 // NewWebhookEndpointAdmission returns the WebhookEndpoint validator reading through r.
 func NewWebhookEndpointAdmission(r client.Reader, opts AdmissionOptions) *WebhookEndpointAdmission {
-	res := newPlanLimitsResolver(r, opts)
-	return &WebhookEndpointAdmission{Reader: r, limits: res, ledger: newAdmissionLedger(res.Opts.Now)}
+	return &WebhookEndpointAdmission{count: newNamespaceCount(r, opts, "WebhookEndpoint", "webhookEndpoints",
+		func() client.ObjectList { return &aiasv1alpha1.WebhookEndpointList{} },
+		func(l aiasv1alpha1.PlanLimits) *int32 { return l.WebhookEndpoints })}
 }

@@ -2,10 +2,7 @@ package controllers
 
 import (
 	"context"
-	"fmt"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
@@ -15,9 +12,7 @@ import (
 // WebhookEndpointAdmission holds WebhookEndpoint creates to spec.limits.webhookEndpoints
 // of the tenant's plan. Updates and deletes are always allowed.
 type WebhookEndpointAdmission struct {
-	Reader client.Reader
-	limits *planLimitsResolver
-	ledger *admissionLedger
+	count namespaceCount
 }
 
 var _ admission.Validator[*aiasv1alpha1.WebhookEndpoint] = &WebhookEndpointAdmission{}
@@ -27,25 +22,8 @@ func (a *WebhookEndpointAdmission) ValidateCreate(ctx context.Context, ep *aiasv
 	if _, err := deliveryexpr.Compile(&ep.Spec); err != nil {
 		return nil, err
 	}
-	nl, ok, err := a.limits.admitCreate(ctx, "WebhookEndpoint", ep.Namespace)
-	if err != nil || !ok {
-		return nil, err
-	}
-	limit := nl.Limits.WebhookEndpoints
-	if limit == nil {
-		return nil, nil
-	}
-	n, ok, err := a.ledger.admit("WebhookEndpoint/"+ep.Namespace, ep.Name, int(*limit), func() ([]string, error) {
-		return otherNames(ctx, a.Reader, &aiasv1alpha1.WebhookEndpointList{}, ep.Namespace, ep.Name)
-	})
-	if err != nil {
-		return nil, apierrors.NewInternalError(fmt.Errorf("counting the WebhookEndpoints of namespace %s: %w", ep.Namespace, err))
-	}
-	if !ok {
-		return nil, fmt.Errorf("plan %q allows %d WebhookEndpoints per namespace (spec.limits.webhookEndpoints) and namespace %q already holds %d",
-			nl.Plan, *limit, ep.Namespace, n)
-	}
-	return nil, nil
+	_, _, err := a.count.admitCreate(ctx, ep)
+	return nil, err
 }
 
 // ValidateUpdate refuses only expressions that do not compile: the count does not change.

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
@@ -25,9 +23,7 @@ import (
 // A step without a timeout is not checked here: the Run controller gives it the plan's
 // maxStepTimeout when a Run freezes the spec.
 type WorkflowAdmission struct {
-	Reader client.Reader
-	limits *planLimitsResolver
-	ledger *admissionLedger
+	count namespaceCount
 }
 
 var _ admission.Validator[*aiasv1alpha1.Workflow] = &WorkflowAdmission{}
@@ -37,21 +33,9 @@ func (a *WorkflowAdmission) ValidateCreate(ctx context.Context, wf *aiasv1alpha1
 	if err := checkParamReferences(wf); err != nil {
 		return nil, err
 	}
-	nl, ok, err := a.limits.admitCreate(ctx, "Workflow", wf.Namespace)
+	nl, ok, err := a.count.admitCreate(ctx, wf)
 	if err != nil || !ok {
 		return nil, err
-	}
-	if limit := nl.Limits.Workflows; limit != nil {
-		n, ok, err := a.ledger.admit("Workflow/"+wf.Namespace, wf.Name, int(*limit), func() ([]string, error) {
-			return otherNames(ctx, a.Reader, &aiasv1alpha1.WorkflowList{}, wf.Namespace, wf.Name)
-		})
-		if err != nil {
-			return nil, apierrors.NewInternalError(fmt.Errorf("counting the Workflows of namespace %s: %w", wf.Namespace, err))
-		}
-		if !ok {
-			return nil, fmt.Errorf("plan %q allows %d Workflows per namespace (spec.limits.workflows) and namespace %q already holds %d",
-				nl.Plan, *limit, wf.Namespace, n)
-		}
 	}
 	return nil, checkWorkflowShape(nl, nil, wf)
 }
@@ -61,7 +45,7 @@ func (a *WorkflowAdmission) ValidateUpdate(ctx context.Context, oldWf, wf *aiasv
 	if err := checkParamReferences(wf); err != nil {
 		return nil, err
 	}
-	nl, err := a.limits.forNamespace(ctx, wf.Namespace)
+	nl, err := a.count.limits.forNamespace(ctx, wf.Namespace)
 	if err != nil {
 		return nil, err
 	}
