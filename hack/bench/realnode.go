@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"sort"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -75,12 +74,9 @@ func nodeSection(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	med := func(ds []time.Duration) time.Duration {
-		s := slices.Clone(ds)
-		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-		return s[len(s)/2]
-	}
-	rl, pl := med(runLat), med(podLat)
+	slices.Sort(runLat)
+	slices.Sort(podLat)
+	rl, pl := runLat[len(runLat)/2], podLat[len(podLat)/2]
 	return fmt.Sprintf(`## One node with a real kubelet (issue 15)
 
 A one-node cluster: the control plane above plus kubelet and kube-proxy v%s with Debian's
@@ -120,30 +116,27 @@ func nodeRun(name string) *aiasv1alpha1.Run {
 	}
 }
 
-// runOnce creates one Run (or bare Pod) and waits for it to succeed.
+// runOnce creates one Run (or bare Pod) and returns how long it took to succeed.
 func runOnce(ctx context.Context, cl crclient.Client, name string, pod bool) (time.Duration, error) {
-	t0 := time.Now()
-	var o crclient.Object = nodeRun(name)
-	if pod {
-		o = barePod(name)
-	}
-	if err := cl.Create(ctx, o); err != nil {
-		return 0, err
-	}
-	if err := waitSucceeded(ctx, cl, []string{name}, pod); err != nil {
-		return 0, err
-	}
-	return time.Since(t0), nil
+	return createAndWait(ctx, cl, []string{name}, pod)
 }
 
 // batch creates nodeBatch Runs (or bare Pods) at once and returns how many per second
 // reached Succeeded, from the first create to the last success.
 func batch(ctx context.Context, cl crclient.Client, pod bool) (float64, error) {
 	var names []string
-	t0 := time.Now()
 	for i := range nodeBatch {
-		name := fmt.Sprintf("batch-%d", i)
-		names = append(names, name)
+		names = append(names, fmt.Sprintf("batch-%d", i))
+	}
+	took, err := createAndWait(ctx, cl, names, pod)
+	return float64(nodeBatch) / took.Seconds(), err
+}
+
+// createAndWait creates the Runs (or bare Pods) named, one after another, and returns the
+// time from the first create to the last success.
+func createAndWait(ctx context.Context, cl crclient.Client, names []string, pod bool) (time.Duration, error) {
+	t0 := time.Now()
+	for _, name := range names {
 		var o crclient.Object = nodeRun(name)
 		if pod {
 			o = barePod(name)
@@ -155,7 +148,7 @@ func batch(ctx context.Context, cl crclient.Client, pod bool) (float64, error) {
 	if err := waitSucceeded(ctx, cl, names, pod); err != nil {
 		return 0, err
 	}
-	return float64(nodeBatch) / time.Since(t0).Seconds(), nil
+	return time.Since(t0), nil
 }
 
 func waitSucceeded(ctx context.Context, cl crclient.Client, names []string, pod bool) error {
@@ -169,7 +162,10 @@ func waitSucceeded(ctx context.Context, cl crclient.Client, names []string, pod 
 		if pod {
 			p := &corev1.Pod{}
 			if err := cl.Get(ctx, key, p); err == nil {
-				done, failed = p.Status.Phase == corev1.PodSucceeded, map[bool]string{true: "pod failed"}[p.Status.Phase == corev1.PodFailed]
+				done = p.Status.Phase == corev1.PodSucceeded
+				if p.Status.Phase == corev1.PodFailed {
+					failed = "pod failed"
+				}
 			}
 		} else {
 			r := &aiasv1alpha1.Run{}
