@@ -34,6 +34,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
@@ -325,20 +326,19 @@ func (c *Cluster) HelmUninstall(ctx context.Context) error {
 }
 
 func (c *Cluster) waitNoPods(ctx context.Context) error {
-	for {
+	left := 0
+	err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 		var pods corev1.PodList
 		if err := c.Env.Client.List(ctx, &pods, client.InNamespace(installNamespace)); err != nil {
-			return err
+			return false, err
 		}
-		if len(pods.Items) == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%d pods of the uninstalled release remain: %w", len(pods.Items), ctx.Err())
-		case <-time.After(250 * time.Millisecond):
-		}
+		left = len(pods.Items)
+		return left == 0, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%d pods of the uninstalled release remain: %w", left, err)
 	}
+	return nil
 }
 
 // KustomizeInstall installs config/default as the README says a user does: set the image
@@ -348,7 +348,7 @@ func (c *Cluster) waitNoPods(ctx context.Context) error {
 // must exist.
 func (c *Cluster) KustomizeInstall(ctx context.Context) error {
 	config := filepath.Join(c.dir, "config")
-	if err := exec.CommandContext(ctx, "cp", "-r", filepath.Join(testenv.RepoRoot(), "config"), config).Run(); err != nil {
+	if err := os.CopyFS(config, os.DirFS(filepath.Join(testenv.RepoRoot(), "config"))); err != nil {
 		return err
 	}
 	kpath := filepath.Join(config, "default", "kustomization.yaml")
@@ -380,18 +380,16 @@ func (c *Cluster) waitDeployments(ctx context.Context, names ...string) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
 	for _, name := range names {
-		for {
+		err := wait.PollUntilContextCancel(ctx, 250*time.Millisecond, true, func(ctx context.Context) (bool, error) {
 			d := &appsv1.Deployment{}
-			err := c.Env.Client.Get(ctx, client.ObjectKey{Namespace: installNamespace, Name: name}, d)
-			if err == nil && d.Status.ObservedGeneration >= d.Generation && d.Status.UpdatedReplicas == *d.Spec.Replicas &&
-				d.Status.AvailableReplicas == *d.Spec.Replicas {
-				break
+			if err := c.Env.Client.Get(ctx, client.ObjectKey{Namespace: installNamespace, Name: name}, d); err != nil {
+				return false, nil // not created yet, or the apiserver is busy: look again
 			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("deployment %s not available: %w\n%s", name, ctx.Err(), c.deploymentsState(context.Background()))
-			case <-time.After(250 * time.Millisecond):
-			}
+			return d.Status.ObservedGeneration >= d.Generation && d.Status.UpdatedReplicas == *d.Spec.Replicas &&
+				d.Status.AvailableReplicas == *d.Spec.Replicas, nil
+		})
+		if err != nil {
+			return fmt.Errorf("deployment %s not available: %w\n%s", name, err, c.deploymentsState(context.Background()))
 		}
 	}
 	return nil

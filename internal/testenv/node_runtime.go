@@ -316,12 +316,7 @@ func unmountUnder(prefix string) {
 // rules with quoted comments need no parsing.
 func removeChains(prefixes ...string) {
 	ours := func(chain string) bool {
-		for _, p := range prefixes {
-			if strings.HasPrefix(chain, p) {
-				return true
-			}
-		}
-		return false
+		return slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(chain, p) })
 	}
 	for _, table := range []string{"filter", "nat", "mangle"} {
 		out, err := exec.Command("iptables-save", "-t", table).Output()
@@ -331,19 +326,12 @@ func removeChains(prefixes ...string) {
 		var kept []string
 		changed := false
 		for _, l := range strings.Split(string(out), "\n") {
+			// Drop a chain's declaration (":NAME policy [counters]"), the rules in it
+			// ("-A NAME ...") and the rules that jump to it ("... -j NAME").
 			f := strings.Fields(l)
-			drop := false
-			switch {
-			case len(f) >= 1 && strings.HasPrefix(f[0], ":") && ours(strings.TrimPrefix(f[0], ":")):
-				drop = true
-			case len(f) >= 2 && f[0] == "-A" && ours(f[1]):
-				drop = true
-			case len(f) >= 2 && f[0] == "-A":
-				if i := slices.Index(f, "-j"); i >= 0 && i+1 < len(f) && ours(f[i+1]) {
-					drop = true
-				}
-			}
-			if drop {
+			jump := slices.Index(f, "-j")
+			if len(f) >= 1 && strings.HasPrefix(f[0], ":") && ours(f[0][1:]) ||
+				len(f) >= 2 && f[0] == "-A" && (ours(f[1]) || jump >= 0 && jump+1 < len(f) && ours(f[jump+1])) {
 				changed = true
 				continue
 			}
