@@ -23,7 +23,7 @@ RUN go mod download
 COPY . .
 
 # -tags nodev leaves `aias dev` out: it links envtest, whose package init writes to /tmp and
-# panics on the pods' read-only root filesystem. Keep these flags as internal/ociimage's
+# panics on the pods' read-only root filesystem. Keep these flags as internal/testrig/ociimage's
 # BuildFlags (the real-node tests build the image's binary with them; a test compares).
 RUN CGO_ENABLED=0 GOOS=linux GOARCH=${TARGETARCH} \
     go build -trimpath -tags nodev -ldflags="-s -w" -o /out/aias ./cmd/aias

@@ -46,8 +46,35 @@ func runWaiting(r *aiasv1alpha1.Run) bool {
 // lookup instead of a label-selector scan over every cached Job.
 const IndexJobRunUID = "aias.dev/run-uid"
 
+// IndexRunStoredContent indexes Runs by what of the store they use: their input
+// (storedInputKey, from spec.inputRef and status.inputDigest) and their frozen spec
+// (storedSpecKey). The store janitor asks it before it sweeps an input or spec the run
+// index does not show in use: a Run that exists but is not indexed yet keeps its own.
+const IndexRunStoredContent = "aias.dev/stored-content"
+
+func storedInputKey(digest string) string { return "input/" + digest }
+func storedSpecKey(digest string) string  { return "spec/" + digest }
+
+func runStoredContent(o client.Object) []string {
+	r := o.(*aiasv1alpha1.Run)
+	var keys []string
+	if ref := r.Spec.InputRef; ref != nil {
+		keys = append(keys, storedInputKey(ref.Digest))
+	}
+	if d := r.Status.InputDigest; d != "" && (r.Spec.InputRef == nil || d != r.Spec.InputRef.Digest) {
+		keys = append(keys, storedInputKey(d))
+	}
+	if d := r.Status.SpecDigest; d != "" {
+		keys = append(keys, storedSpecKey(d))
+	}
+	return keys
+}
+
 // SetupIndexes registers the field indexes the reconcilers share; call it once per manager.
 func SetupIndexes(ctx context.Context, mgr manager.Manager) error {
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &aiasv1alpha1.Run{}, IndexRunStoredContent, runStoredContent); err != nil {
+		return err
+	}
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &aiasv1alpha1.Run{}, IndexRunWorkflow, func(o client.Object) []string {
 		return []string{o.(*aiasv1alpha1.Run).Spec.WorkflowRef.Name}
 	}); err != nil {

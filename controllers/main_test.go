@@ -1,15 +1,12 @@
 package controllers
 
 import (
-	"context"
-	"fmt"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/aias-dev/aias/internal/store"
-	"github.com/aias-dev/aias/internal/storetest"
-	"github.com/aias-dev/aias/internal/testenv"
+	"github.com/aias-dev/aias/internal/testrig/testenv"
+	"github.com/aias-dev/aias/internal/testrig/testenv/fixtures"
 )
 
 // The package shares one control plane and one database; each test works in its own
@@ -19,27 +16,10 @@ var (
 	testStore *store.Store
 )
 
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	var err error
-	if testEnv, err = testenv.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+func TestMain(m *testing.M) {
+	code := fixtures.Run(m, "aias_controllers_test", &testEnv, &testStore)
+	if builtBinDir != "" {
+		os.RemoveAll(builtBinDir)
 	}
-	defer func() { _ = testEnv.Stop() }()
-	var cleanup func()
-	if testStore, cleanup, err = storetest.Open(ctx, "aias_controllers_test"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer cleanup()
-	defer func() {
-		if builtBinDir != "" {
-			os.RemoveAll(builtBinDir)
-		}
-	}()
-	return m.Run()
+	os.Exit(code)
 }

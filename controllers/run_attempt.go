@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/runengine"
 )
 
 // A step attempt is a Job (managed by this controller, see stepjob.ManagedBy) and the one
@@ -24,7 +25,7 @@ import (
 // The Job and the Pod have deterministic names (the Pod has the Job's), so a repeated
 // create finds the first. The Job's status is written before the Run's step status, so
 // a finished Job is the record that the attempt ended, and an attempt whose Job the Run
-// status does not know of yet is adopted (adoptUnrecordedJob).
+// status does not know of yet is adopted (observeAttempts, runengine).
 
 // podRecreateWindow is how long after its Job's creation a missing Pod is taken for one
 // that was never created (a manager that stopped between the two creates) and created;
@@ -32,52 +33,63 @@ import (
 // Creating it again then would run the attempt twice.
 const podRecreateWindow = 30 * time.Second
 
-// start creates attempt number attempt of step i: its Job, then its Pod.
-func (p *stepPass) start(ctx context.Context, i int, attempt int32) error {
-	r, run := p.r, p.run
+// startAttempt creates the attempt the engine asked for: its Job, then its Pod, and
+// records the Job's name in the step's status (which the engine marked running). created
+// says the Job exists; ended is the attempt's end when admission refused its Pod.
+func (r *RunReconciler) startAttempt(ctx context.Context, s *runScope, start runengine.Start) (ended *runengine.Attempt, created bool, err error) {
+	run, i, attempt := s.run, start.Index, start.Attempt
+	u := startUnit(s.spec, start)
 	// A step reads the Run's input through the run index: index before any Pod runs.
 	if err := r.index(ctx, run); err != nil {
-		return err
+		return nil, false, err
 	}
-	if !p.tokenReady {
+	if !s.tokenReady {
 		if err := r.ensureTokenSecret(ctx, run); err != nil {
-			return err
+			return nil, false, err
 		}
-		p.tokenReady = true
+		s.tokenReady = true
 	}
-	built, err := r.buildJob(run, p.spec, i, attempt)
+	spec, err := r.attemptSpec(ctx, s, u)
 	if err != nil {
-		return err
+		return nil, false, err
+	}
+	built, pod, err := r.buildJob(run, spec, u, attempt)
+	if err != nil {
+		return nil, false, err
 	}
 	job, err := r.createJob(ctx, run, built)
 	if err != nil {
-		r.event(run, corev1.EventTypeWarning, "JobCreateFailed", "Creating Job %s: %v", built.Name, err)
-		return err
+		s.event(corev1.EventTypeWarning, aiasv1alpha1.RunEventJobCreateFailed, "Creating Job %s: %v", built.Name, err)
+		return nil, false, err
 	}
-	st := &run.Status.Steps[i]
-	st.Phase, st.Attempts, st.JobName = aiasv1alpha1.StepRunning, attempt, job.Name
-	st.NextAttemptTime, st.ExitCode, st.Message = nil, nil, ""
-	if st.StartTime == nil {
-		t := metav1.NewTime(p.now)
-		st.StartTime = &t
+	if _, _, recorded := u.status(run); recorded != nil {
+		*recorded = job.Name
 	}
-	r.event(run, corev1.EventTypeNormal, "StepStarted", "Step %s attempt %d started as Job %s", st.Name, attempt, job.Name)
-	refused, err := r.refuseUnshared(ctx, run.Namespace, p.spec, i)
+	if u.item < 0 || attempt > 1 {
+		// An item's first attempt has no event of its own: the fan-out's one event says
+		// they start (events are apiserver writes, and a step may have 1000 items).
+		s.event(corev1.EventTypeNormal, aiasv1alpha1.RunEventStepStarted, "Step %s attempt %d started as Job %s", u.name, attempt, job.Name)
+	}
+	refused, err := r.refuseUnshared(ctx, run.Namespace, s.spec, i)
 	if err == nil && refused == "" {
-		refused, err = r.createPod(ctx, job)
+		refused, err = r.createPod(ctx, pod, job)
 	}
 	if err != nil {
-		r.event(run, corev1.EventTypeWarning, "PodCreateFailed", "Creating Pod %s: %v", job.Name, err)
-		return err
+		s.event(corev1.EventTypeWarning, aiasv1alpha1.RunEventPodCreateFailed, "Creating Pod %s: %v", job.Name, err)
+		return nil, true, err
 	}
 	if refused == "" {
-		return nil
+		return nil, true, nil
 	}
 	finished, err := r.endRefused(ctx, job, refused)
 	if err != nil {
-		return err
+		return nil, true, err
 	}
-	return r.observeJob(ctx, run, &p.spec.Steps[i], st, finished, nil)
+	a, err := r.endedAttempt(ctx, s, start.Step, attempt, finished, nil)
+	if err != nil {
+		return nil, true, err
+	}
+	return &a, true, nil
 }
 
 // refuseUnshared is why step i may not run as declared: a Secret or ServiceAccount it
@@ -93,56 +105,14 @@ func (r *RunReconciler) refuseUnshared(ctx context.Context, namespace string, sp
 // endRefused finishes the Job of an attempt whose Pod admission will never accept.
 func (r *RunReconciler) endRefused(ctx context.Context, job *batchv1.Job, msg string) (*batchv1.Job, error) {
 	now := metav1.NewTime(r.Now())
-	finished := finishedJob(job, now, now, false, JobReasonPodRefused, "the step's Pod was refused: "+shortenNote(msg, maxEventNote))
+	finished := finishedJob(job, now, now, false, aiasv1alpha1.StepJobReasonPodRefused, "the step's Pod was refused: "+shortenNote(msg, maxEventNote))
 	return finished, r.writeJobStatus(ctx, finished)
 }
 
-// observe follows a running attempt: its Pod ran and ended, its Job or Pod went missing,
-// or it is still running.
-func (p *stepPass) observe(ctx context.Context, step *aiasv1alpha1.WorkflowStep, st *aiasv1alpha1.StepStatus) (ctrl.Result, error) {
-	r, run := p.r, p.run
-	job := p.jobs.byAttempt[stepAttempt{step.Name, st.Attempts}]
-	if job == nil {
-		name := st.JobName // as recorded when the attempt started
-		if name == "" {
-			name = jobName(run.Name, step.Name, st.Attempts)
-		}
-		gone, err := r.absent(ctx, clientKey(run.Namespace, name), &batchv1.Job{})
-		if err != nil || !gone {
-			return ctrl.Result{RequeueAfter: time.Second}, err
-		}
-		r.attemptFailed(run, step, st, p.now, nil, "the step's Job was deleted before it finished")
-		return p.afterAttempt(st), nil
-	}
-	var exitCode *int32
-	if done, _, _ := jobResult(job); done {
-		exitCode = r.cachedExitCode(ctx, job)
-	} else {
-		ended, code, res, err := r.followPod(ctx, job)
-		if err != nil || ended == nil {
-			return res, err
-		}
-		job, exitCode = ended, code
-	}
-	if err := r.observeJob(ctx, run, step, st, job, exitCode); err != nil {
-		return ctrl.Result{}, err
-	}
-	r.children.forget(job.UID)
-	return p.afterAttempt(st), nil
-}
-
-// afterAttempt makes the pass wake for a retry that is due later.
-func (p *stepPass) afterAttempt(st *aiasv1alpha1.StepStatus) ctrl.Result {
-	if st.Phase == aiasv1alpha1.StepRetrying && st.NextAttemptTime != nil {
-		p.wakeAt(st.NextAttemptTime.Time)
-	}
-	return ctrl.Result{}
-}
-
-// followPod returns the attempt's Job finished once its Pod has ended (with the step
-// container's exit code), or once the Pod was deleted or refused; nil while it runs or
-// after it was created here because it was missing.
-func (r *RunReconciler) followPod(ctx context.Context, job *batchv1.Job) (*batchv1.Job, *int32, ctrl.Result, error) {
+// followPod returns job, the Job of attempt n of u, finished once its Pod has ended
+// (with the step container's exit code), or once the Pod was deleted or refused; nil
+// while it runs or after it was created here because it was missing.
+func (r *RunReconciler) followPod(ctx context.Context, s *runScope, u attemptUnit, n int32, job *batchv1.Job) (*batchv1.Job, *int32, ctrl.Result, error) {
 	pod := &corev1.Pod{}
 	err := r.Get(ctx, client.ObjectKeyFromObject(job), pod)
 	switch {
@@ -169,19 +139,21 @@ func (r *RunReconciler) followPod(ctx context.Context, job *batchv1.Job) (*batch
 		// The Job is there and its Pod never was: its creates were refused so far (a
 		// namespace whose ServiceAccount is not there yet), or the manager stopped
 		// between the two creates.
-		// The Pod is made from the Job as stored: the cache keeps no pod templates.
-		stored := &batchv1.Job{}
-		if err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(job), stored); err != nil {
+		// The Pod is made from the frozen spec, as at the attempt's start: the cached Job
+		// has no pod template. Its references resolve to the same values (results are
+		// immutable once their step succeeded).
+		spec, err := r.attemptSpec(ctx, s, u)
+		if err != nil {
 			return nil, nil, ctrl.Result{}, err
 		}
-		refused, err := r.createPod(ctx, stored)
+		refused, err := r.createPod(ctx, r.buildStepPod(s.run, spec, u, n), job)
 		if err != nil || refused == "" {
 			return nil, nil, ctrl.Result{}, err
 		}
 		finished, err := r.endRefused(ctx, job, refused)
 		return finished, nil, ctrl.Result{}, err
 	}
-	finished := finishedJob(job, job.CreationTimestamp, metav1.NewTime(r.Now()), false, JobReasonPodDeleted,
+	finished := finishedJob(job, job.CreationTimestamp, metav1.NewTime(r.Now()), false, aiasv1alpha1.StepJobReasonPodDeleted,
 		"the step's Pod was deleted before it finished")
 	return finished, nil, ctrl.Result{}, r.writeJobStatus(ctx, finished)
 }

@@ -28,7 +28,7 @@ func TestRunConcurrencyKeyReplace(t *testing.T) {
 		name := fmt.Sprintf("main-%d", i)
 		run := h.waitPhase(name, aiasv1alpha1.RunCanceled)
 		c := readyCondition(run)
-		if c == nil || c.Reason != ReasonSuperseded || !strings.HasPrefix(run.Status.Message, "superseded by run main-") {
+		if c == nil || c.Reason != aiasv1alpha1.RunReasonSuperseded || !strings.HasPrefix(run.Status.Message, "superseded by run main-") {
 			t.Errorf("%s: ready %+v, message %q", name, c, run.Status.Message)
 		}
 		if by := strings.TrimPrefix(run.Status.Message, "superseded by run "); by <= name {

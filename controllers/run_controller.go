@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/entitlements"
+	"github.com/aias-dev/aias/internal/runengine"
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
 )
@@ -62,9 +64,9 @@ type RunReconciler struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
+	// What outlives a reconcile; what one reconcile holds is in its runScope.
 	specs    specCache
 	indexed  sync.Map // Run UID → the store.RunRecord this process last wrote for it
-	outbox   runOutbox
 	children childTracker
 }
 
@@ -77,15 +79,17 @@ type RunReconciler struct {
 // +kubebuilder:rbac:groups=batch,resources=jobs/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=batch,resources=jobs/finalizers,verbs=update
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch;create;delete
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create
+// The Run's finalizer deletes its step-token Secret (reconcileDelete): without delete the
+// finalizer never finished on a real cluster and deleted Runs stayed Terminating.
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;delete
 
-// Reconcile is fetch → delete or finalizer → deferred status patch → phase functions.
+// Reconcile is fetch → delete or finalizer → a per-reconcile scope → deferred status
+// patch → phase functions; the running Run's decisions come from internal/runengine.
 func (r *RunReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result ctrl.Result, err error) {
 	run := &aiasv1alpha1.Run{}
 	if err := r.Get(ctx, req.NamespacedName, run); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
-	defer r.outbox.drop(run) // whatever was not flushed by a successful status write
 	if !run.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.reconcileDelete(ctx, run)
 	}
@@ -99,20 +103,21 @@ func (r *RunReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result
 		}
 	}
 
-	// What the reconcile tells users (events) and Prometheus (counts) waits for the status
-	// write that explains it: a reconcile working from a stale cache loses the write to
-	// the optimistic lock and must not announce a second time what the first one did.
+	// Everything this reconcile decides lives in its scope, and reaches the apiserver in
+	// one status write at the end; what it tells users and Prometheus waits for that write.
+	s := newRunScope(run, r.Recorder)
 	before := run.DeepCopy()
-	defer func() { r.writeStatus(ctx, before, run, &result, &err) }()
+	defer func() { r.writeStatus(ctx, s, before, &result, &err) }()
 
 	if run.Status.Phase.Finished() {
-		return ctrl.Result{}, r.reconcileFinished(ctx, run)
+		return ctrl.Result{}, r.reconcileFinished(ctx, s)
 	}
 	if run.Status.Phase == "" {
 		run.Status.Phase = aiasv1alpha1.RunPending
 	}
-	if run.Spec.Cancel {
-		return ctrl.Result{}, r.finish(ctx, run, aiasv1alpha1.RunCanceled, "Canceled", "canceled by spec.cancel")
+	if run.Spec.Cancel && (run.Status.StartTime == nil || !runengine.AnyAttemptStarted(run.Status.Steps)) {
+		// Nothing ran: no finally step has anything to report or clean up.
+		return ctrl.Result{}, r.finish(ctx, s, runengine.Canceled(""))
 	}
 	// The tenant's plan matters until the Run starts: the frozen spec takes its step
 	// timeout bound and admission its limits. Resolved once for both.
@@ -123,17 +128,31 @@ func (r *RunReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result
 			return ctrl.Result{}, err
 		}
 	}
-	spec, wait, err := r.freeze(ctx, run, tp)
+	spec, wait, err := r.freeze(ctx, s, tp)
 	if err != nil || spec == nil {
 		return ctrl.Result{RequeueAfter: wait}, err
 	}
+	s.spec, s.mainSteps = spec.RunSteps()
+	if run.Spec.Cancel {
+		// Without finally steps, or with them already running (a cancel then stops them
+		// too), the Run ends now.
+		if s.mainSteps == len(s.spec.Steps) || run.Status.Stopping == nil && runengine.AllEnded(run.Status.Steps[:s.mainSteps]) {
+			return ctrl.Result{}, r.finish(ctx, s, runengine.Canceled(""))
+		}
+		if run.Status.Stopping == nil {
+			f := runengine.Canceled(run.Annotations[aiasv1alpha1.AnnotationSupersededBy])
+			if err := r.stop(ctx, s, &aiasv1alpha1.RunStop{Reason: f.Reason, Message: f.Message, Time: metav1.NewTime(r.Now())}); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+	}
 	if notStarted {
-		admitted, res, err := r.admit(ctx, run, spec, tp)
+		admitted, res, err := r.admit(ctx, s, tp)
 		if err != nil || !admitted {
 			return res, err
 		}
 	}
-	return r.advance(ctx, run, spec)
+	return r.advance(ctx, s)
 }
 
 // SetupWithManager watches Runs, the Jobs they own, the Workflows they wait for, and
@@ -160,7 +179,7 @@ func (r *RunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		// A Run's status is this controller's own: its writes need no reconcile of their
 		// own. Creation, spec changes (cancel) and deletion (which bumps the generation of
 		// an object with finalizers) do.
-		For(&aiasv1alpha1.Run{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&aiasv1alpha1.Run{}, builder.WithPredicates(predicate.Or[client.Object](predicate.GenerationChangedPredicate{}, approvalDecided))).
 		// The Run's own status writes follow each Job status write, so Job updates tell
 		// nothing new; a Job's deletion (by a user, or the GC) does.
 		Owns(&batchv1.Job{}, builder.WithPredicates(jobDeleted)).
@@ -171,6 +190,9 @@ func (r *RunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&aiasv1alpha1.Workflow{}, handler.EnqueueRequestsFromMapFunc(r.runsWaitingForWorkflow),
 			builder.WithPredicates(predicate.Funcs{UpdateFunc: func(event.UpdateEvent) bool { return false }})).
 		Watches(&aiasv1alpha1.Run{}, handler.EnqueueRequestsFromMapFunc(r.runsQueuedBehind), builder.WithPredicates(slotMayHaveFreed)).
+		// A child Run's end wakes its parent's workflowRef step.
+		Watches(&aiasv1alpha1.Run{}, handler.EnqueueRequestForOwner(mgr.GetScheme(), mgr.GetRESTMapper(), &aiasv1alpha1.Run{}, handler.OnlyControllerOwner()),
+			builder.WithPredicates(childEnded)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles, RateLimiter: retryLimiter()}).
 		Complete(r)
 }
@@ -179,7 +201,7 @@ func (r *RunReconciler) SetupWithManager(mgr ctrl.Manager) error {
 // controller-runtime's default doubles it from 5 ms up to 1000 s, so it grows with the
 // outage that makes reconciles fail: a Run created while PostgreSQL is down for 30 s
 // is next tried up to 20 s after the database is back (measured: 11 s,
-// internal/outage), after a 10-minute outage up to 5 minutes after.
+// internal/testsuite/outage), after a 10-minute outage up to 5 minutes after.
 const maxRetryDelay = 10 * time.Second
 
 // retryLimiter is controller-runtime's default rate limiter (per-Run exponential
@@ -261,7 +283,7 @@ func (r *RunReconciler) runsQueuedBehind(ctx context.Context, o client.Object) [
 }
 
 // slotMayHaveFreed passes the Run events after which a queued sibling may start: a Run
-// started, finished or went away. Creations (also the initial list at startup) and
+// started, waits at an approval gate, finished or went away. Creations (also the initial list at startup) and
 // step progress do not free a slot.
 var slotMayHaveFreed = predicate.Funcs{
 	CreateFunc:  func(event.CreateEvent) bool { return false },
@@ -270,14 +292,15 @@ var slotMayHaveFreed = predicate.Funcs{
 	UpdateFunc: func(e event.UpdateEvent) bool {
 		o, n := e.ObjectOld.(*aiasv1alpha1.Run), e.ObjectNew.(*aiasv1alpha1.Run)
 		started := n.Status.Phase == aiasv1alpha1.RunRunning && o.Status.Phase != aiasv1alpha1.RunRunning
-		return started || (n.Status.Phase.Finished() && !o.Status.Phase.Finished()) || (!n.DeletionTimestamp.IsZero() && o.DeletionTimestamp.IsZero())
+		waits := n.Status.Phase == aiasv1alpha1.RunWaiting && o.Status.Phase != aiasv1alpha1.RunWaiting // its slot went back
+		return started || waits || (n.Status.Phase.Finished() && !o.Status.Phase.Finished()) || (!n.DeletionTimestamp.IsZero() && o.DeletionTimestamp.IsZero())
 	},
 }
 
 func (r *RunReconciler) index(ctx context.Context, run *aiasv1alpha1.Run) error {
 	rec := store.RunRecord{
 		UID: string(run.UID), Namespace: run.Namespace, Name: run.Name, Workflow: run.Spec.WorkflowRef.Name,
-		Phase: string(run.Status.Phase), InputDigest: run.Status.InputDigest, CreatedAt: run.CreationTimestamp.Time,
+		Phase: string(run.Status.Phase), InputDigest: run.Status.InputDigest, SpecDigest: run.Status.SpecDigest, CreatedAt: run.CreationTimestamp.Time,
 	}
 	if t := run.Spec.Trigger; t != nil {
 		rec.Trigger, rec.Endpoint = string(t.Type), t.Endpoint

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/runengine"
 	"github.com/aias-dev/aias/internal/stepjob"
 )
 
@@ -23,6 +24,13 @@ func step(name string, deps ...string) aiasv1alpha1.WorkflowStep {
 	if deps != nil {
 		s.DependsOn = deps
 	}
+	return s
+}
+
+// shStep is step running script with sh -c (its arguments are $1…).
+func shStep(name, script string, deps ...string) aiasv1alpha1.WorkflowStep {
+	s := step(name, deps...)
+	s.Command = []string{"sh", "-c", script, "sh"}
 	return s
 }
 
@@ -164,10 +172,10 @@ func TestRunRetriesThenFails(t *testing.T) {
 	if run.Status.Message != "step broken failed: command exited with code 3" {
 		t.Errorf("message = %q", run.Status.Message)
 	}
-	if got := backoff(flaky.Retries.Backoff, 1); got != 200*time.Millisecond {
+	if got := runengine.Backoff(flaky.Retries.Backoff, 1); got != 200*time.Millisecond {
 		t.Errorf("backoff(1) = %v", got)
 	}
-	if got := backoff(flaky.Retries.Backoff, 5); got != time.Second {
+	if got := runengine.Backoff(flaky.Retries.Backoff, 5); got != time.Second {
 		t.Errorf("backoff(5) = %v, want the 1s cap", got)
 	}
 }

@@ -19,10 +19,10 @@ import (
 	"sigs.k8s.io/yaml"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
-	"github.com/aias-dev/aias/internal/nodeagent"
 	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/store"
-	"github.com/aias-dev/aias/internal/testenv"
+	"github.com/aias-dev/aias/internal/testrig/nodeagent"
+	"github.com/aias-dev/aias/internal/testrig/testenv"
 	"github.com/aias-dev/aias/webhookserver/stepapi"
 )
 

@@ -14,64 +14,96 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/runengine"
+	"github.com/aias-dev/aias/internal/userapi"
 )
 
 // finish records the final phase and everything that goes with it: completion time,
 // duration, the artifact list, the Ready condition, an event and metrics; then it frees
 // the concurrency slot and stops any Job still running.
-func (r *RunReconciler) finish(ctx context.Context, run *aiasv1alpha1.Run, phase aiasv1alpha1.RunPhase, reason, message string) error {
+func (r *RunReconciler) finish(ctx context.Context, s *runScope, f runengine.Finish) error {
+	run := s.run
 	// Cancel wins over whatever else ended the Run in the same pass: running attempts
 	// are canceled and steps that never started are skipped.
-	if run.Spec.Cancel {
-		phase, reason, message = aiasv1alpha1.RunCanceled, "Canceled", "canceled by spec.cancel"
-		if by := run.Annotations[aiasv1alpha1.AnnotationSupersededBy]; by != "" {
-			reason, message = ReasonSuperseded, "superseded by run "+by
-		}
-	}
+	f = runengine.Ending(f, run.Spec.Cancel, run.Annotations[aiasv1alpha1.AnnotationSupersededBy])
+	phase := f.Phase
 	if phase == aiasv1alpha1.RunCanceled {
-		endSteps(run, aiasv1alpha1.StepCanceled, "run canceled")
+		runengine.EndSteps(run.Status.Steps, aiasv1alpha1.StepCanceled, "run canceled")
 	}
 	now := metav1.NewTime(r.Now())
-	run.Status.Phase, run.Status.Message = phase, message
+	run.Status.Phase, run.Status.Message = phase, f.Message
 	run.Status.CompletionTime = &now
 	if run.Status.StartTime != nil {
 		d := now.Sub(run.Status.StartTime.Time)
 		run.Status.Duration = d.Round(time.Second).String()
-		r.count(run, func() { runDuration.WithLabelValues(string(phase)).Observe(d.Seconds()) })
+		s.count(func() { runDuration.WithLabelValues(string(phase)).Observe(d.Seconds()) })
 	}
-	run.Status.StepsSummary = stepsSummary(run)
-	status := metav1.ConditionFalse
+	run.Status.StepsSummary = runengine.Summary(run.Status.Steps)
+	setRunEnded(run, f)
 	eventType := corev1.EventTypeWarning
 	if phase == aiasv1alpha1.RunSucceeded {
-		status, eventType = metav1.ConditionTrue, corev1.EventTypeNormal
+		eventType = corev1.EventTypeNormal
 	}
-	setReady(run, status, reason, message)
 	// The event reason is the phase ("Succeeded", "Failed", ...): `kubectl describe` folds
 	// events with equal reasons, and a step's StepFailed must stay visible beside it.
-	r.event(run, eventType, string(phase), "Run %s (%s): %s", lowerPhase(phase), reason, message)
-	r.count(run, func() { runsFinished.WithLabelValues(string(phase)).Inc() })
+	s.event(eventType, string(phase), "Run %s (%s): %s", lowerPhase(phase), f.Reason, f.Message)
+	s.count(func() { runsFinished.WithLabelValues(string(phase)).Inc() })
 	if err := r.refreshArtifacts(ctx, run); err != nil {
 		return err
 	}
-	return r.reconcileFinished(ctx, run)
+	return r.reconcileFinished(ctx, s)
+}
+
+// stop stops a running Run that has finally steps (canceled, superseded, or past its
+// timeout): the Jobs of its steps are stopped, and the stop is recorded so that the
+// engine ends its steps and runs its finally steps, then ends it as the stop says. The
+// Jobs go first: a crash before the status write stops them again, which is harmless.
+func (r *RunReconciler) stop(ctx context.Context, s *runScope, stop *aiasv1alpha1.RunStop) error {
+	run := s.run
+	// Only the steps' Jobs: a reconcile that repeats the stop from a cache that has not
+	// seen it yet must not stop a finally step the first one started.
+	mainSteps := map[string]bool{}
+	for _, st := range s.spec.Steps[:s.mainSteps] {
+		mainSteps[st.Name] = true
+	}
+	stopped, err := r.stopJobs(ctx, run, false, func(j *batchv1.Job) bool { return mainSteps[j.Labels[aiasv1alpha1.LabelStep]] })
+	for _, name := range stopped {
+		s.event(corev1.EventTypeNormal, aiasv1alpha1.RunEventStepStopped, "Stopped Job %s", name)
+	}
+	if err != nil {
+		return err
+	}
+	run.Status.Stopping = stop
+	run.Status.Message = stop.Message + "; running the finally steps"
+	s.event(corev1.EventTypeNormal, aiasv1alpha1.RunEventStopping, "Run stopped (%s): %s; running the finally steps", stop.Reason, stop.Message)
+	return nil
 }
 
 // reconcileFinished keeps a finished Run finished: its slot is free and none of its
 // Jobs runs. Both are idempotent, so a crash between recording the phase and doing them
 // is repaired on the next reconcile.
-func (r *RunReconciler) reconcileFinished(ctx context.Context, run *aiasv1alpha1.Run) error {
-	if err := r.Store.ReleaseSlot(ctx, string(run.UID)); err != nil {
+func (r *RunReconciler) reconcileFinished(ctx context.Context, s *runScope) error {
+	if err := r.Store.ReleaseSlot(ctx, string(s.run.UID)); err != nil {
 		return fmt.Errorf("releasing the concurrency slot: %w", err)
 	}
-	return r.stopJobs(ctx, run, false)
+	if err := r.cancelChildren(ctx, s.run); err != nil {
+		return err
+	}
+	stopped, err := r.stopJobs(ctx, s.run, false, nil)
+	for _, name := range stopped {
+		s.event(corev1.EventTypeNormal, aiasv1alpha1.RunEventStepStopped, "Stopped Job %s", name)
+	}
+	return err
 }
 
-// stopJobs deletes the Run's Jobs that are still running (all of them when all is set).
-// Background propagation lets the garbage collector remove their pods, which stops them.
-func (r *RunReconciler) stopJobs(ctx context.Context, run *aiasv1alpha1.Run, all bool) error {
+// stopJobs deletes the Run's Jobs that are still running (all of them when all is set;
+// only those only accepts when it is set),
+// and returns the names of those it stopped while they ran. Background propagation lets
+// the garbage collector remove their pods, which stops them.
+func (r *RunReconciler) stopJobs(ctx context.Context, run *aiasv1alpha1.Run, all bool, only func(*batchv1.Job) bool) (stopped []string, err error) {
 	var jobs batchv1.JobList
 	if err := r.List(ctx, &jobs, client.InNamespace(run.Namespace), client.MatchingFields{IndexJobRunUID: string(run.UID)}); err != nil {
-		return err
+		return nil, err
 	}
 	if !all {
 		defer r.children.runFinished(jobs.Items)
@@ -80,17 +112,17 @@ func (r *RunReconciler) stopJobs(ctx context.Context, run *aiasv1alpha1.Run, all
 		j := &jobs.Items[i]
 		done, _, _ := jobResult(j)
 		done = done || r.children.jobWrittenFinished(j.UID) // finished a moment ago; the cache lags
-		if (done && !all) || !j.DeletionTimestamp.IsZero() {
+		if (done && !all) || !j.DeletionTimestamp.IsZero() || only != nil && !only(j) {
 			continue
 		}
 		if err := r.Delete(ctx, j, client.PropagationPolicy(metav1.DeletePropagationBackground)); client.IgnoreNotFound(err) != nil {
-			return err
+			return stopped, err
 		}
 		if !all {
-			r.event(run, corev1.EventTypeNormal, "StepStopped", "Stopped Job %s", j.Name)
+			stopped = append(stopped, j.Name)
 		}
 	}
-	return nil
+	return stopped, nil
 }
 
 // reconcileDelete runs the finalizer: stop the Jobs, delete the token Secret, delete the
@@ -101,7 +133,7 @@ func (r *RunReconciler) reconcileDelete(ctx context.Context, run *aiasv1alpha1.R
 	if !controllerutil.ContainsFinalizer(run, aiasv1alpha1.RunFinalizer) {
 		return nil
 	}
-	if err := r.stopJobs(ctx, run, true); err != nil {
+	if _, err := r.stopJobs(ctx, run, true, nil); err != nil {
 		return err
 	}
 	secret := &corev1.Secret{}
@@ -128,7 +160,9 @@ func (r *RunReconciler) refreshArtifacts(ctx context.Context, run *aiasv1alpha1.
 	order := map[string]int{}
 	latest := map[string]int32{}
 	for i, st := range run.Status.Steps {
-		order[st.Name], latest[st.Name] = i, st.Attempts
+		// A forEach step has no attempts of its own; its result array is stored as
+		// its attempt 1 (writeResultArray).
+		order[st.Name], latest[st.Name] = i, max(st.Attempts, 1)
 	}
 	var out []aiasv1alpha1.ArtifactStatus
 	for _, a := range all {
@@ -152,15 +186,10 @@ func (r *RunReconciler) refreshArtifacts(ctx context.Context, run *aiasv1alpha1.
 	run.Status.ArtifactCount, run.Status.ArtifactsURL = int32(len(out)), ""
 	if len(out) > aiasv1alpha1.MaxStatusArtifacts {
 		out = out[:aiasv1alpha1.MaxStatusArtifacts]
-		run.Status.ArtifactsURL = artifactsPath(run)
+		run.Status.ArtifactsURL = userapi.ArtifactsPath(run.Namespace, run.Name)
 	}
 	run.Status.Artifacts = out
 	return nil
-}
-
-// artifactsPath is where the user API lists all of a Run's artifacts.
-func artifactsPath(run *aiasv1alpha1.Run) string {
-	return "/api/v1/namespaces/" + run.Namespace + "/runs/" + run.Name + "/artifacts"
 }
 
 func lowerPhase(p aiasv1alpha1.RunPhase) string {

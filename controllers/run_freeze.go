@@ -12,13 +12,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/lru"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/entitlements"
 	"github.com/aias-dev/aias/internal/params"
+	"github.com/aias-dev/aias/internal/runengine"
 	"github.com/aias-dev/aias/internal/store"
 )
 
@@ -33,19 +33,41 @@ type specCache struct {
 	c    *lru.Cache
 }
 
+type cachedSpec struct {
+	spec *aiasv1alpha1.WorkflowSpec
+	// stored is when this process last stored the spec; zero for a spec it only loaded.
+	stored time.Time
+}
+
 func (c *specCache) cache() *lru.Cache {
 	c.once.Do(func() { c.c = lru.New(maxCachedSpecs) })
 	return c.c
 }
 
-func (c *specCache) get(digest string) *aiasv1alpha1.WorkflowSpec {
-	if v, ok := c.cache().Get(digest); ok {
-		return v.(*aiasv1alpha1.WorkflowSpec)
+func (c *specCache) entry(digest string) (cachedSpec, bool) {
+	v, ok := c.cache().Get(digest)
+	if !ok {
+		return cachedSpec{}, false
 	}
-	return nil
+	return v.(cachedSpec), true
 }
 
-func (c *specCache) put(digest string, spec *aiasv1alpha1.WorkflowSpec) { c.cache().Add(digest, spec) }
+func (c *specCache) get(digest string) *aiasv1alpha1.WorkflowSpec {
+	e, _ := c.entry(digest)
+	return e.spec
+}
+
+// storedSince reports that this process stored the spec at or after t: the store then
+// keeps it (store.SpecReuseWindow) and another Run may name it without storing it again.
+func (c *specCache) storedSince(digest string, t time.Time) bool {
+	e, ok := c.entry(digest)
+	return ok && !e.stored.IsZero() && !e.stored.Before(t)
+}
+
+// put caches a spec; stored is when this process stored it (zero: only loaded).
+func (c *specCache) put(digest string, spec *aiasv1alpha1.WorkflowSpec, stored time.Time) {
+	c.cache().Add(digest, cachedSpec{spec: spec, stored: stored})
+}
 
 // len is how many specs are cached.
 func (c *specCache) len() int { return c.cache().Len() }
@@ -55,23 +77,16 @@ func (c *specCache) len() int { return c.cache().Len() }
 // from status: a crash in between leaves an unreferenced row, never a dangling digest)
 // and indexes the Run. A nil spec without error means the Run cannot go on: it was
 // rejected, or it waits (wait > 0) for its Workflow.
-func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run, tp *entitlements.Entitlement) (*aiasv1alpha1.WorkflowSpec, time.Duration, error) {
+func (r *RunReconciler) freeze(ctx context.Context, s *runScope, tp *entitlements.Entitlement) (*aiasv1alpha1.WorkflowSpec, time.Duration, error) {
+	run := s.run
 	if d := run.Status.SpecDigest; d != "" {
-		if spec := r.specs.get(d); spec != nil {
-			return spec, 0, nil
-		}
-		raw, err := r.Store.WorkflowSpec(ctx, d)
-		if err != nil {
-			return nil, 0, fmt.Errorf("loading the frozen workflow spec %s: %w", d, err)
-		}
-		spec := &aiasv1alpha1.WorkflowSpec{}
-		if err := json.Unmarshal(raw, spec); err != nil {
-			return nil, 0, fmt.Errorf("decoding the frozen workflow spec %s: %w", d, err)
-		}
-		r.specs.put(d, spec)
-		return spec, 0, nil
+		spec, err := r.frozenSpec(ctx, d)
+		return spec, 0, err
 	}
 
+	if run.Spec.ResumeOf != "" {
+		return r.freezeResume(ctx, s)
+	}
 	wf := &aiasv1alpha1.Workflow{}
 	err := r.Get(ctx, clientKey(run.Namespace, run.Spec.WorkflowRef.Name), wf)
 	if apierrors.IsNotFound(err) {
@@ -79,11 +94,11 @@ func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run, tp *e
 		// wait out a short grace period, then fail with a reason that names what is missing.
 		msg := fmt.Sprintf("workflow %q does not exist in namespace %s", run.Spec.WorkflowRef.Name, run.Namespace)
 		if wait := run.CreationTimestamp.Add(r.WorkflowGrace).Sub(r.Now()); wait > 0 {
-			setReady(run, metav1.ConditionUnknown, "WorkflowNotFound", msg+"; waiting briefly for it")
+			setRunAwaitingWorkflow(run, msg+"; waiting briefly for it")
 			run.Status.Message = readyMessage(run)
 			return nil, wait, nil
 		}
-		r.reject(run, aiasv1alpha1.RunFailed, "WorkflowNotFound", msg)
+		r.reject(s, aiasv1alpha1.RunFailed, aiasv1alpha1.RunReasonWorkflowNotFound, msg)
 		return nil, 0, nil
 	}
 	if err != nil {
@@ -92,7 +107,9 @@ func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run, tp *e
 
 	inputDigest, err := r.storeInput(ctx, run)
 	if errors.Is(err, store.ErrNotFound) {
-		r.reject(run, aiasv1alpha1.RunFailed, "InputNotFound", fmt.Sprintf("spec.inputRef.digest %s is not in the store", run.Spec.InputRef.Digest))
+		r.reject(s, aiasv1alpha1.RunFailed, aiasv1alpha1.RunReasonInputNotFound, fmt.Sprintf(
+			"spec.inputRef.digest %s: no input with this digest is stored for namespace %s (a Run reads only inputs stored for its own namespace)",
+			run.Spec.InputRef.Digest, run.Namespace))
 		return nil, 0, nil
 	}
 	if err != nil {
@@ -100,7 +117,7 @@ func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run, tp *e
 	}
 	values, err := params.Resolve(wf.Spec.Params, run.Spec.Params)
 	if err != nil {
-		r.reject(run, aiasv1alpha1.RunRejected, "InvalidParams", fmt.Sprintf("spec.params: %v (workflow %s)", err, wf.Name))
+		r.reject(s, aiasv1alpha1.RunRejected, aiasv1alpha1.RunReasonInvalidParams, fmt.Sprintf("spec.params: %v (workflow %s)", err, wf.Name))
 		return nil, 0, nil
 	}
 	resolved := wf.Spec.DeepCopy()
@@ -115,19 +132,63 @@ func (r *RunReconciler) freeze(ctx context.Context, run *aiasv1alpha1.Run, tp *e
 	}
 	sum := sha256.Sum256(raw)
 	digest := "sha256:" + hex.EncodeToString(sum[:])
-	if r.specs.get(digest) == nil { // every Run of a Workflow shares its spec: store it once
+	// Every Run of a Workflow shares its spec: stored once per reuse window, not per Run.
+	// Past the window it is stored again (which refreshes it), because the sweep may by
+	// then have taken a spec whose Runs were all deleted while it sat in this cache.
+	if now := r.Now(); !r.specs.storedSince(digest, now.Add(-store.SpecReuseWindow)) {
 		if _, err := r.Store.PutWorkflowSpec(ctx, raw); err != nil {
 			return nil, 0, fmt.Errorf("storing the workflow spec: %w", err)
 		}
+		r.specs.put(digest, resolved, now)
 	}
 	spec := resolved
-	r.specs.put(digest, spec)
 	run.Status.SpecDigest, run.Status.InputDigest = digest, inputDigest
-	run.Status.Steps = make([]aiasv1alpha1.StepStatus, len(spec.Steps))
-	for i, s := range spec.Steps {
+	all, _ := spec.RunSteps()
+	run.Status.Steps = make([]aiasv1alpha1.StepStatus, len(all.Steps))
+	for i, s := range all.Steps {
 		run.Status.Steps[i] = aiasv1alpha1.StepStatus{Name: s.Name, Phase: aiasv1alpha1.StepPending}
 	}
-	run.Status.StepsSummary = stepsSummary(run)
+	run.Status.StepsSummary = runengine.Summary(run.Status.Steps)
+	return spec, 0, nil
+}
+
+// freezeResume freezes a Run that resumes another: it runs the original's frozen spec
+// (parameters and step timeouts included), whatever the Workflow says now, with the
+// input its creator copied from the original.
+func (r *RunReconciler) freezeResume(ctx context.Context, s *runScope) (*aiasv1alpha1.WorkflowSpec, time.Duration, error) {
+	run := s.run
+	orig, err := r.original(ctx, s)
+	if err != nil {
+		return nil, 0, err
+	}
+	if orig == nil || orig.Status.SpecDigest == "" {
+		msg := fmt.Sprintf("spec.resumeOf: run %q does not exist in namespace %s", run.Spec.ResumeOf, run.Namespace)
+		if orig != nil {
+			msg = fmt.Sprintf("spec.resumeOf: run %q never started, so there is nothing to resume", run.Spec.ResumeOf)
+		}
+		r.reject(s, aiasv1alpha1.RunFailed, aiasv1alpha1.RunReasonOriginalNotFound, msg)
+		return nil, 0, nil
+	}
+	digest := orig.Status.SpecDigest
+	spec, err := r.frozenSpec(ctx, digest)
+	if err != nil {
+		return nil, 0, err
+	}
+	inputDigest, err := r.storeInput(ctx, run)
+	if errors.Is(err, store.ErrNotFound) {
+		r.reject(s, aiasv1alpha1.RunFailed, aiasv1alpha1.RunReasonInputNotFound, "spec.inputRef.digest: no input with this digest is stored for namespace "+run.Namespace)
+		return nil, 0, nil
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	run.Status.SpecDigest, run.Status.InputDigest = digest, inputDigest
+	all, _ := spec.RunSteps()
+	run.Status.Steps = make([]aiasv1alpha1.StepStatus, len(all.Steps))
+	for i, st := range all.Steps {
+		run.Status.Steps[i] = aiasv1alpha1.StepStatus{Name: st.Name, Phase: aiasv1alpha1.StepPending}
+	}
+	run.Status.StepsSummary = runengine.Summary(run.Status.Steps)
 	return spec, 0, nil
 }
 
@@ -140,15 +201,18 @@ func boundStepTimeouts(tp *entitlements.Entitlement, spec *aiasv1alpha1.Workflow
 	if bound == nil {
 		return
 	}
-	for i := range spec.Steps {
-		if spec.Steps[i].Timeout == nil {
-			spec.Steps[i].Timeout = bound.DeepCopy()
+	for _, steps := range [][]aiasv1alpha1.WorkflowStep{spec.Steps, spec.Finally} {
+		for i := range steps {
+			if steps[i].Timeout == nil {
+				steps[i].Timeout = bound.DeepCopy()
+			}
 		}
 	}
 }
 
-// storeInput puts inline input into the store's inputs table (by digest) and checks that
-// a referenced input is there.
+// storeInput puts inline input into the store's inputs of the Run's namespace (by
+// digest) and checks that a referenced input is stored for that namespace: a digest
+// another namespace stored resolves to nothing.
 func (r *RunReconciler) storeInput(ctx context.Context, run *aiasv1alpha1.Run) (string, error) {
 	switch {
 	case run.Spec.Input != nil:
@@ -157,9 +221,9 @@ func (r *RunReconciler) storeInput(ctx context.Context, run *aiasv1alpha1.Run) (
 		if json.Valid(content) {
 			contentType = "application/json"
 		}
-		return r.Store.PutInput(ctx, content, contentType)
+		return r.Store.PutInput(ctx, run.Namespace, content, contentType)
 	case run.Spec.InputRef != nil:
-		if _, _, err := r.Store.GetInput(ctx, run.Spec.InputRef.Digest); err != nil {
+		if _, _, err := r.Store.GetInput(ctx, run.Namespace, run.Spec.InputRef.Digest); err != nil {
 			return "", err
 		}
 		return run.Spec.InputRef.Digest, nil
@@ -169,26 +233,31 @@ func (r *RunReconciler) storeInput(ctx context.Context, run *aiasv1alpha1.Run) (
 }
 
 // reject ends a Run that never started.
-func (r *RunReconciler) reject(run *aiasv1alpha1.Run, phase aiasv1alpha1.RunPhase, reason, message string) {
+func (r *RunReconciler) reject(s *runScope, phase aiasv1alpha1.RunPhase, reason, message string) {
+	run := s.run
 	run.Status.Phase = phase
 	run.Status.Message = message
 	now := metav1.NewTime(r.Now())
 	run.Status.CompletionTime = &now
-	setReady(run, metav1.ConditionFalse, reason, message)
-	r.event(run, corev1.EventTypeWarning, reason, "%s", message)
-	r.count(run, func() { runsFinished.WithLabelValues(string(phase)).Inc() })
+	setRunEnded(run, runengine.Finish{Phase: phase, Reason: reason, Message: message})
+	s.event(corev1.EventTypeWarning, reason, "%s", message)
+	s.count(func() { runsFinished.WithLabelValues(string(phase)).Inc() })
 }
 
-// setReady sets the Ready condition and reports whether it changed.
-func setReady(run *aiasv1alpha1.Run, status metav1.ConditionStatus, reason, message string) bool {
-	return meta.SetStatusCondition(&run.Status.Conditions, metav1.Condition{
-		Type: "Ready", Status: status, Reason: reason, Message: message, ObservedGeneration: run.Generation,
-	})
-}
-
-func readyMessage(run *aiasv1alpha1.Run) string {
-	if c := meta.FindStatusCondition(run.Status.Conditions, "Ready"); c != nil {
-		return c.Message
+// frozenSpec is the frozen Workflow spec of digest: from the cache, else loaded from the
+// store (and cached as loaded, not stored: a new Run naming it stores it again).
+func (r *RunReconciler) frozenSpec(ctx context.Context, digest string) (*aiasv1alpha1.WorkflowSpec, error) {
+	if spec := r.specs.get(digest); spec != nil {
+		return spec, nil
 	}
-	return ""
+	raw, err := r.Store.WorkflowSpec(ctx, digest)
+	if err != nil {
+		return nil, fmt.Errorf("loading the frozen workflow spec %s: %w", digest, err)
+	}
+	spec := &aiasv1alpha1.WorkflowSpec{}
+	if err := json.Unmarshal(raw, spec); err != nil {
+		return nil, fmt.Errorf("decoding the frozen workflow spec %s: %w", digest, err)
+	}
+	r.specs.put(digest, spec, time.Time{})
+	return spec, nil
 }

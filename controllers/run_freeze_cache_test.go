@@ -3,6 +3,7 @@ package controllers
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 )
@@ -11,7 +12,7 @@ import (
 func TestSpecCacheIsBounded(t *testing.T) {
 	var c specCache
 	for i := range 3 * maxCachedSpecs {
-		c.put(fmt.Sprintf("sha256:%064d", i), &aiasv1alpha1.WorkflowSpec{})
+		c.put(fmt.Sprintf("sha256:%064d", i), &aiasv1alpha1.WorkflowSpec{}, time.Time{})
 	}
 	if n := c.len(); n > maxCachedSpecs {
 		t.Errorf("%d specs cached, want at most %d", n, maxCachedSpecs)

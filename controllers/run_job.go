@@ -27,15 +27,20 @@ import (
 // run unchanged instead of failing with "image will run as root".
 const stepUser = 65532
 
-// stepLabels are on the Job and its pods, for `kubectl get jobs,pods -l aias.dev/run=<run>`.
-func stepLabels(run *aiasv1alpha1.Run, step string, attempt int32) map[string]string {
-	return map[string]string{
+// stepLabels are on the Job and its pods, for `kubectl get jobs,pods -l aias.dev/run=<run>`
+// (and `-l aias.dev/step=<step>` for every item of a forEach step).
+func stepLabels(run *aiasv1alpha1.Run, u attemptUnit, attempt int32) map[string]string {
+	labels := map[string]string{
 		aiasv1alpha1.LabelRun:       run.Name,
 		aiasv1alpha1.LabelRunUID:    string(run.UID),
-		aiasv1alpha1.LabelStep:      step,
+		aiasv1alpha1.LabelStep:      u.step,
 		aiasv1alpha1.LabelAttempt:   strconv.Itoa(int(attempt)),
 		aiasv1alpha1.LabelManagedBy: aiasv1alpha1.ManagedByAias,
 	}
+	if u.item >= 0 {
+		labels[aiasv1alpha1.LabelItem] = strconv.Itoa(u.item)
+	}
+	return labels
 }
 
 // ticketLifetime is how long an attempt's ticket is accepted: the step's timeout, else
@@ -53,10 +58,45 @@ func ticketLifetime(spec *aiasv1alpha1.WorkflowSpec, step aiasv1alpha1.WorkflowS
 	return 7*24*time.Hour + uploadGrace
 }
 
-// buildJob is the Job of one step attempt (see DESIGN.md "Steps and outputs").
-func (r *RunReconciler) buildJob(run *aiasv1alpha1.Run, spec *aiasv1alpha1.WorkflowSpec, i int, attempt int32) (*batchv1.Job, error) {
+// stepPod is a step attempt's Pod as built from the frozen Workflow spec, before any Job
+// owns it: the one thing a step Pod is made from. A Job read from the cache has no pod
+// template (internal/manager's jobTransform strips Job specs), so a Pod made from a
+// cached Job would silently be an empty one; no function here takes a Job's template.
+type stepPod struct {
+	template corev1.PodTemplateSpec
+	// activeDeadlineSeconds is the step timeout, for the Job and the Pod alike.
+	activeDeadlineSeconds *int64
+}
+
+// buildJob is the Job of one step attempt (see DESIGN.md "Steps and outputs"), and the
+// Pod it runs.
+func (r *RunReconciler) buildJob(run *aiasv1alpha1.Run, spec *aiasv1alpha1.WorkflowSpec, u attemptUnit, attempt int32) (*batchv1.Job, stepPod, error) {
+	pod := r.buildStepPod(run, spec, u, attempt)
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: jobName(run.Name, u.name, attempt), Namespace: run.Namespace, Labels: stepLabels(run, u, attempt)},
+		Spec: batchv1.JobSpec{
+			// The Run controller creates the Job's one Pod and writes the Job's status: the
+			// cluster's Job controller, rate-limited and shared by every Job of the cluster,
+			// never touches it (see stepjob.ManagedBy).
+			ManagedBy: ptr.To(stepjob.ManagedBy),
+			// The Run controller retries with a new attempt (a new Job), so each Job runs once.
+			BackoffLimit:          ptr.To[int32](0),
+			Template:              *pod.template.DeepCopy(),
+			ActiveDeadlineSeconds: pod.activeDeadlineSeconds,
+		},
+	}
+	if err := controllerutil.SetControllerReference(run, job, r.Scheme); err != nil {
+		return nil, stepPod{}, err
+	}
+	return job, pod, nil
+}
+
+// buildStepPod is the Pod of attempt number attempt of u, from the frozen spec (for an
+// item, attemptSpec's: its references resolved and $AIAS_ITEM set).
+func (r *RunReconciler) buildStepPod(run *aiasv1alpha1.Run, spec *aiasv1alpha1.WorkflowSpec, u attemptUnit, attempt int32) stepPod {
+	i := u.index
 	step := spec.Steps[i]
-	labels := stepLabels(run, step.Name, attempt)
+	labels := stepLabels(run, u, attempt)
 	env := append([]corev1.EnvVar{}, step.Env...)
 	// AIAS variables come last: for duplicate names the last entry wins, so a step cannot
 	// point step-run at another run or API by accident.
@@ -67,13 +107,13 @@ func (r *RunReconciler) buildJob(run *aiasv1alpha1.Run, spec *aiasv1alpha1.Workf
 		// Not a secret on its own (the run token is): it names the attempt and its deadline.
 		corev1.EnvVar{Name: stepjob.EnvTicket, Value: r.Tokens.IssueAttempt(steptoken.Attempt{
 			Run:  steptoken.Run{Namespace: run.Namespace, Name: run.Name, UID: string(run.UID)},
-			Step: step.Name, Attempt: int(attempt), Expires: r.Now().Add(ticketLifetime(spec, step)),
+			Step: u.name, Attempt: int(attempt), Expires: r.Now().Add(ticketLifetime(spec, step)),
 		})},
 		corev1.EnvVar{Name: stepjob.EnvNamespace, Value: run.Namespace},
 		corev1.EnvVar{Name: stepjob.EnvRun, Value: run.Name},
-		corev1.EnvVar{Name: stepjob.EnvStep, Value: step.Name},
+		corev1.EnvVar{Name: stepjob.EnvStep, Value: u.name},
 		corev1.EnvVar{Name: stepjob.EnvAttempt, Value: strconv.Itoa(int(attempt))},
-		corev1.EnvVar{Name: stepjob.EnvFrom, Value: strings.Join(spec.StepDependencies(i), ",")},
+		corev1.EnvVar{Name: stepjob.EnvFrom, Value: strings.Join(inputSteps(run.Status.Steps, spec, i), ",")},
 		corev1.EnvVar{Name: stepjob.EnvWorkDir, Value: stepjob.WorkDir},
 		corev1.EnvVar{Name: stepjob.EnvOutputDir, Value: stepjob.OutputDir},
 	)
@@ -88,68 +128,58 @@ func (r *RunReconciler) buildJob(run *aiasv1alpha1.Run, spec *aiasv1alpha1.Workf
 		resources = *step.Resources
 	}
 	stepSecurity := stepSecurityContext(restricted, step.SecurityContext)
-	job := &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: jobName(run.Name, step.Name, attempt), Namespace: run.Namespace, Labels: labels},
-		Spec: batchv1.JobSpec{
-			// The Run controller creates the Job's one Pod and writes the Job's status: the
-			// cluster's Job controller, rate-limited and shared by every Job of the cluster,
-			// never touches it (see stepjob.ManagedBy).
-			ManagedBy: ptr.To(stepjob.ManagedBy),
-			// The Run controller retries with a new attempt (a new Job), so each Job runs once.
-			BackoffLimit: ptr.To[int32](0),
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec: corev1.PodSpec{
-					RestartPolicy:                corev1.RestartPolicyNever,
-					ServiceAccountName:           spec.ServiceAccountName,
-					AutomountServiceAccountToken: ptr.To(spec.ServiceAccountName != ""),
-					EnableServiceLinks:           ptr.To(false),
-					SecurityContext: &corev1.PodSecurityContext{
-						RunAsNonRoot:   ptr.To(true),
-						RunAsUser:      ptr.To[int64](stepUser),
-						RunAsGroup:     ptr.To[int64](stepUser),
-						FSGroup:        ptr.To[int64](stepUser),
-						SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-					},
-					InitContainers: []corev1.Container{{
-						Name:            stepjob.InstallContainer,
-						Image:           r.RunnerImage,
-						Command:         []string{stepjob.ImageBinary, stepjob.InstallCommand, stepjob.InstallPath},
-						VolumeMounts:    []corev1.VolumeMount{{Name: stepjob.BinVolume, MountPath: stepjob.InstallDir}},
-						SecurityContext: restricted,
-						Resources: corev1.ResourceRequirements{
-							Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
-							Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
-						},
-					}},
-					Containers: []corev1.Container{{
-						Name:    stepjob.StepContainer,
-						Image:   step.Image,
-						Command: append([]string{stepjob.RunnerPath, "step-run", "--"}, step.Command...),
-						Args:    step.Args,
-						Env:     env,
-						VolumeMounts: []corev1.VolumeMount{
-							{Name: stepjob.BinVolume, MountPath: stepjob.BinDir, ReadOnly: true},
-							{Name: stepjob.WorkVolume, MountPath: stepjob.WorkDir},
-						},
-						Resources:       resources,
-						SecurityContext: stepSecurity,
-					}},
-					Volumes: []corev1.Volume{
-						{Name: stepjob.BinVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-						{Name: stepjob.WorkVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
-					},
+	pod := stepPod{template: corev1.PodTemplateSpec{
+		ObjectMeta: metav1.ObjectMeta{Labels: labels},
+		Spec: corev1.PodSpec{
+			RestartPolicy:                corev1.RestartPolicyNever,
+			ServiceAccountName:           spec.ServiceAccountName,
+			AutomountServiceAccountToken: ptr.To(spec.ServiceAccountName != ""),
+			EnableServiceLinks:           ptr.To(false),
+			SecurityContext: &corev1.PodSecurityContext{
+				RunAsNonRoot:   ptr.To(true),
+				RunAsUser:      ptr.To[int64](stepUser),
+				RunAsGroup:     ptr.To[int64](stepUser),
+				FSGroup:        ptr.To[int64](stepUser),
+				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+			},
+			InitContainers: []corev1.Container{{
+				Name:            stepjob.InstallContainer,
+				Image:           r.RunnerImage,
+				Command:         []string{stepjob.ImageBinary, stepjob.InstallCommand, stepjob.InstallPath},
+				VolumeMounts:    []corev1.VolumeMount{{Name: stepjob.BinVolume, MountPath: stepjob.InstallDir}},
+				SecurityContext: restricted,
+				Resources: corev1.ResourceRequirements{
+					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
+					Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
 				},
+			}},
+			Containers: []corev1.Container{{
+				Name:    stepjob.StepContainer,
+				Image:   step.Image,
+				Command: append([]string{stepjob.RunnerPath, "step-run", "--"}, step.Command...),
+				Args:    step.Args,
+				Env:     env,
+				VolumeMounts: []corev1.VolumeMount{
+					{Name: stepjob.BinVolume, MountPath: stepjob.BinDir, ReadOnly: true},
+					{Name: stepjob.WorkVolume, MountPath: stepjob.WorkDir},
+				},
+				Resources:       resources,
+				SecurityContext: stepSecurity,
+			}},
+			Volumes: []corev1.Volume{
+				{Name: stepjob.BinVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
+				{Name: stepjob.WorkVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 			},
 		},
-	}
+	}}
+	place := spec.Placement(&step)
+	ps := &pod.template.Spec
+	ps.NodeSelector, ps.Tolerations, ps.Affinity = place.NodeSelector, place.Tolerations, place.Affinity
+	ps.PriorityClassName, ps.RuntimeClassName, ps.ImagePullSecrets = place.PriorityClassName, place.RuntimeClassName, place.ImagePullSecrets
 	if step.Timeout != nil {
-		job.Spec.ActiveDeadlineSeconds = ptr.To(max(int64(step.Timeout.Seconds()), 1))
+		pod.activeDeadlineSeconds = ptr.To(max(int64(step.Timeout.Seconds()), 1))
 	}
-	if err := controllerutil.SetControllerReference(run, job, r.Scheme); err != nil {
-		return nil, err
-	}
-	return job, nil
+	return pod
 }
 
 // stepSecurityContext is the step container's: restricted, as the step's own user and
@@ -183,30 +213,47 @@ func (r *RunReconciler) createJob(ctx context.Context, run *aiasv1alpha1.Run, jo
 	return job, nil
 }
 
-// buildPod is the attempt's one Pod, made from its Job's template as the Job controller
-// would make it: the Job's name (one Pod per Job, so the name is the Job's and a second
-// create finds the first), the template's labels (the Job's selector included), a
-// controller reference to the Job, and the step timeout as activeDeadlineSeconds so the
-// kubelet stops it in time whoever watches.
-func buildPod(job *batchv1.Job) *corev1.Pod {
-	tmpl := job.Spec.Template.DeepCopy()
+// buildPod is the attempt's one Pod, made from the frozen spec (p) as the Job controller
+// would make it from the Job's template: the Job's name (one Pod per Job, so the name is
+// the Job's and a second create finds the first), the labels the apiserver puts on a
+// Job's template (its selector among them), a controller reference to the Job, and the
+// step timeout as activeDeadlineSeconds so the kubelet stops it in time whoever watches.
+// Of the Job it reads only who it is (name, namespace, UID), which a cached Job keeps.
+func buildPod(p stepPod, job *batchv1.Job) *corev1.Pod {
+	tmpl := p.template.DeepCopy()
+	labels := tmpl.Labels
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	for k, v := range jobPodLabels(job) {
+		labels[k] = v
+	}
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: job.Name, Namespace: job.Namespace,
-			Labels: tmpl.Labels, Annotations: tmpl.Annotations,
+			Labels: labels, Annotations: tmpl.Annotations,
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(job, batchv1.SchemeGroupVersion.WithKind("Job"))},
 		},
 		Spec: tmpl.Spec,
 	}
-	pod.Spec.ActiveDeadlineSeconds = job.Spec.ActiveDeadlineSeconds
+	pod.Spec.ActiveDeadlineSeconds = p.activeDeadlineSeconds
 	return pod
 }
 
-// createPod creates the Job's Pod, or finds it when it exists and is the Job's. A Pod
-// that admission refuses for good (Pod Security, an invalid spec) is reported as
+// jobPodLabels are the labels the apiserver adds to a Job's pod template when it
+// generates the Job's selector (the legacy names too, as it still writes them).
+func jobPodLabels(job *batchv1.Job) map[string]string {
+	return map[string]string{
+		batchv1.ControllerUidLabel: string(job.UID), "controller-uid": string(job.UID),
+		batchv1.JobNameLabel: job.Name, "job-name": job.Name,
+	}
+}
+
+// createPod creates the Job's Pod from p, or finds it when it exists and is the Job's.
+// A Pod that admission refuses for good (Pod Security, an invalid spec) is reported as
 // refused, with the apiserver's message, instead of as an error to retry.
-func (r *RunReconciler) createPod(ctx context.Context, job *batchv1.Job) (refused string, err error) {
-	pod := buildPod(job)
+func (r *RunReconciler) createPod(ctx context.Context, p stepPod, job *batchv1.Job) (refused string, err error) {
+	pod := buildPod(p, job)
 	err = r.Create(ctx, pod)
 	switch {
 	case err == nil:
@@ -286,4 +333,38 @@ func (r *RunReconciler) ensureTokenSecret(ctx context.Context, run *aiasv1alpha1
 	}
 	_, err := r.createOrAdopt(ctx, run, secret, &corev1.Secret{})
 	return err
+}
+
+// inputSteps are the steps whose results make step i's input: its dependencies less
+// those that were skipped (a depends join after exclusive branches reads the branch that
+// ran), with an approval gate replaced by its own (a gate has no result: the step after
+// it reads what the gate's dependencies produced). With none left the step reads the
+// Run's input, as a step with no dependency does.
+func inputSteps(steps []aiasv1alpha1.StepStatus, spec *aiasv1alpha1.WorkflowSpec, i int) []string {
+	index := make(map[string]int, len(spec.Steps))
+	for j := range spec.Steps {
+		index[spec.Steps[j].Name] = j
+	}
+	skipped := map[string]bool{}
+	for _, st := range steps {
+		skipped[st.Name] = st.Phase == aiasv1alpha1.StepSkipped
+	}
+	var out []string
+	seen := map[string]bool{}
+	var add func(deps []string)
+	add = func(deps []string) {
+		for _, dep := range deps {
+			if seen[dep] || skipped[dep] {
+				continue
+			}
+			seen[dep] = true
+			if j, ok := index[dep]; ok && j < i && spec.Steps[j].Approval != nil {
+				add(spec.StepDependencies(j))
+				continue
+			}
+			out = append(out, dep)
+		}
+	}
+	add(spec.StepDependencies(i))
+	return out
 }

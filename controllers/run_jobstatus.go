@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/stepjob"
 )
 
@@ -17,14 +18,6 @@ import (
 // Complete=True comes with SuccessCriteriaMet=True and a completionTime not before the
 // start; Failed=True comes with FailureTarget=True and no completionTime. One write,
 // where the built-in Job controller spends three on the same Job.
-
-// Reasons of a step Job's Failed condition beyond the Job controller's own.
-const (
-	// JobReasonPodRefused: admission refused the attempt's Pod for good (Pod Security).
-	JobReasonPodRefused = "PodRefused"
-	// JobReasonPodDeleted: the attempt's Pod was deleted before it ended.
-	JobReasonPodDeleted = "PodDeleted"
-)
 
 // podEnded reports a Pod in a terminal phase.
 func podEnded(pod *corev1.Pod) bool {
@@ -47,8 +40,12 @@ func jobStatusFromPod(job *batchv1.Job, pod *corev1.Pod) *batchv1.Job {
 		return finishedJob(job, start, end, true, batchv1.JobReasonCompletionsReached, "Reached expected number of succeeded pods")
 	}
 	reason, msg := batchv1.JobReasonBackoffLimitExceeded, "Job has reached the specified backoff limit"
-	if pod.Status.Reason == "DeadlineExceeded" {
+	switch {
+	case pod.Status.Reason == "DeadlineExceeded":
 		reason, msg = batchv1.JobReasonDeadlineExceeded, "Job was active longer than specified deadline"
+	case stepTerminationReason(pod) == "OOMKilled":
+		// Kept in the Job's condition: the Pod may be gone when the attempt is read again.
+		reason, msg = aiasv1alpha1.StepJobReasonOOMKilled, "the step's container was killed: out of memory"
 	}
 	return finishedJob(job, start, end, false, reason, msg)
 }
@@ -97,6 +94,17 @@ func setJobCondition(j *batchv1.Job, t batchv1.JobConditionType, reason, message
 
 // stepExitCode is the step container's exit code in an ended Pod; nil when it has none
 // (it never ran, or the Pod failed before it).
+// stepTerminationReason is the kubelet's reason for the step container's end
+// ("OOMKilled", "Error", "Completed"), "" while it has not ended.
+func stepTerminationReason(pod *corev1.Pod) string {
+	for _, cs := range pod.Status.ContainerStatuses {
+		if cs.Name == stepjob.StepContainer && cs.State.Terminated != nil {
+			return cs.State.Terminated.Reason
+		}
+	}
+	return ""
+}
+
 func stepExitCode(pod *corev1.Pod) *int32 {
 	for _, cs := range pod.Status.ContainerStatuses {
 		if cs.Name == stepjob.StepContainer && cs.State.Terminated != nil {

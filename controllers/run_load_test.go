@@ -20,7 +20,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
-	"github.com/aias-dev/aias/internal/nodeagent"
+	"github.com/aias-dev/aias/internal/testrig/nodeagent"
 	"github.com/aias-dev/aias/webhookserver/stepapi"
 )
 
@@ -266,7 +266,7 @@ func TestRunQuotaRaceTwoHundred(t *testing.T) {
 		t.Errorf("%d running and %d rejected, want 100 and 100", running, rejected)
 	}
 	period := periodStart(tenant, time.Now())
-	if n, err := testStore.TenantRuns(h.ctx, h.ns, period); err != nil || n != 100 {
+	if n, err := testStore.TenantRuns(h.ctx, string(tenant.UID), period); err != nil || n != 100 {
 		t.Errorf("store counts %d runs (%v), want 100", n, err)
 	}
 }

@@ -70,7 +70,7 @@ func (g *runGauges) Collect(ch chan<- prometheus.Metric) {
 			queued[wf{r.Namespace, r.Spec.WorkflowRef.Name}]++
 		}
 	}
-	for _, p := range []aiasv1alpha1.RunPhase{aiasv1alpha1.RunPending, aiasv1alpha1.RunQueued, aiasv1alpha1.RunRunning,
+	for _, p := range []aiasv1alpha1.RunPhase{aiasv1alpha1.RunPending, aiasv1alpha1.RunQueued, aiasv1alpha1.RunRunning, aiasv1alpha1.RunWaiting,
 		aiasv1alpha1.RunSucceeded, aiasv1alpha1.RunFailed, aiasv1alpha1.RunCanceled, aiasv1alpha1.RunRejected} {
 		ch <- prometheus.MustNewConstMetric(runsDesc, prometheus.GaugeValue, float64(byPhase[p]), string(p))
 	}

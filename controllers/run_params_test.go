@@ -85,7 +85,7 @@ func TestWorkflowUndeclaredParam(t *testing.T) {
 		Params: []aiasv1alpha1.WorkflowParam{{Name: "branch"}},
 		Steps:  []aiasv1alpha1.WorkflowStep{{Name: "a", Image: "busybox", Command: []string{"echo"}, Args: []string{"$(params.brnach)"}}},
 	})
-	c := h.waitReady("typo", metav1.ConditionFalse, ReasonUndeclaredParam)
+	c := h.waitReady("typo", metav1.ConditionFalse, aiasv1alpha1.ReasonUndeclaredParam)
 	if !strings.Contains(c.Message, "spec.steps[0].args[0]: $(params.brnach)") {
 		t.Errorf("message %q", c.Message)
 	}

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"k8s.io/apimachinery/pkg/api/resource"
 	"strings"
 	"testing"
 	"time"
@@ -111,7 +112,7 @@ func TestRunPodRefusedByPodSecurity(t *testing.T) {
 		t.Errorf("run message = %q", run.Status.Message)
 	}
 	job := h.jobs("refused")["refused-root-1"]
-	if c := findJobCondition(job, batchv1.JobFailed); c == nil || c.Reason != JobReasonPodRefused {
+	if c := findJobCondition(job, batchv1.JobFailed); c == nil || c.Reason != aiasv1alpha1.StepJobReasonPodRefused {
 		t.Errorf("job conditions = %+v", job.Status.Conditions)
 	}
 	if n := len(h.pods("refused")); n != 0 {
@@ -139,7 +140,7 @@ func TestRunPodDeletedFailsAttempt(t *testing.T) {
 	}
 	h.waitJobs("del", "del-a-1", "del-a-2")
 	job := h.jobs("del")["del-a-1"]
-	if c := findJobCondition(job, batchv1.JobFailed); c == nil || c.Reason != JobReasonPodDeleted {
+	if c := findJobCondition(job, batchv1.JobFailed); c == nil || c.Reason != aiasv1alpha1.StepJobReasonPodDeleted {
 		t.Errorf("first attempt's Job = %+v", job.Status.Conditions)
 	}
 	h.finishJob("del", "del-a-2", 0, "")
@@ -149,9 +150,29 @@ func TestRunPodDeletedFailsAttempt(t *testing.T) {
 	}
 }
 
+// A step container the kernel killed at its memory limit (the kubelet says OOMKilled)
+// fails its step naming out-of-memory and the limit, not the signal; the reason stays
+// in the Job's condition for any later read.
+func TestRunOOMKilledNamesTheLimit(t *testing.T) {
+	h := newRunHarness(t)
+	a := step("a")
+	a.Resources = &corev1.ResourceRequirements{Limits: corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("48Mi")}}
+	h.workflow("w", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{a}})
+	h.run("oom", "w", "")
+	h.waitJobs("oom", "oom-a-1")
+	h.endPod("oom-a-1", 137, "OOMKilled")
+	run := h.waitPhase("oom", aiasv1alpha1.RunFailed)
+	if got := run.Status.Steps[0].Message; got != "killed: out of memory (limit 48Mi)" {
+		t.Errorf("step message %q", got)
+	}
+	if c := findJobCondition(h.jobs("oom")["oom-a-1"], batchv1.JobFailed); c == nil || c.Reason != aiasv1alpha1.StepJobReasonOOMKilled {
+		t.Errorf("Job condition %+v", c)
+	}
+}
+
 // A manager that stops between creating an attempt's Job and its Pod leaves a Job
 // without a Pod; the next manager creates the Pod (the Job is young and no process saw
-// its Pod), from the Job as stored: its cache keeps no pod templates, as in production.
+// its Pod), from the frozen spec: its cache keeps no pod templates, as in production.
 func TestRunCreatesMissingPodAfterRestart(t *testing.T) {
 	h := newRunHarness(t)
 	h.workflow("w", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{step("a")}})

@@ -12,15 +12,16 @@ import (
 // internal/entitlements (the Tenant of the namespace's name, its plan computed now from
 // the cached Tenant and Plans, never from a status that may lag), so a Run can never
 // start on a stale, larger plan. nil: the namespace belongs to no Tenant and no plan
-// limits apply. A Tenant whose plan does not exist has a nil Plan: nothing can be
-// enforced, and refusing every Run for a typo would be worse than a missing limit (the
-// Tenant's Ready condition says so).
+// limits apply. A Tenant whose plan does not exist has a nil Plan and the limits of a
+// plan that allows nothing: its Runs are Rejected (QuotaExceeded) naming the missing
+// plan, never run unlimited (the Tenant's Ready condition says PlanNotFound as well).
 func (r *RunReconciler) planOf(ctx context.Context, namespace string) (*entitlements.Entitlement, error) {
 	res := entitlements.Resolver{Reader: r.Client, DefaultPlan: r.DefaultPlan, PastDueGrace: r.PastDueGrace, Now: r.Now}
 	return res.ForNamespace(ctx, namespace)
 }
 
-// concurrentLimit is the tenant-wide slot limit for ClaimSlot: 0 for none.
+// concurrentLimit is the tenant-wide slot limit for ClaimSlot: 0 for none. A plan's
+// explicit 0 never reaches it (claimSlot queues such Runs first).
 func concurrentLimit(e *entitlements.Entitlement) int {
 	if l := e.Limits().ConcurrentRuns; l != nil {
 		return int(*l)

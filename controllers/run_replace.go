@@ -11,9 +11,6 @@ import (
 	"github.com/aias-dev/aias/internal/params"
 )
 
-// ReasonSuperseded ends a Run that a newer Run of the same concurrency key replaced.
-const ReasonSuperseded = "Superseded"
-
 // concurrencyKey is the Run's value of spec.concurrency.key ("" without one). The params
 // were checked when the spec was frozen.
 func concurrencyKey(spec *aiasv1alpha1.WorkflowSpec, run *aiasv1alpha1.Run) (string, error) {
@@ -47,7 +44,8 @@ func keyNote(key string) string {
 // run itself is the one superseded (reconciles of a burst may come in any order; the
 // newest Run always wins). Canceling is a spec patch, idempotent, so a restart halfway
 // through finishes the job on the next reconcile.
-func (r *RunReconciler) replaceEarlier(ctx context.Context, run *aiasv1alpha1.Run, spec *aiasv1alpha1.WorkflowSpec, key string) (string, error) {
+func (r *RunReconciler) replaceEarlier(ctx context.Context, s *runScope, key string) (string, error) {
+	run, spec := s.run, s.spec
 	runs, err := runsOfWorkflow(ctx, r.Client, run.Namespace, run.Spec.WorkflowRef.Name)
 	if err != nil {
 		return "", err
@@ -85,7 +83,7 @@ func (r *RunReconciler) replaceEarlier(ctx context.Context, run *aiasv1alpha1.Ru
 		}
 	}
 	if len(older) > 0 {
-		r.event(run, corev1.EventTypeNormal, "Replaced", "canceled %d earlier run(s)%s (policy Replace)", len(older), keyNote(key))
+		s.event(corev1.EventTypeNormal, aiasv1alpha1.RunEventReplaced, "canceled %d earlier run(s)%s (policy Replace)", len(older), keyNote(key))
 	}
 	return "", nil
 }

@@ -3,30 +3,24 @@ package controllers
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/runengine"
 	"github.com/aias-dev/aias/internal/store"
 )
 
-// Retry backoff defaults, as documented on RetryBackoff.
-const (
-	defaultBackoff    = 10 * time.Second
-	defaultFactor     = 2
-	defaultMaxBackoff = 5 * time.Minute
-)
-
 // stepJobs are a Run's Jobs by step attempt (from their labels, so a Job is found
-// whatever naming rule made its name), and the highest attempt seen per step.
+// whatever naming rule made its name), and the highest attempt seen per step; an item
+// of a forEach step counts as the step aiasv1alpha1.ItemStepName(step, index).
 type stepJobs struct {
 	byAttempt  map[stepAttempt]*batchv1.Job
 	maxAttempt map[string]int32
@@ -49,7 +43,7 @@ func (r *RunReconciler) listStepJobs(ctx context.Context, run *aiasv1alpha1.Run)
 		if err != nil {
 			continue
 		}
-		step := j.Labels[aiasv1alpha1.LabelStep]
+		step := unitOfJob(j.Labels)
 		sj.byAttempt[stepAttempt{step, int32(a)}] = j
 		if int32(a) > sj.maxAttempt[step] {
 			sj.maxAttempt[step] = int32(a)
@@ -58,247 +52,333 @@ func (r *RunReconciler) listStepJobs(ctx context.Context, run *aiasv1alpha1.Run)
 	return sj, nil
 }
 
-// advance moves a running Run forward: it finishes attempts whose Jobs are done, retries
-// failed ones after their backoff, starts steps whose dependencies all succeeded, and
-// ends the Run when nothing is left to do. Steps are visited in spec order, and a step
-// only depends on earlier ones, so one pass settles everything a pass can.
-func (r *RunReconciler) advance(ctx context.Context, run *aiasv1alpha1.Run, spec *aiasv1alpha1.WorkflowSpec) (ctrl.Result, error) {
-	p := &stepPass{r: r, run: run, spec: spec, now: r.Now()}
-	if timedOut, err := p.enforceRunTimeout(ctx); timedOut || err != nil {
-		return ctrl.Result{}, err
+// advance moves a running Run forward: it observes the attempt each unfinished step is
+// on, lets the engine decide (internal/runengine), and carries the decision out: the
+// steps' status, the attempts to create, the events, the Run's end.
+func (r *RunReconciler) advance(ctx context.Context, s *runScope) (ctrl.Result, error) {
+	run := s.run
+	in := runengine.Input{Spec: s.spec, MainSteps: s.mainSteps, Status: &run.Status, Now: r.Now(), Attempts: map[string]runengine.Attempt{},
+		Aggregated: map[string]runengine.ResultArray{}, Resume: run.Spec.ResumeOf != ""}
+	if fansOut(s.spec, run.Status.Steps) {
+		var err error
+		if in.ItemsPerStep, err = r.itemsPerStep(ctx, run.Namespace); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
-	jobs, err := r.listStepJobs(ctx, run)
+	if !runengine.TimedOut(in) {
+		var err error
+		if in.Attempts, err = r.observeAttempts(ctx, s, in.Now); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	in.Depth = runDepth(run)
+	children, err := r.observeChildren(ctx, s)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	p.jobs = jobs
-	p.tokenReady = anyAttemptStarted(run)
-	for i := range spec.Steps {
-		if res, err := p.visit(ctx, i); err != nil || !res.IsZero() {
-			return res, err
+	in.Children = children
+	if gatesOpen(s.spec, run.Status.Steps) {
+		var err error
+		if in.Approvals, err = r.approvals(ctx, run); err != nil {
+			return ctrl.Result{}, err
 		}
 	}
-	run.Status.StepsSummary = stepsSummary(run)
-	if ended, err := r.endIfSettled(ctx, run); ended || err != nil {
+	s.tokenReady = runengine.AnyAttemptStarted(run.Status.Steps)
+	values, err := r.runValues(ctx, s)
+	if err != nil {
 		return ctrl.Result{}, err
 	}
-	return p.requeue(), nil
-}
-
-// stepPass is one pass of advance over a Run's steps.
-type stepPass struct {
-	r    *RunReconciler
-	run  *aiasv1alpha1.Run
-	spec *aiasv1alpha1.WorkflowSpec
-	jobs stepJobs
-	now  time.Time
-	// wake is the soonest time something is due (a retry, the Run's deadline); zero: none.
-	wake time.Time
-	// tokenReady: the Run's token Secret exists (it is made before the first attempt).
-	tokenReady bool
-}
-
-func (p *stepPass) wakeAt(t time.Time) {
-	if p.wake.IsZero() || t.Before(p.wake) {
-		p.wake = t
+	in.Values, s.values = values, &in.Values
+	for {
+		before := run.Status.Steps
+		d := runengine.Decide(in)
+		if len(d.NeedResults) > 0 {
+			// A step about to start reads results not loaded yet: load them and decide
+			// again (they are then Loaded, so the engine does not ask twice).
+			if err := r.loadResults(ctx, d.Steps, &in.Values, d.NeedResults); err != nil {
+				return ctrl.Result{}, err
+			}
+			continue
+		}
+		if len(d.NeedCache) > 0 {
+			// Steps with cache about to start: look their keys up (taking a hit's
+			// outputs) and decide again.
+			if in.Cache == nil {
+				in.Cache = map[string]runengine.CacheLookup{}
+			}
+			for _, i := range d.NeedCache {
+				look, err := r.lookupCache(ctx, s, in, d.Steps, i)
+				if err != nil {
+					return ctrl.Result{}, err
+				}
+				in.Cache[s.spec.Steps[i].Name] = look
+			}
+			continue
+		}
+		if len(d.Aggregate) > 0 {
+			// forEach steps whose items all ended: store their result arrays and decide
+			// again with them.
+			for _, i := range d.Aggregate {
+				array, err := r.writeResultArray(ctx, s, d.Steps, i)
+				if err != nil {
+					return ctrl.Result{}, err
+				}
+				in.Aggregated[s.spec.Steps[i].Name] = array
+			}
+			continue
+		}
+		if d.Stop != nil && run.Status.Stopping == nil {
+			// The Run's timeout passed: its running steps' Jobs stop before any finally
+			// step starts.
+			if err := r.stop(ctx, s, d.Stop); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+		if err := r.recordCache(ctx, s, in, before, d.Steps); err != nil {
+			return ctrl.Result{}, err
+		}
+		run.Status.Steps = d.Steps
+		run.Status.StepsSummary = runengine.Summary(run.Status.Steps)
+		s.events(d.Events)
+		if d.Finish != nil {
+			return ctrl.Result{}, r.finish(ctx, s, *d.Finish)
+		}
+		if d.RefreshArtifacts {
+			if err := r.refreshArtifacts(ctx, run); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+		if len(d.Starts) > 0 && run.Status.Phase == aiasv1alpha1.RunWaiting {
+			// The Run gave its slot back while it waited at a gate.
+			held, err := r.claimAfterWaiting(ctx, s)
+			if err != nil || !held {
+				for _, undone := range d.Starts {
+					undoStart(run.Status.Steps, before, undone)
+				}
+				run.Status.StepsSummary = runengine.Summary(run.Status.Steps)
+				return ctrl.Result{RequeueAfter: r.QueueRecheck}, err
+			}
+		}
+		if len(d.StartChildren) > 0 {
+			if err := r.startChildren(ctx, s, d.StartChildren); err != nil {
+				return ctrl.Result{}, err
+			}
+		}
+		refused, err := r.startAttempts(ctx, s, d.Starts, before)
+		if err == nil {
+			err = r.setRunningPhase(ctx, s)
+		}
+		if err != nil || refused == nil {
+			return ctrl.Result{RequeueAfter: d.RequeueAfter}, err
+		}
+		// An attempt ended as it started (its Pod was refused): decide again with its end,
+		// before any later step starts.
+		in.Attempts[refused.Step] = *refused
 	}
 }
 
-// requeue comes back when the soonest thing is due, else waits for an event.
-func (p *stepPass) requeue() ctrl.Result {
-	if p.wake.IsZero() {
-		return ctrl.Result{}
+// startAttempts creates the attempts the engine asked for, in order. It stops at the
+// first attempt that ended at once (its Pod refused) and returns it; the steps whose
+// attempts it did not create get back their status from before the decision.
+func (r *RunReconciler) startAttempts(ctx context.Context, s *runScope, starts []runengine.Start, before []aiasv1alpha1.StepStatus) (*runengine.Attempt, error) {
+	for k, start := range starts {
+		ended, created, err := r.startAttempt(ctx, s, start)
+		if err != nil || ended != nil {
+			from := k + 1
+			if !created {
+				from = k
+			}
+			for _, undone := range starts[from:] {
+				undoStart(s.run.Status.Steps, before, undone)
+			}
+			s.run.Status.StepsSummary = runengine.Summary(s.run.Status.Steps)
+			return ended, err
+		}
 	}
-	return ctrl.Result{RequeueAfter: max(p.wake.Sub(p.now), time.Millisecond)}
+	return nil, nil
 }
 
-// enforceRunTimeout fails the Run once spec.timeout has passed since it started, and
-// otherwise makes the pass wake at the deadline.
-func (p *stepPass) enforceRunTimeout(ctx context.Context) (bool, error) {
-	if p.spec.Timeout == nil || p.run.Status.StartTime == nil {
-		return false, nil
+// undoStart puts back what a start the engine decided but that was not created
+// changed: the step's status, or for an item the item's (the step's other items may
+// have started in the same decision).
+func undoStart(steps, before []aiasv1alpha1.StepStatus, start runengine.Start) {
+	if start.Item < 0 {
+		steps[start.Index] = before[start.Index]
+		return
 	}
-	deadline := p.run.Status.StartTime.Add(p.spec.Timeout.Duration)
-	if p.now.Before(deadline) {
-		p.wakeAt(deadline)
-		return false, nil
+	st := &steps[start.Index]
+	if was := before[start.Index].Items; start.Item < len(was) {
+		st.Items[start.Item] = was[start.Item]
+		return
 	}
-	msg := fmt.Sprintf("workflow timeout of %s exceeded", p.spec.Timeout.Duration)
-	endSteps(p.run, aiasv1alpha1.StepFailed, msg)
-	return true, p.r.finish(ctx, p.run, aiasv1alpha1.RunFailed, "Timeout", msg)
+	// The step fanned out in this decision: the item was pending.
+	st.Items[start.Item] = aiasv1alpha1.ItemStatus{Phase: aiasv1alpha1.StepPending}
 }
 
-// anyAttemptStarted reports that some step has had an attempt, so the token Secret was
-// made already (only a Run starting its first attempt needs it ensured; a deleted Secret
-// fails steps visibly).
-func anyAttemptStarted(run *aiasv1alpha1.Run) bool {
-	for _, st := range run.Status.Steps {
-		if st.Attempts > 0 {
+// observeAttempts is what the engine needs to know of the attempt each unfinished step
+// is on: the one its status records if it runs, or a newer one whose Job the status does
+// not know of yet (created just before a crash or a lost status write). Steps are
+// observed in spec order, and no further than the first whose attempt is not settled
+// yet: the engine stops there too.
+func (r *RunReconciler) observeAttempts(ctx context.Context, s *runScope, now time.Time) (map[string]runengine.Attempt, error) {
+	run := s.run
+	jobs, err := r.listStepJobs(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]runengine.Attempt{}
+	for i := range s.spec.Steps {
+		st := &run.Status.Steps[i]
+		if runengine.StepFinished(st.Phase) {
+			continue
+		}
+		for _, u := range unitsToObserve(s.spec, i, st, jobs) {
+			phase, n, recorded := u.status(run)
+			job := ""
+			if recorded != nil {
+				job = *recorded
+			}
+			if latest := jobs.maxAttempt[u.name]; latest > n {
+				n, job = latest, ""
+			} else if phase != aiasv1alpha1.StepRunning {
+				continue
+			}
+			a, err := r.observeAttempt(ctx, s, u, n, job, jobs.byAttempt[stepAttempt{u.name, n}], now)
+			if err != nil {
+				return nil, err
+			}
+			out[u.name] = a
+			if a.State == runengine.Unsettled {
+				return out, nil
+			}
+		}
+	}
+	return out, nil
+}
+
+// unitsToObserve are the attempt lines of step i: the step itself, or the items of a
+// forEach step, those in its status and those whose Jobs exist while the status does
+// not list them yet (created just before a crash, in the pass that fanned it out).
+func unitsToObserve(spec *aiasv1alpha1.WorkflowSpec, i int, st *aiasv1alpha1.StepStatus, jobs stepJobs) []attemptUnit {
+	if spec.Steps[i].ForEach == "" {
+		return []attemptUnit{stepUnit(spec, i)}
+	}
+	units := make([]attemptUnit, 0, len(st.Items))
+	for k := range st.Items {
+		units = append(units, itemUnit(spec, i, k))
+	}
+	if len(st.Items) == 0 {
+		prefix := spec.Steps[i].Name + "."
+		for name := range jobs.maxAttempt {
+			if rest, ok := strings.CutPrefix(name, prefix); ok {
+				if k, err := strconv.Atoi(rest); err == nil && k >= 0 && k < aiasv1alpha1.MaxItemsPerStep {
+					units = append(units, itemUnit(spec, i, k))
+				}
+			}
+		}
+		sort.Slice(units, func(a, b int) bool { return units[a].item < units[b].item })
+	}
+	return units
+}
+
+// fansOut reports a forEach step that has not fanned out yet.
+func fansOut(spec *aiasv1alpha1.WorkflowSpec, steps []aiasv1alpha1.StepStatus) bool {
+	for i := range spec.Steps {
+		if spec.Steps[i].ForEach != "" && i < len(steps) && (steps[i].Phase == aiasv1alpha1.StepPending || steps[i].Phase == "") {
 			return true
 		}
 	}
 	return false
 }
 
-// visit moves step i forward by what its phase allows. A non-zero result or an error
-// ends the pass.
-func (p *stepPass) visit(ctx context.Context, i int) (ctrl.Result, error) {
-	step, st := &p.spec.Steps[i], &p.run.Status.Steps[i]
-	if stepFinished(st.Phase) {
-		return ctrl.Result{}, nil
+// itemsPerStep is the plan's itemsPerStep for the namespace; 0: no plan limit.
+func (r *RunReconciler) itemsPerStep(ctx context.Context, namespace string) (int, error) {
+	e, err := r.planOf(ctx, namespace)
+	if err != nil || e == nil {
+		return 0, err
 	}
-	p.adoptUnrecordedJob(step, st)
-	switch st.Phase {
-	case aiasv1alpha1.StepPending:
-		blocker, ready := dependencyState(p.run, p.spec, i)
-		if blocker != "" || failing(p.run) {
-			st.Phase = aiasv1alpha1.StepSkipped
-			st.Message = "not run: " + firstNonEmpty(blocker, "another step failed")
-			return ctrl.Result{}, nil
+	if l := e.Limits().ItemsPerStep; l != nil {
+		if *l == 0 {
+			return -1, nil // none at all
 		}
-		if ready {
-			return ctrl.Result{}, p.start(ctx, i, 1)
-		}
-	case aiasv1alpha1.StepRetrying:
-		if next := st.NextAttemptTime; next != nil && p.now.Before(next.Time) {
-			p.wakeAt(next.Time)
-			return ctrl.Result{}, nil
-		}
-		return ctrl.Result{}, p.start(ctx, i, st.Attempts+1)
-	case aiasv1alpha1.StepRunning:
-		return p.observe(ctx, step, st)
+		return int(*l), nil
 	}
-	return ctrl.Result{}, nil
+	return 0, nil
 }
 
-// adoptUnrecordedJob takes over a Job the status does not know of yet (created just
-// before a crash or a lost status write) rather than starting the attempt again.
-func (p *stepPass) adoptUnrecordedJob(step *aiasv1alpha1.WorkflowStep, st *aiasv1alpha1.StepStatus) {
-	n := p.jobs.maxAttempt[step.Name]
-	if n <= st.Attempts {
-		return
-	}
-	job := p.jobs.byAttempt[stepAttempt{step.Name, n}]
-	st.Phase, st.Attempts, st.JobName, st.NextAttemptTime = aiasv1alpha1.StepRunning, n, job.Name, nil
-	if st.StartTime == nil {
-		st.StartTime = &job.CreationTimestamp
-	}
-}
-
-// endIfSettled finishes the Run when every step succeeded, or when a step failed and
-// nothing is running any more (steps not started are skipped).
-func (r *RunReconciler) endIfSettled(ctx context.Context, run *aiasv1alpha1.Run) (bool, error) {
-	switch {
-	case allSucceeded(run):
-		return true, r.finish(ctx, run, aiasv1alpha1.RunSucceeded, "Succeeded", fmt.Sprintf("all %d steps succeeded", len(run.Status.Steps)))
-	case failing(run) && !active(run):
-		for i := range run.Status.Steps {
-			if st := &run.Status.Steps[i]; st.Phase == aiasv1alpha1.StepPending {
-				st.Phase, st.Message = aiasv1alpha1.StepSkipped, "not run: another step failed"
-			}
+// observeAttempt reads attempt n of u from its Job (nil: not in the cache) and Pod:
+// it ran and ended, its Job or Pod went missing, or it still runs.
+func (r *RunReconciler) observeAttempt(ctx context.Context, s *runScope, u attemptUnit, n int32, recorded string, job *batchv1.Job, now time.Time) (runengine.Attempt, error) {
+	run, step := s.run, u.name
+	if job == nil {
+		name := recorded // as recorded when the attempt started
+		if name == "" {
+			name = jobName(run.Name, step, n)
 		}
-		failed := firstFailed(run)
-		return true, r.finish(ctx, run, aiasv1alpha1.RunFailed, "StepFailed", fmt.Sprintf("step %s failed: %s", failed.Name, failed.Message))
+		gone, err := r.absent(ctx, clientKey(run.Namespace, name), &batchv1.Job{})
+		if err != nil {
+			return runengine.Attempt{}, err
+		}
+		if !gone {
+			return runengine.NotYetKnown(step, n, name, time.Time{}, time.Second), nil
+		}
+		return runengine.Finished(step, n, name, time.Time{}, runengine.End{
+			FinishedAt: now, Reason: runengine.ReasonJobDeleted, Message: "the step's Job was deleted before it finished",
+		}), nil
 	}
-	return false, nil
+	var exitCode *int32
+	if done, _, _ := jobResult(job); done {
+		exitCode = r.cachedExitCode(ctx, job)
+	} else {
+		ended, code, res, err := r.followPod(ctx, s, u, n, job)
+		switch {
+		case err != nil:
+			return runengine.Attempt{}, err
+		case ended == nil && res.RequeueAfter > 0:
+			return runengine.NotYetKnown(step, n, job.Name, job.CreationTimestamp.Time, res.RequeueAfter), nil
+		case ended == nil:
+			return runengine.Running(step, n, job.Name, job.CreationTimestamp.Time), nil
+		}
+		job, exitCode = ended, code
+	}
+	a, err := r.endedAttempt(ctx, s, step, n, job, exitCode)
+	if err == nil {
+		r.children.forget(job.UID)
+	}
+	return a, err
 }
 
-// observeJob reads a finished attempt's Job and the outcome step-run reported; exitCode
-// is the step container's as the Pod tells it (nil when unknown), for a step-run that
-// could not report (killed, or the node went away).
-func (r *RunReconciler) observeJob(ctx context.Context, run *aiasv1alpha1.Run, step *aiasv1alpha1.WorkflowStep, st *aiasv1alpha1.StepStatus, job *batchv1.Job, exitCode *int32) error {
-	done, succeeded, cond := jobResult(job)
-	if !done {
-		return nil
-	}
-	outcome, err := r.Store.StepAttemptOutcome(ctx, string(run.UID), st.Name, int(st.Attempts))
-	reported := err == nil
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return err
-	}
+// endedAttempt is the engine's view of attempt n of step, whose Job has finished: how
+// the Job ended, the step container's exitCode (nil when unknown), and what step-run
+// reported of it (its result when it succeeded, its outcome when it failed).
+func (r *RunReconciler) endedAttempt(ctx context.Context, s *runScope, step string, n int32, job *batchv1.Job, exitCode *int32) (runengine.Attempt, error) {
+	run := s.run
+	_, succeeded, cond := jobResult(job)
 	finished := cond.LastTransitionTime.Time
 	if job.Status.CompletionTime != nil {
 		finished = job.Status.CompletionTime.Time
 	}
 	if started := job.Status.StartTime; started != nil {
 		label, took := map[bool]string{true: "Succeeded", false: "Failed"}[succeeded], finished.Sub(started.Time).Seconds()
-		r.count(run, func() { stepDuration.WithLabelValues(label).Observe(took) })
+		s.count(func() { stepDuration.WithLabelValues(label).Observe(took) })
 	}
+	end := runengine.End{Succeeded: succeeded, FinishedAt: finished, Reason: cond.Reason, Message: cond.Message, ExitCode: exitCode}
 	if succeeded {
-		st.Phase, st.Message = aiasv1alpha1.StepSucceeded, ""
-		st.ExitCode = ptrInt32(0)
-		t := metav1.NewTime(finished)
-		st.CompletionTime = &t
-		res, err := r.Store.AttemptResult(ctx, string(run.UID), st.Name, int(st.Attempts))
+		res, err := r.Store.AttemptResult(ctx, string(run.UID), step, int(n))
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
+			return runengine.Attempt{}, err
 		}
-		st.OutputDigest = res.Digest
-		// No event: success shows in status, and apiserver writes per Run are budgeted
-		// (events for start, retry, failure and the Run's end tell the story).
-		return r.refreshArtifacts(ctx, run)
-	}
-	code, msg := exitCode, cond.Message
-	switch {
-	case reported:
-		code, msg = ptrInt32(int32(outcome.ExitCode)), outcome.Message
-	case exitCode != nil && cond.Reason == batchv1.JobReasonBackoffLimitExceeded:
-		msg = containerExitMessage(*exitCode)
-	}
-	if cond.Reason == batchv1.JobReasonDeadlineExceeded && step.Timeout != nil {
-		msg = fmt.Sprintf("timed out after %s", step.Timeout.Duration)
-	}
-	r.attemptFailed(run, step, st, finished, code, firstNonEmpty(msg, "the step's Job failed"))
-	return nil
-}
-
-// containerExitMessage explains the exit code of a step container whose step-run did not
-// report (it was killed, or died with the container).
-func containerExitMessage(code int32) string {
-	switch {
-	case code == 137:
-		return "the step's container was killed (exit code 137)"
-	case code > 128 && code < 128+65:
-		return fmt.Sprintf("the step's container was terminated by signal %d (exit code %d)", code-128, code)
-	}
-	return fmt.Sprintf("the step's container exited with code %d", code)
-}
-
-// attemptFailed schedules the next attempt when the step has retries left, else fails it.
-func (r *RunReconciler) attemptFailed(run *aiasv1alpha1.Run, step *aiasv1alpha1.WorkflowStep, st *aiasv1alpha1.StepStatus, at time.Time, code *int32, msg string) {
-	st.ExitCode, st.Message = code, msg
-	if step.Retries != nil && st.Attempts <= step.Retries.Limit {
-		delay := backoff(step.Retries.Backoff, st.Attempts)
-		next := metav1.NewTime(at.Add(delay))
-		st.Phase, st.NextAttemptTime = aiasv1alpha1.StepRetrying, &next
-		r.event(run, corev1.EventTypeNormal, "StepRetrying", "Step %s attempt %d failed (%s); attempt %d in %s", st.Name, st.Attempts, msg, st.Attempts+1, delay)
-		return
-	}
-	t := metav1.NewTime(at)
-	st.Phase, st.CompletionTime = aiasv1alpha1.StepFailed, &t
-	r.event(run, corev1.EventTypeWarning, "StepFailed", "Step %s failed after %d attempt(s): %s", st.Name, st.Attempts, msg)
-}
-
-// backoff is the wait before the attempt after failed attempt n: duration × factor^(n-1),
-// capped at maxDuration.
-func backoff(b *aiasv1alpha1.RetryBackoff, n int32) time.Duration {
-	base, factor, limit := defaultBackoff, float64(defaultFactor), defaultMaxBackoff
-	if b != nil {
-		if b.Duration != nil {
-			base = b.Duration.Duration
-		}
-		if b.Factor != nil {
-			factor = float64(*b.Factor)
-		}
-		if b.MaxDuration != nil {
-			limit = b.MaxDuration.Duration
+		end.OutputDigest = res.Digest
+	} else {
+		outcome, err := r.Store.StepAttemptOutcome(ctx, string(run.UID), step, int(n))
+		switch {
+		case err == nil:
+			end.Report = &runengine.Report{ExitCode: int32(outcome.ExitCode), Message: outcome.Message}
+		case !errors.Is(err, store.ErrNotFound):
+			return runengine.Attempt{}, err
 		}
 	}
-	d := float64(base) * math.Pow(factor, float64(n-1))
-	if d > float64(limit) {
-		return limit
-	}
-	return time.Duration(d)
+	return runengine.Finished(step, n, job.Name, job.CreationTimestamp.Time, end), nil
 }
 
 // jobResult reads a Job's terminal condition.
@@ -315,116 +395,4 @@ func jobResult(job *batchv1.Job) (done, succeeded bool, cond batchv1.JobConditio
 		}
 	}
 	return false, false, batchv1.JobCondition{}
-}
-
-// dependencyState says whether step i can start (ready) or never will (blocker names why).
-func dependencyState(run *aiasv1alpha1.Run, spec *aiasv1alpha1.WorkflowSpec, i int) (blocker string, ready bool) {
-	ready = true
-	for _, dep := range spec.StepDependencies(i) {
-		st := stepStatus(run, dep)
-		switch {
-		case st == nil:
-			return fmt.Sprintf("dependency %s is unknown", dep), false
-		case st.Phase == aiasv1alpha1.StepSucceeded:
-		case stepFinished(st.Phase):
-			return fmt.Sprintf("dependency %s %s", dep, lower(st.Phase)), false
-		default:
-			ready = false
-		}
-	}
-	return "", ready
-}
-
-// endSteps stops every unfinished step: running ones take phase, pending ones are skipped.
-func endSteps(run *aiasv1alpha1.Run, phase aiasv1alpha1.StepPhase, msg string) {
-	for i := range run.Status.Steps {
-		st := &run.Status.Steps[i]
-		switch st.Phase {
-		case aiasv1alpha1.StepRunning, aiasv1alpha1.StepRetrying:
-			st.Phase, st.Message, st.NextAttemptTime = phase, msg, nil
-		case aiasv1alpha1.StepPending, "":
-			st.Phase, st.Message = aiasv1alpha1.StepSkipped, "not run: "+msg
-		}
-	}
-	run.Status.StepsSummary = stepsSummary(run)
-}
-
-func stepFinished(p aiasv1alpha1.StepPhase) bool {
-	switch p {
-	case aiasv1alpha1.StepSucceeded, aiasv1alpha1.StepFailed, aiasv1alpha1.StepSkipped, aiasv1alpha1.StepCanceled:
-		return true
-	}
-	return false
-}
-
-func stepStatus(run *aiasv1alpha1.Run, name string) *aiasv1alpha1.StepStatus {
-	for i := range run.Status.Steps {
-		if run.Status.Steps[i].Name == name {
-			return &run.Status.Steps[i]
-		}
-	}
-	return nil
-}
-
-func failing(run *aiasv1alpha1.Run) bool { return firstFailed(run) != nil }
-
-func firstFailed(run *aiasv1alpha1.Run) *aiasv1alpha1.StepStatus {
-	for i := range run.Status.Steps {
-		if run.Status.Steps[i].Phase == aiasv1alpha1.StepFailed {
-			return &run.Status.Steps[i]
-		}
-	}
-	return nil
-}
-
-func active(run *aiasv1alpha1.Run) bool {
-	for _, st := range run.Status.Steps {
-		if st.Phase == aiasv1alpha1.StepRunning || st.Phase == aiasv1alpha1.StepRetrying {
-			return true
-		}
-	}
-	return false
-}
-
-func allSucceeded(run *aiasv1alpha1.Run) bool {
-	for _, st := range run.Status.Steps {
-		if st.Phase != aiasv1alpha1.StepSucceeded {
-			return false
-		}
-	}
-	return len(run.Status.Steps) > 0
-}
-
-// stepsSummary is the printer column: succeeded/total.
-func stepsSummary(run *aiasv1alpha1.Run) string {
-	n := 0
-	for _, st := range run.Status.Steps {
-		if st.Phase == aiasv1alpha1.StepSucceeded {
-			n++
-		}
-	}
-	return fmt.Sprintf("%d/%d", n, len(run.Status.Steps))
-}
-
-func ptrInt32(v int32) *int32 { return &v }
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
-func lower(p aiasv1alpha1.StepPhase) string {
-	switch p {
-	case aiasv1alpha1.StepFailed:
-		return "failed"
-	case aiasv1alpha1.StepSkipped:
-		return "was skipped"
-	case aiasv1alpha1.StepCanceled:
-		return "was canceled"
-	}
-	return string(p)
 }

@@ -277,7 +277,10 @@ func endedPodStatus(pod *corev1.Pod, exitCode int32, reason string) {
 		exitCode = 137
 	}
 	termReason := "Completed"
-	if exitCode != 0 {
+	switch {
+	case reason == "OOMKilled":
+		termReason = reason
+	case exitCode != 0:
 		termReason = "Error"
 	}
 	pod.Status.ContainerStatuses = []corev1.ContainerStatus{{

@@ -3,31 +3,21 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 	_ "time/tzdata" // IANA zones even on an image without /usr/share/zoneinfo
 
 	"github.com/robfig/cron/v3"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
-)
-
-// Reasons of a Schedule's Ready condition and events.
-const (
-	ReasonInvalidSchedule = "InvalidSchedule"
-	ReasonInvalidTimeZone = "InvalidTimeZone"
-	ReasonScheduled       = "Scheduled"
-	ReasonMissedDeadline  = "MissedStartingDeadline"
+	"github.com/aias-dev/aias/internal/runs"
 )
 
 // maxTickScan bounds the ticks walked to find the latest missed one (a schedule firing
@@ -70,7 +60,7 @@ func (r *ScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	sched, loc, reason, err := parseSchedule(sc)
 	if err != nil {
 		sc.Status.NextScheduleTime = nil
-		r.setReady(sc, metav1.ConditionFalse, reason, err.Error())
+		setScheduleReady(sc, metav1.ConditionFalse, reason, err.Error(), r.now())
 		return ctrl.Result{}, nil
 	}
 	now := r.now().In(loc)
@@ -78,22 +68,22 @@ func (r *ScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	sc.Status.NextScheduleTime = &metav1.Time{Time: next}
 	wake := ctrl.Result{RequeueAfter: next.Sub(now) + 100*time.Millisecond}
 	if sc.Spec.Suspend {
-		r.setReady(sc, metav1.ConditionTrue, "Suspended", "suspended: no Runs start while spec.suspend is true")
+		setScheduleReady(sc, metav1.ConditionTrue, aiasv1alpha1.ReasonSuspended, "suspended: no Runs start while spec.suspend is true", r.now())
 		return wake, nil
 	}
 
 	tick, due := latestTick(sched, r.anchor(sc).In(loc), now)
 	if !due {
-		r.setReady(sc, metav1.ConditionTrue, ReasonScheduled, fmt.Sprintf("next Run at %s", next.UTC().Format(time.RFC3339)))
+		setScheduleReady(sc, metav1.ConditionTrue, aiasv1alpha1.ReasonScheduled, fmt.Sprintf("next Run at %s", next.UTC().Format(time.RFC3339)), r.now())
 		return wake, nil
 	}
 	if d := sc.Spec.StartingDeadline; d != nil && now.Sub(tick) > d.Duration {
 		// Too late for this tick; it is recorded as handled so that it is not retried.
 		msg := fmt.Sprintf("the tick at %s was missed by more than spec.startingDeadline (%s); next Run at %s",
 			tick.UTC().Format(time.RFC3339), d.Duration, next.UTC().Format(time.RFC3339))
-		r.Recorder.Eventf(sc, nil, corev1.EventTypeWarning, ReasonMissedDeadline, "Schedule", "%s", msg)
+		r.Recorder.Eventf(sc, nil, corev1.EventTypeWarning, aiasv1alpha1.ReasonMissedDeadline, "Schedule", "%s", msg)
 		sc.Status.LastScheduleTime = &metav1.Time{Time: tick}
-		r.setReady(sc, metav1.ConditionTrue, ReasonMissedDeadline, msg)
+		setScheduleReady(sc, metav1.ConditionTrue, aiasv1alpha1.ReasonMissedDeadline, msg, r.now())
 		return wake, nil
 	}
 	run, err := r.startRun(ctx, sc, tick)
@@ -102,8 +92,8 @@ func (r *ScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (r
 	}
 	sc.Status.LastScheduleTime = &metav1.Time{Time: tick}
 	sc.Status.LastRun = run
-	r.setReady(sc, metav1.ConditionTrue, ReasonScheduled, fmt.Sprintf("started %s for %s; next Run at %s",
-		run, tick.UTC().Format(time.RFC3339), next.UTC().Format(time.RFC3339)))
+	setScheduleReady(sc, metav1.ConditionTrue, aiasv1alpha1.ReasonScheduled, fmt.Sprintf("started %s for %s; next Run at %s",
+		run, tick.UTC().Format(time.RFC3339), next.UTC().Format(time.RFC3339)), r.now())
 	return wake, nil
 }
 
@@ -113,13 +103,13 @@ func parseSchedule(sc *aiasv1alpha1.Schedule) (cron.Schedule, *time.Location, st
 	if tz := sc.Spec.TimeZone; tz != "" {
 		l, err := time.LoadLocation(tz)
 		if err != nil {
-			return nil, nil, ReasonInvalidTimeZone, fmt.Errorf("spec.timeZone: %q is not an IANA time zone", tz)
+			return nil, nil, aiasv1alpha1.ReasonInvalidTimeZone, fmt.Errorf("spec.timeZone: %q is not an IANA time zone", tz)
 		}
 		loc = l
 	}
 	sched, err := cron.ParseStandard(sc.Spec.Cron)
 	if err != nil {
-		return nil, nil, ReasonInvalidSchedule, fmt.Errorf("spec.cron: %v", err)
+		return nil, nil, aiasv1alpha1.ReasonInvalidSchedule, fmt.Errorf("spec.cron: %v", err)
 	}
 	return sched, loc, "", nil
 }
@@ -150,39 +140,26 @@ func latestTick(sched cron.Schedule, anchor, now time.Time) (time.Time, bool) {
 
 // startRun creates the tick's Run (or finds it) and returns its name.
 func (r *ScheduleReconciler) startRun(ctx context.Context, sc *aiasv1alpha1.Schedule, tick time.Time) (string, error) {
-	name := childName(sc.Name, strconv.FormatInt(tick.Unix(), 10))
-	run := &aiasv1alpha1.Run{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: name, Namespace: sc.Namespace,
-			Labels:     map[string]string{aiasv1alpha1.LabelSchedule: sc.Name},
-			Finalizers: []string{aiasv1alpha1.RunFinalizer},
-		},
-		Spec: aiasv1alpha1.RunSpec{
-			WorkflowRef: sc.Spec.WorkflowRef,
-			Params:      sc.Spec.Params,
-			Trigger:     &aiasv1alpha1.RunTrigger{Type: aiasv1alpha1.TriggerSchedule, Schedule: sc.Name},
-		},
-	}
-	if err := controllerutil.SetControllerReference(sc, run, r.Scheme()); err != nil {
+	run, err := runs.New(runs.Request{
+		Namespace: sc.Namespace, Workflow: sc.Spec.WorkflowRef,
+		Trigger: aiasv1alpha1.TriggerSchedule, Source: runs.Source{Name: sc.Name, UID: string(sc.UID)},
+		Tick: tick, Params: sc.Spec.Params,
+		Owner: metav1.NewControllerRef(sc, aiasv1alpha1.GroupVersion.WithKind("Schedule")),
+	})
+	if err != nil {
 		return "", err
 	}
-	err := r.Create(ctx, run)
+	name := run.Name
+	err = r.Create(ctx, run)
 	switch {
 	case err == nil:
-		r.Recorder.Eventf(sc, run, corev1.EventTypeNormal, "RunStarted", "Schedule", "started run %s for the tick at %s", name, tick.UTC().Format(time.RFC3339))
+		r.Recorder.Eventf(sc, run, corev1.EventTypeNormal, aiasv1alpha1.ReasonRunStarted, "Schedule", "started run %s for the tick at %s", name, tick.UTC().Format(time.RFC3339))
 	case apierrors.IsAlreadyExists(err):
 		// This tick was started before (a restart, another leader): nothing more to do.
 	default:
 		return "", fmt.Errorf("creating run %s for the tick at %s: %w", name, tick.UTC().Format(time.RFC3339), err)
 	}
 	return name, nil
-}
-
-func (r *ScheduleReconciler) setReady(sc *aiasv1alpha1.Schedule, status metav1.ConditionStatus, reason, msg string) {
-	meta.SetStatusCondition(&sc.Status.Conditions, metav1.Condition{
-		Type: aiasv1alpha1.ConditionReady, Status: status, Reason: reason, Message: shortenNote(msg, maxConditionMessage),
-		ObservedGeneration: sc.Generation, LastTransitionTime: metav1.NewTime(r.now()).Rfc3339Copy(),
-	})
 }
 
 func (r *ScheduleReconciler) now() time.Time {

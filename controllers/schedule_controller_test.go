@@ -142,7 +142,7 @@ func TestScheduleOneRunPerTick(t *testing.T) {
 	if runs := h.runs("nightly"); len(runs) != 2 {
 		t.Errorf("a tick past its deadline started a run: %v", runs)
 	}
-	if c := meta.FindStatusCondition(got.Status.Conditions, "Ready"); c == nil || c.Reason != ReasonMissedDeadline {
+	if c := meta.FindStatusCondition(got.Status.Conditions, aiasv1alpha1.ConditionReady); c == nil || c.Reason != aiasv1alpha1.ReasonMissedDeadline {
 		t.Errorf("ready = %+v", c)
 	}
 	// The next tick runs again.
@@ -161,12 +161,12 @@ func TestScheduleValidationSuspendAndTimeZone(t *testing.T) {
 	clock.Set(time.Now())
 	r := newScheduleReconciler(clock)
 	h.create("bad-cron", aiasv1alpha1.ScheduleSpec{WorkflowRef: aiasv1alpha1.WorkflowReference{Name: "w"}, Cron: "61 * * * *"})
-	if c := meta.FindStatusCondition(h.reconcile(r, "bad-cron").Status.Conditions, "Ready"); c == nil || c.Status != metav1.ConditionFalse ||
-		c.Reason != ReasonInvalidSchedule || !strings.HasPrefix(c.Message, "spec.cron: ") {
+	if c := meta.FindStatusCondition(h.reconcile(r, "bad-cron").Status.Conditions, aiasv1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionFalse ||
+		c.Reason != aiasv1alpha1.ReasonInvalidSchedule || !strings.HasPrefix(c.Message, "spec.cron: ") {
 		t.Errorf("bad cron: %+v", c)
 	}
 	h.create("bad-tz", aiasv1alpha1.ScheduleSpec{WorkflowRef: aiasv1alpha1.WorkflowReference{Name: "w"}, Cron: "@daily", TimeZone: "Mars/Olympus"})
-	if c := meta.FindStatusCondition(h.reconcile(r, "bad-tz").Status.Conditions, "Ready"); c == nil || c.Reason != ReasonInvalidTimeZone {
+	if c := meta.FindStatusCondition(h.reconcile(r, "bad-tz").Status.Conditions, aiasv1alpha1.ConditionReady); c == nil || c.Reason != aiasv1alpha1.ReasonInvalidTimeZone {
 		t.Errorf("bad time zone: %+v", c)
 	}
 	sc := h.create("tokyo", aiasv1alpha1.ScheduleSpec{WorkflowRef: aiasv1alpha1.WorkflowReference{Name: "w"}, Cron: "0 9 * * *", TimeZone: "Asia/Tokyo", Suspend: true})

@@ -6,10 +6,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -26,6 +26,7 @@ import (
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/entitlements"
+	"github.com/aias-dev/aias/internal/store"
 )
 
 // TenantEventRecorderName is the reporting controller of the Tenant controller's events.
@@ -38,23 +39,15 @@ const (
 	labelPodSecurityEnforceVersion = "pod-security.kubernetes.io/enforce-version"
 )
 
-// Reasons of the Tenant's Ready condition and events.
-const (
-	ReasonPlanNotFound         = "PlanNotFound"
-	ReasonNamespaceTerminating = "NamespaceTerminating"
-	ReasonRoleBindingConflict  = "RoleBindingConflict"
-	ReasonNamespaceCreated     = "NamespaceCreated"
-	ReasonNamespaceAdopted     = "NamespaceAdopted"
-	ReasonPlanChanged          = "PlanChanged"
-)
-
-// TenantReconciler keeps a Tenant's namespace and its members' RoleBindings in place and
-// reports the Plan in force. It writes the Tenant's status only (not status.usage nor the
-// WithinLimits condition: TenantUsageReconciler counts those).
+// TenantReconciler keeps a Tenant's namespace, its members' RoleBindings and the
+// namespace's LimitRange and NetworkPolicy in place and reports the Plan in force. It
+// writes the Tenant's status only (not status.usage nor the WithinLimits condition:
+// TenantUsageReconciler counts those), and its finalizer.
 //
-// Deleting a Tenant needs no finalizer: the RoleBindings are owned by the Tenant, and the
-// Namespace is owned by it only under deletionPolicy Delete, so the garbage collector does
-// the rest; under Retain the Namespace carries no owner reference and stays.
+// Deleting a Tenant runs its finalizer (aias.dev/tenant-cleanup, tenant_cleanup.go),
+// which deletes what PostgreSQL keeps for it. The RoleBindings are owned by the Tenant,
+// and the Namespace is owned by it only under deletionPolicy Delete, so the garbage
+// collector does the rest; under Retain the Namespace carries no owner reference and stays.
 type TenantReconciler struct {
 	client.Client
 	Scheme *runtime.Scheme
@@ -64,11 +57,20 @@ type TenantReconciler struct {
 	DefaultPlan string
 	// PastDueGrace is how long a past_due subscription keeps its plan.
 	PastDueGrace time.Duration
+	// Store holds the Tenant's run claims, usage counters and billing state, deleted with
+	// it; nil leaves them and adds no finalizer.
+	Store *store.Store
+	// ContainerDefaults, when set, are kept in every tenant namespace as the LimitRange
+	// aias-defaults (tenant_limitrange.go); nil removes it.
+	ContainerDefaults *ContainerDefaults
+	// IsolateNetwork keeps the NetworkPolicy aias-tenant-isolation in every tenant
+	// namespace (tenant_networkpolicy.go); false removes it.
+	IsolateNetwork bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
 
-// +kubebuilder:rbac:groups=aias.dev,resources=tenants,verbs=get;list;watch
+// +kubebuilder:rbac:groups=aias.dev,resources=tenants,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=aias.dev,resources=tenants/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=aias.dev,resources=tenants/finalizers,verbs=update
 // +kubebuilder:rbac:groups=aias.dev,resources=plans,verbs=get;list;watch
@@ -78,7 +80,8 @@ type TenantReconciler struct {
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
-// SetupWithManager registers the controller: Tenants, their RoleBindings and Namespaces,
+// SetupWithManager registers the controller: Tenants, their RoleBindings, LimitRange,
+// NetworkPolicy and Namespaces,
 // and every Plan (a Plan change can change any tenant's effective plan; Plans are few).
 func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Client == nil {
@@ -93,6 +96,8 @@ func (r *TenantReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&aiasv1alpha1.Tenant{}, builder.WithPredicates(tenantChanged)).
 		Owns(&rbacv1.RoleBinding{}).
+		Owns(&corev1.LimitRange{}).
+		Owns(&networkingv1.NetworkPolicy{}).
 		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(tenantOfNamespace)).
 		// A Plan's status (its tenant count) matters to no Tenant: spec changes only.
 		Watches(&aiasv1alpha1.Plan{}, handler.EnqueueRequestsFromMapFunc(allTenants(r.Client)),
@@ -150,10 +155,19 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !t.DeletionTimestamp.IsZero() {
-		return ctrl.Result{}, nil // the garbage collector removes what the Tenant owns
+		// The garbage collector removes what the Tenant owns in the cluster; the
+		// finalizer, what the store keeps for it.
+		return ctrl.Result{}, r.cleanUpTenant(ctx, t)
 	}
 	before := t.DeepCopy()
-	defer func() { settleStatusWrite(ctx, r.patchStatus(ctx, before, t), &result, &retErr) }()
+	defer func() {
+		err := r.patchStatus(ctx, before, t)
+		if err == nil {
+			// After the namespace and status, which users wait for.
+			err = r.ensureTenantStore(ctx, t)
+		}
+		settleStatusWrite(ctx, err, &result, &retErr)
+	}()
 
 	t.Status.ObservedGeneration = t.Generation
 
@@ -170,25 +184,35 @@ func (r *TenantReconciler) Reconcile(ctx context.Context, req ctrl.Request) (res
 		if rbProblem, err = r.reconcileRoleBindings(ctx, t); err != nil {
 			return ctrl.Result{}, err
 		}
+		if err := r.reconcileLimitRange(ctx, t); err != nil {
+			return ctrl.Result{}, err
+		}
+		if err := r.reconcileNetworkPolicy(ctx, t); err != nil {
+			return ctrl.Result{}, err
+		}
 	}
 
-	cond := metav1.Condition{
-		Type: aiasv1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: ReasonReady,
-		Message: fmt.Sprintf("namespace %s ready, plan %s", t.Name, t.Status.EffectivePlan), ObservedGeneration: t.Generation,
-	}
-	switch {
-	case nsProblem != nil:
-		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, nsProblem.reason, nsProblem.message
-	case planProblem != nil:
-		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, planProblem.reason, planProblem.message
-	case rbProblem != "":
-		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, ReasonRoleBindingConflict, rbProblem
-	}
-	meta.SetStatusCondition(&t.Status.Conditions, cond)
+	r.setReady(t, planProblem, nsProblem, rbProblem)
 	return ctrl.Result{RequeueAfter: requeue}, nil
 }
 
 type tenantProblem struct{ reason, message string }
+
+// setReady sets the Ready condition from the problems found, the namespace's first:
+// without a namespace nothing else can be right.
+func (r *TenantReconciler) setReady(t *aiasv1alpha1.Tenant, planProblem, nsProblem *tenantProblem, rbProblem string) {
+	switch {
+	case nsProblem != nil:
+		setTenantReady(t, metav1.ConditionFalse, nsProblem.reason, nsProblem.message, r.now())
+	case planProblem != nil:
+		setTenantReady(t, metav1.ConditionFalse, planProblem.reason, planProblem.message, r.now())
+	case rbProblem != "":
+		setTenantReady(t, metav1.ConditionFalse, aiasv1alpha1.ReasonRoleBindingConflict, rbProblem, r.now())
+	default:
+		setTenantReady(t, metav1.ConditionTrue, aiasv1alpha1.ReasonReady,
+			fmt.Sprintf("namespace %s ready, plan %s", t.Name, t.Status.EffectivePlan), r.now())
+	}
+}
 
 // reconcilePlan sets status.effectivePlan. It returns when to look again (a past_due
 // grace period ending) and a problem when no existing Plan applies.
@@ -216,11 +240,11 @@ func (r *TenantReconciler) reconcilePlan(ctx context.Context, t *aiasv1alpha1.Te
 		default:
 			msg = fmt.Sprintf("default Plan %q not found", plan)
 		}
-		problem = &tenantProblem{ReasonPlanNotFound, msg}
+		problem = &tenantProblem{aiasv1alpha1.ReasonPlanNotFound, msg}
 		plan = ""
 	}
 	if old := t.Status.EffectivePlan; old != plan && old != "" && plan != "" {
-		r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, ReasonPlanChanged, "SelectPlan", "effective plan changed from %s to %s (%s)", old, plan, reason)
+		r.Recorder.Eventf(t, nil, corev1.EventTypeNormal, aiasv1alpha1.ReasonPlanChanged, "SelectPlan", "effective plan changed from %s to %s (%s)", old, plan, reason)
 	}
 	t.Status.EffectivePlan = plan
 	return requeue, problem, nil
@@ -248,14 +272,14 @@ func (r *TenantReconciler) reconcileNamespace(ctx context.Context, t *aiasv1alph
 		if err := r.Create(ctx, ns); err != nil {
 			return nil, fmt.Errorf("creating namespace %s: %w", t.Name, err)
 		}
-		r.Recorder.Eventf(t, ns, corev1.EventTypeNormal, ReasonNamespaceCreated, "CreateNamespace", "created namespace %s", ns.Name)
+		r.Recorder.Eventf(t, ns, corev1.EventTypeNormal, aiasv1alpha1.ReasonNamespaceCreated, "CreateNamespace", "created namespace %s", ns.Name)
 		t.Status.Namespace = ns.Name
 		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("getting namespace %s: %w", t.Name, err)
 	}
 	if !ns.DeletionTimestamp.IsZero() {
-		return &tenantProblem{ReasonNamespaceTerminating, fmt.Sprintf("namespace %s is being deleted", ns.Name)}, nil
+		return &tenantProblem{aiasv1alpha1.ReasonNamespaceTerminating, fmt.Sprintf("namespace %s is being deleted", ns.Name)}, nil
 	}
 	orig := ns.DeepCopy()
 	adopting := ns.Labels[aiasv1alpha1.LabelTenant] != t.Name
@@ -266,7 +290,7 @@ func (r *TenantReconciler) reconcileNamespace(ctx context.Context, t *aiasv1alph
 			return nil, fmt.Errorf("labelling namespace %s: %w", ns.Name, err)
 		}
 		if adopting {
-			r.Recorder.Eventf(t, ns, corev1.EventTypeNormal, ReasonNamespaceAdopted, "AdoptNamespace", "adopted existing namespace %s", ns.Name)
+			r.Recorder.Eventf(t, ns, corev1.EventTypeNormal, aiasv1alpha1.ReasonNamespaceAdopted, "AdoptNamespace", "adopted existing namespace %s", ns.Name)
 		}
 	}
 	t.Status.Namespace = ns.Name

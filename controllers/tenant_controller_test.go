@@ -3,7 +3,6 @@ package controllers
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -18,16 +17,17 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	utilrand "k8s.io/apimachinery/pkg/util/rand"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	"sigs.k8s.io/yaml"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/store"
-	"github.com/aias-dev/aias/internal/testenv"
+	"github.com/aias-dev/aias/internal/testrig/testenv"
+	"github.com/aias-dev/aias/internal/testrig/testenv/fixtures"
 )
 
 // tnHarness is one test's manager running the Tenant controller. Tenants and Plans are
@@ -78,6 +78,16 @@ func (h *tnHarness) createTenant(name string, spec aiasv1alpha1.TenantSpec) {
 		h.t.Fatalf("creating Tenant %s: %v", name, err)
 	}
 	h.t.Cleanup(func() { _ = h.c.Delete(context.Background(), tn) })
+}
+
+// tenantUID reads the Tenant's UID, which its run claims and counters are keyed by.
+func (h *tnHarness) tenantUID(name string) types.UID {
+	h.t.Helper()
+	tn := &aiasv1alpha1.Tenant{}
+	if err := h.c.Get(h.ctx, client.ObjectKey{Name: name}, tn); err != nil {
+		h.t.Fatal(err)
+	}
+	return tn.UID
 }
 
 func (h *tnHarness) createPlan(name string, prices ...string) {
@@ -155,7 +165,7 @@ func TestTenantNamespaceCreatedAndLabelled(t *testing.T) {
 	h.createPlan(plan)
 	name := tnName("tn-ns")
 	h.createTenant(name, aiasv1alpha1.TenantSpec{})
-	tn := h.waitTenant(name, "Ready", tenantReady(metav1.ConditionTrue, ReasonReady, plan))
+	tn := h.waitTenant(name, "Ready", tenantReady(metav1.ConditionTrue, aiasv1alpha1.ReasonReady, plan))
 	if tn.Status.Namespace != name || tn.Spec.DeletionPolicy != aiasv1alpha1.DeletionRetain {
 		t.Errorf("status.namespace %q, deletionPolicy %q", tn.Status.Namespace, tn.Spec.DeletionPolicy)
 	}
@@ -185,7 +195,7 @@ func TestTenantDeletePolicyOwnsNewNamespace(t *testing.T) {
 	h.createPlan(plan)
 	name := tnName("tn-del")
 	h.createTenant(name, aiasv1alpha1.TenantSpec{DeletionPolicy: aiasv1alpha1.DeletionDelete})
-	tn := h.waitTenant(name, "Ready", tenantReady(metav1.ConditionTrue, ReasonReady, plan))
+	tn := h.waitTenant(name, "Ready", tenantReady(metav1.ConditionTrue, aiasv1alpha1.ReasonReady, plan))
 	ns := h.waitNamespace(name, "owned", func(ns *corev1.Namespace) (bool, string) {
 		return ownedBy(ns.OwnerReferences, tn), fmt.Sprint(ns.OwnerReferences)
 	})
@@ -210,7 +220,7 @@ func TestTenantAdoptsExistingNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.createTenant(name, aiasv1alpha1.TenantSpec{})
-	h.waitTenant(name, "Ready", tenantReady(metav1.ConditionTrue, ReasonReady, plan))
+	h.waitTenant(name, "Ready", tenantReady(metav1.ConditionTrue, aiasv1alpha1.ReasonReady, plan))
 	ns := h.waitNamespace(name, "labels merged", func(ns *corev1.Namespace) (bool, string) {
 		l := ns.Labels
 		return l[aiasv1alpha1.LabelTenant] == name && l[labelPodSecurityEnforce] == "restricted", fmt.Sprint(l)
@@ -262,7 +272,7 @@ func TestTenantRoleBindingsFollowMembers(t *testing.T) {
 		{Kind: aiasv1alpha1.MemberServiceAccount, Name: "ci", Role: aiasv1alpha1.RoleAdmin},
 		{Kind: aiasv1alpha1.MemberServiceAccount, Name: "deployer", Namespace: "ops", Role: aiasv1alpha1.RoleOwner},
 	}})
-	tn := h.waitTenant(name, "Ready", tenantReady(metav1.ConditionTrue, ReasonReady, plan))
+	tn := h.waitTenant(name, "Ready", tenantReady(metav1.ConditionTrue, aiasv1alpha1.ReasonReady, plan))
 
 	// A RoleBinding the controller does not manage is left alone.
 	foreign := &rbacv1.RoleBinding{
@@ -345,7 +355,7 @@ func TestTenantEffectivePlan(t *testing.T) {
 	name := tnName("tn-plan")
 	h.createTenant(name, aiasv1alpha1.TenantSpec{Plan: gold})
 
-	tn := h.waitTenant(name, "Ready=False: no plan", tenantReady(metav1.ConditionFalse, ReasonPlanNotFound, ""))
+	tn := h.waitTenant(name, "Ready=False: no plan", tenantReady(metav1.ConditionFalse, aiasv1alpha1.ReasonPlanNotFound, ""))
 	if c := meta.FindStatusCondition(tn.Status.Conditions, aiasv1alpha1.ConditionReady); !strings.Contains(c.Message, gold) {
 		t.Errorf("Ready message %q does not name Plan %s", c.Message, gold)
 	}
@@ -353,9 +363,9 @@ func TestTenantEffectivePlan(t *testing.T) {
 	h.waitNamespace(name, "created", func(*corev1.Namespace) (bool, string) { return true, "" })
 
 	h.createPlan(def)
-	h.waitTenant(name, "default plan", tenantReady(metav1.ConditionTrue, ReasonReady, def))
+	h.waitTenant(name, "default plan", tenantReady(metav1.ConditionTrue, aiasv1alpha1.ReasonReady, def))
 	h.createPlan(gold)
-	h.waitTenant(name, "spec plan", tenantReady(metav1.ConditionTrue, ReasonReady, gold))
+	h.waitTenant(name, "spec plan", tenantReady(metav1.ConditionTrue, aiasv1alpha1.ReasonReady, gold))
 	h.createPlan(pro, price)
 
 	// The billing webhook writes an active subscription: its price selects the plan.
@@ -370,7 +380,7 @@ func TestTenantEffectivePlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.waitTenant(name, "subscription plan", tenantReady(metav1.ConditionTrue, ReasonReady, pro))
+	h.waitTenant(name, "subscription plan", tenantReady(metav1.ConditionTrue, aiasv1alpha1.ReasonReady, pro))
 
 }
 
@@ -379,16 +389,16 @@ func TestTenantMissingPlanWithoutDefault(t *testing.T) {
 	name := tnName("tn-nodef")
 	missing := tnName("tn-missing")
 	h.createTenant(name, aiasv1alpha1.TenantSpec{Plan: missing})
-	tn := h.waitTenant(name, "Ready=False", tenantReady(metav1.ConditionFalse, ReasonPlanNotFound, ""))
+	tn := h.waitTenant(name, "Ready=False", tenantReady(metav1.ConditionFalse, aiasv1alpha1.ReasonPlanNotFound, ""))
 	if c := meta.FindStatusCondition(tn.Status.Conditions, aiasv1alpha1.ConditionReady); !strings.Contains(c.Message, missing) {
 		t.Errorf("Ready message %q does not name the missing Plan %s", c.Message, missing)
 	}
-	h.waitTenantEvent(name, corev1.EventTypeWarning, ReasonPlanNotFound, missing)
+	h.waitTenantEvent(name, corev1.EventTypeWarning, aiasv1alpha1.ReasonPlanNotFound, missing)
 	h.createPlan(missing)
-	h.waitTenant(name, "Ready once the Plan exists", tenantReady(metav1.ConditionTrue, ReasonReady, missing))
-	h.waitTenantEvent(name, corev1.EventTypeNormal, ReasonReady)
+	h.waitTenant(name, "Ready once the Plan exists", tenantReady(metav1.ConditionTrue, aiasv1alpha1.ReasonReady, missing))
+	h.waitTenantEvent(name, corev1.EventTypeNormal, aiasv1alpha1.ReasonReady)
 	// Events on transitions only: one warning however often the Tenant was reconciled.
-	if evs := h.tenantEvents(name, ReasonPlanNotFound); len(evs) != 1 || eventCount(evs[0]) != 1 {
+	if evs := h.tenantEvents(name, aiasv1alpha1.ReasonPlanNotFound); len(evs) != 1 || eventCount(evs[0]) != 1 {
 		t.Errorf("want one PlanNotFound event, got %v", eventMessages(evs))
 	}
 }
@@ -433,7 +443,7 @@ func TestTenantPastDueGrace(t *testing.T) {
 	h.createPlan(pro, price)
 	name := tnName("tn-pastdue")
 	h.createTenant(name, aiasv1alpha1.TenantSpec{Plan: free})
-	h.waitTenant(name, "spec plan", tenantReady(metav1.ConditionTrue, ReasonReady, free))
+	h.waitTenant(name, "spec plan", tenantReady(metav1.ConditionTrue, aiasv1alpha1.ReasonReady, free))
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cur := &aiasv1alpha1.Tenant{}
 		if err := h.c.Get(h.ctx, client.ObjectKey{Name: name}, cur); err != nil {
@@ -447,73 +457,20 @@ func TestTenantPastDueGrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.waitTenant(name, "subscription plan in grace", tenantReady(metav1.ConditionTrue, ReasonReady, pro))
-	h.waitTenant(name, "spec plan after the grace", tenantReady(metav1.ConditionTrue, ReasonReady, free))
-	h.waitTenantEvent(name, corev1.EventTypeNormal, ReasonPlanChanged, pro, free)
-}
-
-// applyTenantRoles creates or updates the ClusterRoles of config/rbac/tenant_roles.yaml.
-func applyTenantRoles(t *testing.T) []rbacv1.ClusterRole {
-	t.Helper()
-	roles := readClusterRoles(t, filepath.Join(testenv.RepoRoot(), "config", "rbac", "tenant_roles.yaml"), false)
-	ctx := context.Background()
-	for i := range roles {
-		want := roles[i].DeepCopy()
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			cur := &rbacv1.ClusterRole{}
-			err := testEnv.Client.Get(ctx, client.ObjectKeyFromObject(want), cur)
-			if apierrors.IsNotFound(err) {
-				return testEnv.Client.Create(ctx, want.DeepCopy())
-			}
-			if err != nil {
-				return err
-			}
-			cur.Rules, cur.Labels, cur.AggregationRule = want.Rules, want.Labels, want.AggregationRule
-			return testEnv.Client.Update(ctx, cur)
-		})
-		if err != nil {
-			t.Fatalf("applying ClusterRole %s: %v", want.Name, err)
-		}
-	}
-	return roles
-}
-
-// readClusterRoles parses a multi-document YAML file of ClusterRoles; template drops the
-// lines holding Helm template actions first.
-func readClusterRoles(t *testing.T, path string, template bool) []rbacv1.ClusterRole {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(data)
-	if template {
-		var kept []string
-		for _, line := range strings.Split(text, "\n") {
-			if !strings.Contains(line, "{{") {
-				kept = append(kept, line)
-			}
-		}
-		text = strings.Join(kept, "\n")
-	}
-	var roles []rbacv1.ClusterRole
-	for _, doc := range strings.Split(text, "\n---\n") {
-		var cr rbacv1.ClusterRole
-		if err := yaml.UnmarshalStrict([]byte(doc), &cr); err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		if cr.Kind != "ClusterRole" || cr.Name == "" {
-			t.Fatalf("%s: unexpected document %q", path, doc)
-		}
-		roles = append(roles, cr)
-	}
-	return roles
+	h.waitTenant(name, "subscription plan in grace", tenantReady(metav1.ConditionTrue, aiasv1alpha1.ReasonReady, pro))
+	h.waitTenant(name, "spec plan after the grace", tenantReady(metav1.ConditionTrue, aiasv1alpha1.ReasonReady, free))
+	h.waitTenantEvent(name, corev1.EventTypeNormal, aiasv1alpha1.ReasonPlanChanged, pro, free)
 }
 
 func TestTenantRolesChartMatchesKustomize(t *testing.T) {
-	root := testenv.RepoRoot()
-	kust := readClusterRoles(t, filepath.Join(root, "config", "rbac", "tenant_roles.yaml"), false)
-	chart := readClusterRoles(t, filepath.Join(root, "charts", "aias", "templates", "tenant-roles.yaml"), true)
+	kust, err := fixtures.ReadClusterRoles(fixtures.TenantRolesFile(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chart, err := fixtures.ReadClusterRoles(filepath.Join(testenv.RepoRoot(), "charts", "aias", "templates", "tenant-roles.yaml"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(kust) != 4 || len(chart) != len(kust) {
 		t.Fatalf("%d roles in config/rbac, %d in the chart", len(kust), len(chart))
 	}
@@ -539,7 +496,9 @@ func TestTenantRolesChartMatchesKustomize(t *testing.T) {
 // TestTenantRolesSubjectAccessReview checks what the members' RoleBindings allow, asking the
 // envtest apiserver's RBAC authorizer with SubjectAccessReviews.
 func TestTenantRolesSubjectAccessReview(t *testing.T) {
-	applyTenantRoles(t)
+	if _, err := fixtures.ApplyTenantRoles(context.Background(), testEnv); err != nil {
+		t.Fatal(err)
+	}
 	plan := tnName("tn-free")
 	h := startTenantController(t, func(r *TenantReconciler) { r.DefaultPlan = plan })
 	h.createPlan(plan)
@@ -551,7 +510,7 @@ func TestTenantRolesSubjectAccessReview(t *testing.T) {
 		{Kind: aiasv1alpha1.MemberUser, Name: admin, Role: aiasv1alpha1.RoleAdmin},
 		{Kind: aiasv1alpha1.MemberUser, Name: owner, Role: aiasv1alpha1.RoleOwner},
 	}})
-	h.waitTenant(name, "Ready", tenantReady(metav1.ConditionTrue, ReasonReady, plan))
+	h.waitTenant(name, "Ready", tenantReady(metav1.ConditionTrue, aiasv1alpha1.ReasonReady, plan))
 	other := tnName("tn-other") // a namespace of nobody's
 
 	type check struct {
@@ -601,12 +560,12 @@ func TestTenantUsage(t *testing.T) {
 	name := tnName("usage")
 	h.createPlan(name + "-plan")
 	h.createTenant(name, aiasv1alpha1.TenantSpec{Plan: name + "-plan"})
-	h.waitTenant(name, "usage reported", func(tn *aiasv1alpha1.Tenant) (bool, string) {
+	tenant := h.waitTenant(name, "usage reported", func(tn *aiasv1alpha1.Tenant) (bool, string) {
 		return tn.Status.Usage != nil && tn.Status.Usage.PeriodStart != nil, fmt.Sprintf("%+v", tn.Status.Usage)
 	})
 	period := time.Date(time.Now().UTC().Year(), time.Now().UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
 	for _, uid := range []string{testRunUID(), testRunUID()} {
-		if _, _, err := testStore.ClaimRun(h.ctx, store.RunClaim{RunUID: uid, Tenant: name, PeriodStart: period, Limit: -1}); err != nil {
+		if _, _, err := testStore.ClaimRun(h.ctx, store.RunClaim{RunUID: uid, TenantUID: string(tenant.UID), PeriodStart: period, Limit: -1}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -628,7 +587,7 @@ func TestTenantUsage(t *testing.T) {
 	}
 	h.updateTenant(name, func(tn *aiasv1alpha1.Tenant) { tn.Spec.Plan = tight })
 	h.waitTenant(name, "the over-limit condition", func(tn *aiasv1alpha1.Tenant) (bool, string) {
-		c := meta.FindStatusCondition(tn.Status.Conditions, ConditionWithinLimits)
+		c := meta.FindStatusCondition(tn.Status.Conditions, aiasv1alpha1.ConditionWithinLimits)
 		return c != nil && c.Status == metav1.ConditionFalse && strings.Contains(c.Message, "1 Workflows (the plan allows 0)"), fmt.Sprintf("%+v", c)
 	})
 }
@@ -645,7 +604,7 @@ func TestTenantUsagePeriodRollover(t *testing.T) {
 	h.createTenant(name, aiasv1alpha1.TenantSpec{Plan: name + "-plan"})
 	now := time.Now().UTC()
 	period := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
-	if _, _, err := testStore.ClaimRun(h.ctx, store.RunClaim{RunUID: testRunUID(), Tenant: name, PeriodStart: period, Limit: -1}); err != nil {
+	if _, _, err := testStore.ClaimRun(h.ctx, store.RunClaim{RunUID: testRunUID(), TenantUID: string(h.tenantUID(name)), PeriodStart: period, Limit: -1}); err != nil {
 		t.Fatal(err)
 	}
 	h.updateTenant(name, func(tn *aiasv1alpha1.Tenant) { tn.Spec.DisplayName = "now" })

@@ -8,7 +8,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -20,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/conditions"
 	"github.com/aias-dev/aias/internal/entitlements"
 	"github.com/aias-dev/aias/internal/store"
 )
@@ -28,13 +28,11 @@ import (
 // a busy tenant starts and ends Runs many times a second.
 const DefaultUsageInterval = 5 * time.Second
 
+// usageRefresh is how often a Tenant's usage is counted again without an event.
+const usageRefresh = time.Minute
+
 // TenantUsageEventRecorderName is the reporting controller of the usage controller's events.
 const TenantUsageEventRecorderName = "aias-tenant-usage-controller"
-
-// ConditionWithinLimits says whether what a tenant already has fits its plan. After a
-// downgrade it may not: nothing is removed and existing objects keep working, new ones
-// are refused, and this condition says why.
-const ConditionWithinLimits = "WithinLimits"
 
 // tenantUsage is exported per tenant for Prometheus (gauges, set at each reconcile).
 var tenantUsage = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -121,10 +119,12 @@ func (r *TenantUsageReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	if err := r.count(ctx, t, e); err != nil {
 		return ctrl.Result{}, err
 	}
-	reportOverLimits(t, e)
-	// Look again when the billing period rolls over: runs this period start from 0.
+	reportOverLimits(t, e, r.now())
+	// Look again when the billing period rolls over (runs this period start from 0), and
+	// at least every usageRefresh: the delivery log's bytes change with deliveries that
+	// touch no Kubernetes object (filtered ones, duplicates).
 	next := t.Status.Usage.PeriodStart.AddDate(0, 1, 0).Sub(r.now())
-	return ctrl.Result{RequeueAfter: max(next, 0)}, nil
+	return ctrl.Result{RequeueAfter: min(max(next, 0), usageRefresh)}, nil
 }
 
 // count fills status.usage and the gauges.
@@ -145,21 +145,24 @@ func (r *TenantUsageReconciler) count(ctx context.Context, t *aiasv1alpha1.Tenan
 		}
 	}
 	period := e.PeriodStart(r.now())
-	var started int64
+	var started, logBytes int64
 	if r.Store != nil {
-		n, err := r.Store.TenantRuns(ctx, t.Name, period)
+		n, err := r.Store.TenantRuns(ctx, string(t.UID), period)
 		if err != nil {
 			return fmt.Errorf("reading the tenant's run count: %w", err)
 		}
 		started = n
+		if logBytes, err = r.Store.DeliveryLogBytes(ctx, t.Name); err != nil {
+			return fmt.Errorf("reading the tenant's delivery log bytes: %w", err)
+		}
 	}
 	start := metav1.NewTime(period)
 	t.Status.Usage = &aiasv1alpha1.TenantUsage{
 		Workflows: int32(len(wfs.Items)), WebhookEndpoints: int32(len(eps.Items)),
-		RunsThisPeriod: started, ActiveRuns: active, PeriodStart: &start,
+		RunsThisPeriod: started, ActiveRuns: active, PeriodStart: &start, DeliveryLogBytes: logBytes,
 	}
 	for res, v := range map[string]float64{"workflows": float64(len(wfs.Items)), "webhook_endpoints": float64(len(eps.Items)),
-		"active_runs": float64(active), "runs_this_period": float64(started)} {
+		"active_runs": float64(active), "runs_this_period": float64(started), "delivery_log_bytes": float64(logBytes)} {
 		tenantUsage.WithLabelValues(t.Name, e.PlanName, res).Set(v)
 	}
 	return nil
@@ -167,9 +170,9 @@ func (r *TenantUsageReconciler) count(ctx context.Context, t *aiasv1alpha1.Tenan
 
 // reportOverLimits sets WithinLimits from the usage against the plan in force (none
 // without an existing Plan: the Tenant's Ready condition reports that).
-func reportOverLimits(t *aiasv1alpha1.Tenant, e *entitlements.Entitlement) {
+func reportOverLimits(t *aiasv1alpha1.Tenant, e *entitlements.Entitlement, now time.Time) {
 	if e.Plan == nil {
-		meta.RemoveStatusCondition(&t.Status.Conditions, ConditionWithinLimits)
+		conditions.Remove(t, aiasv1alpha1.ConditionWithinLimits)
 		return
 	}
 	u, l := t.Status.Usage, e.Plan.Spec.Limits
@@ -183,13 +186,15 @@ func reportOverLimits(t *aiasv1alpha1.Tenant, e *entitlements.Entitlement) {
 	if l.RunsPerMonth != nil && u.RunsThisPeriod >= *l.RunsPerMonth {
 		over = append(over, fmt.Sprintf("%d runs started this period (the plan allows %d)", u.RunsThisPeriod, *l.RunsPerMonth))
 	}
-	cond := metav1.Condition{Type: ConditionWithinLimits, Status: metav1.ConditionTrue, Reason: "WithinLimits",
-		Message: fmt.Sprintf("usage fits plan %s", e.Plan.Name), ObservedGeneration: t.Generation}
-	if len(over) > 0 {
-		cond.Status, cond.Reason = metav1.ConditionFalse, "OverLimits"
-		cond.Message = fmt.Sprintf("plan %s: %s; what exists keeps working, new ones are refused", e.Plan.Name, strings.Join(over, ", "))
+	if l.DeliveryLogBytes != nil && u.DeliveryLogBytes > *l.DeliveryLogBytes {
+		over = append(over, fmt.Sprintf("%d bytes of delivery bodies kept (the plan allows %d; the oldest go with the next delivery)", u.DeliveryLogBytes, *l.DeliveryLogBytes))
 	}
-	meta.SetStatusCondition(&t.Status.Conditions, cond)
+	if len(over) > 0 {
+		setTenantWithinLimits(t, metav1.ConditionFalse, aiasv1alpha1.ReasonOverLimits,
+			fmt.Sprintf("plan %s: %s; what exists keeps working, new ones are refused", e.Plan.Name, strings.Join(over, ", ")), now)
+		return
+	}
+	setTenantWithinLimits(t, metav1.ConditionTrue, aiasv1alpha1.ReasonWithinLimits, fmt.Sprintf("usage fits plan %s", e.Plan.Name), now)
 }
 
 // patchStatus writes usage and WithinLimits when they changed, with the optimistic lock.

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
@@ -25,31 +24,18 @@ import (
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/deliveryexpr"
+	"github.com/aias-dev/aias/internal/store"
 )
 
 // WebhookEndpointEventRecorderName is the reporting controller of the WebhookEndpoint
 // controller's events.
 const WebhookEndpointEventRecorderName = "aias-webhookendpoint"
 
-// Reasons of the WebhookEndpoint's Ready condition and events (ReasonReady and
-// ReasonSecretNotFound are shared with the Workflow controller).
-const (
-	ReasonWorkflowNotFound = "WorkflowNotFound"
-	ReasonSecretInvalid    = "SecretInvalid"
-	ReasonSecretConflict   = "SecretConflict"
-	// ReasonInvalidExpression: spec.filter or a spec.params expression does not compile.
-	ReasonInvalidExpression = "InvalidExpression"
-	// ReasonUnknownParam: spec.params fills a parameter the Workflow does not declare.
-	ReasonUnknownParam = "UnknownParam"
-	// ReasonSecretGenerated is the event reason when the controller creates an
-	// endpoint's signing Secret.
-	ReasonSecretGenerated = "SecretGenerated"
-)
-
 // WebhookEndpointReconciler publishes a WebhookEndpoint's URL and signing Secret, generates
 // that Secret when the endpoint names none, and reports whether the endpoint can accept
-// deliveries. It writes the endpoint's status only, and never modifies a Secret it did not
-// create (nor, once created, its own: rotation adds keys to it).
+// deliveries. It writes the endpoint's status only (and its finalizer, which deletes the
+// endpoint's delivery log and ledger from the store with it), and never modifies a Secret
+// it did not create (nor, once created, its own: rotation adds keys to it).
 //
 // Secret contents are never cached: the controller watches Secret metadata only, through a
 // cache of its own that also drops annotations (kubectl keeps a Secret's whole content in
@@ -64,6 +50,9 @@ type WebhookEndpointReconciler struct {
 	// APIReader reads Secrets directly from the API server; SetupWithManager fills it in
 	// when nil with mgr.GetAPIReader().
 	APIReader client.Reader
+	// Store holds the endpoint's delivery log and ledger, deleted with it (finalizer
+	// aias.dev/endpoint-cleanup); nil leaves them and adds no finalizer.
+	Store *store.Store
 	// PublicBaseURL is where the webhookserver's public listener is reached from outside,
 	// e.g. "https://hooks.example.com"; status.url is that plus the endpoint's path.
 	// Empty, status.url is the path only.
@@ -75,8 +64,9 @@ type WebhookEndpointReconciler struct {
 	secrets secretMetadataCache
 }
 
-// +kubebuilder:rbac:groups=aias.dev,resources=webhookendpoints,verbs=get;list;watch
+// +kubebuilder:rbac:groups=aias.dev,resources=webhookendpoints,verbs=get;list;watch;update;patch
 // +kubebuilder:rbac:groups=aias.dev,resources=webhookendpoints/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=aias.dev,resources=webhookendpoints/finalizers,verbs=update
 // +kubebuilder:rbac:groups=aias.dev,resources=workflows,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
@@ -181,18 +171,28 @@ func (r *WebhookEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	if !ep.DeletionTimestamp.IsZero() {
-		// Going away: a Secret created now would only be garbage collected.
-		return ctrl.Result{}, nil
+		// Going away: a Secret created now would only be garbage collected; what the
+		// store holds for it goes.
+		return r.cleanUpEndpoint(ctx, ep)
 	}
 	before := ep.DeepCopy()
-	defer func() { settleStatusWrite(ctx, r.patchStatus(ctx, before, ep), &result, &retErr) }()
+	defer func() {
+		err := r.patchStatus(ctx, before, ep)
+		if err == nil {
+			// After the status and the signing Secret, which senders wait for; the rows
+			// it guards come with deliveries, and a delete before it is on leaves only
+			// rows under a UID nobody lists (purged by age).
+			err = r.ensureEndpointFinalizer(ctx, ep)
+		}
+		settleStatusWrite(ctx, err, &result, &retErr)
+	}()
 
 	ep.Status.ObservedGeneration = ep.Generation
 	ep.Status.URL = ep.HookURL(r.PublicBaseURL)
 
-	var problems []workflowProblem
+	var problems []readyProblem
 	if _, err := deliveryexpr.Compile(&ep.Spec); err != nil {
-		problems = append(problems, workflowProblem{ReasonInvalidExpression, err.Error()})
+		problems = append(problems, readyProblem{aiasv1alpha1.ReasonInvalidExpression, err.Error()})
 	}
 	wfProblem, err := r.workflowProblem(ctx, ep)
 	if err != nil {
@@ -219,23 +219,12 @@ func (r *WebhookEndpointReconciler) Reconcile(ctx context.Context, req ctrl.Requ
 }
 
 // setReady sets the Ready condition: the first problem gives the reason, the message
-// lists them all.
-func (r *WebhookEndpointReconciler) setReady(ep *aiasv1alpha1.WebhookEndpoint, problems []workflowProblem, sc secretCheck) {
-	cond := metav1.Condition{
-		Type:               aiasv1alpha1.ConditionReady,
-		ObservedGeneration: ep.Generation,
-		// Used only when the status changes; API times have second precision.
-		LastTransitionTime: metav1.NewTime(r.now()).Rfc3339Copy(),
-	}
+// lists them all; without problems, the message says which keys verify deliveries.
+func (r *WebhookEndpointReconciler) setReady(ep *aiasv1alpha1.WebhookEndpoint, problems []readyProblem, sc secretCheck) {
 	if len(problems) > 0 {
-		cond.Status = metav1.ConditionFalse
-		cond.Reason = problems[0].reason
-		cond.Message = problemsMessage(problems)
-		meta.SetStatusCondition(&ep.Status.Conditions, cond)
+		setEndpointReady(ep, metav1.ConditionFalse, problems[0].reason, problemsMessage(problems), r.now())
 		return
 	}
-	cond.Status = metav1.ConditionTrue
-	cond.Reason = ReasonReady
 	msg := fmt.Sprintf("Deliveries start Runs of Workflow %q; signing keys in Secret %q: %s",
 		ep.Spec.WorkflowRef.Name, sc.name, quotedList(sc.usable))
 	if len(sc.malformed) > 0 {
@@ -244,16 +233,11 @@ func (r *WebhookEndpointReconciler) setReady(ep *aiasv1alpha1.WebhookEndpoint, p
 	if ep.Spec.Suspend {
 		msg += "; suspended: deliveries are refused until spec.suspend is false"
 	}
-	cond.Message = shortenNote(msg, maxConditionMessage)
-	meta.SetStatusCondition(&ep.Status.Conditions, cond)
+	setEndpointReady(ep, metav1.ConditionTrue, aiasv1alpha1.ReasonReady, msg, r.now())
 }
 
-// maxConditionMessage stays well below the 32 KiB the API allows, and within what an
-// event note may carry, since the message becomes one.
-const maxConditionMessage = maxEventNote
-
-// workflowProblem reports the referenced Workflow missing; it reads the cache.
-func (r *WebhookEndpointReconciler) workflowProblem(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint) (*workflowProblem, error) {
+// workflowProblem reports the referenced Workflow missing or not taking its params; it reads the cache.
+func (r *WebhookEndpointReconciler) workflowProblem(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint) (*readyProblem, error) {
 	name := ep.Spec.WorkflowRef.Name
 	wf := &aiasv1alpha1.Workflow{}
 	err := r.Get(ctx, types.NamespacedName{Namespace: ep.Namespace, Name: name}, wf)
@@ -261,11 +245,11 @@ func (r *WebhookEndpointReconciler) workflowProblem(ctx context.Context, ep *aia
 	case err == nil:
 		// Every Run it started would be Rejected: say so before the first delivery.
 		if unknown := undeclaredEndpointParams(ep, wf); len(unknown) > 0 {
-			return &workflowProblem{ReasonUnknownParam, fmt.Sprintf("spec.params: Workflow %q declares no parameter %s", name, strings.Join(unknown, ", "))}, nil
+			return &readyProblem{aiasv1alpha1.ReasonUnknownParam, fmt.Sprintf("spec.params: Workflow %q declares no parameter %s", name, strings.Join(unknown, ", "))}, nil
 		}
 		return nil, nil
 	case apierrors.IsNotFound(err):
-		return &workflowProblem{ReasonWorkflowNotFound, fmt.Sprintf("spec.workflowRef: Workflow %q not found", name)}, nil
+		return &readyProblem{aiasv1alpha1.ReasonWorkflowNotFound, fmt.Sprintf("spec.workflowRef: Workflow %q not found", name)}, nil
 	default:
 		return nil, fmt.Errorf("reading Workflow %s/%s: %w", ep.Namespace, name, err)
 	}

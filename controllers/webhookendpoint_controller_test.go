@@ -268,7 +268,7 @@ func TestWebhookEndpointGeneratesSecret(t *testing.T) {
 	h.createWorkflow("build")
 	h.createEndpoint("github", "build", "", "")
 
-	h.waitReady("github", metav1.ConditionTrue, ReasonReady, `"build"`, `"github-signing"`, `"secret"`)
+	h.waitReady("github", metav1.ConditionTrue, aiasv1alpha1.ReasonReady, `"build"`, `"github-signing"`, `"secret"`)
 	ep := h.getEndpoint("github")
 	if want := "/hooks/" + h.ns + "/github"; ep.Status.URL != want {
 		t.Errorf("status.url = %q, want %q", ep.Status.URL, want)
@@ -301,7 +301,7 @@ func TestWebhookEndpointGeneratesSecret(t *testing.T) {
 	if raw, err := base64.StdEncoding.DecodeString(rest); err != nil || len(raw) != 32 {
 		t.Fatalf("the generated value is not whsec_ + base64 of 32 bytes (decoded %d bytes, error %v)", len(raw), err)
 	}
-	h.waitEvent("github", corev1.EventTypeNormal, ReasonSecretGenerated, `"github-signing"`)
+	h.waitEvent("github", corev1.EventTypeNormal, aiasv1alpha1.ReasonSecretGenerated, `"github-signing"`)
 
 	// Reconciling again changes nothing: neither the Secret nor the endpoint is written.
 	epRV, secretRV := h.getEndpoint("github").ResourceVersion, secret.ResourceVersion
@@ -316,11 +316,11 @@ func TestWebhookEndpointGeneratesSecret(t *testing.T) {
 	if got := h.getEndpoint("github").ResourceVersion; got != epRV {
 		t.Errorf("a reconcile with nothing changed wrote the endpoint: resourceVersion %s -> %s", epRV, got)
 	}
-	if evs := h.events("github", ReasonSecretGenerated); len(evs) != 1 || eventCount(evs[0]) != 1 {
+	if evs := h.events("github", aiasv1alpha1.ReasonSecretGenerated); len(evs) != 1 || eventCount(evs[0]) != 1 {
 		t.Errorf("SecretGenerated events: %v, want exactly one", eventMessages(evs))
 	}
 	// A first Ready=True is no news.
-	if evs := h.events("github", ReasonReady); len(evs) != 0 {
+	if evs := h.events("github", aiasv1alpha1.ReasonReady); len(evs) != 0 {
 		t.Errorf("Ready events for an endpoint that was always ready: %v", eventMessages(evs))
 	}
 	h.assertNoLeak("github", value)
@@ -332,7 +332,7 @@ func TestWebhookEndpointPublicBaseURL(t *testing.T) {
 	})
 	h.createWorkflow("build")
 	h.createEndpoint("ci", "build", "", "")
-	h.waitReady("ci", metav1.ConditionTrue, ReasonReady)
+	h.waitReady("ci", metav1.ConditionTrue, aiasv1alpha1.ReasonReady)
 	if got, want := h.getEndpoint("ci").Status.URL, "https://hooks.example.com/hooks/"+h.ns+"/ci"; got != want {
 		t.Fatalf("status.url = %q, want %q", got, want)
 	}
@@ -342,8 +342,8 @@ func TestWebhookEndpointWorkflowNotFound(t *testing.T) {
 	h := startWebhookEndpointController(t, nil)
 	h.createEndpoint("deploy", "release", "", "")
 
-	h.waitReady("deploy", metav1.ConditionFalse, ReasonWorkflowNotFound, `Workflow "release"`)
-	h.waitEvent("deploy", corev1.EventTypeWarning, ReasonWorkflowNotFound, `"release"`)
+	h.waitReady("deploy", metav1.ConditionFalse, aiasv1alpha1.ReasonWorkflowNotFound, `Workflow "release"`)
+	h.waitEvent("deploy", corev1.EventTypeWarning, aiasv1alpha1.ReasonWorkflowNotFound, `"release"`)
 	// The Secret is generated all the same, so senders can be set up first.
 	h.waitSecret("deploy-signing")
 	if ep := h.getEndpoint("deploy"); ep.Status.SecretRef == nil || ep.Status.SecretRef.Name != "deploy-signing" {
@@ -351,9 +351,9 @@ func TestWebhookEndpointWorkflowNotFound(t *testing.T) {
 	}
 
 	h.createWorkflow("release")
-	h.waitReady("deploy", metav1.ConditionTrue, ReasonReady)
-	h.waitEvent("deploy", corev1.EventTypeNormal, ReasonReady)
-	if evs := h.events("deploy", ReasonWorkflowNotFound); len(evs) != 1 || eventCount(evs[0]) != 1 {
+	h.waitReady("deploy", metav1.ConditionTrue, aiasv1alpha1.ReasonReady)
+	h.waitEvent("deploy", corev1.EventTypeNormal, aiasv1alpha1.ReasonReady)
+	if evs := h.events("deploy", aiasv1alpha1.ReasonWorkflowNotFound); len(evs) != 1 || eventCount(evs[0]) != 1 {
 		t.Errorf("WorkflowNotFound events: %v, want exactly one", eventMessages(evs))
 	}
 	h.assertNoLeak("deploy", string(h.getSecret("deploy-signing").Data[signature.SecretKey]))
@@ -364,11 +364,11 @@ func TestWebhookEndpointSecretRef(t *testing.T) {
 	h.createWorkflow("build")
 	h.createEndpoint("given", "build", "mine", "")
 
-	cond := h.waitReady("given", metav1.ConditionFalse, ReasonSecretNotFound, `Secret "mine"`)
+	cond := h.waitReady("given", metav1.ConditionFalse, aiasv1alpha1.ReasonSecretNotFound, `Secret "mine"`)
 	if ep := h.getEndpoint("given"); ep.Status.SecretRef == nil || ep.Status.SecretRef.Name != "mine" {
 		t.Errorf("status.secretRef = %+v, want mine", ep.Status.SecretRef)
 	}
-	h.waitEvent("given", corev1.EventTypeWarning, ReasonSecretNotFound, `"mine"`)
+	h.waitEvent("given", corev1.EventTypeWarning, aiasv1alpha1.ReasonSecretNotFound, `"mine"`)
 	// Nothing is generated when the endpoint names its Secret.
 	if err := h.c.Get(h.ctx, types.NamespacedName{Namespace: h.ns, Name: "given-signing"}, &corev1.Secret{}); !apierrors.IsNotFound(err) {
 		t.Errorf("get given-signing: %v, want NotFound", err)
@@ -379,12 +379,12 @@ func TestWebhookEndpointSecretRef(t *testing.T) {
 	value := validWhsec("given")
 	h.createSecret("mine", map[string]string{"secret": value})
 	start := time.Now()
-	h.waitReady("given", metav1.ConditionTrue, ReasonReady, `"mine"`)
+	h.waitReady("given", metav1.ConditionTrue, aiasv1alpha1.ReasonReady, `"mine"`)
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("Ready %s after the Secret was created: not through the watch", took)
 	}
 	t.Logf("Ready %s after the Secret was created (was %s since %s)", time.Since(start).Round(time.Millisecond), cond.Reason, cond.LastTransitionTime)
-	h.waitEvent("given", corev1.EventTypeNormal, ReasonReady)
+	h.waitEvent("given", corev1.EventTypeNormal, aiasv1alpha1.ReasonReady)
 
 	// A given Secret is never written.
 	rv := h.getSecret("mine").ResourceVersion
@@ -403,31 +403,31 @@ func TestWebhookEndpointSecretInvalid(t *testing.T) {
 	// Only an unrelated key.
 	h.createSecret("tokens", map[string]string{"token": "t0k3n-value-do-not-leak"})
 	h.createEndpoint("wrong-key", "build", "tokens", "")
-	cond := h.waitReady("wrong-key", metav1.ConditionFalse, ReasonSecretInvalid, `Secret "tokens"`, `"secret"`, `"secret-<N>"`, `"token"`)
-	h.waitEvent("wrong-key", corev1.EventTypeWarning, ReasonSecretInvalid, `"secret-<N>"`)
+	cond := h.waitReady("wrong-key", metav1.ConditionFalse, aiasv1alpha1.ReasonSecretInvalid, `Secret "tokens"`, `"secret"`, `"secret-<N>"`, `"token"`)
+	h.waitEvent("wrong-key", corev1.EventTypeWarning, aiasv1alpha1.ReasonSecretInvalid, `"secret-<N>"`)
 	t.Logf("message: %s", cond.Message)
 
 	// A signing key whose value is not a Standard Webhooks secret.
 	bad := "hunter2-plain-password-do-not-leak"
 	h.createSecret("plain", map[string]string{"secret": bad})
 	h.createEndpoint("malformed", "build", "plain", "")
-	cond = h.waitReady("malformed", metav1.ConditionFalse, ReasonSecretInvalid, `key "secret"`, `"whsec_"`)
+	cond = h.waitReady("malformed", metav1.ConditionFalse, aiasv1alpha1.ReasonSecretInvalid, `key "secret"`, `"whsec_"`)
 	t.Logf("message: %s", cond.Message)
 
 	// Another scheme takes any non-empty value.
 	h.createEndpoint("github", "build", "plain", aiasv1alpha1.SchemeGitHub)
-	h.waitReady("github", metav1.ConditionTrue, ReasonReady)
+	h.waitReady("github", metav1.ConditionTrue, aiasv1alpha1.ReasonReady)
 
 	// Base64 trouble after the prefix is named too.
 	h.createSecret("truncated", map[string]string{"secret-2": "whsec_abc!-not-base64-do-not-leak"})
 	h.createEndpoint("truncated", "build", "truncated", "")
-	h.waitReady("truncated", metav1.ConditionFalse, ReasonSecretInvalid, `key "secret-2"`, "base64")
+	h.waitReady("truncated", metav1.ConditionFalse, aiasv1alpha1.ReasonSecretInvalid, `key "secret-2"`, "base64")
 
 	// Fixing the Secret fixes the endpoint, through the Secret watch.
 	good := validWhsec("fixed")
 	h.updateSecret("tokens", func(d map[string][]byte) { d["secret-1"] = []byte(good) })
-	h.waitReady("wrong-key", metav1.ConditionTrue, ReasonReady, `"secret-1"`)
-	h.waitEvent("wrong-key", corev1.EventTypeNormal, ReasonReady)
+	h.waitReady("wrong-key", metav1.ConditionTrue, aiasv1alpha1.ReasonReady, `"secret-1"`)
+	h.waitEvent("wrong-key", corev1.EventTypeNormal, aiasv1alpha1.ReasonReady)
 
 	for _, name := range []string{"wrong-key", "malformed", "github", "truncated"} {
 		h.assertNoLeak(name, "t0k3n-value-do-not-leak", bad, "whsec_abc!-not-base64-do-not-leak", good)
@@ -442,9 +442,9 @@ func TestWebhookEndpointSecretConflict(t *testing.T) {
 	before := h.getSecret("taken-signing")
 	h.createEndpoint("taken", "build", "", "")
 
-	cond := h.waitReady("taken", metav1.ConditionFalse, ReasonSecretConflict, `Secret "taken-signing"`)
+	cond := h.waitReady("taken", metav1.ConditionFalse, aiasv1alpha1.ReasonSecretConflict, `Secret "taken-signing"`)
 	t.Logf("message: %s", cond.Message)
-	h.waitEvent("taken", corev1.EventTypeWarning, ReasonSecretConflict, `"taken-signing"`)
+	h.waitEvent("taken", corev1.EventTypeWarning, aiasv1alpha1.ReasonSecretConflict, `"taken-signing"`)
 	if ref := h.getEndpoint("taken").Status.SecretRef; ref != nil {
 		t.Errorf("status.secretRef = %+v for a Secret the endpoint may not use", ref)
 	}
@@ -461,25 +461,25 @@ func TestWebhookEndpointSecretConflict(t *testing.T) {
 	if err := h.c.Delete(h.ctx, before); err != nil {
 		t.Fatal(err)
 	}
-	h.waitReady("taken", metav1.ConditionTrue, ReasonReady)
+	h.waitReady("taken", metav1.ConditionTrue, aiasv1alpha1.ReasonReady)
 	s := h.getSecret("taken-signing")
 	if !metav1.IsControlledBy(s, h.getEndpoint("taken")) || string(s.Data["secret"]) == foreign {
 		t.Fatalf("after the conflict: owners %v, value replaced %v", s.OwnerReferences, string(s.Data["secret"]) != foreign)
 	}
-	h.waitEvent("taken", corev1.EventTypeNormal, ReasonSecretGenerated, `"taken-signing"`)
+	h.waitEvent("taken", corev1.EventTypeNormal, aiasv1alpha1.ReasonSecretGenerated, `"taken-signing"`)
 }
 
 func TestWebhookEndpointRotation(t *testing.T) {
 	h := startWebhookEndpointController(t, nil)
 	h.createWorkflow("build")
 	h.createEndpoint("rotating", "build", "", "")
-	h.waitReady("rotating", metav1.ConditionTrue, ReasonReady)
+	h.waitReady("rotating", metav1.ConditionTrue, aiasv1alpha1.ReasonReady)
 	old := string(h.waitSecret("rotating-signing").Data[signature.SecretKey])
 
 	// Step 1: add the new key beside the old one.
 	next := validWhsec("next")
 	h.updateSecret("rotating-signing", func(d map[string][]byte) { d["secret-1"] = []byte(next) })
-	h.waitReady("rotating", metav1.ConditionTrue, ReasonReady, `"secret-1", "secret"`)
+	h.waitReady("rotating", metav1.ConditionTrue, aiasv1alpha1.ReasonReady, `"secret-1", "secret"`)
 	wfConsistently(t, "both keys kept", 2*time.Second, func() (bool, string) {
 		d := h.getSecret("rotating-signing").Data
 		return string(d["secret"]) == old && string(d["secret-1"]) == next, fmt.Sprintf("%d keys", len(d))
@@ -487,13 +487,13 @@ func TestWebhookEndpointRotation(t *testing.T) {
 
 	// Step 2: drop the old key once the senders use the new one.
 	h.updateSecret("rotating-signing", func(d map[string][]byte) { delete(d, "secret") })
-	h.waitReady("rotating", metav1.ConditionTrue, ReasonReady, `keys in Secret "rotating-signing": "secret-1"`)
+	h.waitReady("rotating", metav1.ConditionTrue, aiasv1alpha1.ReasonReady, `keys in Secret "rotating-signing": "secret-1"`)
 	wfConsistently(t, "the remaining key kept and the old one not regenerated", 2*time.Second, func() (bool, string) {
 		d := h.getSecret("rotating-signing").Data
 		_, hasOld := d["secret"]
 		return !hasOld && string(d["secret-1"]) == next, fmt.Sprintf("%d keys", len(d))
 	})
-	if evs := h.events("rotating", ""); len(evs) != 1 || evs[0].Reason != ReasonSecretGenerated {
+	if evs := h.events("rotating", ""); len(evs) != 1 || evs[0].Reason != aiasv1alpha1.ReasonSecretGenerated {
 		t.Errorf("events over a rotation: %v, want only SecretGenerated", eventMessages(evs))
 	}
 	h.assertNoLeak("rotating", old, next)

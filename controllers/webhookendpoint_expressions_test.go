@@ -27,8 +27,8 @@ func TestWebhookEndpointExpressions(t *testing.T) {
 	if err := h.c.Patch(h.ctx, ep, patch); err != nil {
 		t.Fatal(err)
 	}
-	h.waitReady("push", metav1.ConditionFalse, ReasonInvalidExpression, "spec.filter: ", "Syntax error")
-	h.waitReady("push", metav1.ConditionFalse, ReasonInvalidExpression, `spec.params: Workflow "build" declares no parameter sha`)
+	h.waitReady("push", metav1.ConditionFalse, aiasv1alpha1.ReasonInvalidExpression, "spec.filter: ", "Syntax error")
+	h.waitReady("push", metav1.ConditionFalse, aiasv1alpha1.ReasonInvalidExpression, `spec.params: Workflow "build" declares no parameter sha`)
 
 	ep = h.getEndpoint("push")
 	patch = client.MergeFrom(ep.DeepCopy())
@@ -40,5 +40,5 @@ func TestWebhookEndpointExpressions(t *testing.T) {
 	if got := h.getEndpoint("push").Spec.Params; len(got) != 1 {
 		t.Fatalf("params after the patch: %v", got)
 	}
-	h.waitReady("push", metav1.ConditionTrue, ReasonReady)
+	h.waitReady("push", metav1.ConditionTrue, aiasv1alpha1.ReasonReady)
 }

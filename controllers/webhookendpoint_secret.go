@@ -29,7 +29,7 @@ type secretCheck struct {
 	// name is the Secret the endpoint uses; empty when it has none it may use.
 	name string
 	// problem makes the endpoint not Ready; nil when the Secret holds a usable key.
-	problem *workflowProblem
+	problem *readyProblem
 	// usable are the usable key names, newest first.
 	usable []string
 	// malformed describes the keys with a signing-key name but an unusable value,
@@ -47,7 +47,7 @@ func (r *WebhookEndpointReconciler) reconcileSecret(ctx context.Context, ep *aia
 			return secretCheck{}, err
 		}
 		if secret == nil {
-			return secretCheck{name: ref.Name, problem: &workflowProblem{ReasonSecretNotFound,
+			return secretCheck{name: ref.Name, problem: &readyProblem{aiasv1alpha1.ReasonSecretNotFound,
 				fmt.Sprintf("spec.verification.secretRef: Secret %q not found", ref.Name)}}, nil
 		}
 		return checkSecret(ep, secret), nil
@@ -55,7 +55,7 @@ func (r *WebhookEndpointReconciler) reconcileSecret(ctx context.Context, ep *aia
 
 	name := aiasv1alpha1.GeneratedSigningSecretName(ep.Name)
 	if msgs := validation.IsDNS1123Subdomain(name); len(msgs) > 0 {
-		return secretCheck{problem: &workflowProblem{ReasonSecretNotFound, fmt.Sprintf(
+		return secretCheck{problem: &readyProblem{aiasv1alpha1.ReasonSecretNotFound, fmt.Sprintf(
 			"cannot generate a signing Secret: the name %q would be invalid (%s); name a Secret in spec.verification.secretRef",
 			shortenNote(name, 80), strings.Join(msgs, "; "))}}, nil
 	}
@@ -82,7 +82,7 @@ func (r *WebhookEndpointReconciler) reconcileSecret(ctx context.Context, ep *aia
 	}
 	if !metav1.IsControlledBy(secret, ep) {
 		// Not ours to use, nor to touch: it may hold anybody's secret.
-		return secretCheck{problem: &workflowProblem{ReasonSecretConflict, fmt.Sprintf(
+		return secretCheck{problem: &readyProblem{aiasv1alpha1.ReasonSecretConflict, fmt.Sprintf(
 			"Secret %q exists but is not controlled by this WebhookEndpoint; delete or rename it, or name it in spec.verification.secretRef to use it",
 			name)}}, nil
 	}
@@ -133,7 +133,7 @@ func (r *WebhookEndpointReconciler) createSigningSecret(ctx context.Context, ep 
 		return false, fmt.Errorf("creating signing Secret %s/%s: %w", ep.Namespace, name, err)
 	}
 	related := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: secret.Namespace, Name: secret.Name, UID: secret.UID}}
-	r.Recorder.Eventf(ep, related, corev1.EventTypeNormal, ReasonSecretGenerated, "GenerateSecret",
+	r.Recorder.Eventf(ep, related, corev1.EventTypeNormal, aiasv1alpha1.ReasonSecretGenerated, "GenerateSecret",
 		"Generated signing Secret %q (key %q)", name, signature.SecretKey)
 	return true, nil
 }
@@ -146,7 +146,7 @@ func checkSecret(ep *aiasv1alpha1.WebhookEndpoint, secret *corev1.Secret) secret
 	cfg := signature.ConfigFor(ep.Spec.Verification)
 	if err := cfg.Validate(); err != nil {
 		// The schema rules out every such spec; an older apiserver might not.
-		sc.problem = &workflowProblem{ReasonSecretInvalid, "spec.verification: " + err.Error()}
+		sc.problem = &readyProblem{aiasv1alpha1.ReasonSecretInvalid, "spec.verification: " + err.Error()}
 		return sc
 	}
 	keys, err := signature.Keys(secret.Data)
@@ -177,7 +177,7 @@ func checkSecret(ep *aiasv1alpha1.WebhookEndpoint, secret *corev1.Secret) secret
 			msg += "; it has keys " + quotedList(names)
 		}
 	}
-	sc.problem = &workflowProblem{ReasonSecretInvalid, msg}
+	sc.problem = &readyProblem{aiasv1alpha1.ReasonSecretInvalid, msg}
 	return sc
 }
 

@@ -25,8 +25,8 @@ import (
 // accessRefusals lists the Secrets and the ServiceAccount that steps (all of them when
 // step < 0) would reach but that are not shared with Workflows. A missing object is not
 // listed: the kubelet cannot hand it out (referenceProblems reports it).
-func accessRefusals(ctx context.Context, reader client.Reader, namespace string, spec *aiasv1alpha1.WorkflowSpec, step int) ([]workflowProblem, error) {
-	var problems []workflowProblem
+func accessRefusals(ctx context.Context, reader client.Reader, namespace string, spec *aiasv1alpha1.WorkflowSpec, step int) ([]readyProblem, error) {
+	var problems []readyProblem
 	shared := func(kind, name string) (bool, error) {
 		obj := &metav1.PartialObjectMetadata{}
 		obj.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind(kind))
@@ -45,7 +45,7 @@ func accessRefusals(ctx context.Context, reader client.Reader, namespace string,
 			return nil, err
 		}
 		if !ok {
-			problems = append(problems, workflowProblem{ReasonNotShared, fmt.Sprintf(
+			problems = append(problems, readyProblem{aiasv1alpha1.ReasonNotShared, fmt.Sprintf(
 				"spec.serviceAccountName: ServiceAccount %q is not shared with workflows (label it %s=%s)",
 				sa, aiasv1alpha1.LabelWorkflowAccess, aiasv1alpha1.WorkflowAccessAllowed)})
 		}
@@ -69,7 +69,7 @@ func accessRefusals(ctx context.Context, reader client.Reader, namespace string,
 				return nil, err
 			}
 			if !ok {
-				problems = append(problems, workflowProblem{ReasonNotShared, fmt.Sprintf(
+				problems = append(problems, readyProblem{aiasv1alpha1.ReasonNotShared, fmt.Sprintf(
 					"step %q env %q: Secret %q is not shared with workflows (label it %s=%s)",
 					s.Name, env.Name, name, aiasv1alpha1.LabelWorkflowAccess, aiasv1alpha1.WorkflowAccessAllowed)})
 			}

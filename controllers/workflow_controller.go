@@ -32,21 +32,6 @@ const DefaultWorkflowNotReadyRequeue = time.Minute
 // WorkflowEventRecorderName is the reporting controller of the Workflow controller's events.
 const WorkflowEventRecorderName = "aias-workflow-controller"
 
-// Reasons of the Workflow's Ready condition and events.
-const (
-	ReasonReady                  = "Ready"
-	ReasonServiceAccountNotFound = "ServiceAccountNotFound"
-	ReasonSecretNotFound         = "SecretNotFound"
-	ReasonConfigMapNotFound      = "ConfigMapNotFound"
-	ReasonUndeclaredParam        = "UndeclaredParam"
-	ReasonInvalidConcurrencyKey  = "InvalidConcurrencyKey"
-	// ReasonNotShared: the Workflow names a Secret or ServiceAccount that is not shared
-	// with Workflows (aias.dev/workflow-access=true); its Runs' steps are refused.
-	ReasonNotShared = "NotShared"
-	// ReasonPruned is the event reason when a finished Run is deleted by the history policy.
-	ReasonPruned = "Pruned"
-)
-
 // WorkflowReconciler reports whether a Workflow is usable, summarizes its Runs, and
 // deletes finished Runs beyond its history policy. It writes the Workflow's status only.
 type WorkflowReconciler struct {

@@ -278,7 +278,7 @@ func TestWorkflowStepCountAndReady(t *testing.T) {
 	h := startWorkflowController(t, nil)
 	h.createWorkflow("hello", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{testStep("a"), testStep("b"), testStep("c")}})
 
-	cond := h.waitReady("hello", metav1.ConditionTrue, ReasonReady)
+	cond := h.waitReady("hello", metav1.ConditionTrue, aiasv1alpha1.ReasonReady)
 	wf := h.getWorkflow("hello")
 	if wf.Status.StepCount != 3 || wf.Status.ObservedGeneration != wf.Generation {
 		t.Fatalf("status = %+v, want stepCount 3 and observedGeneration %d", wf.Status, wf.Generation)
@@ -310,7 +310,7 @@ func TestWorkflowStepCountAndReady(t *testing.T) {
 		t.Fatalf("a reconcile with nothing changed wrote the Workflow: resourceVersion %s -> %s", rv, got)
 	}
 	// A first Ready=True is no news.
-	if evs := h.events("hello", ReasonReady); len(evs) != 0 {
+	if evs := h.events("hello", aiasv1alpha1.ReasonReady); len(evs) != 0 {
 		t.Errorf("events for a Workflow that was always ready: %v", eventMessages(evs))
 	}
 }
@@ -322,18 +322,18 @@ func TestWorkflowServiceAccountNotFound(t *testing.T) {
 		ServiceAccountName: "deployer",
 	})
 
-	cond := h.waitReady("deploy", metav1.ConditionFalse, ReasonServiceAccountNotFound)
+	cond := h.waitReady("deploy", metav1.ConditionFalse, aiasv1alpha1.ReasonServiceAccountNotFound)
 	if !strings.Contains(cond.Message, `"deployer"`) {
 		t.Fatalf("Ready message %q does not name the ServiceAccount", cond.Message)
 	}
-	h.waitEvent("deploy", corev1.EventTypeWarning, ReasonServiceAccountNotFound, `"deployer"`)
+	h.waitEvent("deploy", corev1.EventTypeWarning, aiasv1alpha1.ReasonServiceAccountNotFound, `"deployer"`)
 
 	// Requeued every 500ms while not Ready, the Workflow is not written again and
 	// the Warning is not repeated.
 	rv := h.getWorkflow("deploy").ResourceVersion
 	wfConsistently(t, "an unchanged not-Ready Workflow", 2*time.Second, func() (bool, string) {
 		wf := h.getWorkflow("deploy")
-		evs := h.events("deploy", ReasonServiceAccountNotFound)
+		evs := h.events("deploy", aiasv1alpha1.ReasonServiceAccountNotFound)
 		ok := wf.ResourceVersion == rv && len(evs) == 1 && eventCount(evs[0]) == 1
 		return ok, fmt.Sprintf("resourceVersion %s (was %s), events %v", wf.ResourceVersion, rv, eventMessages(evs))
 	})
@@ -344,8 +344,8 @@ func TestWorkflowServiceAccountNotFound(t *testing.T) {
 	if err := h.c.Create(h.ctx, sa); err != nil {
 		t.Fatal(err)
 	}
-	h.waitReady("deploy", metav1.ConditionTrue, ReasonReady)
-	h.waitEvent("deploy", corev1.EventTypeNormal, ReasonReady)
+	h.waitReady("deploy", metav1.ConditionTrue, aiasv1alpha1.ReasonReady)
+	h.waitEvent("deploy", corev1.EventTypeNormal, aiasv1alpha1.ReasonReady)
 }
 
 func TestWorkflowEnvReferences(t *testing.T) {
@@ -384,7 +384,7 @@ func TestWorkflowEnvReferences(t *testing.T) {
 	notify.Env = []corev1.EnvVar{configMapEnv("CHANNEL", "settings", "channel")}
 	h.createWorkflow("configmap", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{notify}})
 
-	cond := h.waitReady("secret-key", metav1.ConditionFalse, ReasonSecretNotFound)
+	cond := h.waitReady("secret-key", metav1.ConditionFalse, aiasv1alpha1.ReasonSecretNotFound)
 	for _, want := range []string{`step "build"`, `"DB_TOKEN"`, `Secret "creds"`, `key "token"`} {
 		if !strings.Contains(cond.Message, want) {
 			t.Errorf("Ready message %q does not contain %s", cond.Message, want)
@@ -393,9 +393,9 @@ func TestWorkflowEnvReferences(t *testing.T) {
 	if strings.Contains(cond.Message, "DB_USER") || strings.Contains(cond.Message, "EXTRA") {
 		t.Errorf("Ready message %q names a reference that resolves or is optional", cond.Message)
 	}
-	h.waitEvent("secret-key", corev1.EventTypeWarning, ReasonSecretNotFound, `"DB_TOKEN"`, `key "token"`)
+	h.waitEvent("secret-key", corev1.EventTypeWarning, aiasv1alpha1.ReasonSecretNotFound, `"DB_TOKEN"`, `key "token"`)
 
-	cond = h.waitReady("configmap", metav1.ConditionFalse, ReasonConfigMapNotFound)
+	cond = h.waitReady("configmap", metav1.ConditionFalse, aiasv1alpha1.ReasonConfigMapNotFound)
 	for _, want := range []string{`step "notify"`, `"CHANNEL"`, `ConfigMap "settings"`} {
 		if !strings.Contains(cond.Message, want) {
 			t.Errorf("Ready message %q does not contain %s", cond.Message, want)
@@ -411,9 +411,9 @@ func TestWorkflowEnvReferences(t *testing.T) {
 	if err := h.c.Create(h.ctx, cm); err != nil {
 		t.Fatal(err)
 	}
-	h.waitReady("secret-key", metav1.ConditionTrue, ReasonReady)
-	h.waitReady("configmap", metav1.ConditionTrue, ReasonReady)
-	h.waitEvent("secret-key", corev1.EventTypeNormal, ReasonReady)
+	h.waitReady("secret-key", metav1.ConditionTrue, aiasv1alpha1.ReasonReady)
+	h.waitReady("configmap", metav1.ConditionTrue, aiasv1alpha1.ReasonReady)
+	h.waitEvent("secret-key", corev1.EventTypeNormal, aiasv1alpha1.ReasonReady)
 }
 
 // sharedLabels share a Secret or ServiceAccount with the namespace's Workflows.
@@ -436,7 +436,7 @@ func TestWorkflowUnsharedReferences(t *testing.T) {
 	step.Env = []corev1.EnvVar{{Name: "PW", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
 		LocalObjectReference: corev1.LocalObjectReference{Name: "admin-creds"}, Key: "password"}}}}
 	h.createWorkflow("deputy", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{step}, ServiceAccountName: "cluster-admin-ish"})
-	cond := h.waitReady("deputy", metav1.ConditionFalse, ReasonNotShared)
+	cond := h.waitReady("deputy", metav1.ConditionFalse, aiasv1alpha1.ReasonNotShared)
 	for _, want := range []string{`ServiceAccount "cluster-admin-ish"`, `Secret "admin-creds"`, `step "leak"`, aiasv1alpha1.LabelWorkflowAccess} {
 		if !strings.Contains(cond.Message, want) {
 			t.Errorf("Ready message %q does not contain %s", cond.Message, want)
@@ -451,14 +451,14 @@ func TestWorkflowUnsharedReferences(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	h.waitReady("deputy", metav1.ConditionTrue, ReasonReady)
+	h.waitReady("deputy", metav1.ConditionTrue, aiasv1alpha1.ReasonReady)
 }
 
 func TestWorkflowRunSummary(t *testing.T) {
 	h := startWorkflowController(t, nil)
 	h.createWorkflow("summary", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{testStep("a")}})
 	h.createWorkflow("other", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{testStep("a")}})
-	h.waitReady("summary", metav1.ConditionTrue, ReasonReady)
+	h.waitReady("summary", metav1.ConditionTrue, aiasv1alpha1.ReasonReady)
 
 	type want struct {
 		active, queued int32
@@ -525,7 +525,7 @@ func TestWorkflowHistoryCountLimits(t *testing.T) {
 		Steps:   []aiasv1alpha1.WorkflowStep{testStep("a")},
 		History: &aiasv1alpha1.HistoryPolicy{Succeeded: ptr.To[int32](2), Failed: ptr.To[int32](1)},
 	})
-	h.waitReady("pruned", metav1.ConditionTrue, ReasonReady)
+	h.waitReady("pruned", metav1.ConditionTrue, aiasv1alpha1.ReasonReady)
 
 	now := time.Now()
 	// Unfinished Runs, older than everything else: never pruned.
@@ -554,9 +554,9 @@ func TestWorkflowHistoryCountLimits(t *testing.T) {
 		got := fmt.Sprint(h.runNames())
 		return got == want, "Runs " + got
 	})
-	h.waitEvent("pruned", corev1.EventTypeNormal, ReasonPruned, `"ok-1"`, "history.succeeded")
-	h.waitEvent("pruned", corev1.EventTypeNormal, ReasonPruned, `"ok-2"`, "history.succeeded")
-	h.waitEvent("pruned", corev1.EventTypeNormal, ReasonPruned, `"failed-old"`, "history.failed")
+	h.waitEvent("pruned", corev1.EventTypeNormal, aiasv1alpha1.ReasonPruned, `"ok-1"`, "history.succeeded")
+	h.waitEvent("pruned", corev1.EventTypeNormal, aiasv1alpha1.ReasonPruned, `"ok-2"`, "history.succeeded")
+	h.waitEvent("pruned", corev1.EventTypeNormal, aiasv1alpha1.ReasonPruned, `"failed-old"`, "history.failed")
 	h.waitWorkflow("pruned", "summary of the kept Runs", func(wf *aiasv1alpha1.Workflow) (bool, string) {
 		// The Runs were created within a second or two of each other, so which one is
 		// the newest depends on where the seconds turned; it is one that was kept.
@@ -576,7 +576,7 @@ func TestWorkflowHistoryCountLimits(t *testing.T) {
 		got := fmt.Sprint(h.runNames())
 		return got == want, "Runs " + got
 	})
-	if n := len(h.events("pruned", ReasonPruned)); n > 5 {
+	if n := len(h.events("pruned", aiasv1alpha1.ReasonPruned)); n > 5 {
 		t.Errorf("%d Pruned events for 5 pruned Runs", n)
 	}
 }
@@ -591,7 +591,7 @@ func TestWorkflowHistoryTTL(t *testing.T) {
 		Steps:   []aiasv1alpha1.WorkflowStep{testStep("a")},
 		History: &aiasv1alpha1.HistoryPolicy{TTL: &metav1.Duration{Duration: time.Hour}},
 	})
-	h.waitReady("ttl", metav1.ConditionTrue, ReasonReady)
+	h.waitReady("ttl", metav1.ConditionTrue, aiasv1alpha1.ReasonReady)
 
 	now := time.Now()
 	h.createRun("running", "ttl") // started long ago, still running: never pruned
@@ -608,7 +608,7 @@ func TestWorkflowHistoryTTL(t *testing.T) {
 		got := fmt.Sprint(h.runNames())
 		return got == "[recent running]", "Runs " + got
 	})
-	h.waitEvent("ttl", corev1.EventTypeNormal, ReasonPruned, `"expired"`, "history.ttl")
+	h.waitEvent("ttl", corev1.EventTypeNormal, aiasv1alpha1.ReasonPruned, `"expired"`, "history.ttl")
 
 	// The next expiry is 50 minutes away: that is the requeue the reconcile asks for.
 	res := h.reconcile("ttl")
@@ -624,7 +624,7 @@ func TestWorkflowHistoryTTL(t *testing.T) {
 		got := fmt.Sprint(h.runNames())
 		return got == "[running trigger]", "Runs " + got
 	})
-	h.waitEvent("ttl", corev1.EventTypeNormal, ReasonPruned, `"recent"`, "history.ttl")
+	h.waitEvent("ttl", corev1.EventTypeNormal, aiasv1alpha1.ReasonPruned, `"recent"`, "history.ttl")
 }
 
 func TestWorkflowHistoryTTLRequeue(t *testing.T) {
@@ -634,7 +634,7 @@ func TestWorkflowHistoryTTLRequeue(t *testing.T) {
 		Steps:   []aiasv1alpha1.WorkflowStep{testStep("a")},
 		History: &aiasv1alpha1.HistoryPolicy{TTL: &metav1.Duration{Duration: 3 * time.Second}},
 	})
-	h.waitReady("short", metav1.ConditionTrue, ReasonReady)
+	h.waitReady("short", metav1.ConditionTrue, aiasv1alpha1.ReasonReady)
 	h.createRun("done", "short")
 	finished := time.Now()
 	h.finishRun("done", aiasv1alpha1.RunSucceeded, finished)
@@ -709,7 +709,7 @@ func TestReadyTransition(t *testing.T) {
 	f := func(reason, msg string) *metav1.Condition {
 		return &metav1.Condition{Status: metav1.ConditionFalse, Reason: reason, Message: msg}
 	}
-	tr := &metav1.Condition{Status: metav1.ConditionTrue, Reason: ReasonReady, Message: "ok"}
+	tr := &metav1.Condition{Status: metav1.ConditionTrue, Reason: aiasv1alpha1.ReasonReady, Message: "ok"}
 	for _, tc := range []struct {
 		name     string
 		old, cur *metav1.Condition
@@ -717,11 +717,11 @@ func TestReadyTransition(t *testing.T) {
 	}{
 		{"first True", nil, tr, ""},
 		{"still True", tr, tr, ""},
-		{"first False", nil, f("SecretNotFound", "a"), "Warning"},
-		{"goes False", tr, f("SecretNotFound", "a"), "Warning"},
-		{"still False", f("SecretNotFound", "a"), f("SecretNotFound", "a"), ""},
-		{"another problem", f("SecretNotFound", "a"), f("SecretNotFound", "b"), "Warning"},
-		{"True again", f("SecretNotFound", "a"), tr, "Normal"},
+		{"first False", nil, f(aiasv1alpha1.ReasonSecretNotFound, "a"), "Warning"},
+		{"goes False", tr, f(aiasv1alpha1.ReasonSecretNotFound, "a"), "Warning"},
+		{"still False", f(aiasv1alpha1.ReasonSecretNotFound, "a"), f(aiasv1alpha1.ReasonSecretNotFound, "a"), ""},
+		{"another problem", f(aiasv1alpha1.ReasonSecretNotFound, "a"), f(aiasv1alpha1.ReasonSecretNotFound, "b"), "Warning"},
+		{"True again", f(aiasv1alpha1.ReasonSecretNotFound, "a"), tr, "Normal"},
 	} {
 		got := ""
 		if e := readyTransition(tc.old, tc.cur); e != nil {

@@ -8,20 +8,21 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/params"
+	"github.com/aias-dev/aias/internal/runengine"
 )
 
 // maxReadyProblems bounds how many problems the Ready message lists.
 const maxReadyProblems = 10
 
-// workflowProblem is one reason the Workflow cannot run as declared.
-type workflowProblem struct{ reason, message string }
+// readyProblem is one reason a Workflow or WebhookEndpoint cannot work as declared: the
+// Ready condition takes its reason from the first and lists their messages.
+type readyProblem struct{ reason, message string }
 
 // reconcileReady sets the Ready condition from the objects the Workflow references, and
 // asks to be requeued while it is not Ready (see DefaultWorkflowNotReadyRequeue).
@@ -37,34 +38,25 @@ func (r *WorkflowReconciler) reconcileReady(ctx context.Context, wf *aiasv1alpha
 	}
 	problems = append(problems, refused...)
 	for _, ref := range params.Undeclared(&wf.Spec) {
-		problems = append(problems, workflowProblem{ReasonUndeclaredParam, ref + " names a parameter spec.params does not declare"})
+		problems = append(problems, readyProblem{aiasv1alpha1.ReasonUndeclaredParam, ref + " names a parameter spec.params does not declare"})
+	}
+	for _, e := range runengine.ValidateExpressions(&wf.Spec) {
+		problems = append(problems, readyProblem{aiasv1alpha1.ReasonInvalidStepExpression, e.Error()})
 	}
 	if c := wf.Spec.Concurrency; c != nil && c.Key != "" {
 		if err := params.CompileKey(c.Key); err != nil {
-			problems = append(problems, workflowProblem{ReasonInvalidConcurrencyKey, err.Error()})
+			problems = append(problems, readyProblem{aiasv1alpha1.ReasonInvalidConcurrencyKey, err.Error()})
 		}
 	}
-	cond := metav1.Condition{
-		Type:               aiasv1alpha1.ConditionReady,
-		ObservedGeneration: wf.Generation,
-		// Used only when the status changes; API times have second precision.
-		LastTransitionTime: metav1.NewTime(r.now()).Rfc3339Copy(),
+	if len(problems) > 0 {
+		setWorkflowReady(wf, metav1.ConditionFalse, problems[0].reason, problemsMessage(problems), r.now())
+		return r.notReadyRequeue(), nil
 	}
-	if len(problems) == 0 {
-		cond.Status = metav1.ConditionTrue
-		cond.Reason = ReasonReady
-		cond.Message = "Workflow is ready to run"
-		meta.SetStatusCondition(&wf.Status.Conditions, cond)
-		return 0, nil
-	}
-	cond.Status = metav1.ConditionFalse
-	cond.Reason = problems[0].reason
-	cond.Message = problemsMessage(problems)
-	meta.SetStatusCondition(&wf.Status.Conditions, cond)
-	return r.notReadyRequeue(), nil
+	setWorkflowReady(wf, metav1.ConditionTrue, aiasv1alpha1.ReasonReady, "Workflow is ready to run", r.now())
+	return 0, nil
 }
 
-func problemsMessage(problems []workflowProblem) string {
+func problemsMessage(problems []readyProblem) string {
 	msgs := make([]string, 0, min(len(problems), maxReadyProblems)+1)
 	for i, p := range problems {
 		if i == maxReadyProblems {
@@ -79,9 +71,9 @@ func problemsMessage(problems []workflowProblem) string {
 // referenceProblems lists, in spec order, the ServiceAccount, Secrets, ConfigMaps and keys
 // the Workflow names but that do not exist. Optional env references are not checked: the
 // kubelet starts the container without them.
-func (r *WorkflowReconciler) referenceProblems(ctx context.Context, wf *aiasv1alpha1.Workflow) ([]workflowProblem, error) {
+func (r *WorkflowReconciler) referenceProblems(ctx context.Context, wf *aiasv1alpha1.Workflow) ([]readyProblem, error) {
 	refs := referenceLookup{reader: r.apiReader(), namespace: wf.Namespace}
-	var problems []workflowProblem
+	var problems []readyProblem
 
 	if sa := wf.Spec.ServiceAccountName; sa != "" {
 		found, err := refs.exists(ctx, "ServiceAccount", sa)
@@ -89,12 +81,13 @@ func (r *WorkflowReconciler) referenceProblems(ctx context.Context, wf *aiasv1al
 			return nil, err
 		}
 		if !found {
-			problems = append(problems, workflowProblem{ReasonServiceAccountNotFound,
+			problems = append(problems, readyProblem{aiasv1alpha1.ReasonServiceAccountNotFound,
 				fmt.Sprintf("spec.serviceAccountName: ServiceAccount %q not found", sa)})
 		}
 	}
 
-	for _, step := range wf.Spec.Steps {
+	all, _ := wf.Spec.RunSteps()
+	for _, step := range all.Steps {
 		for _, env := range step.Env {
 			if env.ValueFrom == nil {
 				continue
@@ -106,13 +99,13 @@ func (r *WorkflowReconciler) referenceProblems(ctx context.Context, wf *aiasv1al
 				if ref.Optional != nil && *ref.Optional {
 					continue
 				}
-				kind, name, key, reason = "Secret", ref.Name, ref.Key, ReasonSecretNotFound
+				kind, name, key, reason = "Secret", ref.Name, ref.Key, aiasv1alpha1.ReasonSecretNotFound
 			case env.ValueFrom.ConfigMapKeyRef != nil:
 				ref := env.ValueFrom.ConfigMapKeyRef
 				if ref.Optional != nil && *ref.Optional {
 					continue
 				}
-				kind, name, key, reason = "ConfigMap", ref.Name, ref.Key, ReasonConfigMapNotFound
+				kind, name, key, reason = "ConfigMap", ref.Name, ref.Key, aiasv1alpha1.ReasonConfigMapNotFound
 			default:
 				continue
 			}
@@ -123,10 +116,10 @@ func (r *WorkflowReconciler) referenceProblems(ctx context.Context, wf *aiasv1al
 			where := fmt.Sprintf("step %q env %q", step.Name, env.Name)
 			switch {
 			case !found:
-				problems = append(problems, workflowProblem{reason,
+				problems = append(problems, readyProblem{reason,
 					fmt.Sprintf("%s: %s %q not found", where, kind, name)})
 			case !hasKey:
-				problems = append(problems, workflowProblem{reason,
+				problems = append(problems, readyProblem{reason,
 					fmt.Sprintf("%s: key %q not found in %s %q", where, key, kind, name)})
 			}
 		}

@@ -55,7 +55,7 @@ func (r *WorkflowReconciler) pruneRun(ctx context.Context, wf *aiasv1alpha1.Work
 	switch {
 	case err == nil:
 		log.FromContext(ctx).Info("pruned Run", "run", p.run.Name, "phase", p.run.Status.Phase, "why", p.why)
-		r.Recorder.Eventf(wf, p.run, corev1.EventTypeNormal, ReasonPruned, "Delete", "%s",
+		r.Recorder.Eventf(wf, p.run, corev1.EventTypeNormal, aiasv1alpha1.ReasonPruned, "Delete", "%s",
 			shortenNote(fmt.Sprintf("Deleted %s Run %q: %s", p.run.Status.Phase, p.run.Name, p.why), maxEventNote))
 		return nil
 	case apierrors.IsNotFound(err), apierrors.IsConflict(err):
@@ -178,7 +178,7 @@ func compareCreated(a, b *aiasv1alpha1.Run) int {
 	return 0
 }
 
-// summarizeRuns counts the active (Pending or Running, including not yet picked up) and
+// summarizeRuns counts the active (Pending, Running or Waiting, including not yet picked up) and
 // Queued Runs and describes the newest one. Runs being deleted, and those in gone, are
 // left out: they are history.
 func summarizeRuns(runs []aiasv1alpha1.Run, gone map[types.UID]bool) (active, queued int32, last *aiasv1alpha1.LastRunSummary) {
@@ -191,7 +191,7 @@ func summarizeRuns(runs []aiasv1alpha1.Run, gone map[types.UID]bool) (active, qu
 		switch run.Status.Phase {
 		case aiasv1alpha1.RunQueued:
 			queued++
-		case "", aiasv1alpha1.RunPending, aiasv1alpha1.RunRunning:
+		case "", aiasv1alpha1.RunPending, aiasv1alpha1.RunRunning, aiasv1alpha1.RunWaiting:
 			active++
 		}
 		if newest == nil || compareCreated(run, newest) > 0 {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepares a real Kubernetes node for the one-node cluster tests (internal/realnode):
+# Prepares a real Kubernetes node for the one-node cluster tests (internal/testrig/realnode):
 # installs the container runtime from Debian (containerd, runc, the CNI plugins, iptables,
 # conntrack, busybox-static for the step image) when missing, and builds kubelet and
 # kube-proxy from the k8s.io/kubernetes Go module, once per version, into a cache outside

@@ -18,6 +18,7 @@ import (
 	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
+	"github.com/aias-dev/aias/webhookserver/console"
 	"github.com/aias-dev/aias/webhookserver/internal/servertest"
 )
 
@@ -35,7 +36,9 @@ func startLimited(t *testing.T, internal, metrics Limits) (Addrs, stepCreds) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	addrs, wait, err := Start(ctx, Options{PublicAddr: "0", UserAddr: "0", InternalAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0",
+	// Plain metrics: these tests are about the listener's bounds (metrics_test.go tests its
+	// authentication).
+	addrs, wait, err := Start(ctx, Options{PublicAddr: "0", UserAddr: "0", InternalAddr: "127.0.0.1:0", MetricsAddr: "127.0.0.1:0", InsecureMetrics: true,
 		StepTokenKeyFile: keyFile, DatabaseURL: testStore.Pool().Config().ConnString(), MaxLogBatch: 1000,
 		InternalLimits: internal, MetricsLimits: metrics})
 	if err != nil {
@@ -200,7 +203,18 @@ func TestLimitFlags(t *testing.T) {
 		o.PublicLimits.MaxInFlight != 3 || o.InternalLimits.MaxInFlight != DefaultLimits("internal").MaxInFlight {
 		t.Errorf("flags not applied: %+v", o)
 	}
-	for _, bad := range []string{"--http-write-timeout=0", "--http-stream-timeout=-1s", "--user-max-in-flight=0", "--http-max-header-bytes=-5"} {
+	if o.UserFollows != console.DefaultFollowLimits {
+		t.Errorf("follow limits %+v, want the defaults %+v", o.UserFollows, console.DefaultFollowLimits)
+	}
+	o, err = ParseFlags(append(base, "--user-max-follows-per-user=3", "--user-max-follows-per-namespace=7", "--user-follow-access-recheck=5s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (console.FollowLimits{PerUser: 3, PerNamespace: 7, AccessRecheck: 5 * time.Second}); o.UserFollows != want {
+		t.Errorf("follow limits %+v, want %+v", o.UserFollows, want)
+	}
+	for _, bad := range []string{"--http-write-timeout=0", "--http-stream-timeout=-1s", "--user-max-in-flight=0", "--http-max-header-bytes=-5",
+		"--user-max-follows-per-user=0", "--user-max-follows-per-namespace=-1", "--user-follow-access-recheck=0s"} {
 		if _, err := ParseFlags(append(base, bad)); err == nil {
 			t.Errorf("%s accepted", bad)
 		}

@@ -3,17 +3,17 @@ package webhookserver
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
@@ -33,6 +33,9 @@ import (
 	"github.com/aias-dev/aias/webhookserver/stepapi"
 )
 
+// DefaultMaxBodyBytes is a delivery's cap when its endpoint sets none.
+const DefaultMaxBodyBytes = hooks.DefaultMaxBodyBytes
+
 // Options configure `aias webhookserver`.
 type Options struct {
 	PublicAddr       string
@@ -43,6 +46,10 @@ type Options struct {
 	StepTokenKeyFile string
 	MaxArtifactBytes int64
 	MaxLogBatch      int
+	// DatabaseMaxConns bounds the store's connection pool (0: see store.MaxConns).
+	DatabaseMaxConns int
+	// Uploads bound the internal step API's artifact uploads (zero fields: defaults).
+	Uploads stepapi.UploadLimits
 	// StripeWebhookSecretFile holds the Stripe endpoint signing secret (whsec_...);
 	// empty disables POST /billing/stripe (404).
 	StripeWebhookSecretFile string
@@ -54,10 +61,25 @@ type Options struct {
 	DefaultPlan  string
 	PastDueGrace time.Duration
 
+	// Hooks bound what deliveries may hold beyond the public listener's own caps (a zero
+	// field takes hooks.DefaultLimits); NoteQueue bounds the delivery log's write queue.
+	Hooks     hooks.Limits
+	NoteQueue store.NoteQueue
+	// InsecureMetrics serves the metrics listener over plain HTTP to anyone (--metrics-secure=false).
+	// By default (false) it speaks TLS and serves only callers whose Kubernetes token may
+	// `get` /metrics (TokenReview and SubjectAccessReview through RestConfig).
+	InsecureMetrics bool
+
 	// PublicLimits, UserLimits, InternalLimits and MetricsLimits bound each listener's
 	// clients: timeouts, header size, open connections and requests in flight. A zero
 	// field takes the listener's default (DefaultLimits).
 	PublicLimits, UserLimits, InternalLimits, MetricsLimits Limits
+	// UserFollows bounds the user listener's log follows per user and per namespace and
+	// says how often each asks again whether its caller may still read the logs (zero
+	// fields: console.DefaultFollowLimits).
+	UserFollows console.FollowLimits
+	// UserRequests bounds each user's requests to the user API (zero: the defaults).
+	UserRequests console.RequestLimits
 
 	// RestConfig reaches the apiserver (not a flag: the kubeconfig or in-cluster config).
 	RestConfig *rest.Config
@@ -68,17 +90,40 @@ type Options struct {
 // ParseFlags reads the webhookserver flags.
 func ParseFlags(args []string) (Options, error) {
 	var o Options
-	fs := flag.NewFlagSet("webhookserver", flag.ContinueOnError)
+	fs := sharedflags.NewFlagSet("webhookserver", "aias webhookserver [flags]")
 	fs.StringVar(&o.PublicAddr, "public-bind-address", ":8080", `address of the public hook listener (POST /hooks/{namespace}/{endpoint}); "0" disables it`)
 	fs.StringVar(&o.UserAddr, "user-bind-address", ":8081", `address of the user API and web UI (Kubernetes tokens, RBAC); "0" disables it`)
 	fs.StringVar(&o.InternalAddr, "internal-bind-address", ":8082", "address of the internal step API (reachable from step pods only)")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":9090", `address of the Prometheus /metrics endpoint; "0" disables it`)
-	shared := sharedflags.Targets{DatabaseURL: &o.DatabaseURL, StepTokenKeyFile: &o.StepTokenKeyFile,
+	secureMetrics := fs.Bool("metrics-secure", true, "serve metrics over HTTPS to callers whose Kubernetes token may get /metrics (TokenReview, SubjectAccessReview); false: plain HTTP without authentication")
+	shared := sharedflags.Targets{DatabaseURL: &o.DatabaseURL, DatabaseMaxConns: &o.DatabaseMaxConns, StepTokenKeyFile: &o.StepTokenKeyFile,
 		DefaultPlan: &o.DefaultPlan, PastDueGrace: &o.PastDueGrace, PublicBaseURL: &o.PublicBaseURL}
 	sharedflags.Register(fs, shared)
 	fs.Int64Var(&o.MaxArtifactBytes, "max-artifact-bytes", 1<<30, "largest single artifact accepted")
 	fs.IntVar(&o.MaxLogBatch, "max-log-batch", 1000, "most log lines in one append")
+	registerUploadFlags(fs, &o.Uploads)
 	fs.StringVar(&o.StripeWebhookSecretFile, "stripe-webhook-secret-file", "", "file holding the Stripe webhook signing secret (whsec_...) for POST /billing/stripe; empty disables billing")
+	dh := hooks.DefaultLimits()
+	fs.Int64Var(&o.Hooks.BodyBytesInFlight, "public-max-body-bytes-in-flight", dh.BodyBytesInFlight, "bytes of delivery bodies the hook listener holds at once, across every connection; past it a delivery is answered 503 with Retry-After")
+	fs.Int64Var(&o.Hooks.BodyBytesPerNamespace, "public-max-body-bytes-per-namespace", dh.BodyBytesPerNamespace, "a namespace's share of --public-max-body-bytes-in-flight (of the URL's namespace): at least the largest maxBodyBytes an endpoint may set (32 MiB), so that one tenant cannot hold all of it; past it 503 with Retry-After")
+	fs.IntVar(&o.Hooks.InFlightPerNamespace, "public-max-in-flight-per-namespace", dh.InFlightPerNamespace, "deliveries the hook listener serves at once per namespace (of the URL); one more is answered 503 with Retry-After")
+	fs.IntVar(&o.Hooks.UnverifiedPerMinute, "public-unverified-per-minute", dh.UnverifiedPerMinute, "deliveries that do not verify each source address may send per minute; past it (and its burst) the source is answered 429 with Retry-After")
+	fs.IntVar(&o.Hooks.UnverifiedBurst, "public-unverified-burst", dh.UnverifiedBurst, "burst of --public-unverified-per-minute")
+	fs.Func("public-trusted-proxies", "comma-separated CIDRs of proxies (ingress controllers, load balancers) in front of the hook listener whose X-Forwarded-For names the source address", func(v string) error {
+		for _, c := range strings.Split(v, ",") {
+			if c = strings.TrimSpace(c); c == "" {
+				continue
+			}
+			p, err := netip.ParsePrefix(c)
+			if err != nil {
+				return err
+			}
+			o.Hooks.TrustedProxies = append(o.Hooks.TrustedProxies, p)
+		}
+		return nil
+	})
+	fs.IntVar(&o.NoteQueue.Bytes, "public-log-queue-bytes", store.DefaultNoteQueueBytes, "bytes of delivery-log rows (bodies kept for redelivery included) queued for writing; a verified delivery that finds it full is answered 503 with Retry-After")
+	fs.IntVar(&o.NoteQueue.Items, "public-log-queue-items", store.DefaultNoteQueueItems, "delivery-log rows and ledger marks queued for writing")
 	var all Limits // every listener's timeouts and caps but the in-flight one
 	d := DefaultLimits("")
 	fs.DurationVar(&all.ReadHeaderTimeout, "http-read-header-timeout", d.ReadHeaderTimeout, "every listener: longest wait for a request's line and headers")
@@ -93,11 +138,35 @@ func ParseFlags(args []string) (Options, error) {
 		inFlight[l] = new(int)
 		fs.IntVar(inFlight[l], l+"-max-in-flight", DefaultLimits(l).MaxInFlight, "most requests the "+l+" listener serves at once; one more is answered 503 with Retry-After")
 	}
-	if err := fs.Parse(args); err != nil {
+	df := console.DefaultFollowLimits
+	fs.IntVar(&o.UserFollows.PerUser, console.FlagFollowsPerUser, df.PerUser, "most log follows one user (as TokenReview names it) may have open on the user listener; one more is answered 429 TooManyFollows with Retry-After")
+	fs.IntVar(&o.UserFollows.PerNamespace, console.FlagFollowsPerNamespace, df.PerNamespace, "most log follows open at once in one namespace; one more is answered 429 TooManyFollows with Retry-After")
+	fs.DurationVar(&o.UserFollows.AccessRecheck, console.FlagFollowAccessRecheck, df.AccessRecheck, `how often a log follow asks the apiserver again (TokenReview and SubjectAccessReview) whether its caller may still read the Run's logs; once not, it ends with an end event {"forbidden":true}`)
+	dr := console.DefaultRequestLimits
+	fs.Float64Var(&o.UserRequests.PerSecond, "user-requests-per-second", dr.PerSecond, "requests a second each user (as TokenReview names it) may make to the user API (a page of logs counts one per 1000 lines); past it and its burst the answer is 429 RateLimited with Retry-After")
+	fs.IntVar(&o.UserRequests.Burst, "user-request-burst", dr.Burst, "burst of --user-requests-per-second")
+	if err := sharedflags.Parse(fs, args); err != nil {
 		return o, err
+	}
+	if o.UserRequests.PerSecond <= 0 || o.UserRequests.Burst < 1 {
+		return o, errors.New("--user-requests-per-second and --user-request-burst must be positive")
+	}
+	if f := o.UserFollows; f.PerUser <= 0 || f.PerNamespace <= 0 || f.AccessRecheck <= 0 {
+		return o, fmt.Errorf("--%s, --%s and --%s must be positive", console.FlagFollowsPerUser, console.FlagFollowsPerNamespace, console.FlagFollowAccessRecheck)
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if o.Hooks.BodyBytesPerNamespace < DefaultMaxBodyBytes || o.Hooks.BodyBytesPerNamespace > o.Hooks.BodyBytesInFlight {
+		return o, errors.New("--public-max-body-bytes-per-namespace must be at least 1 MiB and at most --public-max-body-bytes-in-flight")
+	}
+	if o.Hooks.BodyBytesInFlight < DefaultMaxBodyBytes || o.Hooks.InFlightPerNamespace < 1 || o.Hooks.UnverifiedPerMinute < 1 ||
+		o.Hooks.UnverifiedBurst < 1 || o.NoteQueue.Bytes < 1<<20 || o.NoteQueue.Items < 1 {
+		return o, fmt.Errorf("--public-max-body-bytes-in-flight must be at least %d (one delivery of the default size) and --public-max-in-flight-per-namespace, --public-unverified-per-minute, --public-unverified-burst and --public-log-queue-items at least 1, --public-log-queue-bytes at least 1 MiB", DefaultMaxBodyBytes)
+	}
+	o.InsecureMetrics = !*secureMetrics
+	if err := checkUploadFlags(o.Uploads, o.MaxArtifactBytes); err != nil {
+		return o, err
 	}
 	for _, l := range []struct {
 		name string
@@ -119,7 +188,7 @@ type Limits = httpbound.Limits
 var listenerNames = []string{"public", "user", "internal", "metrics"}
 
 // DefaultLimits are the bounds of the listener named (public, user, internal, metrics)
-// where Options leave them zero (README.md, "Listener limits"). Every listener shares the
+// where Options leave them zero (docs/security.md, "Listener limits"). Every listener shares the
 // timeouts: the whole of a request within 30 s of its first byte (GitHub itself gives up
 // on a delivery after 10 s), its response within 60 s, a keep-alive connection
 // closed after 120 s idle (longer than the 60 s idle timeout of common load balancers, so
@@ -183,11 +252,14 @@ func Serve(ctx context.Context, o Options, ready func(Addrs)) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, o.DatabaseURL)
+	st, err := store.Open(ctx, o.DatabaseURL, store.MaxConns(int32(o.DatabaseMaxConns)))
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	q := o.NoteQueue
+	q.Failed = func(kind string, err error) { logger(o).Error(err, "writing a delivery note", "kind", kind) }
+	st.SetNoteQueue(q)
 
 	var servers []*http.Server
 	var addrs Addrs
@@ -195,7 +267,7 @@ func Serve(ctx context.Context, o Options, ready func(Addrs)) error {
 	// listen serves h on addr within the listener's limits (its defaults where o leaves
 	// them zero): no client can hold a connection, a request slot or memory for longer
 	// than they allow.
-	listen := func(name, addr string, lim Limits, h http.Handler, bound *string) error {
+	listen := func(name, addr string, lim Limits, h http.Handler, bound *string, wrap ...func(net.Listener) (net.Listener, error)) error {
 		if addr == "" || addr == "0" {
 			return nil
 		}
@@ -209,6 +281,11 @@ func Serve(ctx context.Context, o Options, ready func(Addrs)) error {
 		}
 		*bound = l.Addr().String()
 		l = httpbound.Listener(name, l, lim.MaxConnections)
+		for _, w := range wrap {
+			if l, err = w(l); err != nil {
+				return err
+			}
+		}
 		srv := httpbound.Server(name, h, lim)
 		servers = append(servers, srv)
 		go func() {
@@ -254,11 +331,11 @@ func Serve(ctx context.Context, o Options, ready func(Addrs)) error {
 			return err
 		}
 	}
-	api := &stepapi.Server{Store: st, Tokens: tokens, MaxArtifactBytes: o.MaxArtifactBytes, MaxLogBatch: o.MaxLogBatch}
+	api := &stepapi.Server{Store: st, Tokens: tokens, MaxArtifactBytes: o.MaxArtifactBytes, MaxLogBatch: o.MaxLogBatch, Uploads: o.Uploads}
 	if err := listen("internal", o.InternalAddr, o.InternalLimits, api.Handler(), &addrs.Internal); err != nil {
 		return err
 	}
-	if err := listen("metrics", o.MetricsAddr, o.MetricsLimits, promhttp.HandlerFor(Registry, promhttp.HandlerOpts{}), &addrs.Metrics); err != nil {
+	if err := serveMetrics(o, listen, &addrs.Metrics); err != nil {
 		return err
 	}
 	if ready != nil {
@@ -329,6 +406,16 @@ type cluster struct {
 
 	started  sync.Once
 	startErr error
+
+	gateOnce sync.Once
+	admit    *hooks.Gate
+}
+
+// gate is the one Gate of the process: deliveries and redeliveries draw on the same
+// buckets.
+func (cl *cluster) gate(st *store.Store) *hooks.Gate {
+	cl.gateOnce.Do(func() { cl.admit = &hooks.Gate{Entitlements: cl.source, Store: st} })
+	return cl.admit
 }
 
 func newCluster(ctx context.Context, o Options) (*cluster, error) {
@@ -402,7 +489,7 @@ func newPublic(ctx context.Context, o Options, st *store.Store, cl *cluster) (*P
 	if p.Billing != nil {
 		p.Billing.Log = log.WithName("billing")
 	}
-	p.Hooks = &hooks.Server{Endpoints: cl.source, Runs: cl.runs, Store: st, Log: log.WithName("hooks")}
+	p.Hooks = &hooks.Server{Endpoints: cl.source, Runs: cl.runs, Store: st, Log: log.WithName("hooks"), Gate: cl.gate(st), Limits: o.Hooks}
 	return p, nil
 }
 
@@ -412,8 +499,10 @@ func newConsole(o Options, st *store.Store, cl *cluster) (*console.Server, error
 	if err != nil {
 		return nil, err
 	}
-	users.Store, users.Client, users.Cache, users.Source = st, cl.client, cl.cache, cl.source
+	users.Store, users.Client, users.Cache, users.Source, users.Gate = st, cl.client, cl.cache, cl.source, cl.gate(st)
 	users.PublicBaseURL, users.Log = o.PublicBaseURL, logger(o).WithName("userapi")
+	users.Follows = o.UserFollows
+	users.Requests = o.UserRequests
 	return users, nil
 }
 

@@ -20,7 +20,7 @@ func TestServeInternalListener(t *testing.T) {
 	if _, err := ParseFlags([]string{"--database-url="}); err == nil {
 		t.Error("missing database URL accepted")
 	}
-	o, err := ParseFlags([]string{"--public-bind-address=0", "--user-bind-address=0", "--metrics-bind-address=127.0.0.1:0", "--internal-bind-address=127.0.0.1:0", "--step-token-key-file=" + keyFile, "--database-url=" + testStore.Pool().Config().ConnString()})
+	o, err := ParseFlags([]string{"--public-bind-address=0", "--user-bind-address=0", "--metrics-bind-address=127.0.0.1:0", "--metrics-secure=false", "--internal-bind-address=127.0.0.1:0", "--step-token-key-file=" + keyFile, "--database-url=" + testStore.Pool().Config().ConnString()})
 	if err != nil {
 		t.Fatal(err)
 	}

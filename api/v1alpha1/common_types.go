@@ -1,10 +1,7 @@
 package v1alpha1
 
-// Shared field types and the condition vocabulary used by every kind.
-
-// ConditionReady is the condition every AIAS kind reports: True when the object is
-// usable as declared, False with a reason and a message naming what is wrong.
-const ConditionReady = "Ready"
+// Shared field types used by several kinds. Condition types and reasons are in
+// conditions.go.
 
 // DurationPattern accepts Go duration strings such as "90s", "5m" or "1h30m".
 // It is repeated literally in the markers below because markers cannot reference constants.

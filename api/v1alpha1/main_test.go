@@ -9,7 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/aias-dev/aias/internal/testenv"
+	"github.com/aias-dev/aias/internal/testrig/testenv"
 )
 
 // One control plane for the whole package: starting one takes seconds, a test milliseconds.

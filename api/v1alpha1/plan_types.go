@@ -52,6 +52,57 @@ type PlanLimits struct {
 	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 	DeliveryRetention *metav1.Duration `json:"deliveryRetention,omitempty"`
 
+	// DeliveryLogBytes caps the bytes of delivery bodies the tenant's delivery log keeps
+	// for redelivery, over all its endpoints: past it the oldest bodies are dropped first
+	// (their log rows stay). Absent: bounded only by deliveryRetention.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	DeliveryLogBytes *int64 `json:"deliveryLogBytes,omitempty"`
+
+	// DeliveriesPerMinute caps the verified deliveries the tenant's endpoints may receive
+	// per minute, all endpoints together (each endpoint's own rateLimit applies as well);
+	// past it the hook listener answers 429 RateLimited with Retry-After.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	DeliveriesPerMinute *int32 `json:"deliveriesPerMinute,omitempty"`
+
+	// ItemsPerStep caps the items a forEach step may fan out to: a longer list fails the
+	// step before any item starts, naming the limit. Absent: MaxItemsPerStep (1000).
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=1000
+	ItemsPerStep *int32 `json:"itemsPerStep,omitempty"`
+
+	// AllowedRuntimeClasses, when set, are the only runtimeClassNames the tenant's steps
+	// may name (spec.podTemplate or a step). Absent: any.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	AllowedRuntimeClasses []string `json:"allowedRuntimeClasses,omitempty"`
+
+	// AllowedPriorityClasses, when set, are the only priorityClassNames the tenant's steps
+	// may name. Absent: any.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	AllowedPriorityClasses []string `json:"allowedPriorityClasses,omitempty"`
+
+	// AllowedNodeSelectorKeys, when set, are the only node label keys the tenant's steps
+	// may select nodes by, in nodeSelector and in node affinity expressions: a tenant
+	// cannot aim its steps at another tenant's dedicated nodes. Absent: any.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	AllowedNodeSelectorKeys []string `json:"allowedNodeSelectorKeys,omitempty"`
+
+	// AllowedTolerationKeys, when set, are the only taint keys the tenant's steps may
+	// tolerate (a toleration without a key tolerates every taint and is refused then).
+	// Absent: any.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	AllowedTolerationKeys []string `json:"allowedTolerationKeys,omitempty"`
+
 	// ArtifactBytesPerRun caps the total size of the artifacts one Run may store.
 	// +optional
 	// +kubebuilder:validation:Minimum=0

@@ -2,6 +2,7 @@ package v1alpha1
 
 import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"strconv"
 )
 
 // MaxInlineInputLength is the largest spec.input kept in the Run itself. Larger payloads
@@ -14,13 +15,15 @@ const MaxInlineInputLength = 16384
 const MaxContentTypeLength = 255
 
 // RunPhase is where a Run is in its life.
-// +kubebuilder:validation:Enum=Pending;Queued;Running;Succeeded;Failed;Canceled;Rejected
+// +kubebuilder:validation:Enum=Pending;Queued;Running;Waiting;Succeeded;Failed;Canceled;Rejected
 type RunPhase string
 
 const (
-	RunPending   RunPhase = "Pending"
-	RunQueued    RunPhase = "Queued"
-	RunRunning   RunPhase = "Running"
+	RunPending RunPhase = "Pending"
+	RunQueued  RunPhase = "Queued"
+	RunRunning RunPhase = "Running"
+	// RunWaiting: an approval gate waits for a decision and no step runs.
+	RunWaiting   RunPhase = "Waiting"
 	RunSucceeded RunPhase = "Succeeded"
 	RunFailed    RunPhase = "Failed"
 	RunCanceled  RunPhase = "Canceled"
@@ -37,10 +40,12 @@ func (p RunPhase) Finished() bool {
 }
 
 // StepPhase is where one step of a Run is.
-// +kubebuilder:validation:Enum=Pending;Running;Retrying;Succeeded;Failed;Skipped;Canceled
+// +kubebuilder:validation:Enum=Pending;Running;Retrying;Waiting;Succeeded;Failed;Skipped;Canceled
 type StepPhase string
 
 const (
+	// StepWaiting: an approval gate waits for a decision.
+	StepWaiting   StepPhase = "Waiting"
 	StepPending   StepPhase = "Pending"
 	StepRunning   StepPhase = "Running"
 	StepRetrying  StepPhase = "Retrying"
@@ -51,13 +56,16 @@ const (
 )
 
 // TriggerType says what started a Run.
-// +kubebuilder:validation:Enum=Webhook;Manual;Replay;Schedule;Redelivery
+// +kubebuilder:validation:Enum=Webhook;Manual;Replay;Resume;Schedule;Redelivery;Parent
 type TriggerType string
 
 const (
-	TriggerWebhook    TriggerType = "Webhook"
-	TriggerManual     TriggerType = "Manual"
-	TriggerReplay     TriggerType = "Replay"
+	TriggerWebhook TriggerType = "Webhook"
+	TriggerManual  TriggerType = "Manual"
+	TriggerReplay  TriggerType = "Replay"
+	TriggerResume  TriggerType = "Resume"
+	// TriggerParent: a workflowRef step of another Run (the parent) started it.
+	TriggerParent     TriggerType = "Parent"
 	TriggerSchedule   TriggerType = "Schedule"
 	TriggerRedelivery TriggerType = "Redelivery"
 )
@@ -111,6 +119,8 @@ type InputReference struct {
 // except that cancel may be set to true.
 // +kubebuilder:validation:XValidation:rule="!(has(self.input) && has(self.inputRef))",message="set input or inputRef, not both"
 // +kubebuilder:validation:XValidation:rule="has(self.replayOf) == (has(self.trigger) && self.trigger.type == 'Replay')",message="replayOf must be set when, and only when, trigger.type is Replay"
+// +kubebuilder:validation:XValidation:rule="has(self.resumeOf) == (has(self.trigger) && self.trigger.type == 'Resume')",message="resumeOf must be set when, and only when, trigger.type is Resume"
+// +kubebuilder:validation:XValidation:rule="has(self.resumeOf) == has(oldSelf.resumeOf) && (!has(self.resumeOf) || self.resumeOf == oldSelf.resumeOf)",message="resumeOf is immutable"
 // +kubebuilder:validation:XValidation:rule="self.workflowRef == oldSelf.workflowRef",message="workflowRef is immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.input) == has(oldSelf.input) && (!has(self.input) || self.input == oldSelf.input)",message="input is immutable"
 // +kubebuilder:validation:XValidation:rule="has(self.inputRef) == has(oldSelf.inputRef) && (!has(self.inputRef) || self.inputRef == oldSelf.inputRef)",message="inputRef is immutable"
@@ -142,6 +152,14 @@ type RunSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	ReplayOf string `json:"replayOf,omitempty"`
+
+	// ResumeOf names the Run this one resumes (issue 24): it runs that Run's frozen spec,
+	// input and parameters, and its steps that Succeeded there take their outputs from
+	// it (status.steps[].cachedFrom) instead of running again.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	ResumeOf string `json:"resumeOf,omitempty"`
 
 	// Cancel stops the Run's Jobs and ends it as Canceled. It cannot be unset.
 	// +optional
@@ -186,6 +204,106 @@ type StepStatus struct {
 	// +optional
 	Message string `json:"message,omitempty"`
 	// OutputDigest is the sha256 of the step's `result` artifact.
+	// +optional
+	OutputDigest string `json:"outputDigest,omitempty"`
+	// ChildRun is the Run a workflowRef step started.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	ChildRun string `json:"childRun,omitempty"`
+	// CachedFrom names the attempt whose outputs a cached step took instead of running.
+	// +optional
+	CachedFrom *CachedFrom `json:"cachedFrom,omitempty"`
+	// Approval records the decision of an approval gate: who, when and why.
+	// +optional
+	Approval *ApprovalStatus `json:"approval,omitempty"`
+	// Items reports each item of a forEach step, in list order (item i is Items[i]);
+	// set once the step's list was evaluated.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=1000
+	Items []ItemStatus `json:"items,omitempty"`
+}
+
+// CachedFrom is an earlier attempt a cached step took its outputs from.
+type CachedFrom struct {
+	// Run is the Run the attempt belonged to (in the same namespace).
+	// +kubebuilder:validation:MaxLength=253
+	Run string `json:"run"`
+	// Step and Attempt name the attempt.
+	// +kubebuilder:validation:MaxLength=63
+	Step    string `json:"step"`
+	Attempt int32  `json:"attempt"`
+}
+
+// ApprovalStatus is the decision on an approval gate.
+type ApprovalStatus struct {
+	// Decision is Approved or Rejected.
+	// +kubebuilder:validation:Enum=Approved;Rejected
+	Decision string `json:"decision"`
+	// By is the user who decided, as the apiserver authenticated them; empty when the
+	// gate's timeout decided.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	By string `json:"by,omitempty"`
+	// Comment the user gave.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Comment string `json:"comment,omitempty"`
+	// Time of the decision.
+	Time metav1.Time `json:"time"`
+	// TimedOut: the gate's timeout decided (by its onTimeout).
+	// +optional
+	TimedOut bool `json:"timedOut,omitempty"`
+}
+
+// Approval decisions.
+const (
+	ApprovalApproved = "Approved"
+	ApprovalRejected = "Rejected"
+)
+
+// RunStop is why and when a running Run was stopped before its finally steps ran.
+type RunStop struct {
+	// Reason is the Run's reason once it ends: Canceled, Superseded or Timeout.
+	// +kubebuilder:validation:Enum=Canceled;Superseded;Timeout
+	Reason string `json:"reason"`
+	// Message says why, as the Run's message will.
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message"`
+	// Time the Run was stopped; the finally steps' finallyTimeout counts from it.
+	Time metav1.Time `json:"time"`
+}
+
+// ItemStepName is the name item index of forEach step step goes by wherever an attempt is
+// named by its step (the step API's tickets, the store's logs and artifacts, the user
+// API, the CLI, $AIAS_STEP): `<step>.<index>`, which no step name can be (step names
+// are DNS labels, without dots).
+func ItemStepName(step string, index int) string { return step + "." + strconv.Itoa(index) }
+
+// ItemStatus reports one item of a forEach step. Its attempts are Jobs
+// `<run>-<step>.<index>-<attempt>`, labelled with the step and aias.dev/item; its logs
+// and artifacts are the step's `<step>.<index>` in the user API, the CLI and the console.
+type ItemStatus struct {
+	// Phase of the item: Pending, Running, Retrying, Succeeded, Failed or Skipped (not
+	// started because another item failed, or the Run ended).
+	// +optional
+	Phase StepPhase `json:"phase,omitempty"`
+	// Attempts started so far.
+	// +optional
+	Attempts int32 `json:"attempts,omitempty"`
+	// JobName is the Job of the current (or last) attempt.
+	// +optional
+	JobName string `json:"jobName,omitempty"`
+	// NextAttemptTime is when a retry will start.
+	// +optional
+	NextAttemptTime *metav1.Time `json:"nextAttemptTime,omitempty"`
+	// ExitCode of the last attempt's command.
+	// +optional
+	ExitCode *int32 `json:"exitCode,omitempty"`
+	// Message explains a failure.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// OutputDigest is the sha256 of the item's `result` artifact.
 	// +optional
 	OutputDigest string `json:"outputDigest,omitempty"`
 }
@@ -261,6 +379,11 @@ type RunStatus struct {
 	// StartTime is when the first step started.
 	// +optional
 	StartTime *metav1.Time `json:"startTime,omitempty"`
+	// Stopping is set when a running Run with finally steps was canceled, superseded or
+	// passed its timeout: its steps were stopped and its finally steps run (bounded by
+	// the Workflow's finallyTimeout from Stopping.time) before it ends as this says.
+	// +optional
+	Stopping *RunStop `json:"stopping,omitempty"`
 	// CompletionTime is when the Run reached a final phase.
 	// +optional
 	CompletionTime *metav1.Time `json:"completionTime,omitempty"`

@@ -10,11 +10,11 @@ import (
 
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/aias-dev/aias/internal/testenv"
+	"github.com/aias-dev/aias/internal/testrig/testenv"
 )
 
-// Every sample must apply with the real kubectl, server-side, exactly as the README tells
-// users to; and `kubectl get` must show the printer columns the README documents.
+// Every sample must apply with the real kubectl, server-side, exactly as the README and docs/reference tell
+// users to; and `kubectl get` must show the printer columns docs/reference documents.
 func TestSamplesApplyWithKubectl(t *testing.T) {
 	kubectl := adminKubectl(t)
 

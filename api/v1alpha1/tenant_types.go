@@ -117,7 +117,7 @@ type SubscriptionStatus struct {
 	// PastDueSince is when the subscription became past_due, for the grace period.
 	// +optional
 	PastDueSince *metav1.Time `json:"pastDueSince,omitempty"`
-	// UpdatedAt is the creation time of the newest Stripe event applied; older events are ignored.
+	// UpdatedAt is the creation time of the newest Stripe event applied to this subscription.
 	// +optional
 	UpdatedAt *metav1.Time `json:"updatedAt,omitempty"`
 }
@@ -136,6 +136,10 @@ type TenantUsage struct {
 	// ActiveRuns is the number of Runs running now.
 	// +optional
 	ActiveRuns int32 `json:"activeRuns"`
+	// DeliveryLogBytes is the bytes of delivery bodies the delivery log keeps for
+	// redelivery (held to the plan's deliveryLogBytes).
+	// +optional
+	DeliveryLogBytes int64 `json:"deliveryLogBytes"`
 	// PeriodStart is when the current billing period started.
 	// +optional
 	PeriodStart *metav1.Time `json:"periodStart,omitempty"`

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -58,7 +60,15 @@ type RetryPolicy struct {
 	Backoff *RetryBackoff `json:"backoff,omitempty"`
 }
 
-// WorkflowStep is one container run as a Kubernetes Job.
+// WorkflowStep is one container run as a Kubernetes Job, or an approval gate.
+// +kubebuilder:validation:XValidation:rule="has(self.approval) || has(self.workflowRef) || has(self.image)",message="Required value: a step needs an image (or is an approval gate, approval, or runs a Workflow, workflowRef)",fieldPath=".image"
+// +kubebuilder:validation:XValidation:rule="has(self.approval) || has(self.workflowRef) || has(self.command)",message="Required value: a step needs a command (or is an approval gate, approval, or runs a Workflow, workflowRef)",fieldPath=".command"
+// +kubebuilder:validation:XValidation:rule="!has(self.workflowRef) || !has(self.image) && !has(self.command) && !has(self.args) && !has(self.env) && !has(self.forEach) && !has(self.retries) && !has(self.resources) && !has(self.approval) && !has(self.cache)",message="a step that runs a Workflow runs no container: it has none of image, command, args, env, resources, retries, forEach, approval and cache",fieldPath=".workflowRef"
+// +kubebuilder:validation:XValidation:rule="!has(self.approval) || !has(self.image) && !has(self.command) && !has(self.args) && !has(self.env) && !has(self.forEach) && !has(self.retries) && !has(self.resources)",message="an approval gate runs no container: it has none of image, command, args, env, resources, retries and forEach",fieldPath=".approval"
+// +kubebuilder:validation:XValidation:rule="!has(self.cache) || !has(self.approval) && !has(self.forEach)",message="cache applies to container steps without forEach",fieldPath=".cache"
+// +kubebuilder:validation:XValidation:rule="!(has(self.depends) && has(self.dependsOn))",message="set depends or dependsOn, not both"
+// +kubebuilder:validation:XValidation:rule="has(self.forEach) || !has(self.parallelism)",message="parallelism applies to forEach steps only"
+// +kubebuilder:validation:XValidation:rule="has(self.forEach) || !has(self.continueOnItemFailure) || !self.continueOnItemFailure",message="continueOnItemFailure applies to forEach steps only"
 type WorkflowStep struct {
 	// Name identifies the step within the workflow; a DNS label.
 	// +required
@@ -67,18 +77,20 @@ type WorkflowStep struct {
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
 	Name string `json:"name"`
 
-	// Image is the container image the step runs in.
-	// +required
+	// Image is the container image the step runs in (required unless the step is an
+	// approval gate).
+	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
-	Image string `json:"image"`
+	Image string `json:"image,omitempty"`
 
-	// Command is the entrypoint, run by `aias step-run` with the step input on stdin and in $AIAS_INPUT.
-	// +required
+	// Command is the entrypoint, run by `aias step-run` with the step input on stdin and in $AIAS_INPUT
+	// (required unless the step is an approval gate).
+	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=64
-	Command []string `json:"command"`
+	Command []string `json:"command,omitempty"`
 
 	// Args are appended to Command.
 	// +optional
@@ -124,7 +136,176 @@ type WorkflowStep struct {
 	// +kubebuilder:validation:MaxItems=32
 	// +kubebuilder:validation:items:MaxLength=63
 	DependsOn []string `json:"dependsOn"`
+
+	// Depends is a join over earlier steps' outcomes, in place of dependsOn: step names
+	// combined with &&, || and ! and parentheses, each optionally with a phase,
+	// `build.Succeeded`, `build.Skipped` or `build.Ended` (either). A bare name means
+	// Succeeded. The step waits until every step it names has ended, then runs when the
+	// expression is true and is Skipped otherwise; for example `deploy-a || deploy-b`
+	// joins two branches only one of which runs. (dependsOn instead skips a step as soon
+	// as one of its dependencies was skipped or failed.)
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Depends string `json:"depends,omitempty"`
+
+	// When is a CEL expression deciding, once the step's dependencies allow it to start,
+	// whether it runs (true) or is Skipped (false). It reads `params` (the Run's
+	// parameter values), `input` (the Run's input, parsed when it is JSON), `run`
+	// (`name`, `trigger`, `endpoint`, `deliveryID`) and `steps.<name>.phase` and
+	// `steps.<name>.result` (the step's parsed result, up to 64 KiB) of the steps it
+	// depends on, directly or not; write `steps["a-b"]` for a name with a dash. A step
+	// skipped by when skips its dependsOn dependents too. An error while evaluating fails
+	// the step with the expression's message.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	When string `json:"when,omitempty"`
+
+	// ForEach fans the step out: a CEL expression over the same variables as when
+	// (`params`, `input`, `run`, `steps.<name>.result`) yielding a list, evaluated once the
+	// step may start. Each item runs as its own attempts (one Job per item and attempt,
+	// `<run>-<step>.<index>-<attempt>`), with its own retries, the item in `$(item)`,
+	// `$(item.<field>)` (in image, args and env values) and in `$AIAS_ITEM` (JSON; its
+	// index in `$AIAS_ITEM_INDEX`). The step's result is the JSON array of the items'
+	// results, in item order (null for an item that wrote none or failed). The list may
+	// hold at most the plan's itemsPerStep items (and never more than 1000); an empty
+	// list succeeds with the result [].
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	ForEach string `json:"forEach,omitempty"`
+
+	// Parallelism is how many items of a forEach step run at once (an item waiting for
+	// its retry holds its place). Absent: all of them.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=1000
+	Parallelism *int32 `json:"parallelism,omitempty"`
+
+	// ContinueOnItemFailure lets a forEach step succeed when items failed after their
+	// retries: the failed items are listed in the step's status and message, and are
+	// null in its result. Without it the first item that fails stops the fan-out (no new
+	// item starts; those running finish) and fails the step.
+	// +optional
+	ContinueOnItemFailure bool `json:"continueOnItemFailure,omitempty"`
+
+	// Approval makes the step a gate instead of a container: once its dependencies and
+	// its when let it start, it waits (phase Waiting, no Job, no Pod, and its Run holds no
+	// concurrency slot while nothing else runs) until a user allowed to approve Runs in
+	// the namespace (RBAC: create on runs/approve) and named by approvers, if set,
+	// approves or rejects it through the user API (`aias approve|reject`, the console).
+	// Approved: the step succeeds and the steps after it run; rejected: it fails.
+	// +optional
+	Approval *ApprovalGate `json:"approval,omitempty"`
+
+	// Cache lets the step take the result of an earlier Succeeded attempt instead of
+	// running: one of a Run in the same namespace, within ttl, of the same resolved step
+	// (image, command, args and env values after substitution) with the same input (the
+	// Run's input digest, or its dependencies' result digests) and the same parameters —
+	// or, with key, the same key value instead of input and parameters. A hit creates no
+	// Job and no Pod: the step's artifacts and logs are those of the attempt it came
+	// from, and status.steps[].cachedFrom names it.
+	// +optional
+	Cache *StepCache `json:"cache,omitempty"`
+
+	// WorkflowRef makes the step run another Workflow of the namespace as a child Run
+	// instead of a container: the child (named `<run>-<step>`, owned by this Run,
+	// labelled aias.dev/parent-run) gets this Run's input and the params given here;
+	// the step's phase follows the child's, and its result is the result of the child's
+	// last step. Canceling this Run cancels the child. Nesting is bounded
+	// (MaxWorkflowDepth) and a Workflow that names itself is refused.
+	// +optional
+	WorkflowRef *StepWorkflowRef `json:"workflowRef,omitempty"`
+
+	// PodPlacement: nodeSelector, tolerations, affinity, priorityClassName,
+	// runtimeClassName and imagePullSecrets of the step's Pod, over spec.podTemplate's.
+	PodPlacement `json:",inline"`
 }
+
+// StepWorkflowRef names the Workflow a step runs as a child Run.
+type StepWorkflowRef struct {
+	// Name of the Workflow, in this namespace.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+	// Params of the child Run. Values may hold $(params.NAME) of this Run and
+	// $(steps.NAME.result...) of this step's ancestors.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=64
+	Params map[string]string `json:"params,omitempty"`
+}
+
+// MaxWorkflowDepth bounds how deep Runs may nest through workflowRef steps: a Run at
+// this depth fails such a step instead of starting a child (a cycle through several
+// Workflows ends there).
+const MaxWorkflowDepth = 4
+
+// StepCache says when a step may reuse an earlier attempt's outputs.
+type StepCache struct {
+	// TTL is how old a cached attempt may be (its end, to this step's start).
+	// +required
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('8760h')",message="must be between 1s and 8760h"
+	TTL metav1.Duration `json:"ttl"`
+
+	// Key is a CEL expression (over params, input, run and the ancestors' steps, as for
+	// when) whose value stands for the step's input and parameters in the cache key: a
+	// key that reads less than they hold widens the cache, one that reads more narrows it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Key string `json:"key,omitempty"`
+}
+
+// ApprovalGate is a step that waits for a person's decision.
+type ApprovalGate struct {
+	// Approvers narrows who may decide to these users and groups (as the apiserver
+	// authenticates them); they still need RBAC create on runs/approve. Empty: anyone
+	// with that permission.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=32
+	Approvers []Approver `json:"approvers,omitempty"`
+
+	// Timeout is how long the gate waits for a decision (default 24h, at most 720h).
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s') && duration(self) <= duration('720h')",message="must be between 1s and 720h"
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
+
+	// Message is shown to the approvers (console, CLI, the step's status).
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+
+	// OnTimeout is what a timeout decides: Reject (default: the step fails) or Approve.
+	// +optional
+	// +kubebuilder:validation:Enum=Reject;Approve
+	OnTimeout string `json:"onTimeout,omitempty"`
+}
+
+// Approver is a user or a group that may decide an approval gate.
+type Approver struct {
+	// Kind is User or Group.
+	// +kubebuilder:validation:Enum=User;Group
+	Kind string `json:"kind"`
+	// Name of the user or group, as the apiserver authenticates it.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// Approval gate timeouts and decisions.
+const (
+	DefaultApprovalTimeout   = 24 * time.Hour
+	ApprovalOnTimeoutReject  = "Reject"
+	ApprovalOnTimeoutApprove = "Approve"
+)
+
+// MaxItemsPerStep is the most items a forEach step may fan out to on any plan: every
+// item has a line in the Run's status (ItemStatus, about 200 bytes), which stays far
+// below what etcd accepts.
+const MaxItemsPerStep = 1000
 
 // StepSecurityContext is the identity a step container runs as.
 type StepSecurityContext struct {
@@ -187,6 +368,7 @@ type HistoryPolicy struct {
 }
 
 // WorkflowSpec declares the steps of a workflow and how its Runs are scheduled.
+// +kubebuilder:validation:XValidation:rule="!has(self.finally) || self.finally.all(f, !self.steps.exists(s, s.name == f.name))",message="a finally step may not share a name with a step"
 type WorkflowSpec struct {
 	// Steps run as Jobs: in order, or as a DAG through dependsOn.
 	// Names are unique and dependsOn names only earlier steps, so the graph has no cycles.
@@ -198,6 +380,31 @@ type WorkflowSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.all(s, !has(s.dependsOn) || s.dependsOn.all(d, self.exists(o, o.name == d)))",message="dependsOn must name steps of this workflow"
 	// +kubebuilder:validation:XValidation:rule="self.all(i, s, !has(s.dependsOn) || s.dependsOn.all(d, self.exists(j, o, j < i && o.name == d)))",message="dependsOn may only name earlier steps (this rules out cycles)"
 	Steps []WorkflowStep `json:"steps"`
+
+	// Finally are steps run once every step of steps has ended, whatever its outcome
+	// (GitHub Actions' `if: always()`, Tekton's finally, Argo's onExit): to report, notify
+	// or clean up. They form their own DAG: dependsOn names earlier finally steps, and
+	// absent means the previous finally step (none for the first). Their when reads
+	// run.phase (Succeeded, Failed or Canceled: how steps ended) and run.failedSteps, and every
+	// step's phase and result; their args and env read $(run.phase) and
+	// $(run.failedSteps). A finally step that fails fails the Run, whose message keeps the
+	// first failure's reason first. A Run canceled or past its timeout stops its steps
+	// and still runs its finally steps (bounded by finallyTimeout) before it ends.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:XValidation:rule="self.all(s, self.exists_one(o, o.name == s.name))",message="finally step names must be unique"
+	// +kubebuilder:validation:XValidation:rule="self.all(i, s, !has(s.dependsOn) || s.dependsOn.all(d, self.exists(j, o, j < i && o.name == d)))",message="a finally step's dependsOn may only name earlier finally steps"
+	Finally []WorkflowStep `json:"finally,omitempty"`
+
+	// FinallyTimeout bounds the finally steps, from the moment they may start (every step
+	// ended, or the Run was canceled or passed its timeout): when it passes, the finally
+	// steps still running are stopped and fail. Default 10m.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('1s')",message="must be at least 1s"
+	FinallyTimeout *metav1.Duration `json:"finallyTimeout,omitempty"`
 
 	// Params declares the parameters a Run may (or, when required, must) give. Names are
 	// unique ignoring case, since each also becomes an environment variable in upper case.
@@ -229,6 +436,12 @@ type WorkflowSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
 	ServiceAccountName string `json:"serviceAccountName,omitempty"`
+
+	// PodTemplate holds the placement every step's Pod gets unless the step says
+	// otherwise: nodeSelector, tolerations, affinity, priorityClassName, runtimeClassName,
+	// imagePullSecrets.
+	// +optional
+	PodTemplate *PodPlacement `json:"podTemplate,omitempty"`
 }
 
 // LastRunSummary describes the newest Run of a Workflow.

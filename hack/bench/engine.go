@@ -25,9 +25,9 @@ import (
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/manager"
-	"github.com/aias-dev/aias/internal/nodeagent"
 	"github.com/aias-dev/aias/internal/store"
-	"github.com/aias-dev/aias/internal/testenv"
+	"github.com/aias-dev/aias/internal/testrig/nodeagent"
+	"github.com/aias-dev/aias/internal/testrig/testenv"
 )
 
 // The run engine (issues 4 and 12) on the most realistic control plane the project has:
@@ -147,23 +147,30 @@ func engineSection(ctx context.Context, st *store.Store, bin string) (string, er
 	return engineMarkdown(ceilings, phases, mixes, lone, rss), nil
 }
 
-// enginePhases runs the real manager wiring (manager.Run, as `aias manager` and `aias
-// dev` do) with the node agent in instant mode, and measures each workflow shape and size.
-func (cl *cluster) enginePhases(ctx context.Context, dbURL, keyFile string, audit *auditLog) ([]phaseResult, []mixResult, latency, error) {
+// engineRig is the real manager wiring (manager.Run, as `aias manager` and `aias dev`
+// do) and benchNodes node agents in instant mode on a cluster.
+type engineRig struct {
+	exited       *exit // the running manager's end
+	startManager func()
+	stopManager  func()
+	stop         func() // the manager, then the node agents
+}
+
+// startEngine starts the node agents, waits until they are ready, and starts the manager.
+func (cl *cluster) startEngine(ctx context.Context, dbURL, keyFile string) (*engineRig, error) {
 	opts, err := manager.ParseFlags([]string{
 		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--zap-log-level=error",
 		"--database-url=" + dbURL, "--step-token-key-file=" + keyFile,
 		"--runner-image=example.invalid/aias:bench", "--internal-api-url=http://aias-internal.invalid:8082",
 	})
 	if err != nil {
-		return nil, nil, latency{}, err
+		return nil, err
 	}
 	opts.RunAgain = true                                  // stopped and started again around each write-mix ceiling
 	workRoot, err := os.MkdirTemp("", "aias-bench-pods-") // Instant runs no process, but the agent wants a root
 	if err != nil {
-		return nil, nil, latency{}, err
+		return nil, err
 	}
-	defer os.RemoveAll(workRoot)
 	// Several Nodes, as a cluster has: each node agent, like a kubelet, has the kubelet's
 	// own client limits (50 requests/s, burst 100) and spends two writes per Pod.
 	agentCfg := rest.CopyConfig(cl.env.Config)
@@ -179,37 +186,49 @@ func (cl *cluster) enginePhases(ctx context.Context, dbURL, keyFile string, audi
 	for _, a := range agents {
 		agentsDone = append(agentsDone, goExit(func() error { return a.Run(actx) }))
 	}
-	defer func() {
+	rig := &engineRig{stopManager: func() {}}
+	rig.stop = func() {
+		rig.stopManager()
 		stopAgents()
 		for _, e := range agentsDone {
 			<-e.done
 		}
-	}()
+		_ = os.RemoveAll(workRoot)
+	}
 	for _, a := range agents {
 		select {
 		case <-a.Ready():
 		case <-time.After(time.Minute):
-			return nil, nil, latency{}, errors.New("a node agent was not ready after a minute")
+			rig.stop()
+			return nil, errors.New("a node agent was not ready after a minute")
 		}
 	}
 	// The manager is stopped for each write-mix ceiling (which makes its writes itself)
 	// and started again for the phase that follows it.
-	var exited *exit
-	stopManager := func() {}
-	startManager := func() {
+	rig.startManager = func() {
 		mctx, cancel := context.WithCancel(ctx)
 		e := goExit(func() error { return manager.Run(mctx, managerCfg, opts) })
-		exited, stopManager = e, func() { cancel(); <-e.done }
+		rig.exited, rig.stopManager = e, func() { cancel(); <-e.done }
 	}
-	startManager()
-	defer func() { stopManager() }()
+	rig.startManager()
+	return rig, nil
+}
+
+// enginePhases runs the real manager wiring with the node agent in instant mode, and
+// measures each workflow shape and size.
+func (cl *cluster) enginePhases(ctx context.Context, dbURL, keyFile string, audit *auditLog) ([]phaseResult, []mixResult, latency, error) {
+	rig, err := cl.startEngine(ctx, dbURL, keyFile)
+	if err != nil {
+		return nil, nil, latency{}, err
+	}
+	defer rig.stop()
 
 	// Warm up: caches synced, store connections open, Runs through end to end.
-	warm, err := cl.phase(ctx, exited, audit, "bench-warmup", 1, 16)
+	warm, err := cl.phase(ctx, rig.exited, audit, "bench-warmup", 1, 16)
 	if err != nil {
 		return nil, nil, latency{}, fmt.Errorf("warm-up: %w", err)
 	}
-	lone, err := cl.loneLatency(ctx, exited, "bench-lone")
+	lone, err := cl.loneLatency(ctx, rig.exited, "bench-lone")
 	if err != nil {
 		return nil, nil, latency{}, fmt.Errorf("lone Runs: %w", err)
 	}
@@ -221,17 +240,17 @@ func (cl *cluster) enginePhases(ctx context.Context, dbURL, keyFile string, audi
 			if n == slices.Min(engineSizes) {
 				// The same writes without AIAS's logic, on the cluster as the phase finds it
 				// (each phase leaves its objects behind), the scheduler and node agents running.
-				stopManager()
+				rig.stopManager()
 				rate, writes, err := cl.mixCeiling(ctx, audit, fmt.Sprintf("bench-mix-%d-step", steps), steps, n, warm.job)
 				if err != nil {
 					return nil, nil, latency{}, fmt.Errorf("write-mix ceiling: %w", err)
 				}
 				logf("write-mix ceiling, %d-step, %d Runs: %.1f Runs/s, %.2f writes per Run", steps, n, rate, writes.total(runCaused)/float64(n))
 				mixes = append(mixes, mixResult{steps: steps, n: n, rate: rate, writes: writes})
-				startManager()
+				rig.startManager()
 			}
 			ns := fmt.Sprintf("bench-%d-step-%d", steps, n)
-			res, err := cl.phase(ctx, exited, audit, ns, steps, n)
+			res, err := cl.phase(ctx, rig.exited, audit, ns, steps, n)
 			if err != nil {
 				return nil, nil, latency{}, fmt.Errorf("%d-step phase of %d Runs: %w", steps, n, err)
 			}
@@ -302,62 +321,20 @@ func (cl *cluster) workflowReady(ctx context.Context, exited *exit, wf *aiasv1al
 // phase creates a Workflow of steps linear steps and n Runs of it, and measures the time
 // from the first create until all n are Succeeded, each Run's latency, and the writes.
 func (cl *cluster) phase(ctx context.Context, exited *exit, audit *auditLog, ns string, steps, n int) (phaseResult, error) {
-	res := phaseResult{steps: steps, n: n}
-	if err := cl.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
-		return res, err
+	res, err := cl.phaseOf(ctx, exited, audit, ns, benchWorkflow(ns, "wf", steps).Spec, n)
+	res.steps = steps
+	return res, err
+}
+
+// phaseOf is phase for any Workflow spec (the Workflow is named wf in namespace ns).
+func (cl *cluster) phaseOf(ctx context.Context, exited *exit, audit *auditLog, ns string, spec aiasv1alpha1.WorkflowSpec, n int) (phaseResult, error) {
+	if err := cl.createWorkflow(ctx, exited, ns, spec); err != nil {
+		return phaseResult{n: n}, err
 	}
-	wf := benchWorkflow(ns, "wf", steps)
-	if err := cl.c.Create(ctx, wf); err != nil {
-		return res, err
-	}
-	if err := cl.workflowReady(ctx, exited, wf); err != nil {
-		return res, err
-	}
-	w, err := watchRuns(ctx, cl.cfg, ns, n)
+	// The first 1-step phase, when asked, gets an apiserver profile.
+	profile := apiserverProfile != "" && len(spec.Steps) == 1 && spec.Steps[0].ForEach == "" && n > 100
+	res, err := cl.measureRuns(ctx, exited, audit, ns, n, 0, profile, func(i int) *aiasv1alpha1.Run { return benchRun(ns, "wf", i) })
 	if err != nil {
-		return res, err
-	}
-	defer w.stop()
-	if err := settle(ctx, audit); err != nil {
-		return res, err
-	}
-	if err := audit.mark(); err != nil {
-		return res, err
-	}
-
-	if apiserverProfile != "" && steps == 1 && n > 100 {
-		go cl.profileAPIServer(ctx, apiserverProfile)
-		apiserverProfile = ""
-	}
-	start := time.Now()
-	if err := parallel(n, engineCreators, func(i int) error {
-		run := benchRun(ns, "wf", i)
-		if err := cl.c.Create(ctx, run); err != nil {
-			return err
-		}
-		w.created(run.Name)
-		return nil
-	}); err != nil {
-		return res, fmt.Errorf("creating Runs: %w", err)
-	}
-	select {
-	case <-w.done:
-	case <-exited.done:
-		return res, fmt.Errorf("manager exited: %v", exited.err)
-	case <-time.After(phaseTimeout):
-		return res, fmt.Errorf("%d of %d Runs Succeeded after %v", w.succeeded.Load(), n, phaseTimeout)
-	}
-	if msg := w.failure(); msg != "" {
-		return res, errors.New(msg)
-	}
-	res.wall = w.last.Sub(start)
-	res.rate = float64(n) / res.wall.Seconds()
-	res.p50, res.p99 = w.percentiles()
-
-	if err := settle(ctx, audit); err != nil {
-		return res, err
-	}
-	if res.writes, err = audit.since(); err != nil {
 		return res, err
 	}
 	res.run = &aiasv1alpha1.Run{}
@@ -374,6 +351,73 @@ func (cl *cluster) phase(ctx context.Context, exited *exit, audit *auditLog, ns 
 		return res, fmt.Errorf("reading a step Pod: %w", err)
 	}
 	return res, nil
+}
+
+// createWorkflow creates namespace ns and in it the Workflow wf of spec, and waits until
+// it is reconciled.
+func (cl *cluster) createWorkflow(ctx context.Context, exited *exit, ns string, spec aiasv1alpha1.WorkflowSpec) error {
+	if err := cl.c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		return err
+	}
+	wf := &aiasv1alpha1.Workflow{ObjectMeta: metav1.ObjectMeta{Name: "wf", Namespace: ns}, Spec: spec}
+	if err := cl.c.Create(ctx, wf); err != nil {
+		return err
+	}
+	return cl.workflowReady(ctx, exited, wf)
+}
+
+// measureRuns creates the n Runs mkRun makes in namespace ns from engineCreators
+// creators and measures the time from the first create until all n are Succeeded, each
+// Run's latency, and the writes until they settle. pre Runs of the namespace Succeeded
+// before (a warm-up the phase must not count).
+func (cl *cluster) measureRuns(ctx context.Context, exited *exit, audit *auditLog, ns string, n, pre int, profile bool, mkRun func(i int) *aiasv1alpha1.Run) (phaseResult, error) {
+	res := phaseResult{n: n}
+	w, err := watchRuns(ctx, cl.cfg, ns, n+pre)
+	if err != nil {
+		return res, err
+	}
+	defer w.stop()
+	if err := settle(ctx, audit); err != nil {
+		return res, err
+	}
+	if err := audit.mark(); err != nil {
+		return res, err
+	}
+
+	if profile {
+		go cl.profileAPIServer(ctx, apiserverProfile)
+		apiserverProfile = ""
+	}
+	start := time.Now()
+	if err := parallel(n, engineCreators, func(i int) error {
+		run := mkRun(i)
+		if err := cl.c.Create(ctx, run); err != nil {
+			return err
+		}
+		w.created(run.Name)
+		return nil
+	}); err != nil {
+		return res, fmt.Errorf("creating Runs: %w", err)
+	}
+	select {
+	case <-w.done:
+	case <-exited.done:
+		return res, fmt.Errorf("manager exited: %v", exited.err)
+	case <-time.After(phaseTimeout):
+		return res, fmt.Errorf("%d of %d Runs Succeeded after %v", w.succeeded.Load(), n+pre, phaseTimeout)
+	}
+	if msg := w.failure(); msg != "" {
+		return res, errors.New(msg)
+	}
+	res.wall = w.last.Sub(start)
+	res.rate = float64(n) / res.wall.Seconds()
+	res.p50, res.p99 = w.percentiles()
+
+	if err := settle(ctx, audit); err != nil {
+		return res, err
+	}
+	res.writes, err = audit.since()
+	return res, err
 }
 
 // profileAPIServer writes a 15 s CPU profile of kube-apiserver (its /debug/pprof).
@@ -776,7 +820,7 @@ func engineMarkdown(ceilings [2]float64, phases []phaseResult, mixes []mixResult
 	}
 
 	fmt.Fprintf(&b, `
-How these were measured. One control plane: envtest's kube-apiserver %[1]s and etcd %[2]s (--unsafe-no-fsync; the clients are system:masters, exempt from API priority and fairness, so every rate is a ceiling of what a real cluster gives and only the ratios carry over), with kube-controller-manager and kube-scheduler %[1]s built from the same k8s.io/kubernetes module, started with their defaults (leader election off, one replica each) and a ServiceAccount admission plugin on. %[6]d node agents (internal/nodeagent, instant mode, protobuf and the kubelet's client limits, each its own Node) write, for each Pod the scheduler binds to their Node, the two status updates a kubelet writes (Running, then Succeeded) without running anything, so no step outcome or result artifact reaches the store. The manager is the real wiring (internal/manager.Run with the flags `+"`aias manager`"+` parses; no client-side rate limit, as ctrl.GetConfig gives it). Each step attempt is a Job with spec.managedBy aias.dev/run-controller and one Pod the Run controller creates; the cluster's Job controller never acts on it (README, "How a Run runs"). Each phase creates a Workflow (concurrency Allow, a linear chain of steps), waits until it is reconciled, then creates its Runs from %[3]d concurrent creators; throughput is the Runs divided by the time from the first create until a watch has seen the last one Succeeded; latency is each Run's create call's return to the watch seeing it Succeeded. The ceiling creates %[4]d Runs of the same shape with the same creators into another namespace while the control plane runs but no AIAS controller (after 64 untimed creates), once before the phases and once after; the higher rate counts. ratio = Runs/s ÷ (ceiling ÷ writes per Run, all writers). The write-mix ceiling (hack/bench/mix.go) makes exactly the AIAS manager's writes for the same Runs — the Run, its token Secret, per step a Job, its Pod, a Run status patch and an event, the Job's terminal status once the scheduler and the node agents have run the Pod, the final status and event — from a driver with no logic, no store and no informer of its own (%[7]d requests in flight), with the manager stopped, right before the AIAS phase of the same shape and on the cluster as that phase finds it: the most any controller making these writes gets from this control plane on this machine. A raw create is the cheapest write there is; a Pod create, a Pod status patch or a Job update costs the apiserver several times as much (admission, size, watchers), which is why the write-mix ceiling, not raw creates ÷ writes, is the bound that can be reached.
+How these were measured. One control plane: envtest's kube-apiserver %[1]s and etcd %[2]s (--unsafe-no-fsync; the clients are system:masters, exempt from API priority and fairness, so every rate is a ceiling of what a real cluster gives and only the ratios carry over), with kube-controller-manager and kube-scheduler %[1]s built from the same k8s.io/kubernetes module, started with their defaults (leader election off, one replica each) and a ServiceAccount admission plugin on. %[6]d node agents (internal/testrig/nodeagent, instant mode, protobuf and the kubelet's client limits, each its own Node) write, for each Pod the scheduler binds to their Node, the two status updates a kubelet writes (Running, then Succeeded) without running anything, so no step outcome or result artifact reaches the store. The manager is the real wiring (internal/manager.Run with the flags `+"`aias manager`"+` parses; no client-side rate limit, as ctrl.GetConfig gives it). Each step attempt is a Job with spec.managedBy aias.dev/run-controller and one Pod the Run controller creates; the cluster's Job controller never acts on it (docs/architecture.md, "Step Jobs and Pods"). Each phase creates a Workflow (concurrency Allow, a linear chain of steps), waits until it is reconciled, then creates its Runs from %[3]d concurrent creators; throughput is the Runs divided by the time from the first create until a watch has seen the last one Succeeded; latency is each Run's create call's return to the watch seeing it Succeeded. The ceiling creates %[4]d Runs of the same shape with the same creators into another namespace while the control plane runs but no AIAS controller (after 64 untimed creates), once before the phases and once after; the higher rate counts. ratio = Runs/s ÷ (ceiling ÷ writes per Run, all writers). The write-mix ceiling (hack/bench/mix.go) makes exactly the AIAS manager's writes for the same Runs — the Run, its token Secret, per step a Job, its Pod, a Run status patch and an event, the Job's terminal status once the scheduler and the node agents have run the Pod, the final status and event — from a driver with no logic, no store and no informer of its own (%[7]d requests in flight), with the manager stopped, right before the AIAS phase of the same shape and on the cluster as that phase finds it: the most any controller making these writes gets from this control plane on this machine. A raw create is the cheapest write there is; a Pod create, a Pod status patch or a Job update costs the apiserver several times as much (admission, size, watchers), which is why the write-mix ceiling, not raw creates ÷ writes, is the bound that can be reached.
 
 Writes come from kube-apiserver's audit log (level Metadata, every create, update, patch and delete), attributed by user agent: the bench's creators, the AIAS manager, the node agent, kube-scheduler, kube-controller-manager. The window closes once no Run-caused write has happened for 2 s, so asynchronous writes (events, the Workflow's coalesced run summary) count. Background writes, not caused by Runs, are left out of the per-Run figures; this run: %[5]s.
 

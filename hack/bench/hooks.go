@@ -22,7 +22,7 @@ import (
 	"github.com/aias-dev/aias/internal/deliveryexpr"
 	"github.com/aias-dev/aias/internal/signature"
 	"github.com/aias-dev/aias/internal/store"
-	"github.com/aias-dev/aias/internal/testenv"
+	"github.com/aias-dev/aias/internal/testrig/testenv"
 	"github.com/aias-dev/aias/webhookserver"
 )
 
@@ -227,11 +227,19 @@ func hookEndpoint(ctx context.Context, c crclient.Client, ns string, mutate func
 
 func ptrInt64(v int64) *int64 { return &v }
 
-// waitEndpointReady waits until an unsigned probe is refused for its missing headers
-// (400): the listener's informers have the endpoint and its Secret.
+// waitEndpointReady waits until a signed probe verifies and is refused for its
+// Content-Type (400): the listener's informers have the endpoint and its Secret. (Before,
+// it is 401 Unverified, as every delivery that does not verify.)
 func waitEndpointReady(url string) error {
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		resp, err := http.Post(url, "application/json", strings.NewReader("{}"))
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		body := []byte("{}")
+		req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header = signed(body, fmt.Sprintf("probe-%d", time.Now().UnixNano()))
+		req.Header.Set("Content-Type", "not a type")
+		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusBadRequest {

@@ -8,10 +8,18 @@
 //	           kube-scheduler and the node agent: Runs/s and latency to Succeeded against
 //	           the raw Run create ceiling, apiserver writes per Run by writer (audit.go,
 //	           from the apiserver's audit log), manager RSS (rss.go)
+//	language.go workflow language (issue 23) on a control plane of the same kind: a 20-item
+//	           forEach fan-out against a 20-step linear Workflow, what a step skipped by
+//	           when costs in Jobs, Pods and apiserver writes
+//	cache.go   cached steps and resume (issue 24) on a control plane of the same kind: a
+//	           5-step Workflow served from the step cache against the same steps run, the
+//	           resume of a 10-step Run failed at step 9 against a full rerun
 //	hooks.go   webhook ingress (issue 5): verified deliveries/s against raw Run creates,
 //	           latency at half that rate, verification cost alone
 //	runslist.go user API (issue 7): runs list first page with 100,000 runs in the index
 //	           against an apiserver list of 10,000 Runs, run detail
+//	noisy.go   noisy neighbour (issue 21): tenant B's p99 under tenant A's flood against
+//	           B's p99 alone, the webhookserver's peak RSS
 package main
 
 import (
@@ -19,7 +27,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
 	"slices"
@@ -27,14 +34,22 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aias-dev/aias/internal/storetest"
-	"github.com/aias-dev/aias/internal/testenv"
+	"github.com/aias-dev/aias/internal/testrig/storetest"
+	"github.com/aias-dev/aias/internal/testrig/testenv"
+	"github.com/aias-dev/aias/internal/testrig/testenv/fixtures"
+	"github.com/aias-dev/aias/internal/testsuite/noisy"
 )
 
+// standardParts are the sections `make bench` measures, in the order BENCHMARKS.md has them.
+var standardParts = []string{"store", "engine", "language", "cache", "hooks", "list", "node", "noisy"}
+
 func main() {
+	if code := noisy.FloodMain(); code >= 0 {
+		os.Exit(code) // this process is the noisy-neighbour section's flood (internal/testsuite/noisy)
+	}
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.StringVar(&apiserverProfile, "apiserver-profile", "", "write a 15 s CPU profile of kube-apiserver during the first 1-step phase to this file")
-	parts := flag.String("parts", "store,engine,hooks,list,node", "sections to measure (store, engine, hooks, list, node); BENCHMARKS.md is written only when all are")
+	parts := flag.String("parts", strings.Join(standardParts, ","), "sections to measure ("+strings.Join(standardParts, ", ")+"); BENCHMARKS.md is written only when all are")
 	flag.Func("runs", "Runs per run-engine phase, one size instead of 300 and 1000", func(v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
@@ -43,6 +58,8 @@ func main() {
 		engineSizes = []int{n}
 		return nil
 	})
+	flag.IntVar(&languageRuns, "lang-runs", languageRuns, "Runs per workflow-language shape")
+	flag.IntVar(&cacheRuns, "cache-runs", cacheRuns, "Runs per cached-steps phase (cached and uncached)")
 	flag.IntVar(&rssRuns, "rss-runs", rssRuns, "finished Runs in the manager RSS phase (the issue's figure is 10,000)")
 	flag.IntVar(&rssWorkflows, "rss-workflows", rssWorkflows, "Workflows the manager RSS phase spreads its 10,000 finished Runs over")
 	flag.Parse()
@@ -97,6 +114,22 @@ func run(parts []string) error {
 		out += "\n" + section
 		fmt.Fprintf(os.Stderr, "bench: engine section done after %v\n", time.Since(started).Round(time.Second))
 	}
+	if slices.Contains(parts, "language") {
+		section, err := languageSection(ctx, st)
+		if err != nil {
+			return err
+		}
+		out += "\n" + section
+		fmt.Fprintf(os.Stderr, "bench: workflow language section done after %v\n", time.Since(started).Round(time.Second))
+	}
+	if slices.Contains(parts, "cache") {
+		section, err := cacheSection(ctx, st)
+		if err != nil {
+			return err
+		}
+		out += "\n" + section
+		fmt.Fprintf(os.Stderr, "bench: cached steps and resume section done after %v\n", time.Since(started).Round(time.Second))
+	}
 	if slices.Contains(parts, "hooks") {
 		section, err := hooksSection(ctx, st)
 		if err != nil {
@@ -121,9 +154,17 @@ func run(parts []string) error {
 		out += "\n" + section
 		fmt.Fprintf(os.Stderr, "bench: real node section done after %v\n", time.Since(started).Round(time.Second))
 	}
+	if slices.Contains(parts, "noisy") {
+		section, err := noisySection(ctx)
+		if err != nil {
+			return err
+		}
+		out += "\n" + section
+		fmt.Fprintf(os.Stderr, "bench: noisy neighbour section done after %v\n", time.Since(started).Round(time.Second))
+	}
 	fmt.Print(out)
 	standard := true
-	for _, p := range []string{"store", "engine", "hooks", "list", "node"} {
+	for _, p := range standardParts {
 		standard = standard && slices.Contains(parts, p)
 	}
 	if !standard || flag.NFlag() > 0 && !onlyProfile() {
@@ -144,10 +185,5 @@ func onlyProfile() bool {
 // the processes they are in production.
 func buildAias(dir string) (string, error) {
 	bin := filepath.Join(dir, "aias")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/aias")
-	build.Dir = testenv.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("building aias: %v\n%s", err, out)
-	}
-	return bin, nil
+	return bin, fixtures.BuildAias(context.Background(), bin)
 }

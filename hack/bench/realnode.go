@@ -13,11 +13,11 @@ import (
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
-	"github.com/aias-dev/aias/internal/realnode"
-	"github.com/aias-dev/aias/internal/testenv"
+	"github.com/aias-dev/aias/internal/testrig/realnode"
+	"github.com/aias-dev/aias/internal/testrig/testenv"
 )
 
-// The one-node cluster with a real kubelet, containerd and runc (internal/realnode): AIAS
+// The one-node cluster with a real kubelet, containerd and runc (internal/testrig/realnode): AIAS
 // installed by its Helm chart, step Pods in real containers. The ceiling is the same work
 // without AIAS: a bare Pod running the same busybox command on the same kubelet, created
 // directly. What AIAS adds per Run is its Job, the init container copying /aias, step-run

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/aias-dev/aias/internal/store"
-	"github.com/aias-dev/aias/internal/testenv"
+	"github.com/aias-dev/aias/internal/testrig/testenv"
 	"github.com/aias-dev/aias/webhookserver"
 )
 

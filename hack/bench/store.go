@@ -143,9 +143,12 @@ func (e *env) artifactIngest(size, n, clients int) (float64, error) {
 	if err := e.openRun(run); err != nil {
 		return 0, err
 	}
-	// A step attempt stores at most stepapi.MaxArtifactsPerAttempt artifacts: spread them.
+	// A step attempt stores at most stepapi.MaxArtifactsPerAttempt artifacts, and uploads
+	// to one attempt at most --max-uploads-per-attempt at once: spread them round robin, so
+	// that the clients' uploads in flight go to different attempts, as steps' do.
 	const perAttempt = 100
-	step := func(i int) string { return fmt.Sprintf("s%d", i/perAttempt) }
+	attempts := (n + perAttempt - 1) / perAttempt
+	step := func(i int) string { return fmt.Sprintf("s%d", i%attempts) }
 	start := time.Now()
 	err := parallel(n, clients, func(i int) error {
 		url := e.api.URL + stepjob.AttemptPath("bench", run.Name, step(i), 1) + stepjob.PathArtifacts + fmt.Sprintf("a%d", i)
@@ -297,7 +300,7 @@ func (e *env) stepRunRSS(bin string, size int) (int64, error) {
 	}
 	defer os.RemoveAll(dir)
 	run := steptoken.Run{Namespace: "bench", Name: "rss", UID: "00000000-0000-4000-8000-0000000000bb"}
-	digest, err := e.st.PutInput(e.ctx, []byte("{}"), "application/json")
+	digest, err := e.st.PutInput(e.ctx, "bench", []byte("{}"), "application/json")
 	if err != nil {
 		return 0, err
 	}

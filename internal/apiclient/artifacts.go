@@ -14,7 +14,7 @@ import (
 // Artifacts lists a Run's stored outputs, by step, attempt and name.
 func (c *Client) Artifacts(ctx context.Context, ns, run string) (*userapi.ArtifactList, error) {
 	out := &userapi.ArtifactList{}
-	return out, c.do(ctx, http.MethodGet, runPath(ns, run, "artifacts"), nil, out)
+	return out, c.do(ctx, http.MethodGet, userapi.ArtifactsPath(ns, run), nil, out)
 }
 
 // DownloadOptions select an attempt and a byte range; zero values mean the latest
@@ -47,7 +47,7 @@ func (c *Client) DownloadArtifact(ctx context.Context, ns, run, step, name strin
 	if opts.Attempt > 0 {
 		q.Set("attempt", strconv.Itoa(opts.Attempt))
 	}
-	req, err := c.newRequest(ctx, http.MethodGet, runPath(ns, run, "artifacts", step, name), q)
+	req, err := c.newRequest(ctx, http.MethodGet, userapi.ArtifactPath(ns, run, step, name), q)
 	if err != nil {
 		return nil, err
 	}

@@ -26,7 +26,8 @@ type Client struct {
 // prefix, e.g. "https://aias.example.com" or "http://127.0.0.1:8081"). token is sent as
 // `Authorization: Bearer <token>`. A nil httpClient means http.DefaultClient; give it no
 // overall Timeout when following logs or downloading large artifacts, and bound single
-// calls with their context instead.
+// calls with their context instead. A 429 with a Retry-After of at most 30 s is waited out
+// and tried again, up to five times.
 func New(baseURL, token string, httpClient *http.Client) (*Client, error) {
 	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
 	if err != nil {
@@ -38,7 +39,7 @@ func New(baseURL, token string, httpClient *http.Client) (*Client, error) {
 	if httpClient == nil {
 		httpClient = http.DefaultClient
 	}
-	return &Client{base: u, token: token, http: httpClient}, nil
+	return &Client{base: u, token: token, http: withRateRetries(httpClient)}, nil
 }
 
 // APIError is an answer other than 2xx. Message and Reason come from the server's
@@ -96,19 +97,6 @@ func errorFrom(resp *http.Response) error {
 		}
 	}
 	return e
-}
-
-// runPath is /api/v1/namespaces/{ns}/runs/{run}/{rest...}, each segment escaped so a name
-// can never change the route.
-func runPath(ns, run string, rest ...string) string {
-	p := "/api/v1/namespaces/" + url.PathEscape(ns) + "/runs"
-	if run != "" {
-		p += "/" + url.PathEscape(run)
-	}
-	for _, r := range rest {
-		p += "/" + url.PathEscape(r)
-	}
-	return p
 }
 
 // newRequest builds an authenticated request for path (already escaped) and query.

@@ -7,7 +7,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -118,5 +120,36 @@ func TestNewRejectsBadURL(t *testing.T) {
 		if _, err := New(u, "", nil); err == nil || !strings.Contains(err.Error(), "user API URL") {
 			t.Errorf("New(%q) = %v", u, err)
 		}
+	}
+}
+
+// A 429 with Retry-After (the user API's per-user budget) is waited out and tried again;
+// one with a Retry-After too long to wait for reaches the caller.
+func TestRateLimitedRequestsAreRetried(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		switch {
+		case r.URL.Query().Get("long") != "":
+			w.Header().Set("Retry-After", "3600")
+			w.WriteHeader(http.StatusTooManyRequests)
+		case n < 3:
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusTooManyRequests)
+		default:
+			_, _ = w.Write([]byte(`{"user":"alice"}`))
+		}
+	}))
+	defer srv.Close()
+	c, err := New(srv.URL, "t", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WhoAmI(context.Background()); err != nil || calls.Load() != 3 {
+		t.Fatalf("WhoAmI after two 429s: %v after %d calls, want success on the third", err, calls.Load())
+	}
+	calls.Store(10)
+	if err := c.do(context.Background(), http.MethodGet, "/api/v1/whoami", url.Values{"long": {"1"}}, nil); !IsStatus(err, http.StatusTooManyRequests) {
+		t.Fatalf("a 429 with an hour's Retry-After: %v, want the 429", err)
 	}
 }

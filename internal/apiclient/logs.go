@@ -44,7 +44,7 @@ func (q LogQuery) values() url.Values {
 // Logs fetches one page of a Run's log lines in time order.
 func (c *Client) Logs(ctx context.Context, ns, run string, q LogQuery) (*userapi.LogPage, error) {
 	out := &userapi.LogPage{}
-	return out, c.do(ctx, http.MethodGet, runPath(ns, run, "logs"), q.values(), out)
+	return out, c.do(ctx, http.MethodGet, userapi.LogsPath(ns, run), q.values(), out)
 }
 
 // Follow tuning; variables so tests can shorten them.
@@ -66,7 +66,8 @@ var errStreamEnded = errors.New("end of stream")
 // FollowLogs streams a Run's log lines (server-sent events) and calls fn for each one,
 // from q.Cursor on, until the server says the Run ended and every line was sent
 // (`event: end`; FollowLogs returns nil), ctx is done (ctx.Err()), fn fails (its error),
-// or the server refuses (an *APIError). A dropped connection is resumed with
+// or the server refuses (an *APIError: among them 429 TooManyFollows, and 403 when an
+// `end` event says the caller's access was revoked mid-stream). A dropped connection is resumed with
 // Last-Event-ID set to the last delivered line's id, so no line is lost or repeated.
 func (c *Client) FollowLogs(ctx context.Context, ns, run string, q LogQuery, fn func(userapi.LogEntry) error) error {
 	cursor := q.Cursor
@@ -147,7 +148,7 @@ func (c *Client) followOnce(ctx context.Context, ns, run string, q LogQuery, cur
 	q.Cursor = *cursor
 	v := q.values()
 	v.Set("follow", "true")
-	req, err := c.newRequest(ctx, http.MethodGet, runPath(ns, run, "logs"), v)
+	req, err := c.newRequest(ctx, http.MethodGet, userapi.LogsPath(ns, run), v)
 	if err != nil {
 		return false, err
 	}
@@ -191,6 +192,11 @@ func (c *Client) followOnce(ctx context.Context, ns, run string, q LogQuery, cur
 				*cursor = ev.ID
 			}
 		case "end":
+			var end userapi.LogStreamEnd
+			if json.Unmarshal([]byte(ev.Data), &end) == nil && end.Forbidden {
+				// Final: the caller may no longer read these logs.
+				return &APIError{StatusCode: http.StatusForbidden, Reason: "Forbidden", Message: cmp.Or(end.Message, "access to the run's logs was revoked")}
+			}
 			return errStreamEnded
 		case "error":
 			var doc struct{ Error, Reason string }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -140,5 +141,26 @@ func TestFollowLogsIdleWatchdog(t *testing.T) {
 	}
 	if n != 1 || calls != 2 {
 		t.Fatalf("%d lines, %d connects", n, calls)
+	}
+}
+
+// An `end` event saying the caller's access was revoked is a final 403, not a Run that
+// ended: the lines before it were delivered, and no reconnect is tried.
+func TestFollowLogsForbiddenEnd(t *testing.T) {
+	calls := 0
+	c := newTestClient(t, func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		w.Header().Set("Content-Type", "text/event-stream")
+		sseLine(w, 1)
+		fmt.Fprint(w, "event: end\ndata: {\"phase\":\"Running\",\"forbidden\":true,\"message\":\"ann cannot get runs/logs\"}\n\n")
+	})
+	n := 0
+	err := c.FollowLogs(context.Background(), "acme", "r", LogQuery{}, func(userapi.LogEntry) error { n++; return nil })
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusForbidden || !strings.Contains(ae.Message, "cannot get runs/logs") {
+		t.Fatalf("err = %v, want a 403 APIError with the server's message", err)
+	}
+	if n != 1 || calls != 1 {
+		t.Errorf("%d lines, %d connects; want 1 and 1", n, calls)
 	}
 }

@@ -28,8 +28,8 @@ type connFlags struct {
 }
 
 func (c *connFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.server, "server", "", "URL of the AIAS user API (default: $AIAS_API_URL)")
-	fs.StringVar(&c.token, "token", "", "Kubernetes bearer token (default: $AIAS_TOKEN, else the kubeconfig context's token or credential plugin)")
+	fs.StringVar(&c.server, "server", "", "URL of the AIAS user API (default: $"+envServer+")")
+	fs.StringVar(&c.token, "token", "", "Kubernetes bearer token (default: $"+envUserToken+", else the kubeconfig context's token or credential plugin)")
 	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "kubeconfig file for the token and namespace (default: $KUBECONFIG or ~/.kube/config)")
 	fs.StringVar(&c.kubeContext, "context", "", "kubeconfig context (default: the current one)")
 	fs.StringVar(&c.namespace, "n", "", "namespace (default: the kubeconfig context's, else \"default\")")
@@ -39,27 +39,27 @@ func (c *connFlags) register(fs *flag.FlagSet) {
 }
 
 // connect resolves the settings and returns a client and the namespace:
-//   - server: --server, else $AIAS_API_URL;
-//   - token: --token, else $AIAS_TOKEN, else the bearer token (or token file) of the
-//     kubeconfig context (--kubeconfig, $KUBECONFIG, ~/.kube/config; --context), else
+//   - server: --server, else $AIAS_SERVER (or the deprecated $AIAS_API_URL);
+//   - token: --token, else $AIAS_USER_TOKEN (or the deprecated $AIAS_TOKEN), else the
+//     bearer token (or token file) of the kubeconfig context (--kubeconfig, $KUBECONFIG, ~/.kube/config; --context), else
 //     the token its credential plugin (exec or auth provider) hands out;
 //   - namespace: -n, else the kubeconfig context's namespace, else "default".
 //
 // The kubeconfig is read only when the token or the namespace is still missing, so
 // flags and environment alone work without one.
 func (c *connFlags) connect() (*apiclient.Client, string, error) {
-	server := cmp.Or(c.server, os.Getenv("AIAS_API_URL"))
+	server := cmp.Or(c.server, getenv(envServer, deprecatedEnvServer))
 	if server == "" {
-		return nil, "", errors.New("no AIAS user API server is configured: pass --server <url> or set AIAS_API_URL " +
+		return nil, "", errors.New("no AIAS user API server is configured: pass --server <url> or set " + envServer + " " +
 			"(the user listener of `aias webhookserver`, e.g. http://127.0.0.1:8081 under `aias dev`)")
 	}
-	token := cmp.Or(c.token, os.Getenv("AIAS_TOKEN"))
+	token := cmp.Or(c.token, getenv(envUserToken, deprecatedEnvUserToken))
 	ns := c.namespace
 	var plugin *rest.Config // the context's exec or auth-provider credentials, when it has no static token
 	if token == "" || ns == "" {
 		kc, err := c.fromKubeconfig()
 		if err != nil && token == "" {
-			return nil, "", fmt.Errorf("no token for the AIAS user API: pass --token or set AIAS_TOKEN (%v)", err)
+			return nil, "", fmt.Errorf("no token for the AIAS user API: pass --token or set %s (%v)", envUserToken, err)
 		}
 		if token == "" {
 			token, plugin = kc.token, kc.plugin
@@ -68,8 +68,8 @@ func (c *connFlags) connect() (*apiclient.Client, string, error) {
 			ns = kc.namespace
 		}
 		if token == "" && plugin == nil {
-			return nil, "", fmt.Errorf("no token for the AIAS user API: pass --token or set AIAS_TOKEN "+
-				"(kubeconfig context %q has no bearer token or credential plugin; `kubectl create token <serviceaccount> -n <namespace>` makes one)", kc.context)
+			return nil, "", fmt.Errorf("no token for the AIAS user API: pass --token or set %s "+
+				"(kubeconfig context %q has no bearer token or credential plugin; `kubectl create token <serviceaccount> -n <namespace>` makes one)", envUserToken, kc.context)
 		}
 	}
 	if ns == "" {
@@ -112,7 +112,7 @@ func (c *connFlags) fromKubeconfig() (kubeSettings, error) {
 	kctx, ok := raw.Contexts[name]
 	if !ok {
 		if name == "" {
-			return kubeSettings{}, errors.New("no kubeconfig context is selected")
+			return kubeSettings{}, fmt.Errorf("%s selects no kubeconfig context (a missing file selects none)", kubeconfigSource(rules))
 		}
 		return kubeSettings{context: name}, fmt.Errorf("kubeconfig has no context %q", name)
 	}
@@ -162,4 +162,15 @@ func (c *connFlags) httpClient() (*http.Client, error) {
 		tr.TLSClientConfig.RootCAs = pool
 	}
 	return &http.Client{Transport: tr}, nil
+}
+
+// kubeconfigSource names where the kubeconfig was looked for, for messages.
+func kubeconfigSource(rules *clientcmd.ClientConfigLoadingRules) string {
+	if rules.ExplicitPath != "" {
+		return "--kubeconfig " + rules.ExplicitPath
+	}
+	if kc := os.Getenv(clientcmd.RecommendedConfigPathEnvVar); kc != "" {
+		return "KUBECONFIG=" + kc
+	}
+	return "~/.kube/config"
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,10 +12,14 @@ import (
 // The copy lands under a temporary name and is renamed, so a half-written binary is
 // never executable under dst.
 func installRunner(args []string) error {
-	if len(args) != 1 {
-		return errors.New("usage: aias install-runner <destination>")
+	pos, err := parseArgs(newFlags("install-runner", "install-runner <destination>"), args)
+	if err != nil {
+		return err
 	}
-	dst := args[0]
+	if err := exactArgs(pos, "<destination>"); err != nil {
+		return err
+	}
+	dst := pos[0]
 	self, err := os.Executable()
 	if err != nil {
 		return err

@@ -17,14 +17,18 @@ import (
 const logsSynopsis = "logs <run> [-n namespace] [--step s] [--attempt n] [-f]"
 
 // runLogs is `aias logs <run>`: the Run's log lines in time order, each prefixed with its
-// step; -f keeps streaming until the Run ends.
-func runLogs(ctx context.Context, args []string) error {
+// step; -f keeps streaming until the Run ends. --step takes a forEach item too
+// (`square.3`, as its lines are prefixed); a forEach step's name selects all its items.
+func runLogs(ctx context.Context, args []string) error { return printLogs(ctx, args, os.Stdout) }
+
+// printLogs is runLogs writing to out.
+func printLogs(ctx context.Context, args []string, out io.Writer) error {
 	var conn connFlags
 	var q apiclient.LogQuery
 	var follow bool
 	fs := newFlags("logs", logsSynopsis)
 	conn.register(fs)
-	fs.StringVar(&q.Step, "step", "", "only this step's lines")
+	fs.StringVar(&q.Step, "step", "", "only this step's lines (a forEach step's item: <step>.<index>)")
 	fs.IntVar(&q.Attempt, "attempt", 0, "only this attempt's lines (default: all attempts)")
 	fs.BoolVar(&follow, "f", false, "follow: stream new lines until the run ends")
 	fs.BoolVar(&follow, "follow", false, "same as -f")
@@ -43,7 +47,7 @@ func runLogs(ctx context.Context, args []string) error {
 		return err
 	}
 	run := strings.TrimPrefix(pos[0], "run/")
-	w := bufio.NewWriter(os.Stdout)
+	w := bufio.NewWriter(out)
 	defer w.Flush()
 
 	if follow {

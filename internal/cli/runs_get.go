@@ -84,6 +84,7 @@ func describeRun(out io.Writer, r *userapi.RunDetail, now time.Time) error {
 	field("Endpoint", r.Endpoint)
 	field("Delivery ID", r.DeliveryID)
 	field("Replay Of", r.ReplayOf)
+	field("Resume Of", r.ResumeOf)
 	field("Created", timestamp(&r.CreatedAt, now))
 	field("Started", timestamp(r.StartedAt, now))
 	field("Finished", timestamp(r.FinishedAt, now))
@@ -98,6 +99,10 @@ func describeRun(out io.Writer, r *userapi.RunDetail, now time.Time) error {
 	if len(r.Steps) == 0 {
 		fmt.Fprintln(out, "  <none>")
 	} else if err := stepsTable(out, r.Steps, now); err != nil {
+		return err
+	}
+
+	if err := waitingGates(out, r); err != nil {
 		return err
 	}
 
@@ -128,6 +133,9 @@ func describeRun(out io.Writer, r *userapi.RunDetail, now time.Time) error {
 }
 
 // stepsTable prints STEP PHASE ATTEMPTS EXIT DURATION MESSAGE, indented under "Steps:".
+// A forEach step's items run its attempts: its row counts them by phase instead (their
+// logs are `aias logs <run> --step <step>.<index>`; -o json lists each). A cached step's
+// message names the attempt it took its outputs from.
 func stepsTable(out io.Writer, steps []userapi.Step, now time.Time) error {
 	tw := newTable(indent(out))
 	row(tw, "STEP", "PHASE", "ATTEMPTS", "EXIT", "DURATION", "MESSAGE")
@@ -140,9 +148,71 @@ func stepsTable(out io.Writer, steps []userapi.Step, now time.Time) error {
 		if s.RunSeconds != nil && s.Attempts <= 1 {
 			secs = s.RunSeconds // the command's own time, to the millisecond (status times have whole seconds)
 		}
-		row(tw, s.Name, s.Phase, strconv.Itoa(int(s.Attempts)), exit, span(secs, s.StartTime, s.CompletionTime, now), s.Message)
+		attempts, message := strconv.Itoa(int(s.Attempts)), cachedMessage(s)
+		if items := itemsSummary(s); items != "" {
+			attempts = ""
+			message = strings.TrimSuffix(items+"; "+message, "; ")
+		}
+		row(tw, s.Name, s.Phase, attempts, exit, span(secs, s.StartTime, s.CompletionTime, now), message)
 	}
 	return tw.Flush()
+}
+
+// cachedMessage is a step's message, led for a cached step (one that took an earlier
+// attempt's outputs instead of running) by "cached from <run>/<step>", unless the message
+// says so already.
+func cachedMessage(s userapi.Step) string {
+	c := s.CachedFrom
+	if c == nil || strings.HasPrefix(s.Message, "cached from ") {
+		return s.Message
+	}
+	note := "cached from " + c.Run + "/" + c.Step
+	if c.Attempt > 1 {
+		note += " (attempt " + strconv.Itoa(int(c.Attempt)) + ")"
+	}
+	return strings.TrimSuffix(note+"; "+s.Message, "; ")
+}
+
+// waitingGates lists the Run's approval gates that wait for a decision (what each asks,
+// who may decide, until when) and the commands that decide them.
+func waitingGates(out io.Writer, r *userapi.RunDetail) error {
+	var waiting []userapi.Step
+	for _, s := range r.Steps {
+		if s.Phase == "Waiting" {
+			waiting = append(waiting, s)
+		}
+	}
+	if len(waiting) == 0 {
+		return nil
+	}
+	fmt.Fprintln(out, "\nWaiting for approval:")
+	tw := newTable(indent(out))
+	row(tw, "STEP", "QUESTION", "APPROVERS", "UNTIL")
+	for _, s := range waiting {
+		question, approvers, until := strings.TrimPrefix(s.Message, "waiting for approval: "), "", ""
+		if s.Message == "waiting for approval" {
+			question = ""
+		}
+		if g := s.Gate; g != nil {
+			names := make([]string, len(g.Approvers))
+			for i, a := range g.Approvers {
+				names[i] = a.Kind + " " + a.Name
+			}
+			approvers = strings.Join(names, ", ")
+			if g.Deadline != nil {
+				until = g.Deadline.UTC().Format(time.RFC3339) + " (then " + strings.ToLower(g.OnTimeout) + ")"
+			}
+		}
+		if approvers == "" {
+			approvers = "anyone allowed"
+		}
+		row(tw, s.Name, question, approvers, until)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(out, "  Decide: %s approve|reject %s <step> -n %s [-m comment]\n", progName(), r.Name, r.Namespace)
+	return err
 }
 
 // indent prefixes every line with two spaces, for tables nested under a heading.

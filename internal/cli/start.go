@@ -31,6 +31,9 @@ func (p paramFlags) Set(v string) error {
 // runRun is `aias run start <workflow> -p k=v`: a manual Run with parameters. It prints
 // only the new Run's name, so scripts can take it: r=$(aias run start ci -p branch=main).
 func runRun(ctx context.Context, args []string) error {
+	if len(args) > 0 && isHelp(args[0]) {
+		args = append([]string{"start"}, args...) // start is run's only subcommand
+	}
 	if len(args) == 0 || args[0] != "start" {
 		return usageErrorf("usage: %s %s", progName(), runStartSynopsis)
 	}

@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -21,14 +19,17 @@ import (
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/manager"
+	"github.com/aias-dev/aias/internal/sharedflags"
 	"github.com/aias-dev/aias/internal/signature"
 )
+
+const triggerSynopsis = "trigger <endpoint> [-n namespace] [--data @file|-|text] [--url base] [--delivery-id id]"
 
 // runTrigger is `aias trigger <endpoint> [-n ns] [--data @file|-|text]`: it signs a
 // payload with the endpoint's newest signing key (read with the caller's kubeconfig) the
 // way the endpoint's scheme expects, POSTs it, and prints the Run it started.
 func runTrigger(args []string) error {
-	fs := flag.NewFlagSet("trigger", flag.ContinueOnError)
+	fs := newFlags("trigger", triggerSynopsis)
 	namespace := fs.String("n", "", "namespace of the endpoint (default: the kubeconfig context's)")
 	data := fs.String("data", "{}", "payload: text, @file, or - for stdin")
 	baseURL := fs.String("url", "", "base URL of the hook listener, when the endpoint's status.url is only a path")
@@ -39,19 +40,19 @@ func runTrigger(args []string) error {
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		name, args = args[0], args[1:]
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := sharedflags.Parse(fs, args); err != nil {
 		return err
 	}
 	if name == "" && fs.NArg() == 1 {
 		name = fs.Arg(0)
 	} else if fs.NArg() > 0 || name == "" {
-		return errors.New("usage: aias trigger <endpoint> [-n namespace] [--data @file|-|text] [--url base] [--delivery-id id]")
+		return fmt.Errorf("usage: %s %s", progName(), triggerSynopsis)
 	}
 
 	loader := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(clientcmd.NewDefaultClientConfigLoadingRules(), &clientcmd.ConfigOverrides{})
 	cfg, err := loader.ClientConfig()
 	if err != nil {
-		return err
+		return explainNoKubeconfig("trigger", err)
 	}
 	if *namespace == "" {
 		if *namespace, _, err = loader.Namespace(); err != nil {

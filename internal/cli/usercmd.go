@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -13,10 +12,12 @@ import (
 	"syscall"
 
 	"github.com/aias-dev/aias/internal/apiclient"
+	"github.com/aias-dev/aias/internal/sharedflags"
 )
 
-// The user-facing commands (runs, get, logs, artifacts, replay, cancel, whoami) talk to
-// the user API and report errors the way kubectl does, so they share this plumbing.
+// The user-facing commands (runs, get, logs, artifacts, replay, resume, cancel, approve, reject,
+// whoami, …) talk to the user API and report errors the way kubectl does, so they share
+// this plumbing.
 
 // progName is how the user called us, for messages: "kubectl aias" when the binary runs
 // as the kubectl plugin kubectl-aias (kubectl passes the words after "aias" unchanged).
@@ -62,15 +63,7 @@ func userCommand(name string, run func(ctx context.Context, args []string) error
 
 // newFlags is a flag set whose errors and help the caller prints (see parseArgs).
 func newFlags(name, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
-		fmt.Fprintf(os.Stdout, "Usage: %s %s\n\nFlags:\n", progName(), synopsis)
-		fs.SetOutput(os.Stdout)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-	}
-	return fs
+	return sharedflags.NewFlagSet(name, progName()+" "+synopsis)
 }
 
 // parseArgs parses flags wherever they appear among the arguments, as kubectl allows
@@ -86,9 +79,9 @@ func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 	var positional []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := sharedflags.Parse(fs, args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, err // fs.Usage printed the help
+				return nil, err // the help went to stdout
 			}
 			return nil, usageError{err.Error()}
 		}

@@ -101,9 +101,11 @@ users:
 		fmt.Fprint(w, `{"user":"x"}`)
 	}))
 	defer srv.Close()
-	t.Setenv("AIAS_API_URL", srv.URL)
-	t.Setenv("AIAS_TOKEN", "")
+	t.Setenv("AIAS_SERVER", srv.URL)
+	t.Setenv("AIAS_USER_TOKEN", "")
 	t.Setenv("KUBECONFIG", kubeconfig)
+	t.Setenv("AIAS_API_URL", "") // the deprecated names, as a step pod has them
+	t.Setenv("AIAS_TOKEN", "")
 
 	check := func(f connFlags, wantNS, wantAuth string) {
 		t.Helper()
@@ -121,15 +123,15 @@ users:
 	check(connFlags{}, "acme", "Bearer file-token")                        // tokenFile relative to the kubeconfig
 	check(connFlags{namespace: "b", token: "flag"}, "b", "Bearer flag")    // flags win
 	check(connFlags{kubeContext: "cloud"}, "default", "Bearer exec-token") // the context's credential plugin
-	t.Setenv("AIAS_TOKEN", "env")
+	t.Setenv("AIAS_USER_TOKEN", "env")
 	check(connFlags{}, "acme", "Bearer env")
 
-	t.Setenv("AIAS_TOKEN", "")
-	if _, _, err := (&connFlags{kubeContext: "other"}).connect(); err == nil || !strings.Contains(err.Error(), "--token or set AIAS_TOKEN") {
+	t.Setenv("AIAS_USER_TOKEN", "")
+	if _, _, err := (&connFlags{kubeContext: "other"}).connect(); err == nil || !strings.Contains(err.Error(), "--token or set AIAS_USER_TOKEN") {
 		t.Errorf("a context without a token: %v", err)
 	}
-	t.Setenv("AIAS_API_URL", "")
-	if _, _, err := (&connFlags{token: "x"}).connect(); err == nil || !strings.Contains(err.Error(), "--server <url> or set AIAS_API_URL") {
+	t.Setenv("AIAS_SERVER", "")
+	if _, _, err := (&connFlags{token: "x"}).connect(); err == nil || !strings.Contains(err.Error(), "--server <url> or set AIAS_SERVER") {
 		t.Errorf("no server: %v", err)
 	}
 	t.Setenv("KUBECONFIG", filepath.Join(dir, "none"))
@@ -152,8 +154,8 @@ func TestArtifactGetVerifiesDigest(t *testing.T) {
 		fmt.Fprint(w, content)
 	}))
 	defer srv.Close()
-	t.Setenv("AIAS_API_URL", srv.URL)
-	t.Setenv("AIAS_TOKEN", "t")
+	t.Setenv("AIAS_SERVER", srv.URL)
+	t.Setenv("AIAS_USER_TOKEN", "t")
 	dir := t.TempDir()
 
 	out := filepath.Join(dir, "result.json")
@@ -177,5 +179,37 @@ func TestArtifactGetVerifiesDigest(t *testing.T) {
 	err = getArtifact(context.Background(), []string{"r1", "parse/missing", "-n", "acme"})
 	if !apiclient.IsStatus(err, http.StatusNotFound) {
 		t.Errorf("missing artifact: %v", err)
+	}
+}
+
+// `aias logs <run> --step square.3` asks for a forEach item's lines by the name its
+// attempts go by, and prefixes them with it.
+func TestLogsOfAnItem(t *testing.T) {
+	var queries []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/namespaces/acme/runs/fan/logs" {
+			http.NotFound(w, r)
+			return
+		}
+		queries = append(queries, r.URL.RawQuery)
+		if r.URL.Query().Get("cursor") != "" {
+			fmt.Fprint(w, `{"items":[],"cursor":"c1","finished":true}`)
+			return
+		}
+		fmt.Fprint(w, `{"items":[{"step":"square.3","attempt":1,"stream":"stdout","seq":1,"line":"9"},`+
+			`{"step":"square.3","attempt":2,"stream":"stderr","seq":1,"line":"oops"}],"cursor":"c1","finished":true}`)
+	}))
+	defer srv.Close()
+	t.Setenv("AIAS_SERVER", srv.URL)
+	t.Setenv("AIAS_USER_TOKEN", "t")
+	var out strings.Builder
+	if err := printLogs(context.Background(), []string{"fan", "--step", "square.3", "-n", "acme"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(queries) == 0 || queries[0] != "step=square.3" {
+		t.Errorf("queries %q, want step=square.3 first", queries)
+	}
+	if want := "[square.3] 9\n[square.3#2 stderr] oops\n"; out.String() != want {
+		t.Errorf("printed %q, want %q", out.String(), want)
 	}
 }

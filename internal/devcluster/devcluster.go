@@ -21,10 +21,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/aias-dev/aias/internal/manager"
-	"github.com/aias-dev/aias/internal/nodeagent"
 	"github.com/aias-dev/aias/internal/postgres"
 	"github.com/aias-dev/aias/internal/stepjob"
-	"github.com/aias-dev/aias/internal/testenv"
+	"github.com/aias-dev/aias/internal/testrig/nodeagent"
+	"github.com/aias-dev/aias/internal/testrig/testenv"
 	"github.com/aias-dev/aias/webhookserver"
 )
 
@@ -253,7 +253,7 @@ editor of the sample tenant; valid 24h):
 
 or from the CLI (also usable as a kubectl plugin: ln -s aias kubectl-aias):
 
-  export AIAS_API_URL=%s AIAS_TOKEN=$(cat %s)
+  export AIAS_SERVER=%s AIAS_USER_TOKEN=$(cat %s)
   %s runs -n acme
   %s logs release-notes-manual-1 -n acme
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
@@ -24,8 +25,9 @@ import (
 //     read: it is this same computation written by the Tenant controller, and it lags a
 //     subscription change (written by the billing webhook) or a Plan created or deleted
 //     in between, during which a stale, larger plan would be enforced.
-//   - When the plan it names does not exist, Plan is nil; the caller decides what that
-//     means (admission refuses creates, Runs and deliveries run unlimited).
+//   - When the plan it names does not exist, Plan is nil and Limits are those of a plan
+//     that allows nothing (NoPlanLimits): a typo in a plan name, or a default plan that
+//     was never created, never makes a Tenant unlimited.
 type Resolver struct {
 	// Reader reads Tenants and Plans, usually from an informer cache.
 	Reader client.Reader
@@ -77,12 +79,56 @@ func (r *Resolver) ForTenant(ctx context.Context, tenant *aiasv1alpha1.Tenant) (
 	return e, nil
 }
 
-// Limits are the limits in force: the Plan's, or none (the zero value) without one.
+// Limits are the limits in force: the Plan's; NoPlanLimits when the Tenant's plan does
+// not exist; none (the zero value) for a namespace that belongs to no Tenant (e is nil).
 func (e *Entitlement) Limits() aiasv1alpha1.PlanLimits {
-	if e == nil || e.Plan == nil {
+	if e == nil {
 		return aiasv1alpha1.PlanLimits{}
 	}
+	if e.Plan == nil {
+		return NoPlanLimits()
+	}
 	return e.Plan.Spec.Limits
+}
+
+// PlanMissing reports whether the Tenant's effective plan names no existing Plan.
+func (e *Entitlement) PlanMissing() bool { return e != nil && e.Plan == nil }
+
+// NoPlanLimits are the limits of a Tenant whose plan does not exist: the most restrictive
+// there are. Every count, quota and byte budget is zero (no Workflow, WebhookEndpoint or
+// Schedule is created, no Run starts, no delivery is accepted or kept), so a Tenant
+// is never unlimited by accident. stepsPerWorkflow and maxStepTimeout stay unset: they
+// shape Workflows and steps, which cannot be created or run on no plan anyway, and a
+// zero step timeout means nothing. Callers name the missing plan in what they tell the
+// user (MissingPlanMessage), rather than "allows 0".
+func NoPlanLimits() aiasv1alpha1.PlanLimits {
+	zero32 := func() *int32 { v := int32(0); return &v }
+	zero64 := func() *int64 { v := int64(0); return &v }
+	return aiasv1alpha1.PlanLimits{
+		Workflows: zero32(), WebhookEndpoints: zero32(), Schedules: zero32(),
+		RunsPerMonth: zero64(), ConcurrentRuns: zero32(),
+		DeliveryRetention: &metav1.Duration{}, DeliveryLogBytes: zero64(), DeliveriesPerMinute: zero32(),
+		ItemsPerStep: zero32(), ArtifactBytesPerRun: zero64(), LogBytesPerRun: zero64(),
+	}
+}
+
+// MissingPlanMessage tells a user why nothing is allowed on a missing plan, with what is
+// refused: `tenant acme: plan "gold" does not exist, so no Run can start (create the
+// Plan or change the Tenant's spec.plan)`.
+func (e *Entitlement) MissingPlanMessage(refused string) string {
+	spec := e.Tenant.Spec.Plan
+	var what string
+	switch {
+	case e.PlanName == "" && spec == "":
+		what = "spec.plan is empty and no default plan is configured"
+	case e.PlanName == "":
+		what = fmt.Sprintf("plan %q does not exist and no default plan is configured", spec)
+	case spec != "" && spec != e.PlanName:
+		what = fmt.Sprintf("plan %q does not exist, nor the default plan %q", spec, e.PlanName)
+	default:
+		what = fmt.Sprintf("plan %q does not exist", e.PlanName)
+	}
+	return fmt.Sprintf("tenant %s: %s, so %s (create the Plan or change the Tenant's spec.plan)", e.Tenant.Name, what, refused)
 }
 
 // PeriodStart is the start of the Tenant's billing period holding now.
@@ -90,11 +136,10 @@ func (e *Entitlement) PeriodStart(now time.Time) time.Time { return PeriodStart(
 
 // Describe names the tenant and its plan for messages: "tenant acme on plan pro".
 func (e *Entitlement) Describe() string {
-	name := e.PlanName
 	if e.Plan == nil {
-		name += " (no such Plan)"
+		return fmt.Sprintf("tenant %s on plan %s, which does not exist", e.Tenant.Name, e.PlanName)
 	}
-	return fmt.Sprintf("tenant %s on plan %s", e.Tenant.Name, name)
+	return fmt.Sprintf("tenant %s on plan %s", e.Tenant.Name, e.PlanName)
 }
 
 func (r *Resolver) now() time.Time {

@@ -4,15 +4,17 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"sigs.k8s.io/yaml"
 
-	"github.com/aias-dev/aias/internal/testenv"
+	"github.com/aias-dev/aias/internal/testrig/testenv"
 )
 
 // What config/ deploys next to the binaries: the Secrets the installer creates and where
@@ -82,9 +84,9 @@ func TestConfigDefaultRunnerImageAndInternalAPI(t *testing.T) {
 	if o.PublicBaseURL != "" {
 		t.Errorf("config/default passes --public-base-url=%s; the default install must leave it unset", o.PublicBaseURL)
 	}
-	// Admission needs cert-manager: only the overlay config/admission turns it on.
-	if o.AdmissionWebhooks {
-		t.Error("config/default passes --admission-webhooks; it must apply without cert-manager (use config/admission)")
+	// Admission is on, with the certificate the manager generates (no cert-manager).
+	if !o.AdmissionWebhooks || !o.AdmissionCerts.Rotate {
+		t.Errorf("config/default manager args %v: want --admission-webhooks with the certificate rotator", manager.Args)
 	}
 	if strings.HasPrefix(manager.Image, "aias") {
 		t.Errorf("manager image %q: the images: entry was not applied", manager.Image)
@@ -182,29 +184,27 @@ func checkStepTokenMount(t *testing.T, d appsv1.Deployment, c corev1.Container, 
 	t.Errorf("container %s: nothing mounted at %s for --step-token-key-file=%s", c.Name, filepath.Dir(keyFile), keyFile)
 }
 
-// The admission overlay (config/admission, needs cert-manager) as kustomize renders it: the
-// manager serves the webhooks (--admission-webhooks, flags that parse) on the container port
-// webhook-server 9443 with the certificate Secret mounted read-only where controller-runtime
-// reads it, and the webhook Service and the Certificate that match them.
-func TestConfigAdmissionOverlay(t *testing.T) {
-	const (
-		certDir    = "/tmp/k8s-webhook-server/serving-certs"
-		certSecret = "aias-manager-webhook-cert"
-	)
-	rendered := testenv.Kustomize(t, "admission")
-	for _, want := range []string{
-		"ValidatingWebhookConfiguration/aias-validating-webhook",
-		"Certificate/" + certSecret,
-		"Issuer/aias-selfsigned",
-		"Deployment/aias-webhookserver",
-	} {
-		if rendered[want] == nil {
-			t.Errorf("config/admission lacks %s", want)
-		}
+// The admission webhooks as kustomize renders them, in config/default (the manager's own
+// certificate rotator) and in the overlay config/admission (cert-manager): the manager
+// serves them (--admission-webhooks, flags that parse) on the container port
+// webhook-server 9443 with the certificate Secret mounted read-only where
+// controller-runtime reads it; the Service, the webhook configuration and, for the
+// rotator, the Secret and the RBAC that lets the manager update exactly those two match
+// its flags; for cert-manager, the Certificate writes the mounted Secret.
+func TestConfigAdmission(t *testing.T) {
+	for _, tc := range []struct {
+		dir    string
+		rotate bool
+	}{{"default", true}, {"admission", false}} {
+		t.Run(tc.dir, func(t *testing.T) { checkAdmissionConfig(t, tc.dir, tc.rotate) })
 	}
+}
+
+func checkAdmissionConfig(t *testing.T, dir string, rotate bool) {
+	const certDir = "/tmp/k8s-webhook-server/serving-certs"
+	rendered := testenv.Kustomize(t, dir)
 	manager, svc := &appsv1.Deployment{}, &corev1.Service{}
 	rendered.Get(t, "Deployment", "aias-manager", manager)
-	rendered.Get(t, "Service", "aias-manager-webhook", svc)
 	if len(manager.Spec.Template.Spec.Containers) != 1 {
 		t.Fatalf("aias-manager has %d containers, want 1", len(manager.Spec.Template.Spec.Containers))
 	}
@@ -214,23 +214,50 @@ func TestConfigAdmissionOverlay(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rendered manager args %v: %v", c.Args, err)
 	}
-	if !o.AdmissionWebhooks {
-		t.Errorf("config/admission manager args %v lack --admission-webhooks", c.Args)
+	if !o.AdmissionWebhooks || o.AdmissionCerts.Rotate != rotate {
+		t.Errorf("config/%s manager args %v: want --admission-webhooks, certificate rotation %v", dir, c.Args, rotate)
 	}
 	checkStepTokenMount(t, *manager, c, o.StepTokenKeyFile)
+	rendered.Get(t, "Service", o.AdmissionCerts.Service, svc)
+	if rendered["ValidatingWebhookConfiguration/"+o.AdmissionCerts.WebhookConfig] == nil {
+		t.Errorf("config/%s lacks the ValidatingWebhookConfiguration %s the manager's flags name", dir, o.AdmissionCerts.WebhookConfig)
+	}
+	if rotate {
+		var secret corev1.Secret
+		var role, clusterRole rbacv1.ClusterRole
+		rendered.Get(t, "Secret", o.AdmissionCerts.Secret, &secret)
+		rendered.Get(t, "Role", "aias-manager-webhook-cert", &role)
+		rendered.Get(t, "ClusterRole", "aias-manager-webhook-ca", &clusterRole)
+		if !grants(role.Rules, "secrets", "update", o.AdmissionCerts.Secret) || grants(role.Rules, "secrets", "update", "another") {
+			t.Errorf("Role aias-manager-webhook-cert %+v: want update on Secret %s only", role.Rules, o.AdmissionCerts.Secret)
+		}
+		if !grants(clusterRole.Rules, "validatingwebhookconfigurations", "update", o.AdmissionCerts.WebhookConfig) ||
+			grants(clusterRole.Rules, "validatingwebhookconfigurations", "update", "another") {
+			t.Errorf("ClusterRole aias-manager-webhook-ca %+v: want update on %s only", clusterRole.Rules, o.AdmissionCerts.WebhookConfig)
+		}
+	} else {
+		for _, want := range []string{"Certificate/aias-manager-webhook-cert", "Issuer/aias-selfsigned"} {
+			if rendered[want] == nil {
+				t.Errorf("config/%s lacks %s", dir, want)
+			}
+		}
+		if rendered["Secret/aias-manager-webhook-cert"] != nil {
+			t.Errorf("config/%s ships Secret aias-manager-webhook-cert; cert-manager creates it", dir)
+		}
+	}
 
 	portOK := false
 	for _, p := range c.Ports {
-		if p.Name == "webhook-server" && p.ContainerPort == 9443 {
+		if p.Name == "webhook-server" && p.ContainerPort == int32(o.AdmissionPort) {
 			portOK = true
 		}
 	}
 	if !portOK {
-		t.Errorf("manager container has no port webhook-server 9443: %+v", c.Ports)
+		t.Errorf("manager container has no port webhook-server %d: %+v", o.AdmissionPort, c.Ports)
 	}
 	for _, p := range svc.Spec.Ports {
-		if p.Port != 443 || (p.TargetPort.IntValue() != 9443 && p.TargetPort.String() != "webhook-server") {
-			t.Errorf("Service aias-manager-webhook port %+v, want 443 -> 9443", p)
+		if p.Port != 443 || (p.TargetPort.IntValue() != o.AdmissionPort && p.TargetPort.String() != "webhook-server") {
+			t.Errorf("Service %s port %+v, want 443 -> %d", svc.Name, p, o.AdmissionPort)
 		}
 	}
 
@@ -247,8 +274,8 @@ func TestConfigAdmissionOverlay(t *testing.T) {
 		for _, v := range manager.Spec.Template.Spec.Volumes {
 			if v.Name == m.Name {
 				found = true
-				if v.Secret == nil || v.Secret.SecretName != certSecret {
-					t.Errorf("volume %s is not Secret %s: %+v", v.Name, certSecret, v.VolumeSource)
+				if v.Secret == nil || v.Secret.SecretName != o.AdmissionCerts.Secret {
+					t.Errorf("volume %s is not Secret %s: %+v", v.Name, o.AdmissionCerts.Secret, v.VolumeSource)
 				}
 			}
 		}
@@ -259,4 +286,15 @@ func TestConfigAdmissionOverlay(t *testing.T) {
 	if !mounted {
 		t.Errorf("nothing mounted at %s: %+v", certDir, c.VolumeMounts)
 	}
+}
+
+// grants reports whether rules allow verb on the named object of resource.
+func grants(rules []rbacv1.PolicyRule, resource, verb, name string) bool {
+	for _, r := range rules {
+		if slices.Contains(r.Resources, resource) && slices.Contains(r.Verbs, verb) &&
+			(len(r.ResourceNames) == 0 || slices.Contains(r.ResourceNames, name)) {
+			return true
+		}
+	}
+	return false
 }

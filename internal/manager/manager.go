@@ -4,7 +4,6 @@ package manager
 import (
 	"context"
 	"crypto/tls"
-	"flag"
 	"fmt"
 	"net/http"
 	"time"
@@ -61,6 +60,8 @@ type Options struct {
 
 	// DatabaseURL is the PostgreSQL store (artifacts, logs, run index, frozen specs).
 	DatabaseURL string
+	// DatabaseMaxConns bounds the store's connection pool (0: see store.MaxConns).
+	DatabaseMaxConns int
 	// StepTokenKeyFile holds the key that signs per-run step tokens; the webhookserver
 	// verifies them with the same key.
 	StepTokenKeyFile string
@@ -77,12 +78,23 @@ type Options struct {
 	// PastDueGrace is how long a past_due subscription keeps its plan.
 	PastDueGrace time.Duration
 
-	// AdmissionWebhooks serves the validating webhooks that hold Workflow and
-	// WebhookEndpoint creates to the tenant's plan (needs the serving certificate,
-	// e.g. from cert-manager; see config/webhook).
+	// AdmissionWebhooks serves the validating webhooks that hold Workflow,
+	// WebhookEndpoint and Schedule creates to the tenant's plan (config/webhook).
 	AdmissionWebhooks bool
+	// AdmissionPort is the webhook server's port.
+	AdmissionPort int
+	// AdmissionCerts say where their serving certificate comes from (by default the
+	// manager generates and rotates it).
+	AdmissionCerts AdmissionCertOptions
 	// NoTenantPolicy is "unlimited" or "deny" for namespaces that belong to no Tenant.
 	NoTenantPolicy string
+
+	// TenantContainerDefaults, when set, are the LimitRange aias-defaults of every tenant
+	// namespace (--tenant-limit-range and --tenant-default-*); nil: none.
+	TenantContainerDefaults *controllers.ContainerDefaults
+	// TenantNetworkPolicy keeps the NetworkPolicy aias-tenant-isolation in every tenant
+	// namespace (--tenant-network-policy).
+	TenantNetworkPolicy bool
 
 	// RunAgain lets an embedder run the manager again in the same process (not a flag):
 	// the bench stops and restarts it between phases, and controller-runtime otherwise
@@ -97,7 +109,7 @@ type Options struct {
 // ParseFlags reads the manager's flags; the defaults are what the chart and config/ deploy.
 func ParseFlags(args []string) (Options, error) {
 	var o Options
-	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	fs := sharedflags.NewFlagSet("manager", "aias manager [flags]")
 	fs.StringVar(&o.MetricsAddr, "metrics-bind-address", ":8443", `address of the metrics endpoint; "0" disables it`)
 	fs.BoolVar(&o.SecureMetrics, "metrics-secure", true, "serve metrics over HTTPS with Kubernetes authentication and authorization")
 	fs.StringVar(&o.ProbeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
@@ -106,19 +118,35 @@ func ParseFlags(args []string) (Options, error) {
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the Lease (default: the pod's namespace)")
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false, "allow HTTP/2 on the metrics server (off: HTTP/2 rapid-reset and stream-cancellation CVEs)")
 	fs.StringVar(&o.RunnerImage, "runner-image", "ghcr.io/aias-dev/aias:"+Version, "image whose /aias binary every step pod runs its step under")
-	fs.BoolVar(&o.AdmissionWebhooks, "admission-webhooks", false, "serve the validating admission webhooks that enforce plan limits on :9443 (needs a serving certificate in /tmp/k8s-webhook-server/serving-certs)")
+	fs.BoolVar(&o.AdmissionWebhooks, "admission-webhooks", false, "serve the validating admission webhooks that enforce plan limits (on --admission-port, with the certificate in /tmp/k8s-webhook-server/serving-certs)")
+	fs.IntVar(&o.AdmissionPort, "admission-port", 9443, "port of the admission webhook server")
+	fs.BoolVar(&o.AdmissionCerts.Rotate, "admission-cert-rotation", true, "with --admission-webhooks: generate the webhooks' CA and serving certificate into the Secret --admission-cert-secret, renew them before they expire, and put the CA into the ValidatingWebhookConfiguration --admission-webhook-config (false: the certificate comes from cert-manager or your own Secret)")
+	fs.StringVar(&o.AdmissionCerts.Secret, "admission-cert-secret", defaultAdmissionCertSecret, "Secret (in --admission-namespace) the certificate rotator writes; mount it at /tmp/k8s-webhook-server/serving-certs")
+	fs.StringVar(&o.AdmissionCerts.Service, "admission-service", defaultAdmissionService, "Service in front of the webhook server: the rotated certificate is for <service>.<namespace>.svc")
+	fs.StringVar(&o.AdmissionCerts.WebhookConfig, "admission-webhook-config", defaultAdmissionWebhookConfig, "ValidatingWebhookConfiguration whose caBundle the certificate rotator sets")
+	fs.StringVar(&o.AdmissionCerts.Namespace, "admission-namespace", "", "namespace of --admission-cert-secret and --admission-service (empty: the pod's own)")
 	fs.StringVar(&o.NoTenantPolicy, "admission-no-tenant-policy", "unlimited", `what admission does in namespaces that belong to no Tenant: "unlimited" or "deny"`)
-	shared := sharedflags.Targets{DatabaseURL: &o.DatabaseURL, StepTokenKeyFile: &o.StepTokenKeyFile,
+	tenantDefaults := registerTenantDefaults(fs, &o)
+	shared := sharedflags.Targets{DatabaseURL: &o.DatabaseURL, DatabaseMaxConns: &o.DatabaseMaxConns, StepTokenKeyFile: &o.StepTokenKeyFile,
 		DefaultPlan: &o.DefaultPlan, PastDueGrace: &o.PastDueGrace, PublicBaseURL: &o.PublicBaseURL}
 	sharedflags.Register(fs, shared)
 	fs.StringVar(&o.InternalAPIURL, "internal-api-url", "http://aias-internal.aias-system.svc:8082", "the webhookserver's internal step API as step pods reach it")
 	o.Zap = zap.Options{}
 	o.Zap.BindFlags(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := sharedflags.Parse(fs, args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if o.AdmissionWebhooks {
+		if err := o.checkAdmission(); err != nil {
+			return o, err
+		}
+	}
+	var err error
+	if o.TenantContainerDefaults, err = tenantDefaults.containerDefaults(); err != nil {
+		return o, err
 	}
 	return o, sharedflags.Check(shared)
 }
@@ -152,7 +180,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, o.DatabaseURL)
+	st, err := store.Open(ctx, o.DatabaseURL, store.MaxConns(int32(o.DatabaseMaxConns)))
 	if err != nil {
 		return err
 	}
@@ -176,7 +204,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		},
 		Scheme:                  NewScheme(),
 		Metrics:                 metricsOpts,
-		WebhookServer:           webhook.NewServer(webhook.Options{TLSOpts: tlsOpts}),
+		WebhookServer:           webhook.NewServer(webhook.Options{TLSOpts: tlsOpts, Port: o.AdmissionPort, CertDir: o.AdmissionCerts.certDir()}),
 		HealthProbeBindAddress:  o.ProbeAddr,
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        o.LeaderElectionID,
@@ -206,7 +234,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	if err := (&controllers.WebhookEndpointReconciler{
 		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder(controllers.WebhookEndpointEventRecorderName),
-		PublicBaseURL: o.PublicBaseURL,
+		PublicBaseURL: o.PublicBaseURL, Store: st,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the webhookendpoint controller: %w", err)
 	}
@@ -217,7 +245,8 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	if err := (&controllers.TenantReconciler{
 		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder(controllers.TenantEventRecorderName),
-		DefaultPlan: o.DefaultPlan, PastDueGrace: o.PastDueGrace,
+		DefaultPlan: o.DefaultPlan, PastDueGrace: o.PastDueGrace, Store: st,
+		ContainerDefaults: o.TenantContainerDefaults, IsolateNetwork: o.TenantNetworkPolicy,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the tenant controller: %w", err)
 	}
@@ -227,14 +256,12 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the tenant usage controller: %w", err)
 	}
-	if err := (&controllers.StoreJanitor{Store: st}).SetupWithManager(mgr); err != nil {
+	if err := (&controllers.StoreJanitor{Store: st, Runs: mgr.GetClient()}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the store janitor: %w", err)
 	}
 	if o.AdmissionWebhooks {
-		if err := controllers.SetupAdmission(mgr, controllers.AdmissionOptions{
-			NoTenantPolicy: controllers.NoTenantPolicy(o.NoTenantPolicy), DefaultPlan: o.DefaultPlan, PastDueGrace: o.PastDueGrace,
-		}); err != nil {
-			return fmt.Errorf("setting up admission: %w", err)
+		if err := setupAdmission(mgr, o); err != nil {
+			return err
 		}
 	}
 	for _, extra := range o.Extra {

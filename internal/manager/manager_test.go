@@ -9,11 +9,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aias-dev/aias/internal/postgres"
-	"github.com/aias-dev/aias/internal/testenv"
+	"github.com/aias-dev/aias/internal/testrig/testenv"
 )
 
 func freeAddr(t *testing.T) string {
@@ -29,20 +30,7 @@ func freeAddr(t *testing.T) string {
 // The real manager against a real apiserver: probes answer, and the metrics endpoint is
 // HTTPS and refuses callers without a Kubernetes token.
 func TestManagerServesProbesAndSecuredMetrics(t *testing.T) {
-	env, err := testenv.Start()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = env.Stop() }()
-	dbURL, dropDB, err := postgres.ForTests(context.Background(), "aias_manager_test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer dropDB()
-	keyFile := filepath.Join(t.TempDir(), "key")
-	if err := os.WriteFile(keyFile, bytes.Repeat([]byte("m"), 32), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	env, dbURL, keyFile := managerEnv(t)
 
 	opts, err := ParseFlags([]string{
 		"--database-url=" + dbURL, "--step-token-key-file=" + keyFile,
@@ -68,6 +56,45 @@ func TestManagerServesProbesAndSecuredMetrics(t *testing.T) {
 	}
 	insecure := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 	waitForStatus(t, insecure, "https://"+opts.MetricsAddr+"/metrics", http.StatusUnauthorized)
+}
+
+// managerEnv starts one control plane and database for the package's manager tests (on
+// first use; TestMain stops them) and writes a step-token key for the test.
+func managerEnv(t *testing.T) (env *testenv.Env, dbURL, keyFile string) {
+	t.Helper()
+	shared.once.Do(func() {
+		if shared.env, shared.err = testenv.Start(); shared.err != nil {
+			return
+		}
+		shared.dbURL, shared.dropDB, shared.err = postgres.ForTests(context.Background(), "aias_manager_test")
+	})
+	if shared.err != nil {
+		t.Fatal(shared.err)
+	}
+	keyFile = filepath.Join(t.TempDir(), "key")
+	if err := os.WriteFile(keyFile, bytes.Repeat([]byte("m"), 32), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return shared.env, shared.dbURL, keyFile
+}
+
+var shared struct {
+	once   sync.Once
+	env    *testenv.Env
+	dbURL  string
+	dropDB func()
+	err    error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared.dropDB != nil {
+		shared.dropDB()
+	}
+	if shared.env != nil {
+		_ = shared.env.Stop()
+	}
+	os.Exit(code)
 }
 
 func waitForStatus(t *testing.T, c *http.Client, url string, want int) {

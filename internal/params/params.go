@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
@@ -62,6 +63,13 @@ func Resolve(declared []aiasv1alpha1.WorkflowParam, given map[string]string) (ma
 		default:
 			v = ""
 		}
+		if strings.Contains(v, StepReferencePrefix) || strings.Contains(v, RunReferencePrefix) || strings.Contains(v, ItemReferencePrefix) {
+			// Values are substituted into the frozen spec, whose $(steps...) references
+			// are resolved at each attempt: a value holding one would read a step's
+			// result where the Workflow's author wrote none (a webhook sender choosing
+			// what a later step receives).
+			return nil, &Error{Param: p.Name, Message: "holds " + strconv.Quote(StepReferencePrefix) + ", " + strconv.Quote(RunReferencePrefix) + " or " + strconv.Quote(ItemReferencePrefix) + ", which a parameter value may not (it would read a step's result, the Run's outcome or a forEach item)"}
+		}
 		if len(p.Enum) > 0 && !slices.Contains(p.Enum, v) {
 			return nil, &Error{Param: p.Name, Message: fmt.Sprintf("is %q, not one of %s", v, strings.Join(quoteAll(p.Enum), ", "))}
 		}
@@ -88,6 +96,15 @@ func quoteAll(ss []string) []string {
 	}
 	return out
 }
+
+// StepReferencePrefix starts a reference to a step's result (internal/workflowexpr), and
+// RunReferencePrefix one to the Run's outcome in a finally step ($(run.phase)),
+// ItemReferencePrefix one to a forEach step's item ($(item), $(item.name)).
+const (
+	StepReferencePrefix = "$(steps."
+	RunReferencePrefix  = "$(run."
+	ItemReferencePrefix = "$(item"
+)
 
 // EnvName is the environment variable a parameter is given as.
 func EnvName(param string) string { return EnvPrefix + strings.ToUpper(param) }
@@ -117,14 +134,19 @@ func Apply(spec *aiasv1alpha1.WorkflowSpec, values map[string]string) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	for i := range spec.Steps {
-		st := &spec.Steps[i]
+	for i := range len(spec.Steps) + len(spec.Finally) {
+		st := stepAt(spec, i)
 		st.Image = replace(st.Image)
 		for j := range st.Args {
 			st.Args[j] = replace(st.Args[j])
 		}
 		for j := range st.Env {
 			st.Env[j].Value = replace(st.Env[j].Value)
+		}
+		if st.WorkflowRef != nil {
+			for k, v := range st.WorkflowRef.Params {
+				st.WorkflowRef.Params[k] = replace(v)
+			}
 		}
 		for _, n := range names {
 			st.Env = append(st.Env, corev1.EnvVar{Name: EnvName(n), Value: values[n]})
@@ -147,14 +169,27 @@ func Undeclared(spec *aiasv1alpha1.WorkflowSpec) []string {
 			}
 		}
 	}
-	for i, st := range spec.Steps {
-		check(fmt.Sprintf("spec.steps[%d].image", i), st.Image)
-		for j, a := range st.Args {
-			check(fmt.Sprintf("spec.steps[%d].args[%d]", i, j), a)
-		}
-		for j, e := range st.Env {
-			check(fmt.Sprintf("spec.steps[%d].env[%d].value", i, j), e.Value)
+	for _, list := range []struct {
+		field string
+		steps []aiasv1alpha1.WorkflowStep
+	}{{"spec.steps", spec.Steps}, {"spec.finally", spec.Finally}} {
+		for i, st := range list.steps {
+			check(fmt.Sprintf("%s[%d].image", list.field, i), st.Image)
+			for j, a := range st.Args {
+				check(fmt.Sprintf("%s[%d].args[%d]", list.field, i, j), a)
+			}
+			for j, e := range st.Env {
+				check(fmt.Sprintf("%s[%d].env[%d].value", list.field, i, j), e.Value)
+			}
 		}
 	}
 	return out
+}
+
+// stepAt is step i of spec.steps followed by spec.finally.
+func stepAt(spec *aiasv1alpha1.WorkflowSpec, i int) *aiasv1alpha1.WorkflowStep {
+	if i < len(spec.Steps) {
+		return &spec.Steps[i]
+	}
+	return &spec.Finally[i-len(spec.Steps)]
 }

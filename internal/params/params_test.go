@@ -3,6 +3,7 @@ package params
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -74,5 +75,15 @@ func TestApplyAndUndeclared(t *testing.T) {
 	}
 	if env["AIAS_PARAM_BRANCH"] != "main" || env["AIAS_PARAM_ENV"] != "prod" || env["AIAS_PARAM_NOTE"] != "$(params.branch)" {
 		t.Errorf("env = %v", env)
+	}
+}
+
+// A parameter value cannot smuggle a $(steps...) reference into the frozen spec.
+func TestResolveRefusesStepReferences(t *testing.T) {
+	declared := []aiasv1alpha1.WorkflowParam{{Name: "branch"}}
+	_, err := Resolve(declared, map[string]string{"branch": "main$(steps.build.result)"})
+	var pe *Error
+	if !errors.As(err, &pe) || pe.Param != "branch" || !strings.Contains(err.Error(), "$(steps.") {
+		t.Fatalf("Resolve = %v, want the parameter refused", err)
 	}
 }

@@ -45,7 +45,13 @@ var ErrNoKeys = errors.New(`no signing key: the Secret has no "secret" or "secre
 // MaxKeyNumber is the highest N of a "secret-<N>" signing key.
 const MaxKeyNumber = 999_999_999
 
-// Keys reads a Secret's data into signing keys, newest first.
+// MaxKeys is how many signing keys of one Secret are used, the newest: a delivery costs
+// one MAC of its body per key, and a rotation needs two or three. A Secret with more has
+// its oldest ones ignored (the WebhookEndpoint controller, which reads keys with Keys
+// too, reports exactly the ones used).
+const MaxKeys = 16
+
+// Keys reads a Secret's data into signing keys, newest first, at most MaxKeys of them.
 //
 // The naming contract: the data keys "secret" and "secret-<N>", N a positive decimal
 // integer without leading zeros of at most 9 digits (MaxKeyNumber), are signing keys;
@@ -74,6 +80,7 @@ func Keys(data map[string][]byte) ([]Key, error) {
 		return nil, ErrNoKeys
 	}
 	sort.Slice(found, func(i, j int) bool { return found[i].n > found[j].n })
+	found = found[:min(len(found), MaxKeys)]
 	keys := make([]Key, len(found))
 	for i, f := range found {
 		keys[i] = f.k

@@ -271,25 +271,15 @@ func invalidSignature(msg string) error {
 // scheme reads must appear at most once. The signature is checked before the timestamp,
 // so TimestampOutOfTolerance is only reported to the holder of a key.
 func Verify(cfg Config, keys []Key, h http.Header, body []byte, now time.Time) (deliveryID string, err error) {
-	cfg, err = cfg.normalize()
+	v, err := NewVerifier(cfg, keys, h, now)
 	if err != nil {
 		return "", err
 	}
-	if len(keys) == 0 {
-		return "", configError("no signing keys")
+	_, _ = v.Write(body)
+	if err := v.Verify(); err != nil {
+		return "", err
 	}
-	switch cfg.Scheme {
-	case StandardWebhooks:
-		return verifyStandardWebhooks(cfg, keys, h, body, now)
-	case GitHub:
-		return verifyGitHub(keys, h, body)
-	case Stripe:
-		return verifyStripe(cfg, keys, h, body, now)
-	case HMAC:
-		return verifyHMAC(cfg, keys, h, body)
-	default: // Token
-		return verifyToken(cfg, keys, h, body)
-	}
+	return v.DeliveryID(body), nil
 }
 
 // Sign returns the headers a sender signing body with key at time now would send, as

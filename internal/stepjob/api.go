@@ -13,7 +13,9 @@ const (
 	EnvToken     = "AIAS_TOKEN"      // the per-run token, from the Run's token Secret (TokenKey)
 	EnvNamespace = "AIAS_NAMESPACE"  // the Run's namespace
 	EnvRun       = "AIAS_RUN"        // the Run's name
-	EnvStep      = "AIAS_STEP"       // the step's name
+	EnvStep      = "AIAS_STEP"       // the step's name; for an item of a forEach step <step>.<index>
+	EnvItem      = "AIAS_ITEM"       // a forEach step's item, as JSON
+	EnvItemIndex = "AIAS_ITEM_INDEX" // a forEach step's item's index, from 0
 	EnvAttempt   = "AIAS_ATTEMPT"    // the attempt number, from 1
 	EnvFrom      = "AIAS_FROM"       // the steps this one depends on, comma-separated
 	EnvWorkDir   = "AIAS_WORK_DIR"   // where step-run writes the input file (WorkDir)

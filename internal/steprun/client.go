@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,7 +46,10 @@ func (e *permanentError) message() string {
 }
 
 // do sends the request built by newReq (called again per attempt, so bodies can be
-// re-read), retrying with exponential backoff on transport errors and 5xx/429.
+// re-read), retrying with exponential backoff on transport errors and 5xx/429, waiting at
+// least what the answer's Retry-After asks (up to maxRetryAfter): the API answers 429
+// when the attempt or its namespace has its most uploads in flight, 503 when the server is
+// busy.
 func (c *client) do(ctx context.Context, newReq func() (*http.Request, error)) (*http.Response, error) {
 	deadline := time.Now().Add(c.retryFor)
 	wait := 200 * time.Millisecond
@@ -63,6 +67,7 @@ func (c *client) do(ctx context.Context, newReq func() (*http.Request, error)) (
 		if err == nil && resp.StatusCode < 300 {
 			return resp, nil
 		}
+		pause := wait
 		if err == nil {
 			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 			resp.Body.Close()
@@ -70,15 +75,28 @@ func (c *client) do(ctx context.Context, newReq func() (*http.Request, error)) (
 			if resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
 				return nil, err
 			}
+			pause = max(pause, retryAfter(resp.Header.Get("Retry-After")))
 		}
-		if time.Now().Add(wait).After(deadline) {
+		if time.Now().Add(pause).After(deadline) {
 			return nil, fmt.Errorf("giving up after retries: %w", err)
 		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-time.After(wait):
+		case <-time.After(pause):
 		}
 		wait = min(wait*2, 5*time.Second)
 	}
+}
+
+// maxRetryAfter bounds how long one Retry-After can make a call wait.
+const maxRetryAfter = 30 * time.Second
+
+// retryAfter is a Retry-After header's delay in seconds (0 when absent or not seconds).
+func retryAfter(h string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSpace(h))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	return min(time.Duration(n)*time.Second, maxRetryAfter)
 }

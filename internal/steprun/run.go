@@ -109,6 +109,12 @@ func fetchInput(ctx context.Context, c *client, path string) error {
 		u += "?from=" + url.QueryEscape(strings.Join(c.cfg.From, ","))
 	}
 	resp, err := c.do(ctx, func() (*http.Request, error) { return http.NewRequest(http.MethodGet, u, nil) })
+	var refused *permanentError
+	if errors.As(err, &refused) && refused.status < 500 && refused.status != http.StatusTooManyRequests {
+		// The API's sentence (e.g. which dependency's result cannot be merged, and why)
+		// becomes the step's failure in the Run's status.
+		return fmt.Errorf("%s (%d %s)", refused.message(), refused.status, refused.reason())
+	}
 	if err != nil {
 		return err
 	}

@@ -20,8 +20,8 @@ import (
 
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
-	"github.com/aias-dev/aias/internal/storetest"
-	"github.com/aias-dev/aias/internal/testenv"
+	"github.com/aias-dev/aias/internal/testrig/storetest"
+	"github.com/aias-dev/aias/internal/testrig/testenv/fixtures"
 	"github.com/aias-dev/aias/webhookserver/stepapi"
 
 	"github.com/aias-dev/aias/internal/stepjob"
@@ -55,10 +55,8 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(bin)
 	aiasBin = filepath.Join(bin, "aias")
-	build := exec.Command("go", "build", "-o", aiasBin, "./cmd/aias")
-	build.Dir = testenv.RepoRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building aias: %v\n%s", err, out)
+	if err := fixtures.BuildAias(context.Background(), aiasBin); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	tokens, _ = steptoken.NewIssuer(bytes.Repeat([]byte("s"), 32))
@@ -82,7 +80,7 @@ func newStep(t *testing.T, name, input string, args ...string) *stepRun {
 	t.Helper()
 	ctx := context.Background()
 	s := &stepRun{run: steptoken.Run{Namespace: "acme", Name: name, UID: fmt.Sprintf("00000000-0000-4000-8000-%012d", time.Now().UnixNano()%1e12)}, step: "build"}
-	digest, err := testStore.PutInput(ctx, []byte(input), "application/json")
+	digest, err := testStore.PutInput(ctx, "acme", []byte(input), "application/json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,12 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/aias-dev/aias/internal/spool"
 )
 
 // chunkSize is the unit in which blob content is stored and streamed.
@@ -48,45 +48,62 @@ type Artifact struct {
 	CreatedAt   time.Time
 }
 
-// headBuffers recycles the read-ahead buffers: at thousands of small uploads a second,
-// a fresh 64 KiB buffer each would be most of the garbage the server makes.
-var headBuffers = sync.Pool{New: func() any { b := make([]byte, smallArtifactBytes+1); return &b }}
+// defaultSpool spools the content of PutArtifact: its callers pass readers at hand
+// (tests, tools), so it has no budgets.
+var defaultSpool spool.Spooler
 
-// PutArtifact streams r into the store as the content of key, at most maxBytes (0: no
-// limit), in one transaction: either the whole artifact is recorded or nothing is.
-// Identical content is stored once. When wantDigest is set the content must match it.
-// Re-uploading the same key replaces the record, so a retried upload is harmless, and
-// deletes the content it held when no artifact references it any more.
+// PutArtifact reads r to its end (at most maxBytes, 0: no limit), then stores it as
+// WriteArtifact does, without a cap on the attempt's artifacts. When wantDigest is set the
+// content must match it. No transaction is open while r is read.
 func (s *Store) PutArtifact(ctx context.Context, key ArtifactKey, contentType string, r io.Reader, maxBytes int64, wantDigest string) (Artifact, error) {
-	// Read a little past the small-artifact size to learn which path this upload takes.
-	bufp := headBuffers.Get().(*[]byte)
-	defer headBuffers.Put(bufp)
-	head := *bufp
-	n, err := io.ReadFull(r, head)
-	switch {
-	case err == io.EOF || err == io.ErrUnexpectedEOF:
-		return s.putSmallArtifact(ctx, key, contentType, bytes.Clone(head[:n]), maxBytes, wantDigest)
-	case err != nil:
+	c, err := defaultSpool.Spool(r, maxBytes, -1)
+	if errors.Is(err, spool.ErrTooLarge) {
+		return Artifact{}, ErrTooLarge
+	}
+	if err != nil {
 		return Artifact{}, fmt.Errorf("reading upload: %w", err)
 	}
-	r = io.MultiReader(bytes.NewReader(head), r)
-	var a Artifact
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	defer c.Close()
+	if wantDigest != "" && wantDigest != c.Digest {
+		return Artifact{}, ErrDigestMismatch
+	}
+	return s.WriteArtifact(ctx, key, contentType, c, 0)
+}
+
+// WriteArtifact stores spooled content as the content of key, in one transaction: either
+// the whole artifact is recorded or nothing is. The content is read whole before (see
+// package spool), so the transaction never waits on a client. Identical content is stored
+// once. Re-uploading the same key replaces the record, so a retried upload is harmless,
+// and deletes the content it held when no artifact references it any more.
+//
+// The caps are reserved in the same transaction (reserveArtifacts): the Run's
+// artifactBytesPerRun (run_limits; *QuotaError of ErrRunArtifactQuota) and at most
+// maxPerAttempt artifacts per attempt (0: no cap; ErrTooManyArtifacts), replacing one
+// adding none.
+func (s *Store) WriteArtifact(ctx context.Context, key ArtifactKey, contentType string, c *spool.Content, maxPerAttempt int) (Artifact, error) {
+	if data := c.Bytes(); data != nil && len(data) <= smallArtifactBytes {
+		// The group committer may still hold the bytes after its caller went away.
+		return s.putSmallArtifact(ctx, key, contentType, bytes.Clone(data), c.Digest, maxPerAttempt)
+	}
+	a := Artifact{ArtifactKey: key, ContentType: contentType, Digest: c.Digest, Size: c.Size}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := guardRun(ctx, tx, key.RunUID); err != nil {
 			return err
 		}
-		digest, size, err := writeBlob(ctx, tx, r, maxBytes)
+		// The chunks first, under a provisional key: they need no lock, and writing
+		// them takes the longest.
+		provisional, err := writeChunks(ctx, tx, c)
 		if err != nil {
 			return err
 		}
-		if wantDigest != "" && wantDigest != digest {
-			return ErrDigestMismatch
-		}
-		a.Digest, a.Size = digest, size
-		// The artifact this one replaces, locked until commit so that a concurrent
-		// replacement of the same key sees this one's blob, not the one before.
-		replaced, err := lockArtifacts(ctx, tx, []ArtifactKey{key})
+		refusals, replaced, err := reserveArtifacts(ctx, tx, []plannedArtifact{{key: key, size: c.Size, maxPerAttempt: maxPerAttempt}})
 		if err != nil {
+			return err
+		}
+		if refusals[0] != nil {
+			return refusals[0]
+		}
+		if err := fileBlob(ctx, tx, provisional, c.Digest, c.Size); err != nil {
 			return err
 		}
 		if err := tx.QueryRow(ctx, `
@@ -95,7 +112,7 @@ func (s *Store) PutArtifact(ctx context.Context, key ArtifactKey, contentType st
 			on conflict (run_uid, step, attempt, name) do update
 			  set digest = excluded.digest, content_type = excluded.content_type, size = excluded.size, created_at = now()
 			returning created_at`,
-			key.Namespace, key.RunUID, key.RunName, key.Step, key.Attempt, key.Name, digest, contentType, size,
+			key.Namespace, key.RunUID, key.RunName, key.Step, key.Attempt, key.Name, c.Digest, contentType, c.Size,
 		).Scan(&a.CreatedAt); err != nil {
 			return err
 		}
@@ -104,100 +121,75 @@ func (s *Store) PutArtifact(ctx context.Context, key ArtifactKey, contentType st
 	if err != nil {
 		return Artifact{}, err
 	}
-	a.ArtifactKey, a.ContentType = key, contentType
 	return a, nil
 }
 
-// putSmallArtifact stores content that is already whole in memory through the group
-// committer.
-func (s *Store) putSmallArtifact(ctx context.Context, key ArtifactKey, contentType string, data []byte, maxBytes int64, wantDigest string) (Artifact, error) {
-	if maxBytes > 0 && int64(len(data)) > maxBytes {
-		return Artifact{}, ErrTooLarge
-	}
-	sum := sha256.Sum256(data)
-	digest := "sha256:" + hex.EncodeToString(sum[:])
-	if wantDigest != "" && wantDigest != digest {
-		return Artifact{}, ErrDigestMismatch
-	}
-	created, err := s.small.submit(ctx, smallPut{key: key, contentType: contentType, digest: digest, data: data})
+// putSmallArtifact stores content that is whole in memory through the group committer.
+func (s *Store) putSmallArtifact(ctx context.Context, key ArtifactKey, contentType string, data []byte, digest string, maxPerAttempt int) (Artifact, error) {
+	created, err := s.small.submit(ctx, smallPut{key: key, contentType: contentType, digest: digest, data: data, maxPerAttempt: maxPerAttempt})
 	if err != nil {
 		return Artifact{}, err
 	}
 	return Artifact{ArtifactKey: key, Digest: digest, ContentType: contentType, Size: int64(len(data)), CreatedAt: created}, nil
 }
 
-// writeBlob copies r into blob_chunks chunk by chunk under a provisional key, hashing as
-// it goes, then files the chunks under the content's digest, or drops them when that blob
-// already exists (dedup). Concurrent uploads of identical content serialize on the blobs
-// primary key, so exactly one copy survives.
-func writeBlob(ctx context.Context, tx pgx.Tx, r io.Reader, maxBytes int64) (digest string, size int64, err error) {
-	provisional, err := provisionalKey()
+// errSpoolChanged means spooled content read back differently from how it was spooled
+// (a damaged temporary file): nothing of it is stored.
+var errSpoolChanged = errors.New("store: the spooled content changed before it was written")
+
+// writeChunks copies c into blob_chunks chunk by chunk under a provisional key, hashing
+// it again so that only the content that was spooled is ever filed under its digest.
+func writeChunks(ctx context.Context, tx pgx.Tx, c *spool.Content) (provisional string, err error) {
+	provisional, err = provisionalKey()
 	if err != nil {
-		return "", 0, err
+		return "", err
 	}
+	r := c.Reader()
 	h := sha256.New()
 	buf := make([]byte, chunkSize)
+	var size int64
 	for seq := 0; ; seq++ {
 		n, readErr := io.ReadFull(r, buf)
 		if n > 0 {
 			size += int64(n)
-			if maxBytes > 0 && size > maxBytes {
-				return "", 0, ErrTooLarge
-			}
 			h.Write(buf[:n])
 			if _, err := tx.Exec(ctx, `insert into blob_chunks (digest, seq, data) values ($1, $2, $3)`, provisional, seq, buf[:n]); err != nil {
-				return "", 0, fmt.Errorf("storing chunk: %w", err)
+				return "", fmt.Errorf("storing chunk: %w", err)
 			}
 		}
 		if readErr == io.EOF || readErr == io.ErrUnexpectedEOF {
 			break
 		}
 		if readErr != nil {
-			return "", 0, fmt.Errorf("reading upload: %w", readErr)
+			return "", fmt.Errorf("reading spooled content: %w", readErr)
 		}
 	}
-	digest = "sha256:" + hex.EncodeToString(h.Sum(nil))
+	if size != c.Size || "sha256:"+hex.EncodeToString(h.Sum(nil)) != c.Digest {
+		return "", errSpoolChanged
+	}
+	return provisional, nil
+}
+
+// fileBlob files the provisional chunks under the content's digest, or drops them when
+// that blob already exists (dedup). Concurrent uploads of identical content serialize on
+// the blobs primary key, so exactly one copy survives.
+func fileBlob(ctx context.Context, tx pgx.Tx, provisional, digest string, size int64) error {
 	tag, err := tx.Exec(ctx, `insert into blobs (digest, size) values ($1, $2) on conflict (digest) do nothing`, digest, size)
 	if err != nil {
-		return "", 0, err
+		return err
 	}
 	if tag.RowsAffected() == 1 {
 		_, err = tx.Exec(ctx, `update blob_chunks set digest = $1 where digest = $2`, digest, provisional)
 	} else {
 		_, err = tx.Exec(ctx, `delete from blob_chunks where digest = $1`, provisional)
 	}
-	return digest, size, err
+	return err
 }
 
 // artifactLockClass is the first key of the transaction-scoped advisory locks on artifact
-// keys ('ARTF'); two-key advisory locks never meet the one-key locks used elsewhere.
+// keys ('ARTF'; see reserveArtifacts); two-key advisory locks never meet the one-key locks
+// used elsewhere.
 const artifactLockClass = 0x41525446
-
-// lockArtifacts serializes the writers of keys until tx ends (advisory locks, taken in
-// one order, so that even two first uploads of one key see each other) and returns the
-// digests the keys hold now: what writing them replaces.
-func lockArtifacts(ctx context.Context, tx pgx.Tx, keys []ArtifactKey) ([]string, error) {
-	uids, steps, attempts, names := make([]string, len(keys)), make([]string, len(keys)), make([]int32, len(keys)), make([]string, len(keys))
-	for i, k := range keys {
-		uids[i], steps[i], attempts[i], names[i] = strings.ToLower(k.RunUID), k.Step, int32(k.Attempt), k.Name
-	}
-	if _, err := tx.Exec(ctx, `
-		select pg_advisory_xact_lock($5, h) from (
-		  select distinct hashtext(k.run_uid || '/' || k.step || '/' || k.attempt || '/' || k.name) h
-		  from unnest($1::text[], $2::text[], $3::int[], $4::text[]) as k(run_uid, step, attempt, name)
-		  order by h) locks`, uids, steps, attempts, names, artifactLockClass); err != nil {
-		return nil, err
-	}
-	rows, err := tx.Query(ctx, `
-		select a.digest from artifacts a
-		join unnest($1::uuid[], $2::text[], $3::int[], $4::text[]) as k(run_uid, step, attempt, name)
-		  on a.run_uid = k.run_uid and a.step = k.step and a.attempt = k.attempt and a.name = k.name`,
-		uids, steps, attempts, names)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, pgx.RowTo[string])
-}
 
 // dropOrphanBlobs deletes those of digests no artifact references any more (a replaced
 // artifact's old content), so re-uploading under one name never leaves the old content

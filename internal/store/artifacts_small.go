@@ -21,6 +21,8 @@ type smallPut struct {
 	contentType string
 	digest      string
 	data        []byte
+	// maxPerAttempt caps the artifacts of key's attempt (0: no cap).
+	maxPerAttempt int
 }
 
 type smallCommitter = groupCommitter[smallPut, time.Time]
@@ -34,13 +36,17 @@ func newSmallCommitter(s *Store) *smallCommitter {
 	}
 }
 
-// writeSmallBatch records a batch of single-chunk artifacts in one transaction: the keys'
-// locks, then one statement for new blobs, their chunk and the artifact rows, then the
-// blobs the batch replaced when nothing references them any more. Rows are written in key
-// order so two batches touching the same blobs or keys lock them in the same order.
+// writeSmallBatch records a batch of single-chunk artifacts in one transaction: the
+// caps reserved for the whole batch (reserveArtifacts: its locks, then each item in turn
+// against the Run's byte cap and its attempt's count cap, counting the items admitted
+// before it), then one statement for new blobs, their chunk and the artifact rows of the
+// admitted items, then the blobs they replaced when nothing references them any more. Rows
+// are written in key order so two batches touching the same blobs or keys lock them in the
+// same order. An item refused for a deleted Run or a cap is answered with why; the others
+// are written.
 func (s *Store) writeSmallBatch(ctx context.Context, batch []*groupItem[smallPut, time.Time]) error {
 	var created map[ArtifactKey]time.Time
-	var refused []*groupItem[smallPut, time.Time]
+	var refused map[*groupItem[smallPut, time.Time]]error
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		uids := make([]string, len(batch))
 		for i, it := range batch {
@@ -50,26 +56,47 @@ func (s *Store) writeSmallBatch(ctx context.Context, batch []*groupItem[smallPut
 		if err != nil {
 			return err
 		}
-		var live []smallPut
-		refused = nil
+		refused = map[*groupItem[smallPut, time.Time]]error{}
+		var live []*groupItem[smallPut, time.Time]
 		for _, it := range batch {
 			if gone[strings.ToLower(it.in.key.RunUID)] {
-				refused = append(refused, it)
+				refused[it] = ErrRunGone
 			} else {
-				live = append(live, it.in)
+				live = append(live, it)
 			}
 		}
 		if len(live) == 0 {
 			return nil
 		}
-		created, err = writeSmallItems(ctx, tx, live)
-		return err
+		planned := make([]plannedArtifact, len(live))
+		for i, it := range live {
+			planned[i] = plannedArtifact{key: it.in.key, size: int64(len(it.in.data)), maxPerAttempt: it.in.maxPerAttempt}
+		}
+		refusals, replaced, err := reserveArtifacts(ctx, tx, planned)
+		if err != nil {
+			return err
+		}
+		var admitted []smallPut
+		for i, it := range live {
+			if refusals[i] != nil {
+				refused[it] = refusals[i]
+			} else {
+				admitted = append(admitted, it.in)
+			}
+		}
+		if len(admitted) == 0 {
+			return nil
+		}
+		if created, err = writeSmallRows(ctx, tx, admitted); err != nil {
+			return err
+		}
+		return dropOrphanBlobs(ctx, tx, replaced)
 	})
 	if err != nil {
 		return err
 	}
-	for _, it := range refused {
-		it.resolve(time.Time{}, ErrRunGone)
+	for it, why := range refused {
+		it.resolve(time.Time{}, why)
 	}
 	for _, it := range batch {
 		k := it.in.key
@@ -80,8 +107,9 @@ func (s *Store) writeSmallBatch(ctx context.Context, batch []*groupItem[smallPut
 	return nil
 }
 
-// writeSmallItems writes the batch's rows in tx (see writeSmallBatch).
-func writeSmallItems(ctx context.Context, tx pgx.Tx, batch []smallPut) (map[ArtifactKey]time.Time, error) {
+// writeSmallRows is writeSmallBatch's one statement; it returns each row's created_at by
+// key (run uid in lower case).
+func writeSmallRows(ctx context.Context, tx pgx.Tx, batch []smallPut) (map[ArtifactKey]time.Time, error) {
 	n := len(batch)
 	var (
 		namespaces, runNames, steps, names, digests, types = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -95,25 +123,6 @@ func writeSmallItems(ctx context.Context, tx pgx.Tx, batch []smallPut) (map[Arti
 		namespaces[i], uids[i], runNames[i], steps[i], attempts[i], names[i] = k.Namespace, k.RunUID, k.RunName, k.Step, int32(k.Attempt), k.Name
 		digests[i], types[i], sizes[i], data[i] = p.digest, p.contentType, int64(len(p.data)), p.data
 	}
-	keys := make([]ArtifactKey, n)
-	for i, p := range batch {
-		keys[i] = p.key
-	}
-	replaced, err := lockArtifacts(ctx, tx, keys)
-	if err != nil {
-		return nil, err
-	}
-	created, err := writeSmallRows(ctx, tx, namespaces, uids, runNames, steps, attempts, names, digests, types, sizes, data)
-	if err != nil {
-		return nil, err
-	}
-	return created, dropOrphanBlobs(ctx, tx, replaced)
-}
-
-// writeSmallRows is writeSmallBatch's one statement; it returns each row's created_at by
-// key (run uid in lower case).
-func writeSmallRows(ctx context.Context, tx pgx.Tx, namespaces, uids, runNames, steps []string, attempts []int32, names, digests, types []string, sizes []int64, data [][]byte) (map[ArtifactKey]time.Time, error) {
-	n := len(namespaces)
 	rows, err := tx.Query(ctx, `
 		with input as (
 		  select * from unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[], $9::bigint[], $10::bytea[])

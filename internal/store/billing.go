@@ -13,8 +13,8 @@ type BillingEvent struct {
 	ID, Type, Customer string
 	Created            time.Time
 	// Set once processed.
-	ProcessedAt     *time.Time
-	Tenant, Outcome string
+	ProcessedAt                *time.Time
+	TenantUID, Tenant, Outcome string
 }
 
 // DefaultBillingClaimTimeout is how long an unprocessed claim blocks redeliveries before
@@ -43,10 +43,10 @@ func (s *Store) ClaimBillingEvent(ctx context.Context, e BillingEvent, claimTime
 }
 
 // FinishBillingEvent marks a claimed event processed with its outcome and the Tenant it
-// concerned ("" when none).
-func (s *Store) FinishBillingEvent(ctx context.Context, id, tenant, outcome string) error {
-	_, err := s.pool.Exec(ctx, `update billing_events set processed_at = now(), tenant = $2, outcome = $3 where id = $1`,
-		id, tenant, outcome)
+// concerned, by UID and name ("" when none).
+func (s *Store) FinishBillingEvent(ctx context.Context, id, tenantUID, tenant, outcome string) error {
+	_, err := s.pool.Exec(ctx, `update billing_events set processed_at = now(), tenant_uid = $2, tenant = $3, outcome = $4 where id = $1`,
+		id, tenantUID, tenant, outcome)
 	return err
 }
 
@@ -59,48 +59,104 @@ func (s *Store) ReleaseBillingEvent(ctx context.Context, id string) error {
 // GetBillingEvent returns the recorded event with id, or ErrNotFound.
 func (s *Store) GetBillingEvent(ctx context.Context, id string) (BillingEvent, error) {
 	var e BillingEvent
-	err := s.pool.QueryRow(ctx, `select id, type, customer, created, processed_at, tenant, outcome
+	err := s.pool.QueryRow(ctx, `select id, type, customer, created, processed_at, tenant_uid, tenant, outcome
 		from billing_events where id = $1`, id).
-		Scan(&e.ID, &e.Type, &e.Customer, &e.Created, &e.ProcessedAt, &e.Tenant, &e.Outcome)
+		Scan(&e.ID, &e.Type, &e.Customer, &e.Created, &e.ProcessedAt, &e.TenantUID, &e.Tenant, &e.Outcome)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return e, ErrNotFound
 	}
 	return e, err
 }
 
-// ApplyTenantBilling serializes the application of Stripe events to one Tenant. It locks
-// the tenant's row and, unless an event created after `created` was already applied
-// (stale is then true and apply is not called), runs apply. When apply reports that it
-// changed the Tenant, the tenant's newest applied event becomes this one (with the
-// subscription it wrote, for the record). Events created in the same second are not
-// stale to each other: Stripe's timestamps have one-second resolution.
-func (s *Store) ApplyTenantBilling(ctx context.Context, tenant, eventID string, created time.Time,
-	apply func(context.Context) (changed bool, subscription any, err error)) (stale bool, err error) {
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `insert into tenant_subscriptions (tenant) values ($1) on conflict do nothing`, tenant); err != nil {
-			return err
-		}
-		var last *time.Time
-		if err := tx.QueryRow(ctx, `select event_created from tenant_subscriptions where tenant = $1 for update`, tenant).Scan(&last); err != nil {
-			return err
-		}
-		if last != nil && created.Before(*last) {
-			stale = true
-			return nil
-		}
-		changed, sub, err := apply(ctx)
-		if err != nil || !changed {
-			return err
-		}
-		_, err = tx.Exec(ctx, `update tenant_subscriptions set event_created = $2, event_id = $3, subscription = $4, updated_at = now()
-			where tenant = $1`, tenant, created, eventID, sub)
-		return err
-	})
-	return stale, err
+// MaxEndedBillingSubscriptions is how many ended (deleted) subscriptions billing keeps per
+// Tenant, newest first; older ones are forgotten. Live subscriptions are always kept.
+const MaxEndedBillingSubscriptions = 16
+
+// BillingSubscription is what billing keeps of one Stripe subscription of a Tenant.
+type BillingSubscription struct {
+	ID string
+	// The newest event applied to the subscription, for display.
+	LastEventCreated time.Time
+	LastEventID      string
+	// Ended: the subscription was deleted; nothing changes it any more.
+	Ended bool
+	// Record is the billing package's record of the subscription (JSON), opaque here.
+	Record []byte
 }
 
-// DeleteTenantBilling forgets a tenant's billing ordering state (when the Tenant is deleted).
-func (s *Store) DeleteTenantBilling(ctx context.Context, tenant string) error {
-	_, err := s.pool.Exec(ctx, `delete from tenant_subscriptions where tenant = $1`, tenant)
+// ApplyTenantBilling serializes the application of Stripe events to one Tenant, by UID (a
+// re-created Tenant of the same name starts with nothing). In one transaction, under the
+// Tenant's billing lock, it calls apply with every subscription kept for the Tenant and
+// stores what apply returns: the subscriptions it changed (inserted or replaced), the id of
+// the subscription the Tenant's status shows, and the Tenant on the record of event
+// eventID (so that DeleteTenantBilling, which takes the same lock, finds it). An error from
+// apply rolls everything back; when apply changes nothing, nothing is stored.
+func (s *Store) ApplyTenantBilling(ctx context.Context, tenantUID, tenantName, eventID string,
+	apply func(ctx context.Context, kept []BillingSubscription) (changed []BillingSubscription, current string, err error)) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockTenantBilling(ctx, tx, tenantUID); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `select subscription_id, last_event_created, last_event_id, ended, record
+			from billing_subscriptions where tenant_uid = $1 order by subscription_id`, tenantUID)
+		if err != nil {
+			return err
+		}
+		kept, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (BillingSubscription, error) {
+			var b BillingSubscription
+			err := r.Scan(&b.ID, &b.LastEventCreated, &b.LastEventID, &b.Ended, &b.Record)
+			return b, err
+		})
+		if err != nil {
+			return err
+		}
+		changed, current, err := apply(ctx, kept)
+		if err != nil || len(changed) == 0 {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `insert into billing_tenants (tenant_uid, tenant, subscription_id) values ($1, $2, $3)
+			on conflict (tenant_uid) do update set tenant = excluded.tenant, subscription_id = excluded.subscription_id, updated_at = now()`,
+			tenantUID, tenantName, current); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `update billing_events set tenant_uid = $2, tenant = $3 where id = $1`, eventID, tenantUID, tenantName); err != nil {
+			return err
+		}
+		for _, b := range changed {
+			if _, err := tx.Exec(ctx, `insert into billing_subscriptions
+				(tenant_uid, subscription_id, last_event_created, last_event_id, ended, record) values ($1, $2, $3, $4, $5, $6)
+				on conflict (tenant_uid, subscription_id) do update set last_event_created = excluded.last_event_created,
+				  last_event_id = excluded.last_event_id, ended = excluded.ended, record = excluded.record, updated_at = now()`,
+				tenantUID, b.ID, b.LastEventCreated, b.LastEventID, b.Ended, b.Record); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Exec(ctx, `delete from billing_subscriptions where tenant_uid = $1 and ended and subscription_id not in (
+			select subscription_id from billing_subscriptions where tenant_uid = $1 and ended
+			order by last_event_created desc, subscription_id desc limit $2)`, tenantUID, MaxEndedBillingSubscriptions)
+		return err
+	})
+}
+
+// lockTenantBilling takes the transaction-scoped lock that serializes a Tenant's billing.
+func lockTenantBilling(ctx context.Context, tx pgx.Tx, tenantUID string) error {
+	_, err := tx.Exec(ctx, `select pg_advisory_xact_lock(hashtextextended('aias-billing:' || $1, 0))`, tenantUID)
 	return err
+}
+
+// DeleteTenantBilling deletes everything billing keeps for a Tenant, by UID: its
+// subscriptions' records and the Stripe events recorded for it (the Tenant's finalizer
+// calls it). It waits for an event being applied to the Tenant; billing applies nothing to
+// a Tenant being deleted. A redelivery of a deleted event is processed as a new one.
+func (s *Store) DeleteTenantBilling(ctx context.Context, tenantUID string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockTenantBilling(ctx, tx, tenantUID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `delete from billing_tenants where tenant_uid = $1`, tenantUID); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `delete from billing_events where tenant_uid = $1`, tenantUID)
+		return err
+	})
 }

@@ -35,6 +35,9 @@ type LoggedDelivery struct {
 	ContentType   string
 	Headers       map[string]string
 	BodyExpiresAt *time.Time
+	// BodyBudget, when set, is the tenant plan's deliveryLogBytes: once this row is
+	// written, the namespace's oldest bodies are dropped until its kept bodies fit.
+	BodyBudget *int64
 	// Redeliverable: the body is still kept (lists only).
 	Redeliverable bool
 }
@@ -44,13 +47,18 @@ type LoggedDelivery struct {
 // ledger is what deduplicates.
 // An unverified delivery is folded into its minute's count.
 func (s *Store) LogDelivery(ctx context.Context, d LoggedDelivery) error {
+	_, err := s.notes.submit(ctx, deliveryNote{log: foldUnverified(&d)})
+	return err
+}
+
+// foldUnverified keeps of an unverified delivery only what its minute's count row holds.
+func foldUnverified(d *LoggedDelivery) *LoggedDelivery {
 	if !d.Verified {
 		d.ReceivedAt = d.ReceivedAt.UTC().Truncate(time.Minute)
 		d.DeliveryID, d.BodySHA256, d.RunName = "", nil, ""
 		d.Body, d.Headers, d.BodyExpiresAt = nil, nil, nil
 	}
-	_, err := s.notes.submit(ctx, deliveryNote{log: &d})
-	return err
+	return d
 }
 
 // DeliveryLogPage is one page of an endpoint's log, newest first.
@@ -60,9 +68,11 @@ type DeliveryLogPage struct {
 }
 
 // ListDeliveryLog pages through an endpoint's log newest first, keyset on
-// (received_at, id) like ListRuns.
-func (s *Store) ListDeliveryLog(ctx context.Context, namespace, endpoint string, limit int, continueToken string) (DeliveryLogPage, error) {
-	args := []any{namespace, endpoint, limit + 1}
+// (received_at, id) like ListRuns. The endpoint is named by its UID, never its name: an
+// endpoint deleted and created again under the same name lists none of the previous
+// one's deliveries.
+func (s *Store) ListDeliveryLog(ctx context.Context, endpointUID string, limit int, continueToken string) (DeliveryLogPage, error) {
+	args := []any{endpointUID, limit + 1}
 	cond := ""
 	if continueToken != "" {
 		at, id, err := decodeLogCursor(continueToken)
@@ -70,13 +80,13 @@ func (s *Store) ListDeliveryLog(ctx context.Context, namespace, endpoint string,
 			return DeliveryLogPage{}, err
 		}
 		args = append(args, at, id)
-		cond = " and (received_at, id) < ($4, $5)"
+		cond = " and (received_at, id) < ($3, $4)"
 	}
 	rows, err := s.pool.Query(ctx, `
 		select id, namespace, endpoint, endpoint_uid, received_at, verified, delivery_id, outcome, reason, status, body_size,
 		  body_sha256, run_name, count, content_type, body_expires_at, (body is not null and body_expires_at > now())
-		from delivery_log where namespace = $1 and endpoint = $2`+cond+`
-		order by received_at desc, id desc limit $3`, args...)
+		from delivery_log where endpoint_uid = $1`+cond+`
+		order by received_at desc, id desc limit $2`, args...)
 	if err != nil {
 		return DeliveryLogPage{}, err
 	}
@@ -98,21 +108,47 @@ func (s *Store) ListDeliveryLog(ctx context.Context, namespace, endpoint string,
 	return page, nil
 }
 
-// StoredDelivery returns one verified delivery of the endpoint's log with its body, or
-// ErrNotFound when there is none or its body is no longer kept (at now).
-func (s *Store) StoredDelivery(ctx context.Context, namespace, endpoint string, id int64, now time.Time) (LoggedDelivery, error) {
+// StoredDelivery returns one verified delivery of the log of the endpoint with this UID,
+// with its body, or ErrNotFound when there is none or its body is no longer kept (at now).
+func (s *Store) StoredDelivery(ctx context.Context, endpointUID string, id int64, now time.Time) (LoggedDelivery, error) {
 	var d LoggedDelivery
 	err := s.pool.QueryRow(ctx, `
 		select id, namespace, endpoint, endpoint_uid, received_at, delivery_id, outcome, status, body_size, body_sha256, run_name,
 		  body, content_type, headers, body_expires_at
-		from delivery_log where id = $1 and namespace = $2 and endpoint = $3 and verified and body is not null and body_expires_at > $4`,
-		id, namespace, endpoint, now).Scan(&d.ID, &d.Namespace, &d.Endpoint, &d.EndpointUID, &d.ReceivedAt, &d.DeliveryID, &d.Outcome,
+		from delivery_log where id = $1 and endpoint_uid = $2 and verified and body is not null and body_expires_at > $3`,
+		id, endpointUID, now).Scan(&d.ID, &d.Namespace, &d.Endpoint, &d.EndpointUID, &d.ReceivedAt, &d.DeliveryID, &d.Outcome,
 		&d.Status, &d.BodySize, &d.BodySHA256, &d.RunName, &d.Body, &d.ContentType, &d.Headers, &d.BodyExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return d, ErrNotFound
 	}
 	d.Verified = true
 	return d, err
+}
+
+// DeliveryLogBytes is the bytes of delivery bodies a namespace's delivery log keeps.
+func (s *Store) DeliveryLogBytes(ctx context.Context, namespace string) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `select coalesce((select bytes from delivery_log_bytes where namespace = $1), 0)`, namespace).Scan(&n)
+	return n, err
+}
+
+// maxTrimScan bounds the rows one trim looks at: a namespace far over its budget (a
+// budget just lowered) is brought under it over a few writes, each one quick.
+const maxTrimScan = 5000
+
+// queueTrim drops the namespace's oldest bodies until what it keeps fits budget.
+func queueTrim(b *pgx.Batch, namespace string, budget int64) {
+	b.Queue(`
+		with over as (
+		  select bytes - $2 as excess from delivery_log_bytes where namespace = $1 and bytes > $2
+		), oldest as (
+		  select id, sum(body_size) over (order by received_at, id) - body_size as before
+		  from (select id, body_size, received_at from delivery_log
+		        where namespace = $1 and body is not null order by received_at, id limit $3) c
+		)
+		update delivery_log set body = null, headers = null
+		where id in (select oldest.id from oldest, over where oldest.before < over.excess)`,
+		namespace, budget, maxTrimScan)
 }
 
 // PurgeDeliveryBodies drops up to limit bodies whose retention ended before now.
@@ -133,6 +169,28 @@ func (s *Store) PurgeDeliveryLog(ctx context.Context, before time.Time, limit in
 		return 0, err
 	}
 	return tag.RowsAffected(), nil
+}
+
+// DeleteEndpointDeliveries deletes up to limit rows of the delivery log of the endpoint
+// with this UID (their bodies with them) and up to limit of its delivery-ledger rows, and
+// reports how many; the WebhookEndpoint finalizer calls it until it reports fewer than
+// limit. Rows the hook listener writes for the endpoint after that (a delivery in flight
+// when it was deleted) carry the dead UID, which no endpoint lists, and are purged with
+// the rest by age (PurgeDeliveryLog, PurgeDeliveryBodies, PurgeDeliveries).
+func (s *Store) DeleteEndpointDeliveries(ctx context.Context, endpointUID string, limit int) (int64, error) {
+	var n int64
+	for _, q := range []string{
+		`delete from delivery_log where id in (select id from delivery_log where endpoint_uid = $1 limit $2)`,
+		`delete from deliveries where (endpoint_uid, delivery_id) in
+		   (select endpoint_uid, delivery_id from deliveries where endpoint_uid = $1 limit $2)`,
+	} {
+		tag, err := s.pool.Exec(ctx, q, endpointUID, limit)
+		if err != nil {
+			return n, err
+		}
+		n += tag.RowsAffected()
+	}
+	return n, nil
 }
 
 func encodeLogCursor(at time.Time, id int64) string {

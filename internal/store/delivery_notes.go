@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -19,6 +21,11 @@ import (
 // a log row one statement of its own) cost the listener and PostgreSQL more CPU per
 // delivery than the ledger's insert and the Run create's JSON together.
 const (
+	// DefaultNoteQueueItems and DefaultNoteQueueBytes bound the notes waiting to be
+	// written (EnqueueDeliveryLog, EnqueueDeliveryMark) when SetNoteQueue sets no other.
+	DefaultNoteQueueItems = 20_000
+	DefaultNoteQueueBytes = 16 << 20
+
 	notesMaxItems = 256
 	// notesLinger lets the notes of deliveries answered together share a batch; the
 	// delivery log shows a delivery this much later, which nobody can tell.
@@ -29,6 +36,61 @@ const (
 type deliveryNote struct {
 	mark *deliveryKey
 	log  *LoggedDelivery
+}
+
+// noteOverhead is what a note holds besides a body: names, ids, headers.
+const noteOverhead = 512
+
+// bytes is what a queued note holds in memory, roughly.
+func (n deliveryNote) bytes() int {
+	if n.log == nil {
+		return noteOverhead
+	}
+	size := noteOverhead + len(n.log.Body)
+	for k, v := range n.log.Headers {
+		size += len(k) + len(v)
+	}
+	return size
+}
+
+// NoteQueue bounds the queue of delivery notes nobody waits for.
+type NoteQueue struct {
+	// Items and Bytes cap what the queue holds; past either, EnqueueDeliveryLog and
+	// EnqueueDeliveryMark answer ErrQueueFull. Zero keeps the default.
+	Items, Bytes int
+	// Failed hears of every enqueued note that could not be written (nobody else does).
+	Failed func(kind string, err error)
+}
+
+// SetNoteQueue bounds the queue of delivery notes; call it before the first note.
+func (s *Store) SetNoteQueue(q NoteQueue) {
+	if q.Items > 0 {
+		s.notes.maxQueued = q.Items
+	}
+	if q.Bytes > 0 {
+		s.notes.maxQueuedBytes = q.Bytes
+	}
+	if q.Failed != nil {
+		s.notes.failed = func(n deliveryNote, err error) {
+			kind := "mark"
+			if n.log != nil {
+				kind = "log"
+			}
+			q.Failed(kind, err)
+		}
+	}
+}
+
+// EnqueueDeliveryLog queues d for the delivery log (LogDelivery without waiting), or
+// refuses it at once with ErrQueueFull.
+func (s *Store) EnqueueDeliveryLog(d LoggedDelivery) error {
+	return s.notes.enqueue(deliveryNote{log: foldUnverified(&d)})
+}
+
+// EnqueueDeliveryMark queues the mark of MarkDeliveryCreated without waiting, or refuses
+// it at once with ErrQueueFull (the Run controller marks the delivery durably anyway).
+func (s *Store) EnqueueDeliveryMark(endpointUID, deliveryID string) error {
+	return s.notes.enqueue(deliveryNote{mark: &deliveryKey{endpointUID, deliveryID}})
 }
 
 type notesCommitter = groupCommitter[deliveryNote, struct{}]
@@ -48,9 +110,11 @@ func newNotesCommitter(s *Store) *notesCommitter {
 			}
 			return nil
 		},
-		maxItems: notesMaxItems,
-		flushers: 1,
-		linger:   notesLinger,
+		maxItems:  notesMaxItems,
+		flushers:  1,
+		linger:    notesLinger,
+		size:      deliveryNote.bytes,
+		maxQueued: DefaultNoteQueueItems, maxQueuedBytes: DefaultNoteQueueBytes,
 		// One bad row (or a deadlock with a concurrent mark) must not lose the others:
 		// the batch is written again one note at a time, and only that note fails.
 		alone: func(err error) bool {
@@ -73,13 +137,13 @@ func (s *Store) writeNotes(ctx context.Context, notes []deliveryNote) error {
 		case n.log.Verified:
 			verified = append(verified, *n.log)
 		default:
-			// Counted per minute, outcome and status: an upsert each, since two of one
+			// Counted per minute, outcome, status and reason: an upsert each, since two of one
 			// batch may fold into the same row (which one statement cannot do twice).
 			d := n.log
 			b.Queue(`insert into delivery_log (namespace, endpoint, endpoint_uid, received_at, verified, outcome, reason, status, body_size)
 				values ($1, $2, $3, $4, false, $5, $6, $7, $8)
-				on conflict (endpoint_uid, received_at, outcome, status) where not verified
-				do update set count = delivery_log.count + 1, body_size = delivery_log.body_size + excluded.body_size, reason = excluded.reason`,
+				on conflict (endpoint_uid, received_at, outcome, status, reason) where not verified
+				do update set count = delivery_log.count + 1, body_size = delivery_log.body_size + excluded.body_size`,
 				d.Namespace, d.Endpoint, d.EndpointUID, d.ReceivedAt, d.Outcome, d.Reason, d.Status, d.BodySize)
 		}
 	}
@@ -88,6 +152,15 @@ func (s *Store) writeNotes(ctx context.Context, notes []deliveryNote) error {
 	}
 	if len(verified) > 0 {
 		queueVerifiedLog(b, verified)
+		budgets := map[string]int64{}
+		for _, d := range verified {
+			if d.BodyBudget != nil && d.BodyExpiresAt != nil {
+				budgets[d.Namespace] = *d.BodyBudget
+			}
+		}
+		for _, ns := range slices.Sorted(maps.Keys(budgets)) {
+			queueTrim(b, ns, budgets[ns])
+		}
 	}
 	return s.pool.SendBatch(ctx, b).Close()
 }

@@ -13,15 +13,25 @@ import (
 )
 
 // PutWorkflowSpec stores the resolved spec a Run starts with and returns its digest.
-// Identical specs are stored once.
+// Identical specs are stored once; storing one again refreshes its stored_at when that is
+// older than storedRefresh, so the sweep (SweepSpecs) never takes a spec a Run is about to
+// refer to.
 func (s *Store) PutWorkflowSpec(ctx context.Context, spec []byte) (string, error) {
 	sum := sha256.Sum256(spec)
 	digest := "sha256:" + hex.EncodeToString(sum[:])
-	_, err := s.pool.Exec(ctx, `insert into workflow_specs (digest, spec) values ($1, $2) on conflict (digest) do nothing`, digest, spec)
+	_, err := s.pool.Exec(ctx, `
+		with stored as (
+		  insert into workflow_specs (digest, spec) values ($1, $2) on conflict (digest) do nothing returning 1
+		)
+		update workflow_specs set stored_at = now()
+		where digest = $1 and stored_at < now() - $3::float8 * interval '1 second' and not exists (select 1 from stored)`,
+		digest, spec, storedRefresh.Seconds())
 	return digest, err
 }
 
-// WorkflowSpec returns the spec stored under digest.
+// WorkflowSpec returns the spec stored under digest. Specs are not scoped to a namespace:
+// a digest to read comes only from a Run's status.specDigest, which only the Run
+// controller writes, from the Run's own namespace's Workflow (see migration 016).
 func (s *Store) WorkflowSpec(ctx context.Context, digest string) ([]byte, error) {
 	var spec []byte
 	err := s.pool.QueryRow(ctx, `select spec from workflow_specs where digest = $1`, digest).Scan(&spec)

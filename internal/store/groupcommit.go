@@ -28,6 +28,9 @@ type groupItem[T, R any] struct {
 	in       T
 	done     chan groupResult[R] // buffered, receives exactly once
 	resolved bool                // touched only by the goroutine running the batch
+	// detached: enqueued, nobody reads done; a failure goes to the committer's failed.
+	detached bool
+	failed   func(T, error)
 }
 
 type groupResult[R any] struct {
@@ -41,6 +44,9 @@ func (it *groupItem[T, R]) resolve(out R, err error) {
 	}
 	it.resolved = true
 	it.done <- groupResult[R]{out: out, err: err}
+	if it.detached && err != nil && it.failed != nil {
+		it.failed(it.in, err)
+	}
 }
 
 // groupCommitter batches writes of one kind (T in, R out).
@@ -52,7 +58,8 @@ type groupCommitter[T, R any] struct {
 	// cannot upsert a row twice); the later one waits for the next batch, so the last
 	// write stays the winner.
 	key func(T) any
-	// size, when set, is what maxBytes bounds.
+	// size, when set, is what maxBytes (a batch's bytes, when positive) and
+	// maxQueuedBytes bound.
 	size               func(T) int
 	maxItems, maxBytes int
 	// alone, when set, says that a batch which failed with this error is to be written
@@ -66,9 +73,43 @@ type groupCommitter[T, R any] struct {
 	// together share it. Only for writes no caller's answer waits on.
 	linger time.Duration
 
-	mu       sync.Mutex
-	pending  []*groupItem[T, R]
-	flushing int
+	// maxQueued and maxQueuedBytes (by size) bound what enqueue holds, waiting to be
+	// written (0: unbounded; submit's callers are bounded by their own in-flight caps).
+	maxQueued, maxQueuedBytes int
+	// failed hears of every enqueued write that failed: nobody waits for those.
+	failed func(T, error)
+
+	mu          sync.Mutex
+	pending     []*groupItem[T, R]
+	queuedBytes int
+	flushing    int
+}
+
+// ErrQueueFull means a write nobody waits for was refused because its queue holds its
+// maximum of writes or bytes; the caller answers its own client "busy, retry".
+var ErrQueueFull = errors.New("store: the write queue is full")
+
+// enqueue queues in without waiting for it to be written, or refuses it at once with
+// ErrQueueFull when the queue is at its bounds: a burst costs at most the queue's bytes
+// of memory, never a goroutine per write.
+func (g *groupCommitter[T, R]) enqueue(in T) error {
+	it := &groupItem[T, R]{in: in, done: make(chan groupResult[R], 1), detached: true}
+	n := 0
+	if g.size != nil {
+		n = g.size(in)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.maxQueued > 0 && len(g.pending) >= g.maxQueued || g.maxQueuedBytes > 0 && g.queuedBytes+n > g.maxQueuedBytes {
+		return ErrQueueFull
+	}
+	g.pending = append(g.pending, it)
+	g.queuedBytes += n
+	if g.flushing < g.maxFlushers() {
+		g.flushing++
+		go g.flushLoop()
+	}
+	return nil
 }
 
 // submit queues in and waits for the batch that writes it. A flusher goroutine exists
@@ -77,6 +118,9 @@ func (g *groupCommitter[T, R]) submit(ctx context.Context, in T) (R, error) {
 	it := &groupItem[T, R]{in: in, done: make(chan groupResult[R], 1)}
 	g.mu.Lock()
 	g.pending = append(g.pending, it)
+	if g.size != nil {
+		g.queuedBytes += g.size(in)
+	}
 	if g.flushing < g.maxFlushers() {
 		g.flushing++
 		go g.flushLoop()
@@ -150,7 +194,7 @@ func (g *groupCommitter[T, R]) take() []*groupItem[T, R] {
 	n, bytes := 0, 0
 	for n < len(g.pending) && n < g.maxItems {
 		in := g.pending[n].in
-		if g.size != nil {
+		if g.size != nil && g.maxBytes > 0 {
 			if n > 0 && bytes+g.size(in) > g.maxBytes {
 				break
 			}
@@ -167,5 +211,11 @@ func (g *groupCommitter[T, R]) take() []*groupItem[T, R] {
 	}
 	batch := g.pending[:n:n]
 	g.pending = append([]*groupItem[T, R](nil), g.pending[n:]...)
+	for _, it := range batch {
+		if g.size != nil {
+			g.queuedBytes -= g.size(it.in)
+		}
+		it.failed = g.failed
+	}
 	return batch
 }

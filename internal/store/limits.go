@@ -32,26 +32,12 @@ func (s *Store) RunLimits(ctx context.Context, runUID string) (RunLimits, int64,
 	return l, used, err
 }
 
-// AddLogBytes adds to a Run's running total of stored log bytes (only Runs with a row,
-// i.e. with caps, keep one).
-func (s *Store) AddLogBytes(ctx context.Context, runUID string, n int64) error {
-	_, err := s.pool.Exec(ctx, `update run_limits set log_bytes_used = log_bytes_used + $2 where run_uid = $1`, runUID, n)
-	return err
-}
-
-// ArtifactBytes is the total size of a Run's artifacts, except one key being replaced.
+// ArtifactBytes is the total size of a Run's artifacts, except one key being replaced. It
+// is a hint (the step API refuses an upload that cannot fit before reading it); the cap
+// holds through the reservation in the write's transaction (reserveArtifacts).
 func (s *Store) ArtifactBytes(ctx context.Context, runUID string, except ArtifactKey) (int64, error) {
 	var n int64
 	err := s.pool.QueryRow(ctx, `select coalesce(sum(size), 0) from artifacts where run_uid = $1
 		and not (step = $2 and attempt = $3 and name = $4)`, runUID, except.Step, except.Attempt, except.Name).Scan(&n)
-	return n, err
-}
-
-// AttemptArtifactCount is how many artifacts a step attempt stored, except one name
-// (the one being replaced, which adds none).
-func (s *Store) AttemptArtifactCount(ctx context.Context, runUID, step string, attempt int, except string) (int, error) {
-	var n int
-	err := s.pool.QueryRow(ctx, `select count(*) from artifacts where run_uid = $1 and step = $2 and attempt = $3 and name <> $4`,
-		runUID, step, attempt, except).Scan(&n)
 	return n, err
 }

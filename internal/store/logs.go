@@ -34,6 +34,18 @@ const uniqueViolation = "23505"
 // already there (a retry after a lost response, or an overlapping resend) does the batch
 // go again as an INSERT that skips the lines it already has.
 func (s *Store) AppendLogs(ctx context.Context, t LogTarget, lines []stepjob.LogLine) (int64, error) {
+	return s.appendLogs(ctx, t, lines, false)
+}
+
+// AppendCappedLogs is AppendLogs for a Run whose plan caps its log bytes: the bytes of
+// the lines that are new (a retried batch adds none) are reserved against the Run's
+// logBytesPerRun in the same transaction, so batches in parallel never together pass it.
+// Over the cap nothing of the batch is stored (*QuotaError of ErrRunLogQuota).
+func (s *Store) AppendCappedLogs(ctx context.Context, t LogTarget, lines []stepjob.LogLine) (int64, error) {
+	return s.appendLogs(ctx, t, lines, true)
+}
+
+func (s *Store) appendLogs(ctx context.Context, t LogTarget, lines []stepjob.LogLine, capped bool) (int64, error) {
 	if len(lines) == 0 {
 		return 0, nil
 	}
@@ -61,16 +73,48 @@ func (s *Store) AppendLogs(ctx context.Context, t LogTarget, lines []stepjob.Log
 				l := lines[i]
 				return []any{t.Namespace, uid, t.Step, attempt, l.Stream, l.Seq, l.Time, texts[i], raws[i]}, nil
 			}))
-		return err
+		if err != nil || !capped {
+			return err
+		}
+		var size int64 // every line was new
+		for _, l := range lines {
+			size += LogLineBytes(l)
+		}
+		return reserveLogBytes(ctx, tx, t.RunUID, size)
 	})
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == uniqueViolation {
-		return s.appendLogsSkippingStored(ctx, t, lines, texts, raws)
+		return s.appendLogsSkippingStored(ctx, t, lines, texts, raws, capped)
 	}
-	return n, err
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
 }
 
-func (s *Store) appendLogsSkippingStored(ctx context.Context, t LogTarget, lines []stepjob.LogLine, texts []string, raws [][]byte) (int64, error) {
+// reserveLogBytes adds size to the Run's stored log bytes unless that passes its cap,
+// holding its run_limits row until tx ends. A Run without a row has no cap.
+func reserveLogBytes(ctx context.Context, tx pgx.Tx, runUID string, size int64) error {
+	if size == 0 {
+		return nil
+	}
+	tag, err := tx.Exec(ctx, `update run_limits set log_bytes_used = log_bytes_used + $2
+		where run_uid = $1 and (log_bytes is null or log_bytes_used + $2 <= log_bytes)`, runUID, size)
+	if err != nil || tag.RowsAffected() == 1 {
+		return err
+	}
+	var limit, used int64
+	err = tx.QueryRow(ctx, `select log_bytes, log_bytes_used from run_limits where run_uid = $1 and log_bytes is not null`, runUID).Scan(&limit, &used)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return &QuotaError{Quota: ErrRunLogQuota, Cap: limit, Used: used}
+}
+
+func (s *Store) appendLogsSkippingStored(ctx context.Context, t LogTarget, lines []stepjob.LogLine, texts []string, raws [][]byte, capped bool) (int64, error) {
 	streams := make([]string, len(lines))
 	seqs := make([]int64, len(lines))
 	times := make([]time.Time, len(lines))
@@ -82,14 +126,21 @@ func (s *Store) appendLogsSkippingStored(ctx context.Context, t LogTarget, lines
 		if err := guardRun(ctx, tx, t.RunUID); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `
-			insert into run_logs (namespace, run_uid, step, attempt, stream, seq, ts, line, raw)
-			select $1, $2, $3, $4, l.stream, l.seq, l.ts, l.line, l.raw
-			from unnest($5::text[], $6::bigint[], $7::timestamptz[], $8::text[], $9::bytea[]) as l(stream, seq, ts, line, raw)
-			on conflict (run_uid, step, attempt, stream, seq) do nothing`,
-			t.Namespace, t.RunUID, t.Step, t.Attempt, streams, seqs, times, texts, raws)
-		n = tag.RowsAffected()
-		return err
+		// The bytes of the lines that are new, as LogLineBytes counts them.
+		var size int64
+		err := tx.QueryRow(ctx, `
+			with inserted as (
+			  insert into run_logs (namespace, run_uid, step, attempt, stream, seq, ts, line, raw)
+			  select $1, $2, $3, $4, l.stream, l.seq, l.ts, l.line, l.raw
+			  from unnest($5::text[], $6::bigint[], $7::timestamptz[], $8::text[], $9::bytea[]) as l(stream, seq, ts, line, raw)
+			  on conflict (run_uid, step, attempt, stream, seq) do nothing
+			  returning coalesce(octet_length(raw), octet_length(line)) as size)
+			select count(*), coalesce(sum(size), 0)::bigint from inserted`,
+			t.Namespace, t.RunUID, t.Step, t.Attempt, streams, seqs, times, texts, raws).Scan(&n, &size)
+		if err != nil || !capped {
+			return err
+		}
+		return reserveLogBytes(ctx, tx, t.RunUID, size)
 	})
 	return n, err
 }

@@ -81,9 +81,14 @@ func TestLogsKeepBytesThatAreNotText(t *testing.T) {
 			t.Errorf("line %d = seq %d %q raw %q; want %q (text %q)", i+1, l.Seq, l.Line, l.Raw, want, wantText)
 		}
 	}
-	keyed, err := testStore.ReadRunLogs(ctx, target.RunUID, []LogKey{{Step: "build", Attempt: 1, Stream: stepjob.StreamStdout}}, 100)
-	if err != nil || len(keyed) != len(more) || string(keyed[0].Raw) != "a\x00b" || keyed[0].Line != "a\uFFFDb" || keyed[5].Raw != nil {
-		t.Errorf("ReadRunLogs = %+v, %v", keyed, err)
+	keys := []LogKey{{Step: "build", Attempt: 1, Stream: stepjob.StreamStdout}}
+	refs, _, err := testStore.PageRunLogs(ctx, target.RunUID, keys, RunLogPage{Limit: 100, MaxBytes: 1 << 20})
+	var keyed []RunLogLine
+	if err == nil {
+		err = testStore.ReadRunLogLines(ctx, target.RunUID, keys, refs, func(l RunLogLine) error { keyed = append(keyed, l); return nil })
+	}
+	if err != nil || len(keyed) != len(more) || keyed[0].Line != "a\uFFFDb" || keyed[5].Line != "1" {
+		t.Errorf("PageRunLogs, ReadRunLogLines = %+v, %v", keyed, err)
 	}
 	if n, err := testStore.LogBytes(ctx, target.RunUID); err != nil || n != size {
 		t.Errorf("LogBytes = %d, %v; want %d (the exact bytes)", n, err, size)

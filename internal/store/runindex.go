@@ -63,7 +63,7 @@ func (s *Store) ListRuns(ctx context.Context, f RunFilter, limit int, continueTo
 	}
 	args = append(args, limit+1) // one more tells whether there is a next page
 	rows, err := s.pool.Query(ctx, `
-		select uid::text, namespace, name, workflow, phase, trigger, endpoint, input_digest, created_at, started_at, finished_at
+		select uid::text, namespace, name, workflow, phase, trigger, endpoint, input_digest, spec_digest, created_at, started_at, finished_at
 		from run_index where `+strings.Join(where, " and ")+`
 		order by created_at desc, uid desc limit $`+fmt.Sprint(len(args)), args...)
 	if err != nil {
@@ -85,7 +85,7 @@ func (s *Store) ListRuns(ctx context.Context, f RunFilter, limit int, continueTo
 // GetRun returns the index row of the Run namespace/name.
 func (s *Store) GetRun(ctx context.Context, namespace, name string) (RunRecord, error) {
 	rows, err := s.pool.Query(ctx, `
-		select uid::text, namespace, name, workflow, phase, trigger, endpoint, input_digest, created_at, started_at, finished_at
+		select uid::text, namespace, name, workflow, phase, trigger, endpoint, input_digest, spec_digest, created_at, started_at, finished_at
 		from run_index where namespace = $1 and name = $2 order by created_at desc limit 1`, namespace, name)
 	if err != nil {
 		return RunRecord{}, err
@@ -99,7 +99,7 @@ func (s *Store) GetRun(ctx context.Context, namespace, name string) (RunRecord, 
 
 func scanRunRecord(row pgx.CollectableRow) (RunRecord, error) {
 	var r RunRecord
-	err := row.Scan(&r.UID, &r.Namespace, &r.Name, &r.Workflow, &r.Phase, &r.Trigger, &r.Endpoint, &r.InputDigest, &r.CreatedAt, &r.StartedAt, &r.FinishedAt)
+	err := row.Scan(&r.UID, &r.Namespace, &r.Name, &r.Workflow, &r.Phase, &r.Trigger, &r.Endpoint, &r.InputDigest, &r.SpecDigest, &r.CreatedAt, &r.StartedAt, &r.FinishedAt)
 	return r, err
 }
 

@@ -45,6 +45,12 @@ func (s *Store) DeleteRun(ctx context.Context, runUID string) error {
 		if _, err := tx.Exec(ctx, `delete from run_limits where run_uid = $1`, runUID); err != nil {
 			return err
 		}
+		if _, err := tx.Exec(ctx, `delete from approvals where run_uid = $1`, runUID); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `delete from step_cache where run_uid = $1`, runUID); err != nil {
+			return err
+		}
 		if len(digests) == 0 {
 			return nil
 		}

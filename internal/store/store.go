@@ -28,10 +28,32 @@ type Store struct {
 	notes  *notesCommitter
 }
 
+// Option tunes Open.
+type Option func(*pgxpool.Config)
+
+// MaxConns sets the most connections the pool opens (the flag --database-max-conns). 0
+// keeps the URL's pool_max_conns, else pgxpool's default (the greater of 4 and the
+// number of CPUs). Requests wait for a free connection past it, so it bounds what this
+// process can take of the server's max_connections.
+func MaxConns(n int32) Option {
+	return func(c *pgxpool.Config) {
+		if n > 0 {
+			c.MaxConns = n
+		}
+	}
+}
+
 // Open connects to the database at url and applies pending migrations. Several replicas
 // may call it at once: tern serializes the migration under a PostgreSQL advisory lock.
-func Open(ctx context.Context, url string) (*Store, error) {
-	pool, err := pgxpool.New(ctx, url)
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the PostgreSQL URL: %w", err)
+	}
+	for _, o := range opts {
+		o(cfg)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to PostgreSQL: %w", err)
 	}
@@ -72,5 +94,6 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 // Close releases the connections.
 func (s *Store) Close() { s.pool.Close() }
 
-// Pool exposes the connection pool for benchmarks that compare against raw pgx.
+// Pool exposes the connection pool for benchmarks that compare against raw pgx, and for
+// tests that watch what it holds.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }

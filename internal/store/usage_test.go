@@ -13,7 +13,7 @@ import (
 func TestClaimRunRespectsLimitUnderRace(t *testing.T) {
 	ctx := context.Background()
 	period := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	tenant := "race-" + newUID(t)[:8]
+	tenant := newUID(t) // the Tenant's UID
 	uids := make([]string, 200)
 	for i := range uids {
 		uids[i] = newUID(t)
@@ -23,7 +23,7 @@ func TestClaimRunRespectsLimitUnderRace(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, uid := range uids {
 		wg.Go(func() {
-			ok, _, err := testStore.ClaimRun(ctx, RunClaim{RunUID: uid, Tenant: tenant, PeriodStart: period, Limit: 100})
+			ok, _, err := testStore.ClaimRun(ctx, RunClaim{RunUID: uid, TenantUID: tenant, PeriodStart: period, Limit: 100})
 			if err != nil {
 				t.Error(err)
 			}
@@ -40,12 +40,12 @@ func TestClaimRunRespectsLimitUnderRace(t *testing.T) {
 	if n, _ := testStore.TenantRuns(ctx, tenant, period); n != 100 {
 		t.Errorf("counter %d, want 100", n)
 	}
-	if ok, n, err := testStore.ClaimRun(ctx, RunClaim{RunUID: winner.Load().(string), Tenant: tenant, PeriodStart: period, Limit: 100}); !ok || n != 100 || err != nil {
+	if ok, n, err := testStore.ClaimRun(ctx, RunClaim{RunUID: winner.Load().(string), TenantUID: tenant, PeriodStart: period, Limit: 100}); !ok || n != 100 || err != nil {
 		t.Errorf("re-claim by a counted Run: %v %d %v", ok, n, err)
 	}
 	// A new period starts from zero; no limit means no refusal.
 	next := period.AddDate(0, 1, 0)
-	if ok, n, _ := testStore.ClaimRun(ctx, RunClaim{RunUID: newUID(t), Tenant: tenant, PeriodStart: next, Limit: -1}); !ok || n != 1 {
+	if ok, n, _ := testStore.ClaimRun(ctx, RunClaim{RunUID: newUID(t), TenantUID: tenant, PeriodStart: next, Limit: -1}); !ok || n != 1 {
 		t.Errorf("next period: %v %d", ok, n)
 	}
 }

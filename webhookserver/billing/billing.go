@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,21 +57,29 @@ const (
 	billingUnmatched   = "unmatched"
 	billingAmbiguous   = "ambiguous"
 	billingStale       = "stale"
+	billingEnded       = "ended"
 	billingInvalid     = "invalid"
 	billingTooLarge    = "too_large"
 	billingInProgress  = "in_progress"
 	billingUnavailable = "unavailable"
 )
 
+// TenantRef names a Tenant and the one object of that name it was (UID).
+type TenantRef struct {
+	Name string
+	UID  types.UID
+}
+
 // TenantLookup finds the Tenants billed to a Stripe customer.
 type TenantLookup interface {
-	TenantsForCustomer(ctx context.Context, customer string) ([]string, error)
+	TenantsForCustomer(ctx context.Context, customer string) ([]TenantRef, error)
 }
 
 // Server handles POST /billing/stripe: Stripe events about subscriptions and
 // invoices, verified with the endpoint's signing secret, applied at most once (by event
-// id) and in order (by event creation time, per Tenant) to the Tenant's
-// status.subscription. The Tenant controller derives the effective plan from it.
+// id) and in order per subscription (state.go) to the records billing keeps per Tenant
+// UID, from which the Tenant's status.subscription is computed. The Tenant controller
+// derives the effective plan from it.
 type Server struct {
 	// SecretFile holds the endpoint's signing secret (whsec_...). It is read on every
 	// event, so a rotated Secret takes effect without a restart (during a roll Stripe
@@ -166,13 +175,14 @@ func (b *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	tenant, outcome, err := b.process(r.Context(), ev.ID, typ, created, obj)
+	ref, outcome, err := b.process(r.Context(), ev.ID, typ, created, obj)
+	tenant := ref.Name
 	if err == nil {
-		err = b.Store.FinishBillingEvent(r.Context(), ev.ID, tenant, outcome)
+		err = b.Store.FinishBillingEvent(r.Context(), ev.ID, string(ref.UID), tenant, outcome)
 	}
 	if err != nil {
 		// Give the event back so that Stripe's retry processes it. Applying it twice is
-		// harmless: the patch is absolute and events of the same second are not stale.
+		// harmless: the event is then found in its subscription's history.
 		if rerr := b.Store.ReleaseBillingEvent(context.WithoutCancel(r.Context()), ev.ID); rerr != nil {
 			b.Log.Error(rerr, "releasing billing event", "event", ev.ID)
 		}
@@ -184,120 +194,104 @@ func (b *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.answer(w, typ, ev.ID, tenant, outcome)
 }
 
-// process applies one claimed event and returns the Tenant it concerned and the outcome.
-func (b *Server) process(ctx context.Context, eventID, typ string, created time.Time, obj stripeObject) (string, string, error) {
-	switch typ {
-	case stripeSubscriptionCreated, stripeSubscriptionUpdated, stripeSubscriptionDeleted, stripeInvoicePaid, stripeInvoicePaymentFail:
-	default:
-		return "", billingIgnored, nil
-	}
+// process applies one claimed event and returns the Tenant it concerned (UID, name) and
+// the outcome.
+func (b *Server) process(ctx context.Context, eventID, typ string, created time.Time, obj stripeObject) (TenantRef, string, error) {
 	customer := obj.customer()
-	if customer == "" {
-		return "", billingIgnored, nil
+	subID, ev, ok := subscriptionEvent(eventID, typ, created.Unix(), obj)
+	if !ok || customer == "" {
+		return TenantRef{}, billingIgnored, nil // another type, a one-off invoice, no customer
 	}
-	names, err := b.Tenants.TenantsForCustomer(ctx, customer)
+	refs, err := b.Tenants.TenantsForCustomer(ctx, customer)
 	if err != nil {
-		return "", "", err
+		return TenantRef{}, "", err
 	}
-	switch len(names) {
+	switch len(refs) {
 	case 0:
-		return "", billingUnmatched, nil
+		return TenantRef{}, billingUnmatched, nil
 	case 1:
 	default:
 		// Two Tenants claim one customer: applying to either would be a guess.
-		b.Log.Info("Stripe customer is linked to several Tenants; event not applied", "event", eventID, "tenants", names)
-		return "", billingAmbiguous, nil
+		b.Log.Info("Stripe customer is linked to several Tenants; event not applied", "event", eventID, "tenants", refs)
+		return TenantRef{}, billingAmbiguous, nil
 	}
-	name := names[0]
-	outcome := billingIgnored
-	stale, err := b.Store.ApplyTenantBilling(ctx, name, eventID, created, func(ctx context.Context) (bool, any, error) {
+	ref := refs[0]
+	outcome := ""
+	err = b.Store.ApplyTenantBilling(ctx, string(ref.UID), ref.Name, eventID, func(ctx context.Context, kept []store.BillingSubscription) ([]store.BillingSubscription, string, error) {
 		var t aiasv1alpha1.Tenant
-		if err := b.Client.Get(ctx, types.NamespacedName{Name: name}, &t); err != nil {
-			return false, nil, err
+		if err := b.Client.Get(ctx, types.NamespacedName{Name: ref.Name}, &t); err != nil {
+			return nil, "", err
 		}
-		if t.Spec.Billing == nil || t.Spec.Billing.StripeCustomerID != customer {
-			return false, nil, nil // relinked since the cache was read
+		if t.UID != ref.UID {
+			return nil, "", errTenantReplaced // the cache lags: Stripe's retry finds the new one
 		}
-		sub, ok := nextSubscription(t.Status.Subscription, typ, created, obj)
-		if !ok {
-			return false, nil, nil
+		if t.Spec.Billing == nil || t.Spec.Billing.StripeCustomerID != customer || t.DeletionTimestamp != nil {
+			// Relinked since the cache was read, or being deleted (its finalizer deletes
+			// what billing keeps for it: nothing is added after).
+			outcome = billingUnmatched
+			return nil, "", nil
 		}
-		if err := b.patchSubscription(ctx, &t, sub); err != nil {
-			return false, nil, err
-		}
-		outcome = billingApplied
-		return true, sub, nil
+		return b.applyToTenant(ctx, &t, kept, subID, ev, &outcome)
 	})
 	if err != nil {
-		return name, "", err
+		return ref, "", err
 	}
-	if stale {
-		return name, billingStale, nil
+	if outcome == billingUnmatched {
+		return TenantRef{}, outcome, nil
 	}
-	return name, outcome, nil
+	return ref, outcome, nil
 }
 
-// nextSubscription computes the Tenant's subscription status after an event; false when
-// the event does not concern the Tenant's subscription.
-func nextSubscription(cur *aiasv1alpha1.SubscriptionStatus, typ string, created time.Time, obj stripeObject) (*aiasv1alpha1.SubscriptionStatus, bool) {
-	at := metav1.NewTime(created)
-	var next aiasv1alpha1.SubscriptionStatus
-	if cur != nil {
-		next = *cur.DeepCopy()
+// errTenantReplaced: the Tenant found by customer was deleted and re-created meanwhile.
+var errTenantReplaced = errors.New("the Tenant was re-created since it was looked up")
+
+// applyToTenant places ev in its subscription's record among the records kept for Tenant t,
+// and brings t's status.subscription to the subscription it should show. It returns the
+// records to store and that subscription's id; *outcome says what became of ev.
+func (b *Server) applyToTenant(ctx context.Context, t *aiasv1alpha1.Tenant, kept []store.BillingSubscription,
+	subID string, ev subEvent, outcome *string) ([]store.BillingSubscription, string, error) {
+	records := make(tenantRecords, len(kept)+1)
+	for _, k := range kept {
+		var r subRecord
+		if err := json.Unmarshal(k.Record, &r); err != nil {
+			return nil, "", fmt.Errorf("reading the billing record of subscription %s: %w", k.ID, err)
+		}
+		records[k.ID] = &r
 	}
-	switch typ {
-	case stripeSubscriptionCreated, stripeSubscriptionUpdated, stripeSubscriptionDeleted:
-		if obj.ID == "" {
-			return nil, false
-		}
-		// The end of a subscription that is not the current one (a customer who
-		// switched subscriptions) leaves the current one alone.
-		if typ == stripeSubscriptionDeleted && cur != nil && cur.ID != "" && cur.ID != obj.ID && cur.Status != "canceled" {
-			return nil, false
-		}
-		if next.ID != obj.ID {
-			next = aiasv1alpha1.SubscriptionStatus{}
-		}
-		next.ID = obj.ID
-		next.Status = obj.Status
-		if typ == stripeSubscriptionDeleted {
-			next.Status = "canceled"
-		}
-		if p := obj.priceID(); p != "" || next.PriceID == "" {
-			next.PriceID = p
-		}
-		if end := obj.currentPeriodEnd(); end > 0 {
-			t := metav1.NewTime(time.Unix(end, 0).UTC())
-			next.CurrentPeriodEnd = &t
-		}
-	case stripeInvoicePaid, stripeInvoicePaymentFail:
-		sub := obj.subscription()
-		if sub == "" {
-			return nil, false // a one-off invoice
-		}
-		if next.ID != "" && next.ID != sub {
-			return nil, false
-		}
-		if typ == stripeInvoicePaid {
-			if next.ID == "" {
-				return nil, false // only a known subscription is marked active
-			}
-			next.Status = "active"
-		} else {
-			next.ID = sub
-			next.Status = "past_due"
-		}
-	default:
-		return nil, false
+	var changed []string
+	if cur := t.Status.Subscription; len(kept) == 0 && cur != nil && cur.ID != "" {
+		// The first event for this Tenant: start from what its status shows.
+		r := seedRecord(cur)
+		records[cur.ID], changed = &r, append(changed, cur.ID)
 	}
-	switch {
-	case next.Status != "past_due" && next.Status != "unpaid":
-		next.PastDueSince = nil
-	case next.PastDueSince == nil:
-		next.PastDueSince = &at
+	if *outcome = records.place(subID, ev); *outcome == placedApplied && !slices.Contains(changed, subID) {
+		changed = append(changed, subID)
 	}
-	next.UpdatedAt = &at
-	return &next, true
+	current, ok := records.current()
+	if want := current.status(); ok && (t.Status.Subscription == nil || !sameSubscription(*t.Status.Subscription, want)) {
+		if err := b.patchSubscription(ctx, t, &want); err != nil {
+			return nil, "", err
+		}
+	}
+	out := make([]store.BillingSubscription, 0, len(changed))
+	for _, id := range changed {
+		r := records[id]
+		raw, err := json.Marshal(r)
+		if err != nil {
+			return nil, "", err
+		}
+		last := r.last()
+		out = append(out, store.BillingSubscription{ID: id, LastEventCreated: time.Unix(last.Created, 0).UTC(), LastEventID: last.ID,
+			Ended: r.state().Ended, Record: raw})
+	}
+	return out, current.ID, nil
+}
+
+// sameSubscription compares what billing writes to status.subscription.
+func sameSubscription(a, b aiasv1alpha1.SubscriptionStatus) bool {
+	sameTime := func(x, y *metav1.Time) bool { return (x == nil) == (y == nil) && (x == nil || x.Equal(y)) }
+	return a.ID == b.ID && a.Status == b.Status && a.PriceID == b.PriceID && sameTime(a.CurrentPeriodEnd, b.CurrentPeriodEnd) &&
+		sameTime(a.PastDueSince, b.PastDueSince) && sameTime(a.UpdatedAt, b.UpdatedAt)
 }
 
 // patchSubscription writes status.subscription alone, with a merge patch (absent fields
@@ -345,101 +339,19 @@ func metricEventType(typ string) string {
 	return "other"
 }
 
-// stripeObject is the few fields read from an event's data.object (a subscription or an
-// invoice), parsed leniently so that API versions before and after Stripe's 2025 moves
-// (current_period_end onto items, invoice.subscription under parent) both work.
-type stripeObject struct {
-	ID               string          `json:"id"`
-	Object           string          `json:"object"`
-	Customer         json.RawMessage `json:"customer"`
-	Status           string          `json:"status"`
-	CurrentPeriodEnd int64           `json:"current_period_end"`
-	Created          int64           `json:"created"`
-	Items            struct {
-		Data []struct {
-			Price struct {
-				ID string `json:"id"`
-			} `json:"price"`
-			CurrentPeriodEnd int64 `json:"current_period_end"`
-		} `json:"data"`
-	} `json:"items"`
-	Subscription json.RawMessage `json:"subscription"`
-	Parent       struct {
-		SubscriptionDetails struct {
-			Subscription json.RawMessage `json:"subscription"`
-		} `json:"subscription_details"`
-	} `json:"parent"`
-}
-
-// parseStripeObject never fails: what cannot be read stays empty.
-func parseStripeObject(raw json.RawMessage) stripeObject {
-	var o stripeObject
-	if err := json.Unmarshal(raw, &o); err != nil {
-		// Retry field by field, so one field of an unexpected shape spoils only itself.
-		var fields map[string]json.RawMessage
-		_ = json.Unmarshal(raw, &fields)
-		for k, v := range fields {
-			one, _ := json.Marshal(map[string]json.RawMessage{k: v})
-			_ = json.Unmarshal(one, &o)
-		}
-	}
-	return o
-}
-
-func (o stripeObject) customer() string { return expandableID(o.Customer) }
-
-func (o stripeObject) subscription() string {
-	if id := expandableID(o.Subscription); id != "" {
-		return id
-	}
-	return expandableID(o.Parent.SubscriptionDetails.Subscription)
-}
-
-func (o stripeObject) priceID() string {
-	if len(o.Items.Data) == 0 {
-		return ""
-	}
-	return o.Items.Data[0].Price.ID
-}
-
-func (o stripeObject) currentPeriodEnd() int64 {
-	if o.CurrentPeriodEnd > 0 {
-		return o.CurrentPeriodEnd
-	}
-	if len(o.Items.Data) > 0 {
-		return o.Items.Data[0].CurrentPeriodEnd
-	}
-	return 0
-}
-
-// expandableID reads a Stripe reference: an id string or an expanded object with an id.
-func expandableID(raw json.RawMessage) string {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s
-	}
-	var obj struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(raw, &obj) == nil {
-		return obj.ID
-	}
-	return ""
-}
-
 // cachedTenants looks Tenants up by customer in the informer cache's index.
 type cachedTenants struct{ reader client.Reader }
 
-func (c cachedTenants) TenantsForCustomer(ctx context.Context, customer string) ([]string, error) {
+func (c cachedTenants) TenantsForCustomer(ctx context.Context, customer string) ([]TenantRef, error) {
 	var list aiasv1alpha1.TenantList
 	if err := c.reader.List(ctx, &list, client.MatchingFields{tenantCustomerIndex: customer}); err != nil {
 		return nil, err
 	}
-	names := make([]string, 0, len(list.Items))
+	refs := make([]TenantRef, 0, len(list.Items))
 	for _, t := range list.Items {
-		names = append(names, t.Name)
+		refs = append(refs, TenantRef{Name: t.Name, UID: t.UID})
 	}
-	return names, nil
+	return refs, nil
 }
 
 // indexTenantCustomer is the tenantCustomerIndex function.

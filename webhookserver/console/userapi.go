@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -18,13 +19,15 @@ import (
 	"github.com/aias-dev/aias/internal/entitlements"
 	"github.com/aias-dev/aias/internal/store"
 	"github.com/aias-dev/aias/internal/userapi"
+	"github.com/aias-dev/aias/webhookserver/hooks"
 	"github.com/aias-dev/aias/webhookserver/internal/httpjson"
 )
 
 // The user listener reads Runs and Workflows directly (a cache of every Run would cost
 // the server memory in proportion to history), reads Tenants, Plans and endpoints from
-// the shared cache, and acts for the caller after SubjectAccessReview: creates replays,
-// starts manual Runs, sets spec.cancel.
+// the shared cache, and acts for the caller after SubjectAccessReview: creates replays and
+// resumes, starts manual Runs, sets spec.cancel, and sets the annotation that wakes the Run
+// controller after an approval decision.
 // +kubebuilder:rbac:groups=aias.dev,resources=runs,verbs=get;create;patch
 // +kubebuilder:rbac:groups=aias.dev,resources=workflows,verbs=get;list
 // +kubebuilder:rbac:groups=aias.dev,resources=tenants,verbs=get;list;watch
@@ -32,7 +35,8 @@ import (
 // Server serves the user listener: the JSON API of internal/userapi and the web UI.
 type Server struct {
 	Store *store.Store
-	// Client reads Runs and Workflows from the apiserver and writes replays and cancels.
+	// Client reads Runs and Workflows from the apiserver and writes replays, resumes,
+	// cancels and the approval annotation.
 	Client client.Client
 	// Cache holds Tenants, Plans and WebhookEndpoints; Source resolves effective plans.
 	Cache  client.Reader
@@ -41,12 +45,33 @@ type Server struct {
 	PublicBaseURL string
 	// FollowPoll is how often a log follower looks for new lines.
 	FollowPoll time.Duration
-	Log        logr.Logger
+	// Follows bounds log follows per user and per namespace, and how often each asks
+	// again whether its caller may still read the logs (zero fields: DefaultFollowLimits).
+	Follows FollowLimits
+	Log     logr.Logger
+	// Gate admits redeliveries as the hook listener admits deliveries; the webhookserver
+	// shares the hook listener's, so that both draw on the same buckets. Nil: one of its own.
+	Gate *hooks.Gate
 
-	access *access
+	access  *access
+	follows *followSlots // made by Handler from Follows
+	// Requests bounds each user's requests (zero fields: DefaultRequestLimits).
+	Requests RequestLimits
+	rates    *userRates // made by Handler from Requests
+	gateOnce sync.Once
 	// specs holds decoded frozen specs by digest (digests never change meaning), the
 	// maxCachedSpecs used last: a page of Runs shares a few, and a miss is one read.
 	specs *lru.Cache
+}
+
+// gate is the Gate redeliveries pass.
+func (a *Server) gate() *hooks.Gate {
+	a.gateOnce.Do(func() {
+		if a.Gate == nil {
+			a.Gate = &hooks.Gate{Entitlements: a.Source, Store: a.Store}
+		}
+	})
+	return a.Gate
 }
 
 // maxCachedSpecs bounds the frozen specs the user listener keeps decoded.
@@ -72,36 +97,45 @@ func New(cfg *rest.Config) (*Server, error) {
 
 // Handler routes the user listener.
 func (a *Server) Handler() http.Handler {
+	lim := a.followLimits()
+	a.follows = newFollowSlots(lim.PerUser, lim.PerNamespace)
+	a.rates = &userRates{lim: a.Requests.Or(DefaultRequestLimits)}
 	mux := http.NewServeMux()
-	runs := "/api/v1/namespaces/{ns}/runs"
-	run := runs + "/{run}"
 	routes := []struct {
 		pattern string
 		check   check
 		handle  func(http.ResponseWriter, *http.Request)
 	}{
-		{"GET " + runs, check{Verb: "list", Resource: "runs"}, a.listRuns},
-		{"GET " + run, check{Verb: "get", Resource: "runs"}, a.getRun},
-		{"GET " + run + "/steps", check{Verb: "get", Resource: "runs"}, a.getSteps},
-		{"GET " + run + "/logs", check{Verb: "get", Resource: "runs", Subresource: "logs"}, a.getLogs},
-		{"GET " + run + "/artifacts", check{Verb: "get", Resource: "runs", Subresource: "artifacts"}, a.listArtifacts},
-		{"GET " + run + "/artifacts/{step}/{name}", check{Verb: "get", Resource: "runs", Subresource: "artifacts"}, a.downloadArtifact},
-		{"GET " + run + "/artifacts/{step}/{name}/preview", check{Verb: "get", Resource: "runs", Subresource: "artifacts"}, a.previewArtifact},
-		{"POST " + run + "/replay", check{Verb: "create", Resource: "runs", Subresource: "replay"}, a.replay},
-		{"POST " + run + "/cancel", check{Verb: "create", Resource: "runs", Subresource: "cancel"}, a.cancel},
-		{"GET /api/v1/namespaces/{ns}/workflows", check{Verb: "list", Resource: "workflows"}, a.listWorkflows},
-		{"POST /api/v1/namespaces/{ns}/workflows/{wf}/runs", check{Verb: "create", Resource: "runs"}, a.startRun},
-		{"GET /api/v1/namespaces/{ns}/webhookendpoints", check{Verb: "list", Resource: "webhookendpoints"}, a.listEndpoints},
-		{"GET /api/v1/namespaces/{ns}/webhookendpoints/{ep}/deliveries", check{Verb: "get", Resource: "webhookendpoints"}, a.listDeliveries},
-		{"POST /api/v1/namespaces/{ns}/webhookendpoints/{ep}/deliveries/{id}/redeliver", check{Verb: "create", Resource: "webhookendpoints", Subresource: "redeliver"}, a.redeliver},
-		{"GET /api/v1/namespaces/{ns}/usage", check{Verb: "list", Resource: "runs"}, a.usage},
+		{userapi.PatternRuns, check{Verb: "list", Resource: "runs"}, a.listRuns},
+		{userapi.PatternRun, check{Verb: "get", Resource: "runs"}, a.getRun},
+		{userapi.PatternSteps, check{Verb: "get", Resource: "runs"}, a.getSteps},
+		{userapi.PatternLogs, logsCheck, a.getLogs},
+		{userapi.PatternArtifacts, check{Verb: "get", Resource: "runs", Subresource: "artifacts"}, a.listArtifacts},
+		{userapi.PatternArtifact, check{Verb: "get", Resource: "runs", Subresource: "artifacts"}, a.downloadArtifact},
+		{userapi.PatternArtifactPreview, check{Verb: "get", Resource: "runs", Subresource: "artifacts"}, a.previewArtifact},
+		{userapi.PatternReplay, check{Verb: "create", Resource: "runs", Subresource: "replay"}, a.replay},
+		{userapi.PatternResume, check{Verb: "create", Resource: "runs", Subresource: "resume"}, a.resume},
+		{userapi.PatternCancel, check{Verb: "create", Resource: "runs", Subresource: "cancel"}, a.cancel},
+		// Approve and reject are one permission: who may decide a gate may decide it either way.
+		{userapi.PatternApprove, check{Verb: "create", Resource: "runs", Subresource: "approve"}, a.approve},
+		{userapi.PatternReject, check{Verb: "create", Resource: "runs", Subresource: "approve"}, a.reject},
+		{userapi.PatternWorkflows, check{Verb: "list", Resource: "workflows"}, a.listWorkflows},
+		{userapi.PatternStartRun, check{Verb: "create", Resource: "runs"}, a.startRun},
+		{userapi.PatternEndpoints, check{Verb: "list", Resource: "webhookendpoints"}, a.listEndpoints},
+		{userapi.PatternDeliveries, check{Verb: "get", Resource: "webhookendpoints"}, a.listDeliveries},
+		{userapi.PatternRedeliver, check{Verb: "create", Resource: "webhookendpoints", Subresource: "redeliver"}, a.redeliver},
+		{userapi.PatternUsage, check{Verb: "list", Resource: "runs"}, a.usage},
 	}
 	for _, rt := range routes {
-		mux.Handle(rt.pattern, a.access.authenticated(a.authorized(rt.check, rt.handle)))
+		cost := oneRequest
+		if rt.check == logsCheck {
+			cost = logPageCost
+		}
+		mux.Handle(rt.pattern, a.access.authenticated(a.rated(cost, a.authorized(rt.check, rt.handle))))
 	}
-	mux.Handle("GET /api/v1/whoami", a.access.authenticated(http.HandlerFunc(a.whoami)))
-	mux.Handle("GET /api/v1/namespaces", a.access.authenticated(http.HandlerFunc(a.listNamespaces)))
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle(userapi.PatternWhoAmI, a.access.authenticated(a.rated(oneRequest, http.HandlerFunc(a.whoami))))
+	mux.Handle(userapi.PatternNamespaces, a.access.authenticated(a.rated(oneRequest, http.HandlerFunc(a.listNamespaces))))
+	mux.HandleFunc(userapi.PatternAPI, func(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, "NotFound", "no such API route")
 	})
 	mux.HandleFunc("POST /login", a.access.login)

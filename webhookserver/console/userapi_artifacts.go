@@ -21,18 +21,37 @@ import (
 // previewBytes caps what a preview reads and returns.
 const previewBytes = 64 << 10
 
+// artifactPage is how many artifacts listArtifacts reads from the store at once.
+const artifactPage = 500
+
+// listArtifacts lists every artifact of a Run (its steps may store thousands), read in
+// pages along the store's key and written as they come: the answer costs the server one
+// page of memory, and no database connection waits on the client.
 func (a *Server) listArtifacts(w http.ResponseWriter, r *http.Request) {
 	rec, err := a.Store.GetRun(r.Context(), r.PathValue("ns"), r.PathValue("run"))
 	if err != nil {
 		a.apiFailure(w, "run", err)
 		return
 	}
-	list, err := a.artifacts(r.Context(), rec.UID)
-	if err != nil {
-		a.apiFailure(w, "artifacts", err)
-		return
+	iw := &itemsWriter{w: w}
+	var after *store.Artifact
+	for {
+		page, err := a.Store.ListArtifactsAfter(r.Context(), rec.UID, after, artifactPage)
+		if err != nil {
+			iw.fail(a, r, "artifacts", err)
+			return
+		}
+		for _, x := range page {
+			if iw.Item(artifactInfo(x)) != nil {
+				return // the client went away
+			}
+		}
+		if len(page) < artifactPage {
+			break
+		}
+		after = &page[len(page)-1]
 	}
-	httpjson.Write(w, http.StatusOK, userapi.ArtifactList{Items: list})
+	iw.Close(nil)
 }
 
 // findArtifact resolves {step}/{name} (and ?attempt=, else the latest attempt) of the

@@ -47,6 +47,15 @@ const (
 type access struct {
 	authn authenticator.Request
 	authz authorizer.Authorizer
+	// fresh asks the apiserver every time, for the re-checks of a long-lived stream: a
+	// cached answer would stretch the time a revoked caller keeps reading.
+	fresh *reviewers
+}
+
+// reviewers are a TokenReview authenticator and a SubjectAccessReview authorizer.
+type reviewers struct {
+	authn authenticator.Request
+	authz authorizer.Authorizer
 }
 
 func newAccess(cfg *rest.Config) (*access, error) {
@@ -54,26 +63,38 @@ func newAccess(cfg *rest.Config) (*access, error) {
 	if err != nil {
 		return nil, err
 	}
+	cached, err := newReviewers(cs, authnCacheTTL, allowCacheTTL, denyCacheTTL)
+	if err != nil {
+		return nil, err
+	}
+	fresh, err := newReviewers(cs, 0, 0, 0) // a TTL of 0 bypasses the caches
+	if err != nil {
+		return nil, err
+	}
+	return &access{authn: cached.authn, authz: cached.authz, fresh: fresh}, nil
+}
+
+func newReviewers(cs *kubernetes.Clientset, authnTTL, allowTTL, denyTTL time.Duration) (*reviewers, error) {
 	backoff := &wait.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 4}
 	authn, _, err := authenticatorfactory.DelegatingAuthenticatorConfig{
 		TokenAccessReviewClient:  cs.AuthenticationV1(),
 		TokenAccessReviewTimeout: 10 * time.Second,
 		WebhookRetryBackoff:      backoff,
-		CacheTTL:                 authnCacheTTL,
+		CacheTTL:                 authnTTL,
 	}.New()
 	if err != nil {
 		return nil, fmt.Errorf("token review: %w", err)
 	}
 	authz, err := authorizerfactory.DelegatingAuthorizerConfig{
 		SubjectAccessReviewClient: cs.AuthorizationV1(),
-		AllowCacheTTL:             allowCacheTTL,
-		DenyCacheTTL:              denyCacheTTL,
+		AllowCacheTTL:             allowTTL,
+		DenyCacheTTL:              denyTTL,
 		WebhookRetryBackoff:       backoff,
 	}.New()
 	if err != nil {
 		return nil, fmt.Errorf("subject access review: %w", err)
 	}
-	return &access{authn: authn, authz: authz}, nil
+	return &reviewers{authn: authn, authz: authz}, nil
 }
 
 // caller is an authenticated request's user and how it proved it.
@@ -105,6 +126,10 @@ func bearerToken(r *http.Request) (token string, viaCookie bool) {
 
 // authenticate resolves a token to a user (nil when the apiserver does not know it).
 func (a *access) authenticate(ctx context.Context, token string) (user.Info, error) {
+	return authenticateWith(ctx, a.authn, token)
+}
+
+func authenticateWith(ctx context.Context, authn authenticator.Request, token string) (user.Info, error) {
 	if token == "" {
 		return nil, nil
 	}
@@ -112,7 +137,7 @@ func (a *access) authenticate(ctx context.Context, token string) (user.Info, err
 	// request; hand it a bare one so a cookie's token takes the same path.
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
-	resp, ok, err := a.authn.AuthenticateRequest(req)
+	resp, ok, err := authn.AuthenticateRequest(req)
 	if err != nil && !reviewFailed(err) {
 		return nil, nil // the apiserver answered: not a valid token (expired, wrong audience, …)
 	}
@@ -191,7 +216,24 @@ type check struct {
 
 // allowed asks the authorizer; it answers false with a message for the 403 body.
 func (a *access) allowed(ctx context.Context, u user.Info, namespace string, c check) (bool, string, error) {
-	d, reason, err := a.authz.Authorize(ctx, authorizer.AttributesRecord{
+	return allowedBy(ctx, a.authz, u, namespace, c)
+}
+
+// stillAllowed asks the apiserver again, past every cache, whether token is valid and
+// its user may do c in namespace: false with a message when either answer is no.
+func (a *access) stillAllowed(ctx context.Context, token, namespace string, c check) (bool, string, error) {
+	u, err := authenticateWith(ctx, a.fresh.authn, token)
+	if err != nil {
+		return false, "", err
+	}
+	if u == nil {
+		return false, "the token is no longer valid for this cluster", nil
+	}
+	return allowedBy(ctx, a.fresh.authz, u, namespace, c)
+}
+
+func allowedBy(ctx context.Context, authz authorizer.Authorizer, u user.Info, namespace string, c check) (bool, string, error) {
+	d, reason, err := authz.Authorize(ctx, authorizer.AttributesRecord{
 		User: u, Verb: c.Verb, Namespace: namespace, APIGroup: "aias.dev", APIVersion: "v1alpha1",
 		Resource: c.Resource, Subresource: c.Subresource, Name: c.Name, ResourceRequest: true,
 	})

@@ -7,13 +7,17 @@ import (
 	"net/http"
 	"strconv"
 
+	"k8s.io/apimachinery/pkg/types"
+
+	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/store"
 	"github.com/aias-dev/aias/internal/userapi"
 	"github.com/aias-dev/aias/webhookserver/internal/httpjson"
 )
 
 // listDeliveries pages through an endpoint's delivery log, newest first: every delivery
-// the hook listener answered, whether or not it started a Run, and why.
+// the hook listener answered, whether or not it started a Run, and why. The log is the
+// endpoint's by UID: one deleted and created again under the same name lists only its own.
 func (a *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit := defaultPageSize
@@ -24,7 +28,12 @@ func (a *Server) listDeliveries(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	page, err := a.Store.ListDeliveryLog(r.Context(), r.PathValue("ns"), r.PathValue("ep"), limit, q.Get("continue"))
+	ep := &aiasv1alpha1.WebhookEndpoint{}
+	if err := a.Cache.Get(r.Context(), types.NamespacedName{Namespace: r.PathValue("ns"), Name: r.PathValue("ep")}, ep); err != nil {
+		a.apiFailure(w, "webhook endpoint", err)
+		return
+	}
+	page, err := a.Store.ListDeliveryLog(r.Context(), string(ep.UID), limit, q.Get("continue"))
 	if errors.Is(err, store.ErrBadContinue) {
 		badRequest(w, "continue: not a token this API issued")
 		return

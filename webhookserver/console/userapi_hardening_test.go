@@ -2,20 +2,16 @@ package console_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
@@ -28,20 +24,7 @@ import (
 // newUserEnvLimited is newUserEnv with the user listener's limits set.
 func newUserEnvLimited(t *testing.T, lim webhookserver.Limits) *userEnv {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	keyFile := filepath.Join(t.TempDir(), "key")
-	if err := os.WriteFile(keyFile, bytes.Repeat([]byte("k"), 32), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	addrs, wait, err := webhookserver.Start(ctx, webhookserver.Options{PublicAddr: "0", UserAddr: "127.0.0.1:0", InternalAddr: "0", MetricsAddr: "0",
-		DatabaseURL: testStore.Pool().Config().ConnString(), StepTokenKeyFile: keyFile, RestConfig: testEnv.Config, UserLimits: lim})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); _ = wait() })
-	applyTenantRoles(t)
-	return &userEnv{t: t, ctx: ctx, c: testEnv.Client, kube: kubernetes.NewForConfigOrDie(testEnv.Config), url: "http://" + addrs.User}
+	return newUserEnvWith(t, func(o *webhookserver.Options) { o.UserLimits = lim })
 }
 
 // Login and cookie-carried POSTs are refused from any Origin but the listener's own:

@@ -12,30 +12,25 @@ import (
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/store"
-	"github.com/aias-dev/aias/internal/testenv"
+	"github.com/aias-dev/aias/internal/testrig/testenv"
+	"github.com/aias-dev/aias/internal/testrig/testenv/fixtures"
 	"github.com/aias-dev/aias/webhookserver"
-	"github.com/aias-dev/aias/webhookserver/internal/servertest"
 )
 
 // userEnv is a running user listener on the package's control plane and database.
 type userEnv struct {
-	t    *testing.T
-	ctx  context.Context
-	url  string
-	c    client.Client
-	kube *kubernetes.Clientset
+	t   *testing.T
+	ctx context.Context
+	url string
+	c   client.Client
 }
 
 // The package shares one control plane (the user listener reviews tokens and access,
@@ -45,57 +40,51 @@ var (
 	testStore *store.Store
 )
 
-func TestMain(m *testing.M) { servertest.Main(m, "aias_console_test", &testEnv, &testStore) }
+func TestMain(m *testing.M) { fixtures.Main(m, "aias_console_test", &testEnv, &testStore) }
 
 func newUserEnv(t *testing.T) *userEnv {
+	t.Helper()
+	return newUserEnvWith(t, func(o *webhookserver.Options) { o.PublicBaseURL = "https://hooks.example.com" })
+}
+
+// newUserEnvWith is newUserEnv with options of the test's own.
+func newUserEnvWith(t *testing.T, set func(*webhookserver.Options)) *userEnv {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	keyFile := filepath.Join(t.TempDir(), "key")
 	if err := os.WriteFile(keyFile, bytes.Repeat([]byte("k"), 32), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	addrs, wait, err := webhookserver.Start(ctx, webhookserver.Options{PublicAddr: "0", UserAddr: "127.0.0.1:0", InternalAddr: "0", MetricsAddr: "0",
-		DatabaseURL: testStore.Pool().Config().ConnString(), StepTokenKeyFile: keyFile, RestConfig: testEnv.Config,
-		PublicBaseURL: "https://hooks.example.com"})
+	o := webhookserver.Options{PublicAddr: "0", UserAddr: "127.0.0.1:0", InternalAddr: "0", MetricsAddr: "0",
+		DatabaseURL: testStore.Pool().Config().ConnString(), StepTokenKeyFile: keyFile, RestConfig: testEnv.Config}
+	set(&o)
+	addrs, wait, err := webhookserver.Start(ctx, o)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); _ = wait() })
-	e := &userEnv{t: t, ctx: ctx, c: testEnv.Client, kube: kubernetes.NewForConfigOrDie(testEnv.Config)}
-	e.url = "http://" + addrs.User
-	applyTenantRoles(t)
-	return e
-}
-
-// applyTenantRoles creates the aias ClusterRoles of config/rbac/tenant_roles.yaml.
-func applyTenantRoles(t *testing.T) {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "config", "rbac", "tenant_roles.yaml"))
-	if err != nil {
+	if _, err := fixtures.ApplyTenantRoles(ctx, testEnv); err != nil {
 		t.Fatal(err)
 	}
-	for _, doc := range strings.Split(string(raw), "\n---") {
-		var role rbacv1.ClusterRole
-		if err := yaml.Unmarshal([]byte(doc), &role); err != nil {
-			t.Fatal(err)
-		}
-		if role.Name == "" {
-			continue
-		}
-		if err := testEnv.Client.Create(context.Background(), &role); err != nil && !apierrors.IsAlreadyExists(err) {
-			t.Fatal(err)
-		}
-	}
+	return &userEnv{t: t, ctx: ctx, c: testEnv.Client, url: "http://" + addrs.User}
 }
 
-// namespace creates a namespace with a Tenant of the same name.
+// unlimitedPlan is the Plan of the tests' Tenants: no limits (a Tenant whose plan does
+// not exist may do nothing at all).
+const unlimitedPlan = "console-unlimited"
+
+// namespace creates a namespace with a Tenant of the same name, on unlimitedPlan.
 func (e *userEnv) namespace(name string) {
 	e.t.Helper()
 	if err := e.c.Create(e.ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		e.t.Fatal(err)
 	}
-	if err := e.c.Create(e.ctx, &aiasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil && !apierrors.IsAlreadyExists(err) {
+	plan := &aiasv1alpha1.Plan{ObjectMeta: metav1.ObjectMeta{Name: unlimitedPlan}}
+	if err := e.c.Create(e.ctx, plan); err != nil && !apierrors.IsAlreadyExists(err) {
+		e.t.Fatal(err)
+	}
+	if err := e.c.Create(e.ctx, &aiasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: aiasv1alpha1.TenantSpec{Plan: unlimitedPlan}}); err != nil && !apierrors.IsAlreadyExists(err) {
 		e.t.Fatal(err)
 	}
 }
@@ -103,24 +92,11 @@ func (e *userEnv) namespace(name string) {
 // member creates ServiceAccount ns/name bound to the aias role, and returns a token for it.
 func (e *userEnv) member(ns, name, role string) string {
 	e.t.Helper()
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns}}
-	if err := e.c.Create(e.ctx, sa); err != nil && !apierrors.IsAlreadyExists(err) {
-		e.t.Fatal(err)
-	}
-	if role != "" {
-		rb := &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: name + "-" + role, Namespace: ns},
-			RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "aias-" + role},
-			Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: ns}}}
-		if err := e.c.Create(e.ctx, rb); err != nil && !apierrors.IsAlreadyExists(err) {
-			e.t.Fatal(err)
-		}
-	}
-	tr, err := e.kube.CoreV1().ServiceAccounts(ns).CreateToken(e.ctx, name,
-		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: ptr.To[int64](3600)}}, metav1.CreateOptions{})
+	token, err := fixtures.Member(e.ctx, testEnv, ns, name, role)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return tr.Status.Token
+	return token
 }
 
 // seedRun creates a Run of a 2-step workflow (a → b) and records it as the Run

@@ -5,31 +5,23 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
-
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/store"
 
 	"github.com/aias-dev/aias/internal/userapi"
-	"github.com/aias-dev/aias/webhookserver/internal/httpbound"
 	"github.com/aias-dev/aias/webhookserver/internal/httpjson"
 )
 
 const (
 	defaultLogPage = 1000
 	maxLogPage     = 5000
-	// maxFollowPoll is the longest a follower of a quiet stream waits between reads.
-	maxFollowPoll = 2 * time.Second
-	// stepsRecheck is how often a follower re-reads the Run for new steps and attempts.
-	stepsRecheck = time.Second
-	// keepAlive keeps proxies from closing a quiet event stream.
-	keepAlive = 15 * time.Second
+	// logBatchBytes is about how much line text one read of a page's lines fetches (a
+	// longer line is read alone): what a page in progress costs the server in memory.
+	logBatchBytes = 64 << 10
 )
 
 // logCursor is how far a reader got: lines read per step attempt stream. It travels to
@@ -67,59 +59,72 @@ type logQuery struct {
 	attempt int // 0: every attempt
 }
 
-// keys lists the streams to read for the Run's steps as its status knows them now.
+// keys lists the streams to read for the Run's steps as its status knows them now. The
+// items of a forEach step write their lines as steps of their own (`<step>.<index>`): a
+// query for the step reads all of its items, one for an item that item only.
 func (q logQuery) keys(run *aiasv1alpha1.Run, c logCursor) []store.LogKey {
 	var keys []store.LogKey
-	for _, s := range run.Status.Steps {
-		if q.step != "" && s.Name != q.step {
-			continue
-		}
-		for attempt := 1; attempt <= int(s.Attempts); attempt++ {
+	add := func(name string, attempts int32) {
+		for attempt := 1; attempt <= int(attempts); attempt++ {
 			if q.attempt != 0 && attempt != q.attempt {
 				continue
 			}
 			for _, stream := range store.LogStreams {
-				keys = append(keys, store.LogKey{Step: s.Name, Attempt: attempt, Stream: stream, After: c[cursorKey(s.Name, attempt, stream)]})
+				keys = append(keys, store.LogKey{Step: name, Attempt: attempt, Stream: stream, After: c[cursorKey(name, attempt, stream)]})
+			}
+		}
+	}
+	for _, s := range run.Status.Steps {
+		whole := q.step == "" || q.step == s.Name
+		if whole {
+			add(s.Name, s.Attempts)
+		}
+		for k, it := range s.Items {
+			if name := aiasv1alpha1.ItemStepName(s.Name, k); whole || q.step == name {
+				add(name, it.Attempts)
 			}
 		}
 	}
 	return keys
 }
 
-// readLogs returns up to limit lines after the cursor in time order, and advances the
-// cursor past them. Lines of one stream keep their sequence order (a k-way merge by the
-// heads' times), so the cursor never skips a line even when clocks disagree.
-func (a *Server) readLogs(ctx context.Context, run *aiasv1alpha1.Run, q logQuery, c logCursor, limit int) ([]userapi.LogEntry, error) {
-	lines, err := a.Store.ReadRunLogs(ctx, string(run.UID), q.keys(run, c), limit)
+// readLogs reads the page of lines after the cursor that q selects (at most limit lines
+// and userapi.MaxLogPageBytes of their text) and hands them to emit in time order,
+// advancing the cursor past each. The store works out the page and its order in one
+// query, naming the lines; their text is then read in batches of about logBatchBytes,
+// each handed to emit only once its query is over, so a slow client never holds a
+// database connection and a page costs the server about one batch of memory. more
+// reports that lines may be waiting after the page.
+func (a *Server) readLogs(ctx context.Context, run *aiasv1alpha1.Run, q logQuery, c logCursor, limit int,
+	emit func(userapi.LogEntry) error) (more bool, err error) {
+	keys := q.keys(run, c)
+	refs, more, err := a.Store.PageRunLogs(ctx, string(run.UID), keys, store.RunLogPage{Limit: limit, MaxBytes: userapi.MaxLogPageBytes})
 	if err != nil {
-		return nil, err
+		return false, err
 	}
-	var order []string
-	queues := map[string][]store.RunLogLine{}
-	for _, l := range lines {
-		k := cursorKey(l.Step, l.Attempt, l.Stream)
-		if _, ok := queues[k]; !ok {
-			order = append(order, k)
+	var batch []store.RunLogLine
+	for len(refs) > 0 {
+		n, size := 0, int64(0)
+		for n < len(refs) && (n == 0 || size+refs[n].Bytes <= logBatchBytes) {
+			size += refs[n].Bytes
+			n++
 		}
-		queues[k] = append(queues[k], l)
-	}
-	out := make([]userapi.LogEntry, 0, min(limit, len(lines)))
-	for len(out) < limit {
-		best := ""
-		for _, k := range order {
-			if q := queues[k]; len(q) > 0 && (best == "" || q[0].Time.Before(queues[best][0].Time)) {
-				best = k
+		batch = batch[:0]
+		if err := a.Store.ReadRunLogLines(ctx, string(run.UID), keys, refs[:n], func(l store.RunLogLine) error {
+			batch = append(batch, l)
+			return nil
+		}); err != nil {
+			return false, err
+		}
+		refs = refs[n:]
+		for _, l := range batch {
+			c[cursorKey(l.Step, l.Attempt, l.Stream)] = l.Seq
+			if err := emit(userapi.LogEntry{Step: l.Step, Attempt: l.Attempt, Stream: l.Stream, Seq: l.Seq, Time: l.Time, Line: l.Line}); err != nil {
+				return false, err
 			}
 		}
-		if best == "" {
-			break
-		}
-		l := queues[best][0]
-		queues[best] = queues[best][1:]
-		c[best] = l.Seq
-		out = append(out, userapi.LogEntry{Step: l.Step, Attempt: l.Attempt, Stream: l.Stream, Seq: l.Seq, Time: l.Time, Line: l.Line})
 	}
-	return out, nil
+	return more, nil
 }
 
 func (a *Server) getLogs(w http.ResponseWriter, r *http.Request) {
@@ -149,6 +154,19 @@ func (a *Server) getLogs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	follow, _ := strconv.ParseBool(q.Get("follow"))
+	follow = follow || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	if follow {
+		// Taken before anything else is read: a refused follow costs no apiserver call
+		// and never waits.
+		release, err := a.follows.acquire(callerFrom(r.Context()).GetName(), r.PathValue("ns"))
+		if err != nil {
+			w.Header().Set("Retry-After", strconv.Itoa(int(followRetryAfter.Seconds())))
+			httpjson.Error(w, http.StatusTooManyRequests, reasonTooManyFollows, err.Error())
+			return
+		}
+		defer release()
+	}
 	run, err := a.fetchRun(r.Context(), r.PathValue("ns"), r.PathValue("run"))
 	if err != nil {
 		a.apiFailure(w, "run", err)
@@ -158,116 +176,39 @@ func (a *Server) getLogs(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusNotFound, "NotFound", "run "+run.Name+" has no step "+lq.step)
 		return
 	}
-	if follow, _ := strconv.ParseBool(q.Get("follow")); follow || strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+	if follow {
 		a.followLogs(w, r, run, lq, c)
 		return
 	}
-	lines, err := a.readLogs(r.Context(), run, lq, c, limit)
-	if err != nil {
-		a.apiFailure(w, "logs", err)
-		return
-	}
-	httpjson.Write(w, http.StatusOK, userapi.LogPage{Items: lines, Cursor: c.encode(), Finished: run.Status.Phase.Finished()})
+	a.writeLogPage(w, r, run, lq, c, limit)
 }
 
+// writeLogPage answers one LogPage, encoded line by line as the store's batches arrive.
+func (a *Server) writeLogPage(w http.ResponseWriter, r *http.Request, run *aiasv1alpha1.Run, q logQuery, c logCursor, limit int) {
+	iw := &itemsWriter{w: w}
+	if _, err := a.readLogs(r.Context(), run, q, c, limit, func(e userapi.LogEntry) error { return iw.Item(e) }); err != nil {
+		iw.fail(a, r, "logs", err)
+		return
+	}
+	iw.Close(struct {
+		Cursor   string `json:"cursor"`
+		Finished bool   `json:"finished"`
+	}{c.encode(), run.Status.Phase.Finished()})
+}
+
+// hasStep reports whether name is a step of the Run, or an item of one of its forEach
+// steps as its attempts are named (aiasv1alpha1.ItemStepName: `<step>.<index>`).
 func hasStep(run *aiasv1alpha1.Run, name string) bool {
+	step, index, isItem := strings.Cut(name, ".")
 	for _, s := range run.Status.Steps {
-		if s.Name == name {
+		switch {
+		case s.Name == name:
 			return true
+		case isItem && s.Name == step:
+			k, err := strconv.Atoi(index)
+			// Atoi takes "+3" and "03": only the name ItemStepName gives is the item's.
+			return err == nil && k >= 0 && k < len(s.Items) && aiasv1alpha1.ItemStepName(step, k) == name
 		}
 	}
 	return false
-}
-
-// followLogs streams lines as server-sent events while they are appended, and ends with
-// an `end` event once the Run has finished and every line has been sent, or once the Run
-// is deleted (`"deleted": true`).
-func (a *Server) followLogs(w http.ResponseWriter, r *http.Request, run *aiasv1alpha1.Run, q logQuery, c logCursor) {
-	// A follow outlasts the listener's read and write timeouts; each write (a line, or
-	// the keep-alive every 15 s) must instead get through within its stream timeout.
-	w, r = httpbound.Stream(w, r)
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		httpjson.Error(w, http.StatusInternalServerError, "InternalError", "streaming unsupported")
-		return
-	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Accel-Buffering", "no") // nginx would otherwise hold the stream back
-	w.WriteHeader(http.StatusOK)
-	fmt.Fprint(w, "retry: 2000\n\n")
-	flusher.Flush()
-
-	ctx := r.Context()
-	poll := a.FollowPoll
-	if poll <= 0 {
-		poll = 300 * time.Millisecond
-	}
-	// A quiet stream is polled less and less often (up to maxFollowPoll): a step that
-	// prints once a minute should not cost a query every 300 ms per follower.
-	wait := poll
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	lastRecheck, lastWrite := time.Now(), time.Now()
-	for {
-		// Finished is read before the lines: a Run that had ended before this read has
-		// all its lines stored, so an empty read after it means nothing more will come.
-		finished := run.Status.Phase.Finished()
-		sent := maps.Clone(c) // the cursor as of each event sent
-		lines, err := a.readLogs(ctx, run, q, c, defaultLogPage)
-		if err != nil {
-			if ctx.Err() == nil {
-				a.Log.Error(err, "following logs")
-			}
-			return
-		}
-		for _, l := range lines {
-			data, _ := json.Marshal(l)
-			// Each event carries the cursor after it, so a reconnect resumes right there.
-			sent[cursorKey(l.Step, l.Attempt, l.Stream)] = l.Seq
-			fmt.Fprintf(w, "event: line\nid: %s\ndata: %s\n\n", sent.encode(), data)
-		}
-		if len(lines) > 0 {
-			flusher.Flush()
-			lastWrite = time.Now()
-			wait = poll
-			if len(lines) == defaultLogPage {
-				continue // more are waiting
-			}
-		} else {
-			wait = min(wait*2, max(poll, maxFollowPoll))
-		}
-		if finished && len(lines) == 0 {
-			fmt.Fprintf(w, "event: end\nid: %s\ndata: {\"phase\":%q}\n\n", c.encode(), run.Status.Phase)
-			flusher.Flush()
-			return
-		}
-		if time.Since(lastWrite) > keepAlive {
-			fmt.Fprint(w, ": keep-alive\n\n")
-			flusher.Flush()
-			lastWrite = time.Now()
-		}
-		timer.Reset(wait)
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
-		if time.Since(lastRecheck) >= stepsRecheck || finished {
-			lastRecheck = time.Now()
-			fresh, err := a.fetchRun(ctx, run.Namespace, run.Name)
-			switch {
-			case err == nil && fresh.UID == run.UID && fresh.DeletionTimestamp == nil:
-				run = fresh
-			case err == nil || apierrors.IsNotFound(err):
-				// Deleted, being deleted (its finalizer drops its lines), or replaced by
-				// a new Run of the same name: nothing more will come for this one.
-				fmt.Fprintf(w, "event: end\nid: %s\ndata: {\"phase\":%q,\"deleted\":true}\n\n", c.encode(), run.Status.Phase)
-				flusher.Flush()
-				return
-			case ctx.Err() != nil:
-				return
-			}
-		}
-	}
 }

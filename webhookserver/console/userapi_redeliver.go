@@ -1,26 +1,24 @@
 package console
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/deliveryexpr"
+	"github.com/aias-dev/aias/internal/runs"
 	"github.com/aias-dev/aias/internal/store"
 	"github.com/aias-dev/aias/internal/userapi"
-	"github.com/aias-dev/aias/webhookserver/hooks"
 	"github.com/aias-dev/aias/webhookserver/internal/httpjson"
 )
 
-// redeliver sends a stored, verified delivery through its endpoint again: the current
-// filter and params decide, as for a new delivery, and a Run with trigger Redelivery
+// redeliver sends a stored, verified delivery through its endpoint again: the same Gate
+// as a delivery's (suspension 423, rate limits 429 RateLimited, run quota 429
+// QuotaExceeded), then the current filter and params decide, as for a new delivery, and a Run with trigger Redelivery
 // starts (200 "filtered" when the filter now says no). The delivery was verified when it
 // arrived; the caller's right to do this is the SubjectAccessReview on
 // webhookendpoints/redeliver. Each request starts a new Run unless it repeats an
@@ -32,7 +30,14 @@ func (a *Server) redeliver(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "the delivery id is a number from the delivery log")
 		return
 	}
-	d, err := a.Store.StoredDelivery(r.Context(), ns, name, id, time.Now())
+	// The endpoint as it is now, by UID: a delivery to an earlier endpoint of the same
+	// name (deleted and created again) is not this one's to redeliver.
+	ep := &aiasv1alpha1.WebhookEndpoint{}
+	if err := a.Cache.Get(r.Context(), types.NamespacedName{Namespace: ns, Name: name}, ep); err != nil {
+		a.apiFailure(w, "webhook endpoint", err)
+		return
+	}
+	d, err := a.Store.StoredDelivery(r.Context(), string(ep.UID), id, time.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		httpjson.Error(w, http.StatusNotFound, "NotFound", "no stored delivery "+strconv.FormatInt(id, 10)+
 			" for this endpoint (unverified deliveries are never stored, and bodies are kept for the plan's deliveryRetention)")
@@ -42,9 +47,10 @@ func (a *Server) redeliver(w http.ResponseWriter, r *http.Request) {
 		a.apiFailure(w, "delivery", err)
 		return
 	}
-	ep := &aiasv1alpha1.WebhookEndpoint{}
-	if err := a.Cache.Get(r.Context(), types.NamespacedName{Namespace: ns, Name: name}, ep); err != nil {
-		a.apiFailure(w, "webhook endpoint", err)
+	// A redelivery is a delivery: the endpoint's suspension and rate limit and the
+	// tenant's rate and run quota hold it exactly as they hold one from the sender.
+	if _, refusal := a.gate().Admit(r.Context(), ep, int64(len(d.Body))); refusal != nil {
+		refusal.Write(w)
 		return
 	}
 	prg, err := deliveryexpr.Compile(&ep.Spec)
@@ -61,16 +67,16 @@ func (a *Server) redeliver(w http.ResponseWriter, r *http.Request) {
 		httpjson.Write(w, http.StatusOK, userapi.RunRef{Namespace: ns, Status: "filtered"})
 		return
 	}
-	key := r.Header.Get("Idempotency-Key")
-	if key == "" {
-		key = strconv.FormatInt(time.Now().UnixNano(), 10)
-	}
-	sum := sha256.Sum256([]byte(string(ep.UID) + "\x00" + strconv.FormatInt(id, 10) + "\x00" + callerFrom(r.Context()).GetName() + "\x00" + key))
-	runName := strings.TrimRight(truncate(name, 40), "-.") + "-redelivery-" + hex.EncodeToString(sum[:])[:10]
-	run, err := hooks.NewRun(r.Context(), a.Store, ep, runName, aiasv1alpha1.TriggerRedelivery, d.DeliveryID, d.Body, d.ContentType, res.Params)
+	input, err := runs.Payload(r.Context(), a.Store, ns, d.Body, d.ContentType)
 	if err != nil {
 		a.apiFailure(w, "delivery payload", err)
 		return
 	}
-	a.createRun(w, r, run)
+	a.createRun(w, r, runs.Request{
+		Namespace: ns, Workflow: aiasv1alpha1.WorkflowReference{Name: ep.Spec.WorkflowRef.Name},
+		Trigger: aiasv1alpha1.TriggerRedelivery, Source: runs.Source{Name: ep.Name, UID: string(ep.UID)},
+		DeliveryID: d.DeliveryID, StoredDelivery: id,
+		Caller: callerFrom(r.Context()).GetName(), IdempotencyKey: r.Header.Get("Idempotency-Key"),
+		Params: res.Params, Input: input,
+	})
 }

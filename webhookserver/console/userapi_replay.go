@@ -2,25 +2,26 @@ package console
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"net/http"
-	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 
+	"github.com/aias-dev/aias/internal/runs"
 	"github.com/aias-dev/aias/internal/userapi"
 	"github.com/aias-dev/aias/webhookserver/internal/httpjson"
 )
 
 // Replay verdicts, per step and for the whole Run.
 const (
-	verdictMatch       = "match"
-	verdictDiffers     = "differs"
-	verdictPending     = "pending"
+	verdictMatch   = "match"
+	verdictDiffers = "differs"
+	verdictPending = "pending"
+	// verdictCached: the replay's step took a cached attempt's outputs (issue 24): its
+	// digest equals the original's by construction and proves nothing about determinism,
+	// so it does not count towards the Run's verdict.
+	verdictCached      = "cached"
 	verdictUnavailable = "unavailable" // the original Run is gone
 )
 
@@ -33,29 +34,12 @@ func (a *Server) replay(w http.ResponseWriter, r *http.Request) {
 		a.apiFailure(w, "run", err)
 		return
 	}
-	rep := &aiasv1alpha1.Run{
-		// The finalizer at create saves the Run controller a write.
-		ObjectMeta: metav1.ObjectMeta{Namespace: orig.Namespace, Finalizers: []string{aiasv1alpha1.RunFinalizer}},
-		Spec: aiasv1alpha1.RunSpec{
-			WorkflowRef: orig.Spec.WorkflowRef, Input: orig.Spec.Input, InputRef: orig.Spec.InputRef, Params: orig.Spec.Params,
-			Trigger: &aiasv1alpha1.RunTrigger{Type: aiasv1alpha1.TriggerReplay}, ReplayOf: orig.Name,
-		},
-	}
-	prefix := strings.TrimRight(truncate(orig.Name, 40), "-.") + "-replay-"
-	if key := r.Header.Get("Idempotency-Key"); key != "" {
-		sum := sha256.Sum256([]byte(string(orig.UID) + "\x00" + key))
-		rep.Name = prefix + hex.EncodeToString(sum[:])[:10]
-	} else {
-		rep.GenerateName = prefix
-	}
-	a.createRun(w, r, rep)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
+	a.createRun(w, r, runs.Request{
+		Namespace: orig.Namespace, Workflow: orig.Spec.WorkflowRef,
+		Trigger: aiasv1alpha1.TriggerReplay, Source: runs.Source{Name: orig.Name, UID: string(orig.UID)},
+		IdempotencyKey: r.Header.Get("Idempotency-Key"),
+		Params:         orig.Spec.Params, Input: runs.Input{Inline: orig.Spec.Input, Ref: orig.Spec.InputRef},
+	})
 }
 
 // cancel sets spec.cancel; the Run controller stops the Jobs and ends the Run Canceled.
@@ -98,6 +82,8 @@ func (a *Server) replayCheck(ctx context.Context, run *aiasv1alpha1.Run) *userap
 		o := origSteps[s.Name]
 		rs := userapi.ReplayStep{Name: s.Name, Original: o.OutputDigest, Replay: s.OutputDigest}
 		switch {
+		case s.CachedFrom != nil:
+			rs.Match, rs.CachedFrom = verdictCached, s.CachedFrom.Run+"/"+s.CachedFrom.Step
 		case !stepDone(s.Phase) || !stepDone(o.Phase):
 			rs.Match = verdictPending
 		case rs.Original == rs.Replay:

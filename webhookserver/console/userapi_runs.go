@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/runengine"
 	"github.com/aias-dev/aias/internal/store"
 
 	"github.com/aias-dev/aias/internal/userapi"
@@ -135,7 +136,7 @@ func (a *Server) detail(ctx context.Context, run *aiasv1alpha1.Run) (userapi.Run
 		RunSummary: userapi.RunSummary{Namespace: run.Namespace, Name: run.Name, UID: string(run.UID), Workflow: run.Spec.WorkflowRef.Name,
 			Phase: string(run.Status.Phase), Trigger: string(aiasv1alpha1.TriggerManual), CreatedAt: run.CreationTimestamp.Time,
 			StartedAt: timeOf(run.Status.StartTime), FinishedAt: timeOf(run.Status.CompletionTime)},
-		ReplayOf: run.Spec.ReplayOf, Cancel: run.Spec.Cancel, Message: run.Status.Message,
+		ReplayOf: run.Spec.ReplayOf, ResumeOf: run.Spec.ResumeOf, Cancel: run.Spec.Cancel, Message: run.Status.Message,
 		SpecDigest: run.Status.SpecDigest, InputDigest: run.Status.InputDigest,
 	}
 	if d.Phase == "" {
@@ -149,7 +150,7 @@ func (a *Server) detail(ctx context.Context, run *aiasv1alpha1.Run) (userapi.Run
 		d.Endpoint, d.DeliveryID = t.Endpoint, t.DeliveryID
 	}
 	for _, c := range run.Status.Conditions {
-		if c.Type == "Ready" {
+		if c.Type == aiasv1alpha1.RunConditionReady {
 			d.Reason = c.Reason
 			if d.Message == "" {
 				d.Message = c.Message
@@ -160,7 +161,7 @@ func (a *Server) detail(ctx context.Context, run *aiasv1alpha1.Run) (userapi.Run
 	if d.Steps, err = a.steps(ctx, run); err != nil {
 		return d, err
 	}
-	if d.Artifacts, err = a.artifacts(ctx, string(run.UID)); err != nil {
+	if d.Artifacts, d.ArtifactsTruncated, err = a.firstArtifacts(ctx, string(run.UID), userapi.MaxDetailArtifacts); err != nil {
 		return d, err
 	}
 	if run.Spec.ReplayOf != "" {
@@ -185,14 +186,24 @@ func (a *Server) steps(ctx context.Context, run *aiasv1alpha1.Run) ([]userapi.St
 		if secs, ok := ran[st.Name]; ok {
 			st.RunSeconds = &secs
 		}
+		for k := range st.Items {
+			if secs, ok := ran[st.Items[k].Name]; ok {
+				st.Items[k].RunSeconds = &secs
+			}
+		}
 		out = append(out, st)
 	}
 	if spec, err := a.frozenSpec(ctx, run.Status.SpecDigest); err != nil {
 		return nil, err
 	} else if spec != nil {
+		spec, main := spec.RunSteps()
+		deps := drawnDependencies(spec, main)
 		for i, s := range spec.Steps {
 			st := stepOf(byName[s.Name])
-			st.Name, st.DependsOn = s.Name, spec.StepDependencies(i)
+			st.Name, st.DependsOn, st.Finally = s.Name, deps[i], i >= main
+			if s.Approval != nil {
+				st.Gate = gateOf(s.Approval, byName[s.Name])
+			}
 			add(st)
 		}
 		return out, nil
@@ -203,15 +214,62 @@ func (a *Server) steps(ctx context.Context, run *aiasv1alpha1.Run) ([]userapi.St
 	return out, nil
 }
 
+// stepOf is a step's status as the user API shows it; a forEach step's items come with
+// their counts and the names their logs and artifacts go by.
 func stepOf(s aiasv1alpha1.StepStatus) userapi.Step {
-	st := userapi.Step{Name: s.Name, Phase: string(s.Phase), Attempts: s.Attempts, JobName: s.JobName,
+	st := userapi.Step{Name: s.Name, Phase: string(phaseOr(s.Phase)), Attempts: s.Attempts, JobName: s.JobName,
 		StartTime: timeOf(s.StartTime), CompletionTime: timeOf(s.CompletionTime),
-		ExitCode: s.ExitCode, Message: s.Message, OutputDigest: s.OutputDigest}
-	if st.Phase == "" {
-		st.Phase = string(aiasv1alpha1.StepPending)
+		ExitCode: s.ExitCode, Message: s.Message, OutputDigest: s.OutputDigest, ChildRun: s.ChildRun}
+	if c := s.CachedFrom; c != nil {
+		st.CachedFrom = &userapi.CachedFrom{Run: c.Run, Step: c.Step, Attempt: c.Attempt}
 	}
 	st.DurationSeconds = seconds(st.StartTime, st.CompletionTime)
+	if s.Approval != nil {
+		a := statusApproval(*s.Approval)
+		st.Approval = &a
+	}
+	if len(s.Items) > 0 {
+		st.ItemTotal, st.Items = len(s.Items), make([]userapi.Item, len(s.Items))
+		st.ItemCounts = map[string]int{}
+		for phase, n := range runengine.ItemCounts(s.Items) {
+			st.ItemCounts[string(phaseOr(phase))] += n
+		}
+		for k, it := range s.Items {
+			st.Items[k] = userapi.Item{Index: k, Name: aiasv1alpha1.ItemStepName(s.Name, k), Phase: string(phaseOr(it.Phase)),
+				Attempts: it.Attempts, JobName: it.JobName, NextAttemptTime: timeOf(it.NextAttemptTime),
+				ExitCode: it.ExitCode, Message: it.Message, OutputDigest: it.OutputDigest}
+		}
+	}
 	return st
+}
+
+// gateOf is an approval gate's spec as the user API shows it, with its deadline while it
+// waits (from the time it started waiting, as the Run controller counts it).
+func gateOf(g *aiasv1alpha1.ApprovalGate, st aiasv1alpha1.StepStatus) *userapi.Gate {
+	out := &userapi.Gate{Message: g.Message, OnTimeout: g.OnTimeout}
+	if out.OnTimeout == "" {
+		out.OnTimeout = aiasv1alpha1.ApprovalOnTimeoutReject
+	}
+	for _, ap := range g.Approvers {
+		out.Approvers = append(out.Approvers, userapi.Approver{Kind: ap.Kind, Name: ap.Name})
+	}
+	if st.Phase == aiasv1alpha1.StepWaiting && st.StartTime != nil {
+		d := st.StartTime.Add(runengine.ApprovalTimeout(g))
+		out.Deadline = &d
+	}
+	return out
+}
+
+func statusApproval(a aiasv1alpha1.ApprovalStatus) userapi.Approval {
+	return userapi.Approval{Decision: a.Decision, By: a.By, Comment: a.Comment, Time: a.Time.Time, TimedOut: a.TimedOut}
+}
+
+// phaseOr is p, or Pending for a phase not written yet.
+func phaseOr(p aiasv1alpha1.StepPhase) aiasv1alpha1.StepPhase {
+	if p == "" {
+		return aiasv1alpha1.StepPending
+	}
+	return p
 }
 
 // frozenSpec reads the Workflow spec a Run started with (nil before it started).
@@ -237,15 +295,49 @@ func (a *Server) frozenSpec(ctx context.Context, digest string) (*aiasv1alpha1.W
 	return spec, nil
 }
 
-func (a *Server) artifacts(ctx context.Context, runUID string) ([]userapi.ArtifactInfo, error) {
-	list, err := a.Store.ListArtifacts(ctx, runUID)
+// firstArtifacts lists up to n of a Run's artifacts, and whether it has more: a Run's
+// page, which the UI polls, stays small however many artifacts its steps store.
+func (a *Server) firstArtifacts(ctx context.Context, runUID string, n int) ([]userapi.ArtifactInfo, bool, error) {
+	list, err := a.Store.ListArtifactsAfter(ctx, runUID, nil, n+1)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	out := make([]userapi.ArtifactInfo, 0, len(list))
-	for _, x := range list {
-		out = append(out, userapi.ArtifactInfo{Step: x.Step, Attempt: x.Attempt, Name: x.Name, Digest: x.Digest, Size: x.Size,
-			ContentType: x.ContentType, CreatedAt: x.CreatedAt})
+	out := make([]userapi.ArtifactInfo, 0, min(len(list), n))
+	for _, x := range list[:min(len(list), n)] {
+		out = append(out, artifactInfo(x))
 	}
-	return out, nil
+	return out, len(list) > n, nil
+}
+
+func artifactInfo(x store.Artifact) userapi.ArtifactInfo {
+	return userapi.ArtifactInfo{Step: x.Step, Attempt: x.Attempt, Name: x.Name, Digest: x.Digest, Size: x.Size,
+		ContentType: x.ContentType, CreatedAt: x.CreatedAt}
+}
+
+// drawnDependencies are the edges the console draws for spec's steps (RunSteps, the first
+// main of them the Workflow's steps): each step's dependencies, and for a finally step
+// that has none, the steps nothing depends on, since it runs after all of them.
+func drawnDependencies(spec *aiasv1alpha1.WorkflowSpec, main int) [][]string {
+	out := make([][]string, len(spec.Steps))
+	needed := map[string]bool{}
+	for i := range spec.Steps {
+		out[i] = spec.StepDependencies(i)
+		if i < main {
+			for _, d := range out[i] {
+				needed[d] = true
+			}
+		}
+	}
+	var sinks []string
+	for _, s := range spec.Steps[:main] {
+		if !needed[s.Name] {
+			sinks = append(sinks, s.Name)
+		}
+	}
+	for i := main; i < len(spec.Steps); i++ {
+		if len(out[i]) == 0 {
+			out[i] = sinks
+		}
+	}
+	return out
 }

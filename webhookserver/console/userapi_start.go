@@ -1,8 +1,6 @@
 package console
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -10,11 +8,11 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/params"
+	"github.com/aias-dev/aias/internal/runs"
 	"github.com/aias-dev/aias/internal/userapi"
 	"github.com/aias-dev/aias/webhookserver/internal/httpjson"
 )
@@ -27,7 +25,8 @@ const maxStartBody = 2*userapi.MaxStartInput + 2*aiasv1alpha1.MaxParams*(aiasv1a
 // create runs: SubjectAccessReview). The values are checked against the Workflow now,
 // so a typo is a 422 naming the parameter instead of a Rejected Run; the Run controller
 // checks again against the spec it freezes. With an Idempotency-Key header the Run's name
-// derives from it, so a retried request finds the Run it already made (200).
+// derives from it (and the caller), so a retried request finds the Run it already made
+// (200); without one each request is a new Run (runs.New).
 func (a *Server) startRun(w http.ResponseWriter, r *http.Request) {
 	ns, name := r.PathValue("ns"), r.PathValue("wf")
 	var req userapi.StartRun
@@ -60,34 +59,29 @@ func (a *Server) startRun(w http.ResponseWriter, r *http.Request) {
 		httpjson.Error(w, http.StatusUnprocessableEntity, "InvalidParams", err.Error())
 		return
 	}
-	run := &aiasv1alpha1.Run{
-		// The finalizer at create saves the Run controller a write.
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Finalizers: []string{aiasv1alpha1.RunFinalizer}},
-		Spec: aiasv1alpha1.RunSpec{
-			WorkflowRef: aiasv1alpha1.WorkflowReference{Name: name}, Input: req.Input, Params: req.Params,
-			Trigger: &aiasv1alpha1.RunTrigger{Type: aiasv1alpha1.TriggerManual},
-		},
-	}
-	prefix := strings.TrimRight(truncate(name, 40), "-.") + "-manual-"
-	if key := r.Header.Get("Idempotency-Key"); key != "" {
-		// The caller's name is in the hash: two users' keys never meet.
-		sum := sha256.Sum256([]byte(string(wf.UID) + "\x00" + callerFrom(r.Context()).GetName() + "\x00" + key))
-		run.Name = prefix + hex.EncodeToString(sum[:])[:10]
-	} else {
-		run.GenerateName = prefix
-	}
-	a.createRun(w, r, run)
+	a.createRun(w, r, runs.Request{
+		Namespace: ns, Workflow: aiasv1alpha1.WorkflowReference{Name: name},
+		Trigger: aiasv1alpha1.TriggerManual, Source: runs.Source{Name: wf.Name, UID: string(wf.UID)},
+		Caller: callerFrom(r.Context()).GetName(), IdempotencyKey: r.Header.Get("Idempotency-Key"),
+		Params: req.Params, Input: runs.Input{Inline: req.Input},
+	})
 }
 
-// createRun creates a Run the API builds for the caller (a manual run, a replay, a
-// redelivery) and answers: 201, or 200 when a Run of that name exists already (an
-// Idempotency-Key repeated), 409 with the apiserver's reason when the schema or
-// admission (a plan limit) refuses it.
-func (a *Server) createRun(w http.ResponseWriter, r *http.Request, run *aiasv1alpha1.Run) {
+// createRun creates the Run the API builds for the caller (a manual run, a replay, a
+// redelivery) and answers: 201, or 200 when a Run of that name exists already and the
+// request is repeatable (an Idempotency-Key repeated), 409 with the apiserver's reason
+// when the schema or admission (a plan limit) refuses it.
+func (a *Server) createRun(w http.ResponseWriter, r *http.Request, req runs.Request) {
+	run, err := runs.New(req)
+	if err != nil {
+		a.Log.Error(err, "building a run", "namespace", req.Namespace, "trigger", req.Trigger)
+		httpjson.Error(w, http.StatusInternalServerError, "InternalError", "the run could not be built")
+		return
+	}
 	status := http.StatusCreated
-	if err := a.Client.Create(r.Context(), run); apierrors.IsAlreadyExists(err) && run.Name != "" {
+	if err := a.Client.Create(r.Context(), run); apierrors.IsAlreadyExists(err) && req.Repeatable() {
 		status = http.StatusOK
-	} else if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
+	} else if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) || apierrors.IsAlreadyExists(err) {
 		httpjson.Error(w, http.StatusConflict, "Conflict", err.Error())
 		return
 	} else if err != nil {

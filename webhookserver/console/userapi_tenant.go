@@ -49,31 +49,52 @@ func (a *Server) listNamespaces(w http.ResponseWriter, r *http.Request) {
 	httpjson.Write(w, http.StatusOK, out)
 }
 
+// workflowChunk is how many Workflows listWorkflows reads from the apiserver at once: a
+// Workflow may be large (up to what etcd stores), so a namespace's Workflows are never
+// held all at once.
+const workflowChunk = 20
+
+// listWorkflows lists a namespace's Workflows, read from the apiserver in chunks
+// (limit and continue) and written as they come.
 func (a *Server) listWorkflows(w http.ResponseWriter, r *http.Request) {
-	var list aiasv1alpha1.WorkflowList
-	if err := a.Client.List(r.Context(), &list, client.InNamespace(r.PathValue("ns"))); err != nil {
-		a.apiFailure(w, "workflows", err)
-		return
+	iw := &itemsWriter{w: w}
+	cont := ""
+	for {
+		var list aiasv1alpha1.WorkflowList
+		if err := a.Client.List(r.Context(), &list, client.InNamespace(r.PathValue("ns")), client.Limit(workflowChunk), client.Continue(cont)); err != nil {
+			iw.fail(a, r, "workflows", err)
+			return
+		}
+		for i := range list.Items {
+			if iw.Item(workflowInfo(&list.Items[i])) != nil {
+				return // the client went away
+			}
+		}
+		if cont = list.Continue; cont == "" {
+			break
+		}
 	}
-	out := userapi.WorkflowList{Items: []userapi.WorkflowInfo{}}
-	for _, wf := range list.Items {
-		info := userapi.WorkflowInfo{Name: wf.Name, Steps: []userapi.WorkflowStep{}}
-		if c := wf.Spec.Concurrency; c != nil {
-			info.Concurrency = string(c.Policy)
-		}
-		for _, p := range wf.Spec.Params {
-			info.Params = append(info.Params, userapi.WorkflowParam{Name: p.Name, Description: p.Description, Default: p.Default, Enum: p.Enum, Required: p.Required})
-		}
-		for i, s := range wf.Spec.Steps {
-			info.Steps = append(info.Steps, userapi.WorkflowStep{Name: s.Name, Image: s.Image, DependsOn: wf.Spec.StepDependencies(i)})
-		}
-		info.Ready, info.Message = readyOf(wf.Status.Conditions)
-		if lr := wf.Status.LastRun; lr != nil {
-			info.LastRun, info.LastPhase = lr.Name, string(lr.Phase)
-		}
-		out.Items = append(out.Items, info)
+	iw.Close(nil)
+}
+
+func workflowInfo(wf *aiasv1alpha1.Workflow) userapi.WorkflowInfo {
+	info := userapi.WorkflowInfo{Name: wf.Name, Steps: []userapi.WorkflowStep{}}
+	if c := wf.Spec.Concurrency; c != nil {
+		info.Concurrency = string(c.Policy)
 	}
-	httpjson.Write(w, http.StatusOK, out)
+	for _, p := range wf.Spec.Params {
+		info.Params = append(info.Params, userapi.WorkflowParam{Name: p.Name, Description: p.Description, Default: p.Default, Enum: p.Enum, Required: p.Required})
+	}
+	all, main := wf.Spec.RunSteps()
+	deps := drawnDependencies(all, main)
+	for i, s := range all.Steps {
+		info.Steps = append(info.Steps, userapi.WorkflowStep{Name: s.Name, Image: s.Image, DependsOn: deps[i]})
+	}
+	info.Ready, info.Message = readyOf(wf.Status.Conditions)
+	if lr := wf.Status.LastRun; lr != nil {
+		info.LastRun, info.LastPhase = lr.Name, string(lr.Phase)
+	}
+	return info
 }
 
 func (a *Server) listEndpoints(w http.ResponseWriter, r *http.Request) {
@@ -135,9 +156,9 @@ func widen(v *int32) *int64 {
 }
 
 func readyOf(conds []metav1.Condition) (bool, string) {
-	c := meta.FindStatusCondition(conds, "Ready")
+	c := meta.FindStatusCondition(conds, aiasv1alpha1.ConditionReady)
 	if c == nil {
 		return false, "not reconciled yet"
 	}
-	return c.Status == "True", c.Message
+	return c.Status == metav1.ConditionTrue, c.Message
 }

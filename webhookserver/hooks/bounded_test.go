@@ -3,6 +3,7 @@ package hooks
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -123,5 +124,32 @@ func TestSigningKeyCacheIsBounded(t *testing.T) {
 	}
 	if reads != before {
 		t.Errorf("%d apiserver reads for Secrets just cached, want none", reads-before)
+	}
+}
+
+// An unverified delivery costs its source one token per MiB it made the listener read
+// (at most the burst), so a forger of large bodies is stopped after a few of them, not
+// after as many as a forger of small ones.
+func TestUnverifiedCostIsByBytes(t *testing.T) {
+	s := &sources{perMinute: 60, burst: 60}
+	addr := netip.MustParseAddr("192.0.2.7")
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	if got := mibCost(0, 60); got != 1 {
+		t.Errorf("an empty body costs %d, want 1", got)
+	}
+	if got := mibCost(32<<20, 60); got != 32 {
+		t.Errorf("a 32 MiB body costs %d, want 32", got)
+	}
+	if got := mibCost(1<<30, 60); got != 60 {
+		t.Errorf("a body past the burst costs %d, want the burst", got)
+	}
+	s.charge(addr, t0, 32<<20)
+	if _, ok := s.mayTry(addr, t0); !ok {
+		t.Fatal("refused after one 32 MiB body with a burst of 60")
+	}
+	s.charge(addr, t0, 32<<20)
+	wait, ok := s.mayTry(addr, t0)
+	if ok || wait < 4*time.Second {
+		t.Fatalf("after two 32 MiB bodies (64 tokens of 60): may try %v, wait %v; want a wait of about 5 s", ok, wait)
 	}
 }

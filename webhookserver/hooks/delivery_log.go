@@ -8,11 +8,9 @@ import (
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/deliveryexpr"
+	"github.com/aias-dev/aias/internal/entitlements"
 	"github.com/aias-dev/aias/internal/store"
 )
-
-// logTimeout bounds a background delivery-log write.
-const logTimeout = 30 * time.Second
 
 // logEntry collects, as deliver goes, what the delivery log says of one request; finish
 // and respond write it. Only an endpoint that exists gets a log.
@@ -27,6 +25,8 @@ type logEntry struct {
 	contentType string
 	headers     map[string]string
 	retention   time.Duration
+	// bodyBudget is the tenant plan's deliveryLogBytes (nil: none).
+	bodyBudget *int64
 }
 
 type logEntryKey struct{}
@@ -40,50 +40,47 @@ func logEntryOf(r *http.Request) *logEntry {
 	return e
 }
 
-func (e *logEntry) setBody(b []byte) {
-	sum := sha256.Sum256(b)
-	e.size, e.sum, e.body = int64(len(b)), sum[:], b
+// setBody notes a verified delivery's body (nil when it was over the cap) and digest.
+func (e *logEntry) setBody(b []byte, sum [sha256.Size]byte) {
+	e.sum, e.body = sum[:], b
 }
 
 // DefaultDeliveryRetention applies when the tenant's plan sets no deliveryRetention (or
 // the namespace has no plan).
 const DefaultDeliveryRetention = 7 * 24 * time.Hour
 
-// verifiedDelivery notes that the delivery verified and what of it to keep.
-func (s *Server) verifiedDelivery(r *http.Request, e *logEntry) {
+// verifiedDelivery notes that the delivery verified and what of it to keep, as the
+// namespace's entitlement e says (nil: no plan).
+func (s *Server) verifiedDelivery(r *http.Request, e *logEntry, ent *entitlements.Entitlement) {
 	e.verified = true
 	e.contentType = r.Header.Get("Content-Type")
 	e.headers = deliveryexpr.VisibleHeaders(&e.ep.Spec, r.Header)
 	e.retention = DefaultDeliveryRetention
-	if ent, err := s.Endpoints.Entitlement(r.Context(), e.ep.Namespace); err == nil && ent != nil {
+	if ent != nil {
 		if d := ent.Limits().DeliveryRetention; d != nil {
 			e.retention = d.Duration
 		}
+		e.bodyBudget = ent.Limits().DeliveryLogBytes
 	}
 }
 
-// logDelivery writes the request's log row in the background: the answer never waits
-// for it, and a failure is only logged (the ledger, not the log, keeps deliveries
-// exactly once).
-func (s *Server) logDelivery(r *http.Request, deliveryID string, result deliveryResult, status int, reason, run string) {
+// logDelivery queues the request's log row: the answer never waits for it to be written,
+// and a failed write is only logged (the ledger, not the log, keeps deliveries exactly
+// once). A full queue is the caller's to answer (store.ErrQueueFull): the listener never
+// buffers more than the queue's bounds.
+func (s *Server) logDelivery(r *http.Request, deliveryID string, result deliveryResult, status int, reason, run string) error {
 	e := logEntryOf(r)
 	if e == nil || e.ep == nil || s.Store == nil {
-		return
+		return nil
 	}
 	d := store.LoggedDelivery{
 		Namespace: e.ep.Namespace, Endpoint: e.ep.Name, EndpointUID: string(e.ep.UID), ReceivedAt: e.received,
 		Verified: e.verified, DeliveryID: deliveryID, Outcome: string(result), Reason: reason, Status: status,
 		BodySize: e.size, BodySHA256: e.sum, RunName: run,
 	}
-	if e.verified && e.retention > 0 {
+	if e.verified && e.retention > 0 && e.body != nil {
 		until := e.received.Add(e.retention)
-		d.Body, d.ContentType, d.Headers, d.BodyExpiresAt = e.body, e.contentType, e.headers, &until
+		d.Body, d.ContentType, d.Headers, d.BodyExpiresAt, d.BodyBudget = e.body, e.contentType, e.headers, &until, e.bodyBudget
 	}
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), logTimeout)
-		defer cancel()
-		if err := s.Store.LogDelivery(ctx, d); err != nil {
-			s.Log.Error(err, "writing the delivery log", "namespace", d.Namespace, "endpoint", d.Endpoint, "deliveryID", d.DeliveryID)
-		}
-	}()
+	return s.Store.EnqueueDeliveryLog(d)
 }

@@ -5,34 +5,36 @@ package hooks
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sync/semaphore"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/deliveryexpr"
+	"github.com/aias-dev/aias/internal/runs"
 	"github.com/aias-dev/aias/internal/signature"
 	"github.com/aias-dev/aias/internal/store"
+	"github.com/aias-dev/aias/webhookserver/internal/httpbound"
 	"github.com/aias-dev/aias/webhookserver/internal/httpjson"
+	"github.com/aias-dev/aias/webhookserver/internal/intake"
 )
 
 // DefaultMaxBodyBytes applies when an endpoint sets no maxBodyBytes (the schema default).
 const DefaultMaxBodyBytes = 1 << 20
 
 // Server is the public hook listener: POST /hooks/{namespace}/{endpoint}. Each delivery is
-// looked up, size-capped, verified, rate-limited and turned into exactly one Run, named
-// after the endpoint's UID and the delivery id so that a redelivery — even concurrent
-// ones — finds the Run the first one created.
+// looked up, verified as its body streams in, admitted by the Gate and turned into exactly
+// one Run, named after the endpoint's UID and the delivery id so that a redelivery — even
+// concurrent ones — finds the Run the first one created.
 type Server struct {
 	Endpoints EndpointSource
 	// Runs creates Runs; it needs no other permission.
@@ -40,13 +42,81 @@ type Server struct {
 	Store *store.Store
 	Log   logr.Logger
 	Now   func() time.Time
+	// Gate admits verified deliveries; the webhookserver shares one with redelivery from
+	// the console. Nil: the server makes its own.
+	Gate *Gate
+	// Limits bound what deliveries may hold; a zero field takes its default.
+	Limits Limits
 
-	limits   rateLimits
 	programs programs
+	once     sync.Once
+	bodies   *semaphore.Weighted
+	nsBodies *httpbound.KeyedBytes
+	inFlight *httpbound.KeyedSlots
+	sources  *sources
+}
+
+// Limits bound the hook listener's deliveries beyond the listener's own caps
+// (httpbound.Limits). docs/security.md, "Every bound", lists them.
+type Limits struct {
+	// BodyBytesInFlight caps the bytes of request bodies held at once across every
+	// connection; a delivery that would pass it is answered 503 with Retry-After.
+	BodyBytesInFlight int64
+	// BodyBytesPerNamespace caps one namespace's share of it (of the URL's namespace), so
+	// that one tenant's senders cannot hold all of it; at least the largest maxBodyBytes.
+	BodyBytesPerNamespace int64
+	// InFlightPerNamespace caps the deliveries served at once per namespace (of the URL,
+	// so the same whether the endpoint exists or not), so that one tenant's senders cannot
+	// take every one of the listener's in-flight slots.
+	InFlightPerNamespace int
+	// UnverifiedPerMinute and UnverifiedBurst are each source address's budget of
+	// deliveries that do not verify; past it the source is answered 429 at once.
+	UnverifiedPerMinute, UnverifiedBurst int
+	// TrustedProxies are the peers (a load balancer, an ingress controller) whose
+	// X-Forwarded-For names the source instead of themselves.
+	TrustedProxies []netip.Prefix
+}
+
+// DefaultLimits are the Limits a zero field takes.
+func DefaultLimits() Limits {
+	return Limits{BodyBytesInFlight: 48 << 20, BodyBytesPerNamespace: 34 << 20, InFlightPerNamespace: 64, UnverifiedPerMinute: 120, UnverifiedBurst: 60}
+}
+
+func (l Limits) or(d Limits) Limits {
+	if l.BodyBytesInFlight <= 0 {
+		l.BodyBytesInFlight = d.BodyBytesInFlight
+	}
+	if l.BodyBytesPerNamespace <= 0 {
+		l.BodyBytesPerNamespace = d.BodyBytesPerNamespace
+	}
+	if l.InFlightPerNamespace <= 0 {
+		l.InFlightPerNamespace = d.InFlightPerNamespace
+	}
+	if l.UnverifiedPerMinute <= 0 {
+		l.UnverifiedPerMinute = d.UnverifiedPerMinute
+	}
+	if l.UnverifiedBurst <= 0 {
+		l.UnverifiedBurst = d.UnverifiedBurst
+	}
+	return l
+}
+
+func (s *Server) init() {
+	s.once.Do(func() {
+		l := s.Limits.or(DefaultLimits())
+		s.bodies = semaphore.NewWeighted(l.BodyBytesInFlight)
+		s.nsBodies = httpbound.NewKeyedBytes(l.BodyBytesPerNamespace)
+		s.inFlight = httpbound.NewKeyedSlots(l.InFlightPerNamespace)
+		s.sources = &sources{perMinute: l.UnverifiedPerMinute, burst: l.UnverifiedBurst, trusted: l.TrustedProxies}
+		if s.Gate == nil {
+			s.Gate = &Gate{Entitlements: s.Endpoints, Store: s.Store, Now: s.Now}
+		}
+	})
 }
 
 // Handler routes the public listener. Anything but POST /hooks/... is 404 or 405.
 func (s *Server) Handler() http.Handler {
+	s.init()
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /hooks/{namespace}/{endpoint}", s.deliver)
 	mux.HandleFunc("/hooks/{namespace}/{endpoint}", func(w http.ResponseWriter, r *http.Request) {
@@ -78,72 +148,106 @@ const (
 	resultExprFailed    deliveryResult = "expression_failed"
 )
 
-// deliver handles one delivery. The order matters: nothing is read past the size cap,
-// nothing is trusted before the signature is verified, and only verified deliveries
-// spend the endpoint's rate budget (so a forger cannot starve the real sender).
+// ReasonUnverified answers every delivery that is not verified — to an endpoint that does
+// not exist, has no usable key, or whose signature, token or headers do not check out —
+// with one status and one body, so that nobody without the key learns whether an
+// endpoint exists, how large a body it takes or whether it is suspended. The endpoint's
+// owner sees the precise reason in its delivery log.
+const (
+	ReasonUnverified  = "Unverified"
+	messageUnverified = "the delivery was not accepted: no endpoint at this URL verifies it (the endpoint may not exist, or the delivery is not signed with its key)"
+)
+
+// deliver handles one delivery. The order matters: a source that keeps sending what does
+// not verify is turned away before anything, nothing is held past the body budget and the
+// endpoint's cap, nothing is trusted or told before the signature is verified, and every
+// verified delivery passes the Gate before anything else happens to it.
 func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
 	ns, name := r.PathValue("namespace"), r.PathValue("endpoint")
-	entry := &logEntry{received: s.now()}
+	entry := &logEntry{received: s.now(), size: max(r.ContentLength, 0)}
 	r = withLogEntry(r, entry)
-	ep, err := s.Endpoints.Endpoint(r.Context(), ns, name)
+	source := s.sources.addrOf(r)
+	if wait, ok := s.sources.mayTry(source, entry.received); !ok {
+		setRetryAfter(w, wait)
+		s.finish(w, r, "", "", "", resultRateLimited, http.StatusTooManyRequests, "RateLimited",
+			"too many deliveries from this address did not verify; retry later")
+		return
+	}
+	if !s.inFlight.TryAcquire(ns) {
+		w.Header().Set("Retry-After", "1")
+		s.finish(w, r, "", "", "", resultUnavailable, http.StatusServiceUnavailable, "Overloaded",
+			fmt.Sprintf("the hook listener is serving its maximum of %d deliveries for this namespace; retry shortly", s.inFlight.Max()))
+		return
+	}
+	defer s.inFlight.Release(ns)
+
+	ep, verifier, unverified, err := s.prepare(r, ns, name)
 	if err != nil {
-		// The same answer whether the namespace exists or not: no probing for tenants.
-		s.finish(w, r, "", "", "", resultNotFound, http.StatusNotFound, "NotFound", "no such webhook endpoint")
+		w.Header().Set("Retry-After", "5")
+		s.finish(w, r, "", "", "", resultUnavailable, http.StatusServiceUnavailable, "Unavailable", "signing keys could not be read")
 		return
 	}
 	entry.ep = ep
-	if ep.Spec.Suspend {
-		s.finish(w, r, ns, name, "", resultSuspended, http.StatusLocked, "Suspended", "the endpoint is suspended")
-		return
-	}
-	// Checked up front (nothing is read yet): a type the store cannot hold would
-	// otherwise fail only when a large payload is stored, as a 503 retried forever.
-	contentType := r.Header.Get("Content-Type")
-	if bad := store.CheckContentType(contentType); contentType != "" && bad != nil {
-		s.finish(w, r, ns, name, "", resultMalformed, http.StatusBadRequest, bad.Reason, bad.Message)
-		return
-	}
 	limit := int64(DefaultMaxBodyBytes)
-	if ep.Spec.MaxBodyBytes != nil {
+	if ep != nil && ep.Spec.MaxBodyBytes != nil {
 		limit = *ep.Spec.MaxBodyBytes
 	}
-	entry.size = max(r.ContentLength, 0)
-	if r.ContentLength > limit {
-		s.finish(w, r, ns, name, "", resultTooLarge, http.StatusRequestEntityTooLarge, "TooLarge", fmt.Sprintf("the body exceeds %d bytes", limit))
+	if verifier == nil {
+		n := intake.Discard(r, limit)
+		s.sources.charge(source, s.now(), n)
+		s.refuseUnverified(w, r, unverified)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	in, release, err := intake.Read(r, verifier, intake.Shares{s.bodies, s.nsBodies.For(ns)}, limit, hashLimit(limit))
+	defer release()
+	entry.size = in.Size
+	switch {
+	case errors.Is(err, intake.ErrBudget):
+		w.Header().Set("Retry-After", "1")
+		s.finish(w, r, "", "", "", resultUnavailable, http.StatusServiceUnavailable, "Overloaded",
+			"the hook listener holds its maximum of request bodies; retry shortly")
+		return
+	case err != nil:
+		s.sources.charge(source, s.now(), in.Size)
+		s.refuseUnverified(w, r, unverifiedBecause(resultMalformed, "BadBody", "the body could not be read"))
+		return
+	}
+	start := time.Now()
+	err = verifier.Verify()
+	verificationSeconds.WithLabelValues(string(signature.ConfigFor(ep.Spec.Verification).Scheme)).Observe(time.Since(start).Seconds())
+	if !in.HashedAll {
+		err = &signature.Error{Status: http.StatusUnauthorized, Reason: "TooLarge",
+			Message: fmt.Sprintf("the body exceeds %d bytes, far past the endpoint's maxBodyBytes, and was not read to the end", hashLimit(limit))}
+	}
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			s.finish(w, r, ns, name, "", resultTooLarge, http.StatusRequestEntityTooLarge, "TooLarge", fmt.Sprintf("the body exceeds %d bytes", limit))
-			return
-		}
-		s.finish(w, r, ns, name, "", resultMalformed, http.StatusBadRequest, "BadBody", "the body could not be read")
+		s.sources.charge(source, s.now(), in.Size)
+		s.refuseUnverified(w, r, unverifiedOf(err))
 		return
 	}
 
-	entry.setBody(body)
-	deliveryID, err := s.verify(r, ep, body)
-	if err != nil {
-		var sigErr *signature.Error
-		switch {
-		case errors.As(err, &sigErr) && sigErr.Status == http.StatusBadRequest:
-			s.finish(w, r, ns, name, "", resultMalformed, http.StatusBadRequest, sigErr.Reason, sigErr.Message)
-		case errors.As(err, &sigErr):
-			s.finish(w, r, ns, name, "", resultInvalid, http.StatusUnauthorized, sigErr.Reason, sigErr.Message)
-		case errors.Is(err, signature.ErrNoKeys), errors.Is(err, signature.ErrInvalidConfig):
-			// The endpoint has no usable signing key (its Secret is missing or empty):
-			// nothing can verify, which to the caller is an invalid signature.
-			s.finish(w, r, ns, name, "", resultInvalid, http.StatusUnauthorized, "NoSigningKey", "the endpoint has no usable signing key (see its Ready condition)")
-		default:
-			w.Header().Set("Retry-After", "5")
-			s.finish(w, r, ns, name, "", resultUnavailable, http.StatusServiceUnavailable, "Unavailable", "signing keys could not be read")
+	// Verified: from here the sender holds the key and is told what happened.
+	sum := verifier.BodySHA256()
+	entry.setBody(in.Bytes, sum)
+	deliveryID := verifier.DeliveryID(in.Bytes)
+	ent, refusal := s.Gate.Admit(r.Context(), ep, in.Size)
+	s.verifiedDelivery(r, entry, ent)
+	if refusal != nil {
+		if refusal.RetryAfter > 0 {
+			setRetryAfter(w, refusal.RetryAfter)
 		}
+		s.finish(w, r, ns, name, deliveryID, refusal.result, refusal.Status, refusal.Reason, refusal.Message)
 		return
 	}
-
-	s.verifiedDelivery(r, entry)
+	if in.TooLarge {
+		s.finish(w, r, ns, name, deliveryID, resultTooLarge, http.StatusRequestEntityTooLarge, "TooLarge", fmt.Sprintf("the body exceeds %d bytes", limit))
+		return
+	}
+	contentType := r.Header.Get("Content-Type")
+	if bad := store.CheckContentType(contentType); contentType != "" && bad != nil {
+		s.finish(w, r, ns, name, deliveryID, resultMalformed, http.StatusBadRequest, bad.Reason, bad.Message)
+		return
+	}
+	body := in.Bytes
 	// Only a verified delivery is shown to the endpoint's expressions: nothing an
 	// unauthenticated sender controls is evaluated.
 	prg, err := s.programs.For(ep)
@@ -163,7 +267,7 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
 
 	// From here the delivery is authentic and wanted: it is recorded before anything
 	// acts on it, and a delivery the ledger already holds is answered from it.
-	deliveryID, prev, err := s.record(r.Context(), ep, deliveryID, body)
+	deliveryID, prev, err := s.record(r.Context(), ep, deliveryID, sum, int64(len(body)))
 	if err != nil {
 		s.Log.Error(err, "recording the delivery", "namespace", ns, "endpoint", name, "deliveryID", deliveryID)
 		w.Header().Set("Retry-After", "5")
@@ -172,18 +276,6 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
 	}
 	if prev != nil && prev.Outcome == store.DeliveryCreated {
 		s.duplicate(w, r, ep, deliveryID, prev.RunName)
-		return
-	}
-
-	if wait, ok := s.limits.allow(ep, s.now()); !ok {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
-		s.finish(w, r, ns, name, deliveryID, resultRateLimited, http.StatusTooManyRequests, "RateLimited", "the endpoint's delivery rate is exhausted")
-		return
-	}
-
-	if wait, msg := s.quotaExhausted(r.Context(), ep); msg != "" {
-		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds()+0.999)))
-		s.finish(w, r, ns, name, deliveryID, resultQuotaExceeded, http.StatusTooManyRequests, "QuotaExceeded", msg)
 		return
 	}
 
@@ -210,15 +302,92 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// hashLimit is how much of a body over its endpoint's cap is still read and hashed, so
+// that a sender holding the key is told 413 rather than 401: as much again as the cap,
+// and at least 1 MiB more. Past it the delivery cannot be verified.
+func hashLimit(limit int64) int64 { return limit + max(limit, 1<<20) }
+
+// unverifiedReason is why a delivery did not verify, for the endpoint's delivery log;
+// the sender is told only ReasonUnverified.
+type unverifiedReason struct {
+	result deliveryResult
+	reason string
+	detail string
+}
+
+func unverifiedBecause(result deliveryResult, reason, detail string) unverifiedReason {
+	return unverifiedReason{result: result, reason: reason, detail: detail}
+}
+
+// unverifiedOf maps what the verifier said to the log's reason.
+func unverifiedOf(err error) unverifiedReason {
+	var sigErr *signature.Error
+	switch {
+	case errors.As(err, &sigErr) && sigErr.Status == http.StatusBadRequest:
+		return unverifiedBecause(resultMalformed, sigErr.Reason, sigErr.Message)
+	case errors.As(err, &sigErr):
+		return unverifiedBecause(resultInvalid, sigErr.Reason, sigErr.Message)
+	default:
+		// The endpoint has no usable signing key (its Secret is missing, empty or
+		// unusable by the scheme): nothing can verify; its Ready condition says why.
+		return unverifiedBecause(resultInvalid, "NoSigningKey", "the endpoint has no usable signing key (see its Ready condition)")
+	}
+}
+
+// prepare finds the endpoint and starts its verifier. A nil verifier means the delivery
+// cannot verify (unverified says why); an error means the keys could not be read now.
+func (s *Server) prepare(r *http.Request, ns, name string) (*aiasv1alpha1.WebhookEndpoint, *signature.Verifier, unverifiedReason, error) {
+	ep, err := s.Endpoints.Endpoint(r.Context(), ns, name)
+	if err != nil {
+		return nil, nil, unverifiedBecause(resultNotFound, "NotFound", "no such webhook endpoint"), nil
+	}
+	secretName := ep.SigningSecretName()
+	if secretName == "" {
+		return ep, nil, unverifiedOf(signature.ErrNoKeys), nil
+	}
+	keys, err := s.Endpoints.Keys(r.Context(), ep.Namespace, secretName)
+	if err != nil {
+		return ep, nil, unverifiedReason{}, err
+	}
+	if len(keys) == 0 {
+		return ep, nil, unverifiedOf(signature.ErrNoKeys), nil
+	}
+	v, err := signature.NewVerifier(signature.ConfigFor(ep.Spec.Verification), keys, r.Header, s.now())
+	if err != nil {
+		return ep, nil, unverifiedOf(err), nil
+	}
+	return ep, v, unverifiedReason{}, nil
+}
+
+// refuseUnverified answers a delivery that did not verify with the one answer every such
+// delivery gets, and logs the precise reason for the endpoint's owner.
+func (s *Server) refuseUnverified(w http.ResponseWriter, r *http.Request, why unverifiedReason) {
+	e := logEntryOf(r)
+	ns, name := "", ""
+	if e != nil && e.ep != nil {
+		ns, name = e.ep.Namespace, e.ep.Name
+	}
+	deliveries.WithLabelValues(ns, name, string(why.result)).Inc()
+	_ = s.logDelivery(r, "", why.result, http.StatusUnauthorized, why.reason, "")
+	s.Log.V(1).Info("delivery refused", "namespace", ns, "endpoint", name, "result", why.result, "reason", why.reason)
+	httpjson.Error(w, http.StatusUnauthorized, ReasonUnverified, messageUnverified)
+}
+
+// setRetryAfter sets Retry-After to wait in whole seconds, at least 1 and at most a day.
+func setRetryAfter(w http.ResponseWriter, wait time.Duration) {
+	secs := min(max(int64(wait.Seconds()+0.999), 1), 86400)
+	w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+}
+
 // record puts the verified delivery in the ledger. It returns the delivery id the Run is
 // named after — the delivery's own, or for a body already delivered under another id
 // (ReplayableID schemes) that delivery's — and the earlier record, if any.
-func (s *Server) record(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint, deliveryID string, body []byte) (string, *store.RecordedDelivery, error) {
+func (s *Server) record(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint, deliveryID string, sum [sha256.Size]byte, size int64) (string, *store.RecordedDelivery, error) {
 	cfg := signature.ConfigFor(ep.Spec.Verification)
 	prev, err := s.Store.RecordDelivery(ctx, store.Delivery{
 		EndpointUID: string(ep.UID), DeliveryID: deliveryID,
 		Namespace: ep.Namespace, Endpoint: ep.Name,
-		BodySHA256: sha256.Sum256(body), BodySize: int64(len(body)),
+		BodySHA256: sum, BodySize: size,
 		DedupByBody: cfg.ReplayableID(),
 		RunName:     RunName(ep, deliveryID),
 		ReceivedAt:  s.now(),
@@ -235,18 +404,10 @@ func (s *Server) record(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint, d
 // it first indexes the Run (store.UpsertRun); until one of the two lands the row is
 // pending, and a redelivery then creates the Run by name, which finds it (AlreadyExists).
 func (s *Server) markCreated(ep *aiasv1alpha1.WebhookEndpoint, deliveryID string) {
-	uid, ns, name := string(ep.UID), ep.Namespace, ep.Name
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), markTimeout)
-		defer cancel()
-		if err := s.Store.MarkDeliveryCreated(ctx, uid, deliveryID); err != nil {
-			s.Log.Error(err, "marking the delivery created", "namespace", ns, "endpoint", name, "deliveryID", deliveryID)
-		}
-	}()
+	if err := s.Store.EnqueueDeliveryMark(string(ep.UID), deliveryID); err != nil {
+		notesDropped.WithLabelValues("mark").Inc() // the Run controller marks it anyway
+	}
 }
-
-// markTimeout bounds a background mark (markCreated).
-const markTimeout = 30 * time.Second
 
 // duplicate answers a delivery the ledger already holds: 200 "duplicate" with its Run,
 // unless that Run was rejected — then the sender is told with 409, because resending
@@ -274,76 +435,26 @@ func invalidCauses(err error) string {
 	return "invalid " + strings.Join(fields, ", ")
 }
 
-// verify checks the delivery's signature with the endpoint's keys and times it.
-func (s *Server) verify(r *http.Request, ep *aiasv1alpha1.WebhookEndpoint, body []byte) (string, error) {
-	secretName := ep.SigningSecretName()
-	if secretName == "" {
-		return "", signature.ErrNoKeys
-	}
-	keys, err := s.Endpoints.Keys(r.Context(), ep.Namespace, secretName)
-	if err != nil {
-		return "", err
-	}
-	if len(keys) == 0 {
-		return "", signature.ErrNoKeys
-	}
-	cfg := signature.ConfigFor(ep.Spec.Verification)
-	start := time.Now()
-	id, err := signature.Verify(cfg, keys, r.Header, body, s.now())
-	verificationSeconds.WithLabelValues(string(cfg.Scheme)).Observe(time.Since(start).Seconds())
-	return id, err
-}
-
-// RunName is the Run a delivery maps to: the endpoint's name for people, and a hash of
-// the endpoint's UID and the delivery id for uniqueness. A recreated endpoint (new UID)
-// starts a fresh series; a redelivery maps to the same name.
+// RunName is the Run a delivery maps to (runs.DeliveryName, the name runs.New gives it):
+// the endpoint's name for people, and a hash of the endpoint's UID and the delivery id
+// for uniqueness. A recreated endpoint (new UID) starts a fresh series; a redelivery maps
+// to the same name.
 func RunName(ep *aiasv1alpha1.WebhookEndpoint, deliveryID string) string {
-	sum := sha256.Sum256([]byte(string(ep.UID) + "/" + deliveryID))
-	suffix := hex.EncodeToString(sum[:])[:16]
-	prefix := ep.Name
-	if max := 63 - len(suffix) - 1; len(prefix) > max {
-		prefix = strings.TrimRight(prefix[:max], "-.")
-	}
-	return prefix + "-" + suffix
+	return runs.DeliveryName(ep.Name, string(ep.UID), deliveryID)
 }
 
-// newRun builds the Run of a verified delivery (NewRun).
+// newRun builds the Run of a verified delivery; a payload too large to travel inline is
+// stored first.
 func (s *Server) newRun(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint, deliveryID string, body []byte, contentType string, params map[string]string) (*aiasv1alpha1.Run, error) {
-	return NewRun(ctx, s.Store, ep, RunName(ep, deliveryID), aiasv1alpha1.TriggerWebhook, deliveryID, body, contentType, params)
-}
-
-// NewRun builds the Run named name for a delivery to ep (trigger Webhook, or Redelivery
-// from the delivery log). The payload goes inline when it is small text; otherwise it is
-// stored first (by digest) and referenced, so etcd never holds more than the inline cap.
-func NewRun(ctx context.Context, st *store.Store, ep *aiasv1alpha1.WebhookEndpoint, name string, trigger aiasv1alpha1.TriggerType,
-	deliveryID string, body []byte, contentType string, params map[string]string) (*aiasv1alpha1.Run, error) {
-	run := &aiasv1alpha1.Run{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: name, Namespace: ep.Namespace,
-			Labels: map[string]string{aiasv1alpha1.LabelWebhookEndpoint: ep.Name},
-			// Set at create, so the Run controller need not add it (one write less).
-			Finalizers: []string{aiasv1alpha1.RunFinalizer},
-		},
-		Spec: aiasv1alpha1.RunSpec{
-			WorkflowRef: aiasv1alpha1.WorkflowReference{Name: ep.Spec.WorkflowRef.Name},
-			Trigger:     &aiasv1alpha1.RunTrigger{Type: trigger, Endpoint: ep.Name, DeliveryID: deliveryID},
-			Params:      params,
-		},
-	}
-	if len(body) <= aiasv1alpha1.MaxInlineInputLength && utf8.Valid(body) {
-		input := string(body)
-		run.Spec.Input = &input
-		return run, nil
-	}
-	if contentType == "" {
-		contentType = "application/octet-stream"
-	}
-	digest, err := st.PutInput(ctx, body, contentType)
+	input, err := runs.Payload(ctx, s.Store, ep.Namespace, body, contentType)
 	if err != nil {
-		return nil, fmt.Errorf("storing the payload: %w", err)
+		return nil, err
 	}
-	run.Spec.InputRef = &aiasv1alpha1.InputReference{Digest: digest, Size: int64(len(body)), ContentType: contentType}
-	return run, nil
+	return runs.New(runs.Request{
+		Namespace: ep.Namespace, Workflow: aiasv1alpha1.WorkflowReference{Name: ep.Spec.WorkflowRef.Name},
+		Trigger: aiasv1alpha1.TriggerWebhook, Source: runs.Source{Name: ep.Name, UID: string(ep.UID)},
+		DeliveryID: deliveryID, Params: params, Input: input,
+	})
 }
 
 type hookAccepted struct {
@@ -353,8 +464,11 @@ type hookAccepted struct {
 }
 
 func (s *Server) respond(w http.ResponseWriter, r *http.Request, ns, name, deliveryID string, result deliveryResult, status int, run, word string) {
+	if err := s.logDelivery(r, deliveryID, result, status, "", run); err != nil {
+		s.logQueueFull(w, r, ns, name, deliveryID)
+		return
+	}
 	deliveries.WithLabelValues(ns, name, string(result)).Inc()
-	s.logDelivery(r, deliveryID, result, status, "", run)
 	s.Log.V(1).Info("delivery", "namespace", ns, "endpoint", name, "deliveryID", deliveryID, "result", result, "run", run)
 	httpjson.Write(w, status, hookAccepted{Namespace: ns, Run: run, Status: word})
 }
@@ -362,10 +476,24 @@ func (s *Server) respond(w http.ResponseWriter, r *http.Request, ns, name, deliv
 // finish answers a delivery that created no Run. Only names, the delivery id and the
 // outcome are logged: never the body, a header value, a signature or a secret.
 func (s *Server) finish(w http.ResponseWriter, r *http.Request, ns, name, deliveryID string, result deliveryResult, status int, reason, msg string) {
+	if err := s.logDelivery(r, deliveryID, result, status, reason, ""); err != nil && status < 500 {
+		s.logQueueFull(w, r, ns, name, deliveryID)
+		return
+	}
 	deliveries.WithLabelValues(ns, name, string(result)).Inc()
-	s.logDelivery(r, deliveryID, result, status, reason, "")
 	s.Log.V(1).Info("delivery refused", "namespace", ns, "endpoint", name, "deliveryID", deliveryID, "result", result, "status", status, "reason", reason)
 	httpjson.Error(w, status, reason, msg)
+}
+
+// logQueueFull answers a verified delivery whose log row the queue had no room for: 503,
+// so the sender retries later (a delivery whose Run was created is then answered as a
+// duplicate), rather than the listener buffering without bound.
+func (s *Server) logQueueFull(w http.ResponseWriter, r *http.Request, ns, name, deliveryID string) {
+	deliveries.WithLabelValues(ns, name, string(resultUnavailable)).Inc()
+	notesDropped.WithLabelValues("log").Inc()
+	s.Log.V(1).Info("delivery refused", "namespace", ns, "endpoint", name, "deliveryID", deliveryID, "result", resultUnavailable, "reason", "LogQueueFull")
+	w.Header().Set("Retry-After", "1")
+	httpjson.Error(w, http.StatusServiceUnavailable, "Overloaded", "the delivery log's queue is full; retry shortly")
 }
 
 func (s *Server) now() time.Time {
@@ -373,25 +501,4 @@ func (s *Server) now() time.Time {
 		return s.Now()
 	}
 	return time.Now()
-}
-
-// quotaExhausted answers a delivery before it becomes a Run that would only be refused:
-// when the tenant has started its plan's runs for the period, the sender is told to come
-// back when the next period starts. The Run controller's claim stays the authority (a
-// Run created just before the limit was reached is still refused there); this check
-// saves the sender a Run that cannot start and tells it when to retry.
-func (s *Server) quotaExhausted(ctx context.Context, ep *aiasv1alpha1.WebhookEndpoint) (time.Duration, string) {
-	e, err := s.Endpoints.Entitlement(ctx, ep.Namespace)
-	if err != nil || e == nil || e.Limits().RunsPerMonth == nil {
-		return 0, "" // no plan to hold the delivery to (a failed lookup is not the sender's fault)
-	}
-	limit := *e.Limits().RunsPerMonth
-	period := e.PeriodStart(s.now())
-	used, err := s.Store.TenantRuns(ctx, e.Tenant.Name, period)
-	if err != nil || used < limit {
-		return 0, ""
-	}
-	next := period.AddDate(0, 1, 0)
-	return next.Sub(s.now()), fmt.Sprintf("%s has started its %d runs for the period; the next period starts %s",
-		e.Describe(), limit, next.Format(time.RFC3339))
 }

@@ -22,7 +22,8 @@ import (
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/signature"
 	"github.com/aias-dev/aias/internal/store"
-	"github.com/aias-dev/aias/internal/testenv"
+	"github.com/aias-dev/aias/internal/testrig/testenv"
+	"github.com/aias-dev/aias/internal/testrig/testenv/fixtures"
 	"github.com/aias-dev/aias/webhookserver"
 	"github.com/aias-dev/aias/webhookserver/hooks"
 	"github.com/aias-dev/aias/webhookserver/internal/servertest"
@@ -46,11 +47,14 @@ var (
 	testStore *store.Store
 )
 
-func TestMain(m *testing.M) { servertest.Main(m, "aias_hooks_test", &testEnv, &testStore) }
+func TestMain(m *testing.M) { fixtures.Main(m, "aias_hooks_test", &testEnv, &testStore) }
 
 var nsCounter int
 
-func newHookEnv(t *testing.T) *hookEnv {
+func newHookEnv(t *testing.T) *hookEnv { return newHookEnvWith(t, nil) }
+
+// newHookEnvWith is newHookEnv with the listener's options changed by set.
+func newHookEnvWith(t *testing.T, set func(*webhookserver.Options)) *hookEnv {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -60,7 +64,11 @@ func newHookEnv(t *testing.T) *hookEnv {
 		t.Fatal(err)
 	}
 	log := h.logs.Logger()
-	public, err := webhookserver.NewPublic(ctx, webhookserver.Options{RestConfig: testEnv.Config, Log: log}, testStore)
+	o := webhookserver.Options{RestConfig: testEnv.Config, Log: log}
+	if set != nil {
+		set(&o)
+	}
+	public, err := webhookserver.NewPublic(ctx, o, testStore)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,16 +108,30 @@ func (h *hookEnv) endpoint(name string, v aiasv1alpha1.Verification, mutate func
 	if err := testEnv.Client.Create(h.ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: secretName, Namespace: h.ns}, Data: data}); err != nil {
 		h.t.Fatal(err)
 	}
-	// The listener reads from informers: wait until an unsigned probe gets past the
-	// endpoint and key lookups (400 for the missing headers, or 423 when suspended).
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if code, _ := h.post(name, nil, nil); code == http.StatusBadRequest || code == http.StatusLocked {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	_, hasKey := secrets[signature.SecretKey]
+	h.awaitEndpoint(name, hasKey)
 	return ep
+}
+
+// awaitEndpoint waits until the listener's informers hold the endpoint and, with keys,
+// its signing keys: what a delivery is looked up in. (A probe cannot tell: every delivery
+// that does not verify gets the same answer.)
+func (h *hookEnv) awaitEndpoint(name string, keys bool) {
+	h.t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		ep, err := h.hooks.Endpoints.Endpoint(h.ctx, h.ns, name)
+		if err == nil && (!keys || ep.SigningSecretName() != "") {
+			if !keys {
+				return
+			}
+			if k, err := h.hooks.Endpoints.Keys(h.ctx, h.ns, ep.SigningSecretName()); err == nil && len(k) > 0 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the listener never saw endpoint %s/%s with its keys", h.ns, name)
+		}
+	}
 }
 
 func (h *hookEnv) post(endpoint string, headers http.Header, body []byte) (int, map[string]any) {
@@ -196,10 +218,10 @@ func TestHookDeliveryCreatesOneRun(t *testing.T) {
 		"tampered body": {sign(t, std, testSecret, "msg_3", body, now), []byte(`{"ref":"refs/heads/evil"}`), 401},
 		"stale":         {sign(t, std, testSecret, "msg_4", body, now.Add(-6*time.Minute)), body, 401},
 		"future":        {sign(t, std, testSecret, "msg_5", body, now.Add(6*time.Minute)), body, 401},
-		"no headers":    {http.Header{}, body, 400},
+		"no headers":    {http.Header{}, body, 401},
 	} {
-		if code, out := h.post("push", c.headers, c.body); code != c.code || out["reason"] == "" {
-			t.Errorf("%s: %d %v, want %d with a reason", name, code, out, c.code)
+		if code, out := h.post("push", c.headers, c.body); code != c.code || out["reason"] != hooks.ReasonUnverified {
+			t.Errorf("%s: %d %v, want %d %s", name, code, out, c.code, hooks.ReasonUnverified)
 		}
 	}
 	if n := len(h.runs()); n != 1 {
@@ -270,14 +292,15 @@ func TestHookBodySizes(t *testing.T) {
 	if r.Spec.Input != nil || r.Spec.InputRef == nil || r.Spec.InputRef.Size != int64(len(large)) {
 		t.Fatalf("large payload run spec %+v", r.Spec)
 	}
-	stored, _, err := testStore.GetInput(h.ctx, r.Spec.InputRef.Digest)
+	stored, _, err := testStore.GetInput(h.ctx, h.ns, r.Spec.InputRef.Digest)
 	if err != nil || !bytes.Equal(stored, large) {
 		t.Errorf("stored input differs (%v)", err)
 	}
 }
 
 // Unknown endpoint and unknown namespace look the same; an endpoint's key never opens
-// another namespace's endpoint of the same name; suspended endpoints answer 423.
+// another namespace's endpoint of the same name; suspended endpoints answer 423 to a
+// sender with the key.
 func TestHookTenantIsolation(t *testing.T) {
 	a := newHookEnv(t)
 	b := newHookEnv(t)
@@ -288,13 +311,13 @@ func TestHookTenantIsolation(t *testing.T) {
 
 	c1, o1 := a.postTo(a.ns, "nope", headers, body)
 	c2, o2 := a.postTo("no-such-namespace", "push", headers, body)
-	if c1 != http.StatusNotFound || c1 != c2 || o1["_raw"] != o2["_raw"] {
+	if c1 != http.StatusUnauthorized || c1 != c2 || o1["_raw"] != o2["_raw"] {
 		t.Errorf("unknown endpoint %d %v vs unknown namespace %d %v", c1, o1["_raw"], c2, o2["_raw"])
 	}
 	if code, _ := a.postTo(b.ns, "push", headers, body); code != http.StatusUnauthorized {
 		t.Errorf("A's signature on B's endpoint: %d", code)
 	}
-	if code, _ := a.postTo(a.ns+"%2F..%2F"+b.ns, "push", headers, body); code != http.StatusNotFound {
+	if code, _ := a.postTo(a.ns+"%2F..%2F"+b.ns, "push", headers, body); code != http.StatusUnauthorized {
 		t.Errorf("path trick: %d", code)
 	}
 	if len(b.runs()) != 0 {
@@ -370,16 +393,35 @@ func TestHookUnclaimedSecretVerifiesNothing(t *testing.T) {
 	if err := testEnv.Client.Create(h.ctx, planted); err != nil {
 		t.Fatal(err)
 	}
+	h.awaitEndpoint("unclaimed", false)
 	body := []byte(`{}`)
-	var code int
-	var out map[string]any
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if code, out = h.post("unclaimed", sign(t, std, testSecret, "msg_u", body, time.Now()), body); code != http.StatusNotFound {
-			break
-		}
-	}
-	if code != http.StatusUnauthorized || out["reason"] != "NoSigningKey" || len(h.runs()) != 0 {
+	if code, out := h.post("unclaimed", sign(t, std, testSecret, "msg_u", body, time.Now()), body); code != http.StatusUnauthorized ||
+		out["reason"] != hooks.ReasonUnverified || len(h.runs()) != 0 {
 		t.Errorf("delivery signed with an unclaimed Secret: %d %v", code, out)
+	}
+	h.awaitLogged("unclaimed", "unauthorized", "NoSigningKey")
+}
+
+// awaitLogged waits until the endpoint's delivery log holds a row with outcome and reason.
+func (h *hookEnv) awaitLogged(endpoint, outcome, reason string) {
+	h.t.Helper()
+	ep, err := h.hooks.Endpoints.Endpoint(h.ctx, h.ns, endpoint)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		page, err := testStore.ListDeliveryLog(h.ctx, string(ep.UID), 100, "")
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		for _, d := range page.Deliveries {
+			if d.Outcome == outcome && d.Reason == reason {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the log of %s never held %s/%s: %+v", endpoint, outcome, reason, page.Deliveries)
+		}
 	}
 }
 
@@ -387,15 +429,7 @@ func TestHookUnclaimedSecretVerifiesNothing(t *testing.T) {
 // a Retry-After until the next period, and no Run is created.
 func TestHookQuotaExhausted(t *testing.T) {
 	h := newHookEnv(t)
-	plan := &aiasv1alpha1.Plan{ObjectMeta: metav1.ObjectMeta{Name: h.ns + "-one"},
-		Spec: aiasv1alpha1.PlanSpec{Limits: aiasv1alpha1.PlanLimits{RunsPerMonth: ptr.To[int64](1)}}}
-	tenant := &aiasv1alpha1.Tenant{ObjectMeta: metav1.ObjectMeta{Name: h.ns}, Spec: aiasv1alpha1.TenantSpec{Plan: plan.Name}}
-	for _, o := range []client.Object{plan, tenant} {
-		if err := testEnv.Client.Create(h.ctx, o); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { _ = testEnv.Client.Delete(h.ctx, tenant); _ = testEnv.Client.Delete(h.ctx, plan) })
+	tenant := h.onPlan("one", aiasv1alpha1.PlanLimits{RunsPerMonth: ptr.To[int64](1)})
 	h.endpoint("push", aiasv1alpha1.Verification{}, nil, map[string]string{"secret": testSecret})
 	body := []byte(`{}`)
 	if code, out := h.post("push", sign(t, std, testSecret, "q_1", body, time.Now()), body); code != http.StatusAccepted {
@@ -403,7 +437,7 @@ func TestHookQuotaExhausted(t *testing.T) {
 	}
 	// The Run controller counts a Run when it starts; do what it would.
 	period := time.Date(time.Now().UTC().Year(), time.Now().UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
-	if ok, _, err := testStore.ClaimRun(h.ctx, store.RunClaim{RunUID: servertest.FreshUID(), Tenant: h.ns, PeriodStart: period, Limit: 1}); !ok || err != nil {
+	if ok, _, err := testStore.ClaimRun(h.ctx, store.RunClaim{RunUID: servertest.FreshUID(), TenantUID: string(tenant.UID), PeriodStart: period, Limit: 1}); !ok || err != nil {
 		t.Fatalf("claim: %v %v", ok, err)
 	}
 	var code int
@@ -419,5 +453,20 @@ func TestHookQuotaExhausted(t *testing.T) {
 	}
 	if n := len(h.runs()); n > 2 {
 		t.Errorf("%d runs; deliveries over the quota created Runs", n)
+	}
+}
+
+// onPlan makes the namespace a Tenant's, on a Plan of its own with limits (both deleted
+// when the test ends), and waits until the listener resolves that plan.
+func (h *hookEnv) onPlan(suffix string, limits aiasv1alpha1.PlanLimits) *aiasv1alpha1.Tenant {
+	h.t.Helper()
+	tenant, plan := fixtures.TenantOnPlan(h.t, testEnv.Client, h.ns, h.ns+"-"+suffix, limits)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if e, err := h.hooks.Endpoints.Entitlement(h.ctx, h.ns); err == nil && e != nil && e.Plan != nil && e.Plan.Name == plan.Name {
+			return tenant
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("the listener never resolved plan %s for %s", plan.Name, h.ns)
+		}
 	}
 }

@@ -57,11 +57,15 @@ func TestPublicListenerClosesStalledDelivery(t *testing.T) {
 	}
 	t.Cleanup(func() { cancel(); _ = wait() })
 	path := "/hooks/" + ns + "/push"
-	// Until the listener's cache has the endpoint and its Secret, an unsigned probe is 404
-	// or 401; then 400 (no signature headers).
+	// Until the listener's cache has the endpoint and its Secret, a signed probe is 401
+	// Unverified; then 400 (its Content-Type is refused once it verified).
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		resp, err := http.Post("http://"+addrs.Public+path, "application/json", bytes.NewReader([]byte("{}")))
+		probe := sign(t, std, testSecret, fmt.Sprintf("probe-%d", time.Now().UnixNano()), []byte("{}"), time.Now())
+		probe.Set("Content-Type", "not a type")
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addrs.Public+path, bytes.NewReader([]byte("{}")))
+		req.Header = probe
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

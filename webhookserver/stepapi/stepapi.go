@@ -16,10 +16,12 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
+	"github.com/aias-dev/aias/internal/spool"
 	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
-	"github.com/aias-dev/aias/webhookserver/internal/httpbound"
 	"github.com/aias-dev/aias/webhookserver/internal/httpjson"
 )
 
@@ -28,14 +30,21 @@ import (
 type Server struct {
 	Store  *store.Store
 	Tokens *steptoken.Issuer
-	// MaxArtifactBytes caps one uploaded artifact (0: no cap).
+	// MaxArtifactBytes caps one uploaded artifact (0: only Uploads.SpoolBytes does).
 	MaxArtifactBytes int64
 	// MaxLogBatch caps the lines of one log append.
 	MaxLogBatch int
+	// Uploads bound artifact uploads; zero fields take DefaultUploadLimits.
+	Uploads UploadLimits
 	// Now is the clock tickets are checked against; nil means time.Now.
 	Now func() time.Time
 
-	caps runCaps
+	setup   sync.Once
+	uploads UploadLimits // Uploads with the defaults filled in
+	spool   *spool.Spooler
+	slots   uploadSlots
+	merged  *semaphore.Weighted // merged step inputs being served
+	caps    runCaps
 }
 
 // runCaps remembers each Run's byte caps. The Run controller records them when it admits
@@ -72,6 +81,12 @@ func (c *runCaps) get(ctx context.Context, st *store.Store, runUID string) (stor
 
 // Handler routes the internal step API.
 func (a *Server) Handler() http.Handler {
+	a.setup.Do(func() {
+		a.uploads = a.Uploads.Or(DefaultUploadLimits())
+		a.spool = &spool.Spooler{Dir: a.uploads.SpoolDir, MemoryBytes: spool.DefaultMemoryBytes,
+			Memory: semaphore.NewWeighted(a.uploads.SpoolMemoryBytes), Disk: semaphore.NewWeighted(a.uploads.SpoolBytes)}
+		a.merged = semaphore.NewWeighted(maxMergedInFlight)
+	})
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+stepjob.AttemptPathPattern+stepjob.PathLogs, a.appendLogs)
 	mux.HandleFunc("PUT "+stepjob.AttemptPathPattern+stepjob.PathArtifacts+"{name}", a.putArtifact)
@@ -81,7 +96,10 @@ func (a *Server) Handler() http.Handler {
 }
 
 var (
-	dnsLabel     = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	dnsLabel = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)
+	// attemptStep is what an attempt is named by: a step, or an item of a forEach
+	// step (aiasv1alpha1.ItemStepName).
+	attemptStep  = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[0-9]{1,4})?$`)
 	artifactName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$`)
 )
 
@@ -119,8 +137,8 @@ func (a *Server) authorizeAttempt(w http.ResponseWriter, r *http.Request, report
 	}
 	step := r.PathValue("step")
 	attempt, err := strconv.Atoi(r.PathValue("attempt"))
-	if !dnsLabel.MatchString(step) || len(step) > 63 || err != nil || attempt < 1 {
-		httpjson.Error(w, http.StatusBadRequest, "BadPath", "step must be a DNS label and attempt a positive integer")
+	if !attemptStep.MatchString(step) || len(step) > 63+5 || err != nil || attempt < 1 {
+		httpjson.Error(w, http.StatusBadRequest, "BadPath", "step must be a step name (a DNS label, or <step>.<index> for an item of a forEach step) and attempt a positive integer")
 		return stepTarget{}, false
 	}
 	ticket := r.Header.Get(stepjob.TicketHeader)
@@ -204,43 +222,35 @@ func (a *Server) appendLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limits, err := a.caps.get(r.Context(), a.Store, t.run.UID)
-	var used int64
-	if err == nil && limits.LogBytes != nil {
-		_, used, err = a.Store.RunLimits(r.Context(), t.run.UID) // the running total, fresh
-	}
 	if err != nil {
-		httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not read the run's limits")
+		storeUnavailable(w, "could not read the run's limits")
 		return
 	}
-	var size int64
-	for _, l := range batch.Lines {
-		size += store.LogLineBytes(l)
+	target := store.LogTarget{Namespace: t.run.Namespace, RunUID: t.run.UID, Step: t.step, Attempt: t.attempt}
+	var n int64
+	if limits.LogBytes != nil {
+		// The new lines' bytes are reserved against the cap in the transaction that
+		// stores them: batches in parallel never together pass it.
+		n, err = a.Store.AppendCappedLogs(r.Context(), target, batch.Lines)
+	} else {
+		n, err = a.Store.AppendLogs(r.Context(), target, batch.Lines)
 	}
-	if c := limits.LogBytes; c != nil && used+size > *c {
-		httpjson.Error(w, http.StatusRequestEntityTooLarge, "RunLogQuota", fmt.Sprintf("the run's logs would exceed its plan's logBytesPerRun (%d bytes; %d stored)", *c, used))
+	var quota *store.QuotaError
+	switch {
+	case errors.As(err, &quota):
+		httpjson.Error(w, http.StatusRequestEntityTooLarge, "RunLogQuota", fmt.Sprintf("the run's logs would exceed its plan's logBytesPerRun (%d bytes; %d stored)", quota.Cap, quota.Used))
 		return
-	}
-	n, err := a.Store.AppendLogs(r.Context(), store.LogTarget{Namespace: t.run.Namespace, RunUID: t.run.UID, Step: t.step, Attempt: t.attempt}, batch.Lines)
-	if store.IsDataError(err) {
+	case store.IsDataError(err):
 		// Retrying cannot change PostgreSQL's mind: a 503 here would have step-run resend
 		// the batch for minutes and hold back every line after it.
 		httpjson.Error(w, http.StatusBadRequest, "Unstorable", "the store refused the batch's content: "+err.Error())
 		return
-	}
-	if errors.Is(err, store.ErrRunGone) {
+	case errors.Is(err, store.ErrRunGone):
 		runGone(w)
 		return
-	}
-	if err != nil {
+	case err != nil:
 		httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not store log lines")
 		return
-	}
-	if limits.LogBytes != nil && n > 0 {
-		// Counted as sent; a retried batch (n == 0) adds nothing.
-		if err := a.Store.AddLogBytes(r.Context(), t.run.UID, size); err != nil {
-			httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not record log usage")
-			return
-		}
 	}
 	httpjson.Write(w, http.StatusOK, map[string]int64{"inserted": n})
 }
@@ -282,88 +292,6 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) erro
 		return errors.New("unexpected data after the JSON value")
 	}
 	return nil
-}
-
-// MaxArtifactsPerAttempt caps the artifacts of one step attempt (the result and the
-// files of $AIAS_OUTPUT_DIR).
-const MaxArtifactsPerAttempt = 100
-
-func (a *Server) putArtifact(w http.ResponseWriter, r *http.Request) {
-	t, ok := a.authorize(w, r)
-	if !ok {
-		return
-	}
-	// An upload of up to MaxArtifactBytes may take longer than the listener's read
-	// timeout; each read of the body must instead make progress within its stream timeout.
-	w, r = httpbound.Stream(w, r)
-	name := r.PathValue("name")
-	if !artifactName.MatchString(name) || strings.Contains(name, "..") {
-		httpjson.Error(w, http.StatusBadRequest, "BadName", "artifact names are letters, digits, '.', '_' and '-'")
-		return
-	}
-	if a.MaxArtifactBytes > 0 && r.ContentLength > a.MaxArtifactBytes {
-		httpjson.Error(w, http.StatusRequestEntityTooLarge, "TooLarge", fmt.Sprintf("artifact exceeds %d bytes", a.MaxArtifactBytes))
-		return
-	}
-	contentType := r.Header.Get("Content-Type")
-	if contentType == "" {
-		contentType = "application/octet-stream"
-	}
-	if bad := store.CheckContentType(contentType); bad != nil {
-		httpjson.Error(w, http.StatusBadRequest, bad.Reason, bad.Message)
-		return
-	}
-	key := store.ArtifactKey{Namespace: t.run.Namespace, RunName: t.run.Name, RunUID: t.run.UID, Step: t.step, Attempt: t.attempt, Name: name}
-	// Each artifact is a row in the store and an entry in the Run's status: an attempt
-	// stores a bounded number (a replaced one adds none). Two uploads at the same moment
-	// can each see the last free place; step-run uploads one at a time.
-	if n, err := a.Store.AttemptArtifactCount(r.Context(), t.run.UID, t.step, t.attempt, name); err != nil {
-		httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not count the attempt's artifacts")
-		return
-	} else if n >= MaxArtifactsPerAttempt {
-		httpjson.Error(w, http.StatusRequestEntityTooLarge, "TooManyArtifacts", fmt.Sprintf("a step attempt may store at most %d artifacts", MaxArtifactsPerAttempt))
-		return
-	}
-	// The plan's artifactBytesPerRun: what the Run's other artifacts leave of it caps
-	// this one. (Two steps uploading at the same moment can each see the same remainder;
-	// the overshoot is bounded by one artifact.)
-	limit, planCap := a.MaxArtifactBytes, false
-	limits, err := a.caps.get(r.Context(), a.Store, t.run.UID)
-	if err != nil {
-		httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not read the run's limits")
-		return
-	}
-	if c := limits.ArtifactBytes; c != nil {
-		used, err := a.Store.ArtifactBytes(r.Context(), t.run.UID, key)
-		if err != nil {
-			httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not read the run's usage")
-			return
-		}
-		if remaining := max(*c-used, 0); limit <= 0 || remaining < limit {
-			limit, planCap = remaining, true
-		}
-		if limit == 0 || (r.ContentLength > limit) {
-			httpjson.Error(w, http.StatusRequestEntityTooLarge, "RunArtifactQuota", fmt.Sprintf("the run's artifacts would exceed its plan's artifactBytesPerRun (%d bytes; %d used)", *c, used))
-			return
-		}
-	}
-	art, err := a.Store.PutArtifact(r.Context(), key, contentType, r.Body, limit, r.Header.Get(stepjob.DigestHeader))
-	switch {
-	case errors.Is(err, store.ErrTooLarge) && planCap:
-		httpjson.Error(w, http.StatusRequestEntityTooLarge, "RunArtifactQuota", fmt.Sprintf("the run's artifacts would exceed its plan's artifactBytesPerRun (%d bytes)", *limits.ArtifactBytes))
-	case errors.Is(err, store.ErrTooLarge):
-		httpjson.Error(w, http.StatusRequestEntityTooLarge, "TooLarge", fmt.Sprintf("artifact exceeds %d bytes", a.MaxArtifactBytes))
-	case errors.Is(err, store.ErrDigestMismatch):
-		httpjson.Error(w, http.StatusBadRequest, "DigestMismatch", "content does not match "+stepjob.DigestHeader)
-	case store.IsDataError(err):
-		httpjson.Error(w, http.StatusBadRequest, "Unstorable", "the store refused the artifact: "+err.Error())
-	case errors.Is(err, store.ErrRunGone):
-		runGone(w)
-	case err != nil:
-		httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not store the artifact")
-	default:
-		httpjson.Write(w, http.StatusCreated, map[string]any{"name": art.Name, "digest": art.Digest, "size": art.Size, "contentType": art.ContentType})
-	}
 }
 
 // maxOutcomeMessage bounds the reason text that ends up in a Run's status.

@@ -17,13 +17,14 @@ import (
 	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
+	"github.com/aias-dev/aias/internal/testrig/testenv/fixtures"
 	"github.com/aias-dev/aias/webhookserver/internal/servertest"
 )
 
 // The package's tests share one database.
 var testStore *store.Store
 
-func TestMain(m *testing.M) { servertest.Main(m, "aias_stepapi_test", nil, &testStore) }
+func TestMain(m *testing.M) { fixtures.Main(m, "aias_stepapi_test", nil, &testStore) }
 
 func newInternalAPI(t *testing.T) (*httptest.Server, *steptoken.Issuer) {
 	t.Helper()

@@ -2,8 +2,8 @@ package stepapi
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -14,14 +14,10 @@ import (
 	"github.com/aias-dev/aias/webhookserver/internal/httpjson"
 )
 
-// maxMergedResult caps each dependency result folded into a multi-dependency input,
-// which is assembled in memory; a single dependency streams whatever its size.
-const maxMergedResult = 16 << 20
-
 // stepInput serves what a step reads on stdin and in $AIAS_INPUT:
 //   - no ?from: the Run's input, byte for byte (a webhook payload reaches the first step unchanged);
 //   - ?from=a: the `result` of step a, streamed;
-//   - ?from=a,b: a JSON object {"a": <result>, "b": <result>} (JSON results embedded as JSON).
+//   - ?from=a,b: a JSON object {"a": <result>, "b": <result>}, streamed (mergedInput).
 func (a *Server) stepInput(w http.ResponseWriter, r *http.Request) {
 	t, ok := a.authorize(w, r)
 	if !ok {
@@ -42,7 +38,7 @@ func (a *Server) stepInput(w http.ResponseWriter, r *http.Request) {
 	}
 	switch len(deps) {
 	case 0:
-		content, contentType, err := a.Store.RunInput(r.Context(), t.run.UID)
+		content, contentType, err := a.Store.RunInput(r.Context(), t.run.Namespace, t.run.UID)
 		if errors.Is(err, store.ErrNotFound) {
 			httpjson.Error(w, http.StatusNotFound, "RunNotIndexed", "the run is not in the run index yet")
 			return
@@ -59,7 +55,7 @@ func (a *Server) stepInput(w http.ResponseWriter, r *http.Request) {
 	case 1:
 		res, body, size, err := a.openResult(r.Context(), t.run.UID, deps[0])
 		if err != nil {
-			writeResultError(w, err)
+			writeResultError(w, deps[0], err)
 			return
 		}
 		defer body.Close()
@@ -67,26 +63,7 @@ func (a *Server) stepInput(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 		_, _ = io.Copy(w, body)
 	default:
-		merged := make(map[string]any, len(deps))
-		for _, d := range deps {
-			res, body, _, err := a.openResult(r.Context(), t.run.UID, d)
-			if err != nil {
-				writeResultError(w, err)
-				return
-			}
-			content, err := io.ReadAll(io.LimitReader(body, maxMergedResult))
-			body.Close()
-			if err != nil {
-				writeResultError(w, err)
-				return
-			}
-			if res.ContentType == "application/json" && json.Valid(content) {
-				merged[d] = json.RawMessage(content)
-			} else {
-				merged[d] = string(content)
-			}
-		}
-		httpjson.Write(w, http.StatusOK, merged)
+		a.mergedInput(w, r, t, deps)
 	}
 }
 
@@ -100,9 +77,9 @@ func (a *Server) openResult(ctx context.Context, runUID, step string) (store.Art
 	return res, body, size, err
 }
 
-func writeResultError(w http.ResponseWriter, err error) {
+func writeResultError(w http.ResponseWriter, step string, err error) {
 	if errors.Is(err, store.ErrNotFound) {
-		httpjson.Error(w, http.StatusNotFound, "NoResult", "a step named in from has no result")
+		httpjson.Error(w, http.StatusNotFound, "NoResult", fmt.Sprintf("step %s has no result", step))
 		return
 	}
 	httpjson.Error(w, http.StatusServiceUnavailable, "StoreUnavailable", "could not read a step result")

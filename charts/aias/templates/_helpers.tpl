@@ -241,6 +241,19 @@ Admission webhooks: the Service, the serving-certificate Secret and the Certific
 {{- .Values.admission.certSecret | default (include "aias.webhookCertName" .) }}
 {{- end }}
 
+{{- define "aias.webhookConfigName" -}}
+{{- include "aias.fullname" . }}-validating-webhook
+{{- end }}
+
+{{/*
+Where the admission webhooks' serving certificate comes from: certManager
+(admission.certManager.enabled), secret (admission.caBundle with your own
+admission.certSecret), else rotator (the manager generates, renews and injects it).
+*/}}
+{{- define "aias.admissionCertSource" -}}
+{{- if .Values.admission.certManager.enabled }}certManager{{ else if .Values.admission.caBundle }}secret{{ else }}rotator{{ end }}
+{{- end }}
+
 {{/*
 Path of the mounted Stripe webhook signing secret in the webhookserver.
 */}}

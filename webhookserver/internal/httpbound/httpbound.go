@@ -141,8 +141,18 @@ func Handler(name string, h http.Handler, lim Limits) http.Handler {
 // background read only watches for the client going away. Outside a bounded listener
 // (an httptest server) it returns w and r as they are.
 func Stream(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request) {
+	return StreamUntil(w, r, time.Time{})
+}
+
+// StreamUntil is Stream with an overall deadline on reading the body (zero: none): no read
+// of it goes on past until, however steadily the client sends. Outside a bounded listener
+// the deadline alone applies.
+func StreamUntil(w http.ResponseWriter, r *http.Request, until time.Time) (http.ResponseWriter, *http.Request) {
 	d, _ := r.Context().Value(streamTimeoutKey{}).(time.Duration)
 	if d <= 0 {
+		if !until.IsZero() && r.Body != nil && r.Body != http.NoBody {
+			_ = http.NewResponseController(w).SetReadDeadline(until)
+		}
 		return w, r
 	}
 	rc := http.NewResponseController(w)
@@ -152,9 +162,10 @@ func Stream(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.
 		_ = rc.SetReadDeadline(time.Time{})
 		return sw, r
 	}
-	_ = rc.SetReadDeadline(time.Now().Add(d))
+	b := &streamBody{ReadCloser: r.Body, rc: rc, d: d, until: until}
+	b.extend()
 	r2 := *r
-	r2.Body = &streamBody{ReadCloser: r.Body, rc: rc, d: d}
+	r2.Body = b
 	return sw, &r2
 }
 
@@ -186,12 +197,21 @@ func (s *streamWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
 // once the body has ended (the server then reads only to see whether the client left).
 type streamBody struct {
 	io.ReadCloser
-	rc *http.ResponseController
-	d  time.Duration
+	rc    *http.ResponseController
+	d     time.Duration
+	until time.Time // zero: no overall deadline
+}
+
+func (b *streamBody) extend() {
+	next := time.Now().Add(b.d)
+	if !b.until.IsZero() && b.until.Before(next) {
+		next = b.until
+	}
+	_ = b.rc.SetReadDeadline(next)
 }
 
 func (b *streamBody) Read(p []byte) (int, error) {
-	_ = b.rc.SetReadDeadline(time.Now().Add(b.d))
+	b.extend()
 	n, err := b.ReadCloser.Read(p)
 	if err != nil {
 		_ = b.rc.SetReadDeadline(time.Time{})

@@ -329,3 +329,30 @@ func TestConnectionSlotsAreReleased(t *testing.T) {
 		t.Errorf("after 20 closed connections: %d, want 200", code)
 	}
 }
+
+// A key at its cap is refused at once while another key still gets slots, and an entry
+// goes once its key holds nothing (the map never outgrows the slots held).
+func TestKeyedSlots(t *testing.T) {
+	k := NewKeyedSlots(2)
+	for i := range 2 {
+		if !k.TryAcquire("a") {
+			t.Fatalf("a could not take slot %d of its two", i+1)
+		}
+	}
+	if k.TryAcquire("a") {
+		t.Fatal("a took a third slot")
+	}
+	if !k.TryAcquire("b") {
+		t.Fatal("b was refused while a was at its cap")
+	}
+	k.Release("a")
+	if !k.TryAcquire("a") {
+		t.Fatal("a's released slot did not come back")
+	}
+	k.Release("a")
+	k.Release("a")
+	k.Release("b")
+	if len(k.held) != 0 {
+		t.Fatalf("entries left after every slot came back: %v", k.held)
+	}
+}

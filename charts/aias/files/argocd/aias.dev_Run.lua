@@ -1,9 +1,11 @@
 -- Argo CD health check (resource.customizations.health.aias.dev_Run).
--- A Run is one execution; status.phase is Pending, Queued, Running, Succeeded, Failed,
--- Canceled or Rejected (api/v1alpha1 RunPhase) and status.message explains it.
--- Succeeded is Healthy; Pending, Queued and Running are Progressing; Failed, Rejected (the
--- plan's quota refused it) and Canceled (spec.cancel, or superseded by a newer Run of its
--- concurrency key) are Degraded: the Run ended without doing its work.
+-- A Run is one execution; status.phase is Pending, Queued, Running, Waiting, Succeeded,
+-- Failed, Canceled or Rejected (api/v1alpha1 RunPhase) and status.message explains it.
+-- Succeeded is Healthy; Pending, Queued and Running are Progressing; Waiting (an approval
+-- gate waits for a person's decision and nothing else runs) is Suspended, as Argo CD shows
+-- other resources paused until someone acts; Failed, Rejected (the plan's quota refused it)
+-- and Canceled (spec.cancel, or superseded by a newer Run of its concurrency key) are
+-- Degraded: the Run ended without doing its work.
 local hs = {}
 local phase = ""
 local message = ""
@@ -44,6 +46,9 @@ elseif phase == "Canceled" then
 elseif phase == "Running" then
   hs.status = "Progressing"
   hs.message = withMessage("Run running" .. steps)
+elseif phase == "Waiting" then
+  hs.status = "Suspended"
+  hs.message = withMessage("Run waiting for a decision" .. steps)
 elseif phase == "Queued" then
   hs.status = "Progressing"
   hs.message = withMessage("Run queued for a concurrency slot")

@@ -2,16 +2,19 @@
 import { api, nsAPI } from './api.js';
 import { $, $$, clear, h, timeCell } from './dom.js';
 import { fmtBytes, shortDigest } from './format.js';
+import { itemIndex, stepOfName } from './items.js';
 import { enc } from './routes.js';
 
-function artifactURL(view, a) {
+export function artifactURL(view, a) {
   return `${nsAPI(view.ns, 'runs', view.name, 'artifacts', a.step, a.name)}?attempt=${enc(a.attempt)}`;
 }
 
 export function drawArtifacts(view) {
   const order = new Map((view.run.steps || []).map((st, i) => [st.name, i]));
+  // An item's artifacts (`square.3`) follow their step's, in item order.
   const items = (view.run.artifacts || []).slice().sort((a, b) =>
-    (order.get(a.step) ?? 1e9) - (order.get(b.step) ?? 1e9) || a.step.localeCompare(b.step) ||
+    (order.get(stepOfName(a.step)) ?? 1e9) - (order.get(stepOfName(b.step)) ?? 1e9) ||
+    stepOfName(a.step).localeCompare(stepOfName(b.step)) || itemIndex(a.step) - itemIndex(b.step) ||
     a.attempt - b.attempt || a.name.localeCompare(b.name));
   const box = clear($('#artifacts-box', view.artifacts));
   if (!items.length) { box.append(h('p', { class: 'muted', id: 'no-artifacts' }, 'No artifacts yet.')); return; }
@@ -33,11 +36,17 @@ export function drawArtifacts(view) {
   box.append(h('table', { id: 'artifacts' },
     h('thead', {}, h('tr', {}, ['Step', 'Attempt', 'Name', 'Type', 'Size', 'Digest', 'Created', ''].map((c) => h('th', {}, c)))),
     h('tbody', {}, rows)));
+  // The run's page lists its first artifacts only; the artifacts route lists them all.
+  if (view.run.artifactsTruncated) {
+    box.append(h('p', { class: 'muted', id: 'artifacts-truncated' },
+      `Showing the first ${items.length} artifacts; `, h('code', {}, `aias artifacts ${view.name} -n ${view.ns}`), ' lists them all.'));
+  }
 }
 
-async function showPreview(view, a, tr) {
+// showPreview shows the head of artifact a, its row tr (if any) selected.
+export async function showPreview(view, a, tr) {
   for (const row of $$('#artifacts tr.selected')) row.classList.remove('selected');
-  tr.classList.add('selected');
+  if (tr) tr.classList.add('selected');
   const panel = $('#preview-panel');
   const pre = $('#preview');
   const note = $('#preview-note');

@@ -1,6 +1,6 @@
 // format.js: how times, durations, sizes, digests and run phases read on screen.
 
-export const RUN_PHASES = ['Pending', 'Queued', 'Running', 'Succeeded', 'Failed', 'Canceled', 'Rejected'];
+export const RUN_PHASES = ['Pending', 'Queued', 'Running', 'Waiting', 'Succeeded', 'Failed', 'Canceled', 'Rejected'];
 const FINISHED = new Set(['Succeeded', 'Failed', 'Canceled', 'Rejected']);
 
 export const pad = (n, w = 2) => String(n).padStart(w, '0');

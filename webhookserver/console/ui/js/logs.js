@@ -3,15 +3,22 @@
 import { api, nsAPI } from './api.js';
 import { $, $$, clear, h } from './dom.js';
 import { fmtClock, isFinished } from './format.js';
+import { findUnit, stepOfName } from './items.js';
 
 const MAX_LOG_LINES = 20000;
 
+// markSelected highlights the selected step, or the selected item and its step's node and
+// timeline row.
 function markSelected(view) {
-  for (const el of $$('#steps [data-step]')) el.classList.toggle('selected', !!view.selected && el.dataset.step === view.selected.step);
+  const sel = view.selected ? view.selected.step : null;
+  for (const el of $$('#steps [data-step], #items [data-step]')) {
+    el.classList.toggle('selected', !!sel && (el.dataset.step === sel || el.dataset.step === stepOfName(sel)));
+  }
 }
 
 // openLogs shows one step attempt's lines: the stored pages first, then, while the run is
-// not finished, the live stream (EventSource sends the session cookie same-origin).
+// not finished, the live stream (EventSource sends the session cookie same-origin). step
+// may name a forEach item (`square.3`): its lines are read exactly as a step's.
 export async function openLogs(view, step, attempt) {
   if (view.logs) view.logs.close();
   view.selected = { step, attempt };
@@ -21,7 +28,7 @@ export async function openLogs(view, step, attempt) {
   clear(pre);
   clear(live);
   $('#log-title').textContent = `Logs — ${step}`;
-  const st = (view.run.steps || []).find((x) => x.name === step) || { attempts: 1 };
+  const st = findUnit(view.run.steps, step) || { attempts: 1 };
   const controls = clear($('#log-controls'));
   if (st.attempts > 1) {
     const sel = h('select', { id: 'log-attempt' });
@@ -43,12 +50,14 @@ export async function openLogs(view, step, attempt) {
   function add(items) {
     const frag = document.createDocumentFragment();
     for (const e of items) {
-      // Lines are numbered per stream: stdout line 1 and stderr line 1 are two lines.
-      const key = `${e.attempt}:${e.stream}:${e.seq}`;
+      // Lines are numbered per stream: stdout line 1 and stderr line 1 are two lines, and
+      // so are line 1 of two items (a forEach step's name reads all of its items).
+      const key = `${e.step}:${e.attempt}:${e.stream}:${e.seq}`;
       if (seen.has(key)) continue; // the stream may resend lines the page already showed
       seen.add(key);
       if (++count > MAX_LOG_LINES) continue;
-      frag.append(h('span', { class: `ln ${e.stream || 'stdout'}` }, h('span', { class: 't' }, `${fmtClock(e.time)} `), e.line, '\n'));
+      frag.append(h('span', { class: `ln ${e.stream || 'stdout'}` }, h('span', { class: 't' }, `${fmtClock(e.time)} `),
+        e.step && e.step !== step ? h('span', { class: 't' }, `[${e.step}] `) : null, e.line, '\n'));
     }
     if (pre.dataset.state === 'loading' && frag.childNodes.length) clear(pre);
     const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
@@ -100,7 +109,14 @@ export async function openLogs(view, step, attempt) {
   es.addEventListener('line', (ev) => {
     try { add([JSON.parse(ev.data)]); } catch { /* skip a malformed event */ }
   });
-  es.addEventListener('end', () => { es.close(); done(); });
+  es.addEventListener('end', (ev) => {
+    es.close();
+    let end = {};
+    try { end = JSON.parse(ev.data); } catch { /* an end without data */ }
+    done();
+    // The server ends a follow whose caller may no longer read the run's logs.
+    if (end.forbidden) pre.append(h('span', { class: 'error', id: 'log-forbidden' }, `Stopped following: ${end.message || 'access to these logs was revoked'}.`));
+  });
   es.addEventListener('error', () => {
     // EventSource reconnects by itself (with Last-Event-ID); stop once the view is gone or the
     // server refused the stream for good.
