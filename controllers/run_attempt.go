@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/runengine"
@@ -110,30 +111,32 @@ func (r *RunReconciler) endRefused(ctx context.Context, job *batchv1.Job, msg st
 }
 
 // followPod returns job, the Job of attempt n of u, finished once its Pod has ended
-// (with the step container's exit code), or once the Pod was deleted or refused; nil
-// while it runs or after it was created here because it was missing.
-func (r *RunReconciler) followPod(ctx context.Context, s *runScope, u attemptUnit, n int32, job *batchv1.Job) (*batchv1.Job, *int32, ctrl.Result, error) {
+// (with the step container's exit code), once the Pod was deleted or refused, or once
+// what it stalls on failed it (podStall); nil while it runs or after it was created
+// here because it was missing. wait says what a running Pod waits for.
+func (r *RunReconciler) followPod(ctx context.Context, s *runScope, u attemptUnit, n int32, job *batchv1.Job) (*batchv1.Job, *int32, ctrl.Result, podWait, error) {
 	pod := &corev1.Pod{}
 	err := r.Get(ctx, client.ObjectKeyFromObject(job), pod)
 	switch {
 	case err == nil && !metav1.IsControlledBy(pod, job):
-		return nil, nil, ctrl.Result{}, fmt.Errorf("pod %s/%s is not Job %s's", pod.Namespace, pod.Name, job.Name)
+		return nil, nil, ctrl.Result{}, podWait{}, fmt.Errorf("pod %s/%s is not Job %s's", pod.Namespace, pod.Name, job.Name)
 	case err == nil:
 		r.children.podSeen(job)
 		if !podEnded(pod) {
-			return nil, nil, ctrl.Result{}, nil // its end wakes us (the Pod watch)
+			finished, wait, err := r.followStall(ctx, s, u, job, pod)
+			return finished, nil, ctrl.Result{}, wait, err // else its end (or next stall) wakes us: the Pod watch
 		}
 		finished := jobStatusFromPod(job, pod)
-		return finished, stepExitCode(pod), ctrl.Result{}, r.writeJobStatus(ctx, finished)
+		return finished, stepExitCode(pod), ctrl.Result{}, podWait{}, r.writeJobStatus(ctx, finished)
 	case !apierrors.IsNotFound(err):
-		return nil, nil, ctrl.Result{}, err
+		return nil, nil, ctrl.Result{}, podWait{}, err
 	case r.children.podExpected(job):
 		// Created here a moment ago; the informer has not delivered it yet.
-		return nil, nil, ctrl.Result{RequeueAfter: expectWindow}, nil
+		return nil, nil, ctrl.Result{RequeueAfter: expectWindow}, podWait{}, nil
 	}
 	gone, err := r.absent(ctx, client.ObjectKeyFromObject(job), pod)
 	if err != nil || !gone {
-		return nil, nil, ctrl.Result{RequeueAfter: time.Second}, err
+		return nil, nil, ctrl.Result{RequeueAfter: time.Second}, podWait{}, err
 	}
 	if r.children.podNeverCreated(job) || !r.children.podKnown(job) && time.Since(job.CreationTimestamp.Time) < podRecreateWindow {
 		// The Job is there and its Pod never was: its creates were refused so far (a
@@ -144,18 +147,51 @@ func (r *RunReconciler) followPod(ctx context.Context, s *runScope, u attemptUni
 		// immutable once their step succeeded).
 		spec, err := r.attemptSpec(ctx, s, u)
 		if err != nil {
-			return nil, nil, ctrl.Result{}, err
+			return nil, nil, ctrl.Result{}, podWait{}, err
 		}
 		refused, err := r.createPod(ctx, r.buildStepPod(s.run, spec, u, n), job)
 		if err != nil || refused == "" {
-			return nil, nil, ctrl.Result{}, err
+			return nil, nil, ctrl.Result{}, podWait{}, err
 		}
 		finished, err := r.endRefused(ctx, job, refused)
-		return finished, nil, ctrl.Result{}, err
+		return finished, nil, ctrl.Result{}, podWait{}, err
 	}
 	finished := finishedJob(job, job.CreationTimestamp, metav1.NewTime(r.Now()), false, aiasv1alpha1.StepJobReasonPodDeleted,
 		"the step's Pod was deleted before it finished")
-	return finished, nil, ctrl.Result{}, r.writeJobStatus(ctx, finished)
+	return finished, nil, ctrl.Result{}, podWait{}, r.writeJobStatus(ctx, finished)
+}
+
+// podWait is what a running attempt's Pod waits for (runengine.Attempt.Waiting and
+// Deadline); zero when nothing.
+type podWait struct {
+	message  string
+	deadline time.Time
+}
+
+// followStall fails the attempt whose Pending Pod stalls on what waiting cannot fix, or
+// has stalled past its start timeout: the Job's status records why, and the Pod is
+// deleted (the kubelet would otherwise retry the pull or the container for ever).
+// Short of that it says what the Pod waits for, and until when.
+func (r *RunReconciler) followStall(ctx context.Context, s *runScope, u attemptUnit, job *batchv1.Job, pod *corev1.Pod) (*batchv1.Job, podWait, error) {
+	st := podStall(pod)
+	if st.kind == stallNone {
+		return nil, podWait{}, nil
+	}
+	pull, schedule := r.startTimeouts(s.spec, &s.spec.Steps[u.index])
+	deadline := stallDeadline(st, pull, schedule)
+	now := r.Now()
+	if st.kind != stallFatal && now.Before(deadline) {
+		return nil, podWait{message: st.message, deadline: deadline}, nil
+	}
+	finished := finishedJob(job, job.CreationTimestamp, metav1.NewTime(now), false, st.reason, stallFailure(st, pull, schedule))
+	if err := r.writeJobStatus(ctx, finished); err != nil {
+		return nil, podWait{}, err
+	}
+	if err := r.Delete(ctx, pod, client.Preconditions{UID: &pod.UID}); client.IgnoreNotFound(err) != nil {
+		// The attempt is over either way; the Run's deletion collects the Pod.
+		log.FromContext(ctx).Error(err, "deleting a stalled step Pod", "pod", pod.Name)
+	}
+	return finished, podWait{}, nil
 }
 
 // cachedExitCode is the step container's exit code from the cached Pod of a finished

@@ -58,6 +58,10 @@ type RunReconciler struct {
 	MaxConcurrentReconciles int
 	// WorkflowGrace is how long a Run waits for a missing Workflow before it fails.
 	WorkflowGrace time.Duration
+	// ImagePullTimeout and SchedulingTimeout bound a step Pod's wait for its images and
+	// for a node when neither the step nor its Workflow says (default
+	// DefaultImagePullTimeout, DefaultSchedulingTimeout).
+	ImagePullTimeout, SchedulingTimeout time.Duration
 	// QueueRecheck is how often a Queued Run looks for a free slot even when no
 	// event woke it (a safety net; finishing Runs wake the queue directly).
 	QueueRecheck time.Duration
@@ -224,12 +228,21 @@ func runOfPod(_ context.Context, o client.Object) []reconcile.Request {
 }
 
 // podEndedOrGone passes the Pod events a Run acts on: the Pod reached Succeeded or
-// Failed, or was deleted. Its creation, binding and start change nothing for the Run.
+// Failed, was deleted, or started or stopped waiting on something (an image, a node, a
+// container the kubelet cannot create: podStall). Its binding and start change nothing
+// for the Run.
 var podEndedOrGone = predicate.Funcs{
 	CreateFunc:  func(e event.CreateEvent) bool { return isEndedPod(e.Object) },
 	GenericFunc: func(event.GenericEvent) bool { return false },
 	DeleteFunc:  func(event.DeleteEvent) bool { return true },
-	UpdateFunc:  func(e event.UpdateEvent) bool { return isEndedPod(e.ObjectNew) && !isEndedPod(e.ObjectOld) },
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		if isEndedPod(e.ObjectNew) {
+			return !isEndedPod(e.ObjectOld)
+		}
+		old, okOld := e.ObjectOld.(*corev1.Pod)
+		pod, okNew := e.ObjectNew.(*corev1.Pod)
+		return okOld && okNew && stallKey(old) != stallKey(pod)
+	},
 }
 
 func isEndedPod(o client.Object) bool {

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"fmt"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -39,15 +40,73 @@ func jobStatusFromPod(job *batchv1.Job, pod *corev1.Pod) *batchv1.Job {
 	if pod.Status.Phase == corev1.PodSucceeded {
 		return finishedJob(job, start, end, true, batchv1.JobReasonCompletionsReached, "Reached expected number of succeeded pods")
 	}
-	reason, msg := batchv1.JobReasonBackoffLimitExceeded, "Job has reached the specified backoff limit"
-	switch {
-	case pod.Status.Reason == "DeadlineExceeded":
-		reason, msg = batchv1.JobReasonDeadlineExceeded, "Job was active longer than specified deadline"
-	case stepTerminationReason(pod) == "OOMKilled":
-		// Kept in the Job's condition: the Pod may be gone when the attempt is read again.
-		reason, msg = aiasv1alpha1.StepJobReasonOOMKilled, "the step's container was killed: out of memory"
-	}
+	reason, msg := podFailure(pod)
 	return finishedJob(job, start, end, false, reason, msg)
+}
+
+// podFailure is the Job reason and message of a Pod that ended Failed, in the words
+// `kubectl describe pod` uses: the cluster's own reason (evicted, preempted, node lost,
+// refused by the kubelet) before the step's, and the Pod's status message whenever it
+// says more than a generic Job message. Kept in the Job's condition: the Pod may be
+// gone when the attempt is read again.
+func podFailure(pod *corev1.Pod) (reason, msg string) {
+	if c := podCondition(pod, corev1.DisruptionTarget); c != nil && c.Status == corev1.ConditionTrue {
+		detail := firstNonEmptyString(pod.Status.Message, c.Message)
+		switch c.Reason {
+		case "PreemptionByScheduler":
+			return aiasv1alpha1.StepJobReasonPreempted, "the step's Pod was preempted: " + oneLine(detail)
+		case "EvictionByEvictionAPI":
+			return aiasv1alpha1.StepJobReasonEvicted, "the step's Pod was evicted: " + oneLine(detail)
+		default: // DeletionByTaintManager, DeletionByPodGC, TerminationByKubelet
+			return aiasv1alpha1.StepJobReasonNodeLost, fmt.Sprintf("the step's node went away (%s): %s", c.Reason, oneLine(detail))
+		}
+	}
+	switch r := pod.Status.Reason; {
+	case r == "DeadlineExceeded":
+		return batchv1.JobReasonDeadlineExceeded, "Job was active longer than specified deadline"
+	case r == "Evicted":
+		return aiasv1alpha1.StepJobReasonEvicted, "the step's Pod was evicted: " + oneLine(pod.Status.Message)
+	case r == "NodeLost" || r == "Shutdown" || r == "NodeShutdown" || r == "Terminated":
+		return aiasv1alpha1.StepJobReasonNodeLost, fmt.Sprintf("the step's node went away (%s): %s", r, oneLine(pod.Status.Message))
+	case r != "" && stepExitCode(pod) == nil:
+		// The kubelet refused the Pod before its command ran (OutOfcpu, NodeAffinity,
+		// UnexpectedAdmissionError, ...).
+		return aiasv1alpha1.StepJobReasonNodeRejected, fmt.Sprintf("the node refused the step's Pod (%s): %s", r, oneLine(pod.Status.Message))
+	}
+	if t := stepTerminated(pod); t != nil {
+		switch t.Reason {
+		case "OOMKilled":
+			return aiasv1alpha1.StepJobReasonOOMKilled, "the step's container was killed: out of memory"
+		case "StartError", "ContainerCannotRun":
+			return aiasv1alpha1.StepJobReasonContainerConfig, fmt.Sprintf("the step's container could not be started (%s): %s", t.Reason, oneLine(t.Message))
+		}
+	}
+	if t := installTerminated(pod); t != nil && t.ExitCode != 0 {
+		return batchv1.JobReasonBackoffLimitExceeded, fmt.Sprintf("the step runtime's init container %s failed (exit code %d, %s): %s",
+			stepjob.InstallContainer, t.ExitCode, t.Reason, oneLine(t.Message))
+	}
+	if m := oneLine(pod.Status.Message); m != "" {
+		return batchv1.JobReasonBackoffLimitExceeded, m
+	}
+	return batchv1.JobReasonBackoffLimitExceeded, "Job has reached the specified backoff limit"
+}
+
+func podCondition(pod *corev1.Pod, t corev1.PodConditionType) *corev1.PodCondition {
+	for i := range pod.Status.Conditions {
+		if pod.Status.Conditions[i].Type == t {
+			return &pod.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func firstNonEmptyString(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
 }
 
 // finishedJob returns a copy of job with the terminal status: succeeded, or failed with
@@ -92,19 +151,28 @@ func setJobCondition(j *batchv1.Job, t batchv1.JobConditionType, reason, message
 	j.Status.Conditions = append(j.Status.Conditions, c)
 }
 
-// stepExitCode is the step container's exit code in an ended Pod; nil when it has none
-// (it never ran, or the Pod failed before it).
-// stepTerminationReason is the kubelet's reason for the step container's end
-// ("OOMKilled", "Error", "Completed"), "" while it has not ended.
-func stepTerminationReason(pod *corev1.Pod) string {
+// stepTerminated is the step container's terminated state; nil while it has not ended.
+func stepTerminated(pod *corev1.Pod) *corev1.ContainerStateTerminated {
 	for _, cs := range pod.Status.ContainerStatuses {
 		if cs.Name == stepjob.StepContainer && cs.State.Terminated != nil {
-			return cs.State.Terminated.Reason
+			return cs.State.Terminated
 		}
 	}
-	return ""
+	return nil
 }
 
+// installTerminated is the install init container's terminated state, nil when none.
+func installTerminated(pod *corev1.Pod) *corev1.ContainerStateTerminated {
+	for _, cs := range pod.Status.InitContainerStatuses {
+		if cs.Name == stepjob.InstallContainer && cs.State.Terminated != nil {
+			return cs.State.Terminated
+		}
+	}
+	return nil
+}
+
+// stepExitCode is the step container's exit code in an ended Pod; nil when it has none
+// (it never ran, or the Pod failed before it).
 func stepExitCode(pod *corev1.Pod) *int32 {
 	for _, cs := range pod.Status.ContainerStatuses {
 		if cs.Name == stepjob.StepContainer && cs.State.Terminated != nil {

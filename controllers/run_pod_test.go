@@ -126,12 +126,11 @@ func TestRunPodRefusedByPodSecurity(t *testing.T) {
 }
 
 // A Pod deleted while its attempt runs fails the attempt (it is not run again unseen),
-// and the step's retry makes a new attempt.
+// as an infrastructure failure: a new attempt follows without spending the step's
+// retries (it has none), and the Run says how many attempts the cluster lost.
 func TestRunPodDeletedFailsAttempt(t *testing.T) {
 	h := newRunHarness(t)
-	a := step("a")
-	a.Retries = &aiasv1alpha1.RetryPolicy{Limit: 1, Backoff: &aiasv1alpha1.RetryBackoff{Duration: &metav1.Duration{Duration: 100 * time.Millisecond}}}
-	h.workflow("w", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{a}})
+	h.workflow("w", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{step("a")}})
 	h.run("del", "w", "")
 	var pod *corev1.Pod
 	h.eventually(10*time.Second, "the Pod", func() (bool, string) { pod = h.pods("del")["del-a-1"]; return pod != nil, "" })
@@ -145,8 +144,8 @@ func TestRunPodDeletedFailsAttempt(t *testing.T) {
 	}
 	h.finishJob("del", "del-a-2", 0, "")
 	run := h.waitPhase("del", aiasv1alpha1.RunSucceeded)
-	if run.Status.Steps[0].Attempts != 2 {
-		t.Errorf("attempts = %d", run.Status.Steps[0].Attempts)
+	if st := run.Status.Steps[0]; st.Attempts != 2 || st.InfrastructureRetries != 1 {
+		t.Errorf("attempts = %d, infrastructure retries = %d", st.Attempts, st.InfrastructureRetries)
 	}
 }
 

@@ -330,14 +330,14 @@ func (r *RunReconciler) observeAttempt(ctx context.Context, s *runScope, u attem
 	if done, _, _ := jobResult(job); done {
 		exitCode = r.cachedExitCode(ctx, job)
 	} else {
-		ended, code, res, err := r.followPod(ctx, s, u, n, job)
+		ended, code, res, wait, err := r.followPod(ctx, s, u, n, job)
 		switch {
 		case err != nil:
 			return runengine.Attempt{}, err
 		case ended == nil && res.RequeueAfter > 0:
 			return runengine.NotYetKnown(step, n, job.Name, job.CreationTimestamp.Time, res.RequeueAfter), nil
 		case ended == nil:
-			return runengine.Running(step, n, job.Name, job.CreationTimestamp.Time), nil
+			return runengine.Stalled(step, n, job.Name, job.CreationTimestamp.Time, wait.message, wait.deadline), nil
 		}
 		job, exitCode = ended, code
 	}

@@ -67,7 +67,39 @@ const (
 	StepJobReasonOOMKilled = "OOMKilled"
 	// StepJobReasonPodDeleted: the attempt's Pod was deleted before it ended.
 	StepJobReasonPodDeleted = "PodDeleted"
+	// StepJobReasonEvicted: the kubelet evicted the Pod (node pressure) or the eviction
+	// API did (a drain).
+	StepJobReasonEvicted = "Evicted"
+	// StepJobReasonPreempted: the scheduler preempted the Pod for one of higher priority.
+	StepJobReasonPreempted = "Preempted"
+	// StepJobReasonNodeLost: the Pod's node went away, or the control plane gave up on
+	// it (taint manager, Pod garbage collection, node shutdown).
+	StepJobReasonNodeLost = "NodeLost"
+	// StepJobReasonNodeRejected: the kubelet refused to admit the Pod (OutOfcpu,
+	// NodeAffinity, UnexpectedAdmissionError, ...).
+	StepJobReasonNodeRejected = "NodeRejected"
+	// StepJobReasonImagePull: an image could not be pulled within the step's
+	// imagePullTimeout (ErrImagePull, ImagePullBackOff), or its name is invalid.
+	StepJobReasonImagePull = "ImagePullFailed"
+	// StepJobReasonContainerConfig: the kubelet could not create or start the step's
+	// container (CreateContainerConfigError: a missing Secret, ConfigMap or key;
+	// CreateContainerError; RunContainerError).
+	StepJobReasonContainerConfig = "ContainerConfigError"
+	// StepJobReasonUnschedulable: no node took the Pod within the step's
+	// schedulingTimeout.
+	StepJobReasonUnschedulable = "Unschedulable"
 )
+
+// InfrastructureFailure reports a step Job reason that says the cluster lost the attempt,
+// not that the step's command failed: such attempts are retried without spending the
+// step's retries (retries.infrastructureLimit).
+func InfrastructureFailure(reason string) bool {
+	switch reason {
+	case StepJobReasonPodDeleted, StepJobReasonEvicted, StepJobReasonPreempted, StepJobReasonNodeLost, StepJobReasonNodeRejected:
+		return true
+	}
+	return false
+}
 
 // Reasons of the events the Run controller records on a Run (kubectl describe run).
 // A Run's end is recorded with its phase as the reason ("Succeeded", "Failed", ...).

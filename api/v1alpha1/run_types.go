@@ -185,6 +185,10 @@ type StepStatus struct {
 	// Attempts started so far.
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`
+	// InfrastructureRetries counts the attempts the cluster lost (evicted, preempted,
+	// Pod deleted, node lost) that were tried again without spending retries.limit.
+	// +optional
+	InfrastructureRetries int32 `json:"infrastructureRetries,omitempty"`
 	// JobName is the Job of the current (or last) attempt.
 	// +optional
 	JobName string `json:"jobName,omitempty"`
@@ -291,6 +295,10 @@ type ItemStatus struct {
 	// Attempts started so far.
 	// +optional
 	Attempts int32 `json:"attempts,omitempty"`
+	// InfrastructureRetries counts the attempts the cluster lost (evicted, preempted,
+	// Pod deleted, node lost) that were tried again without spending retries.limit.
+	// +optional
+	InfrastructureRetries int32 `json:"infrastructureRetries,omitempty"`
 	// JobName is the Job of the current (or last) attempt.
 	// +optional
 	JobName string `json:"jobName,omitempty"`

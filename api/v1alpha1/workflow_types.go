@@ -58,6 +58,82 @@ type RetryPolicy struct {
 	// Backoff is the wait between attempts.
 	// +optional
 	Backoff *RetryBackoff `json:"backoff,omitempty"`
+
+	// On selects the failures that are retried: an attempt that fails is tried again
+	// when it matches any selector set here. Unset: every failure is retried.
+	// +optional
+	On *RetryOn `json:"on,omitempty"`
+
+	// InfrastructureLimit is how many attempts lost to the cluster (the Pod evicted,
+	// preempted, deleted or its node lost) are tried again at once without spending
+	// limit (default 3, also for a step without retries). Past it such a failure is
+	// like any other.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=10
+	InfrastructureLimit *int32 `json:"infrastructureLimit,omitempty"`
+}
+
+// DefaultInfrastructureRetries is retries.infrastructureLimit when unset.
+const DefaultInfrastructureRetries = 3
+
+// RetryOn selects the failed attempts a step's retries apply to (any selector matching
+// retries it).
+type RetryOn struct {
+	// ExitCodes: the step's command exited with one of these codes.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	ExitCodes []int32 `json:"exitCodes,omitempty"`
+
+	// Reasons: the attempt failed for one of these reasons. OOMKilled: the kernel killed
+	// the container at its memory limit; Timeout: the step's timeout; Infrastructure:
+	// the cluster lost the attempt (past infrastructureLimit); Error: the command exited
+	// non-zero or was killed by a signal.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=4
+	Reasons []RetryReason `json:"reasons,omitempty"`
+
+	// Expression is a CEL expression over `attempt` (number, exitCode (-1 when the
+	// command never exited), reason, message, durationSeconds) that is true for an
+	// attempt to retry, e.g. `attempt.exitCode == 75 || attempt.message.contains("503")`.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Expression string `json:"expression,omitempty"`
+}
+
+// RetryReason is a kind of failure retries.on can select.
+// +kubebuilder:validation:Enum=OOMKilled;Timeout;Infrastructure;Error
+type RetryReason string
+
+// Retry reasons.
+const (
+	RetryOnOOMKilled      RetryReason = "OOMKilled"
+	RetryOnTimeout        RetryReason = "Timeout"
+	RetryOnInfrastructure RetryReason = "Infrastructure"
+	RetryOnError          RetryReason = "Error"
+)
+
+// StartTimeouts bound how long a step's Pod may wait to start: for its images and for
+// a node.
+type StartTimeouts struct {
+	// ImagePullTimeout is how long the step's images may fail to pull (ErrImagePull,
+	// ImagePullBackOff) before the attempt fails naming the image and the kubelet's
+	// message (default: the Workflow's, else the manager's --step-image-pull-timeout, 2m).
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	ImagePullTimeout *metav1.Duration `json:"imagePullTimeout,omitempty"`
+
+	// SchedulingTimeout is how long the step's Pod may wait for a node (unschedulable:
+	// insufficient resources, no matching node, taints) before the attempt fails with
+	// the scheduler's message (default: the Workflow's, else the manager's
+	// --step-scheduling-timeout, 10m).
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
+	SchedulingTimeout *metav1.Duration `json:"schedulingTimeout,omitempty"`
 }
 
 // WorkflowStep is one container run as a Kubernetes Job, or an approval gate.
@@ -120,6 +196,9 @@ type WorkflowStep struct {
 	// Retries say how often a failed attempt is tried again.
 	// +optional
 	Retries *RetryPolicy `json:"retries,omitempty"`
+
+	// StartTimeouts: imagePullTimeout and schedulingTimeout of this step's Pods.
+	StartTimeouts `json:",inline"`
 
 	// SecurityContext sets the user and group the step container runs as (default: uid and
 	// gid 65532). Other security settings are fixed to what Pod Security "restricted"
@@ -442,6 +521,10 @@ type WorkflowSpec struct {
 	// imagePullSecrets.
 	// +optional
 	PodTemplate *PodPlacement `json:"podTemplate,omitempty"`
+
+	// StartTimeouts: the imagePullTimeout and schedulingTimeout of every step that does
+	// not set its own.
+	StartTimeouts `json:",inline"`
 }
 
 // LastRunSummary describes the newest Run of a Workflow.

@@ -70,6 +70,9 @@ type Options struct {
 	RunnerImage string
 	// InternalAPIURL is the internal step API as step pods reach it.
 	InternalAPIURL string
+	// StepImagePullTimeout and StepSchedulingTimeout bound a step Pod's wait for its
+	// images and for a node when neither the step nor its Workflow says.
+	StepImagePullTimeout, StepSchedulingTimeout time.Duration
 	// PublicBaseURL makes WebhookEndpoint status.url absolute (e.g. https://hooks.example.com).
 	PublicBaseURL string
 
@@ -130,6 +133,8 @@ func ParseFlags(args []string) (Options, error) {
 	shared := sharedflags.Targets{DatabaseURL: &o.DatabaseURL, DatabaseMaxConns: &o.DatabaseMaxConns, StepTokenKeyFile: &o.StepTokenKeyFile,
 		DefaultPlan: &o.DefaultPlan, PastDueGrace: &o.PastDueGrace, PublicBaseURL: &o.PublicBaseURL}
 	sharedflags.Register(fs, shared)
+	fs.DurationVar(&o.StepImagePullTimeout, "step-image-pull-timeout", controllers.DefaultImagePullTimeout, "how long a step's images may fail to pull (ErrImagePull, ImagePullBackOff) before the attempt fails, unless the step or Workflow sets imagePullTimeout")
+	fs.DurationVar(&o.StepSchedulingTimeout, "step-scheduling-timeout", controllers.DefaultSchedulingTimeout, "how long a step's Pod may wait for a node (unschedulable) before the attempt fails, unless the step or Workflow sets schedulingTimeout")
 	fs.StringVar(&o.InternalAPIURL, "internal-api-url", "http://aias-internal.aias-system.svc:8082", "the webhookserver's internal step API as step pods reach it")
 	o.Zap = zap.Options{}
 	o.Zap.BindFlags(fs)
@@ -224,6 +229,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("aias-run"),
 		Store: st, Tokens: tokens, RunnerImage: o.RunnerImage, InternalAPIURL: o.InternalAPIURL,
 		DefaultPlan: o.DefaultPlan, PastDueGrace: o.PastDueGrace,
+		ImagePullTimeout: o.StepImagePullTimeout, SchedulingTimeout: o.StepSchedulingTimeout,
 	}).SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the run controller: %w", err)
 	}

@@ -31,6 +31,19 @@ type Attempt struct {
 	End *End
 	// Retry is when to look again when State is Unsettled.
 	Retry time.Duration
+	// Waiting says what an Active attempt's Pod waits for ("waiting for a node: …",
+	// "pulling image …"), shown as the step's message; "" when it waits for nothing.
+	Waiting string
+	// Deadline is when an Active attempt's wait fails it (its imagePullTimeout or
+	// schedulingTimeout); the Run is woken then. Zero: none.
+	Deadline time.Time
+}
+
+// Stalled is a running attempt whose Pod waits (for a node, an image) until deadline.
+func Stalled(step string, number int32, job string, created time.Time, waiting string, deadline time.Time) Attempt {
+	a := Running(step, number, job, created)
+	a.Waiting, a.Deadline = waiting, deadline
+	return a
 }
 
 // End is how an attempt ended.

@@ -409,7 +409,11 @@ func (p *pass) observe(step *aiasv1alpha1.WorkflowStep, st *aiasv1alpha1.StepSta
 		p.d.RequeueAfter = a.Retry
 		return true
 	case Active:
-		return false // its end wakes the Run
+		st.Message = a.Waiting // "" once the Pod waits for nothing
+		if !a.Deadline.IsZero() {
+			p.wakeAt(a.Deadline)
+		}
+		return false // its end (or a change of what it waits for) wakes the Run
 	}
 	end := a.End
 	if end.Succeeded {
@@ -424,7 +428,7 @@ func (p *pass) observe(step *aiasv1alpha1.WorkflowStep, st *aiasv1alpha1.StepSta
 		return false
 	}
 	code, msg := FailureOf(step, *end)
-	p.attemptFailed(step, st, end.FinishedAt, code, msg)
+	p.attemptFailed(step, st, a, code, msg)
 	return false
 }
 
@@ -445,8 +449,22 @@ func FailureOf(step *aiasv1alpha1.WorkflowStep, end End) (*int32, string) {
 	case end.Reason == aiasv1alpha1.StepJobReasonOOMKilled:
 		// step-run may have reported its command killed by a signal; the kubelet knows why.
 		msg = "killed: out of memory (limit " + memoryLimit(step) + ")"
+	case controllerWritten(end.Reason) && end.Message != "":
+		// The cluster ended the attempt (evicted, image, node, ...): step-run, if it
+		// reported at all, saw only its command killed.
+		msg = end.Message
 	}
 	return code, firstNonEmpty(msg, "the step's Job failed")
+}
+
+// controllerWritten reports a Job reason whose message the Run controller wrote from
+// what the Pod, kubelet or scheduler said.
+func controllerWritten(reason string) bool {
+	switch reason {
+	case aiasv1alpha1.StepJobReasonImagePull, aiasv1alpha1.StepJobReasonContainerConfig, aiasv1alpha1.StepJobReasonUnschedulable:
+		return true
+	}
+	return aiasv1alpha1.InfrastructureFailure(reason)
 }
 
 // memoryLimit is the step container's memory limit as written, or what applies without one.
@@ -475,22 +493,37 @@ func ContainerExitMessage(code int32) string {
 	return fmt.Sprintf("the step's container exited with code %d", code)
 }
 
-// attemptFailed schedules the next attempt when the step has retries left, else fails it.
-func (p *pass) attemptFailed(step *aiasv1alpha1.WorkflowStep, st *aiasv1alpha1.StepStatus, at time.Time, code *int32, msg string) {
+// attemptFailed schedules the next attempt when planRetry says so, else fails the step.
+func (p *pass) attemptFailed(step *aiasv1alpha1.WorkflowStep, st *aiasv1alpha1.StepStatus, a Attempt, code *int32, msg string) {
+	at := a.End.FinishedAt
 	st.ExitCode, st.Message = code, msg
-	if step.Retries != nil && st.Attempts <= step.Retries.Limit {
-		delay := Backoff(step.Retries.Backoff, st.Attempts)
-		next := metav1.NewTime(at.Add(delay))
+	plan := planRetry(step, st.Attempts, st.InfrastructureRetries, a, code, msg)
+	if plan.retry {
+		next := metav1.NewTime(at.Add(plan.delay))
 		st.Phase, st.NextAttemptTime = aiasv1alpha1.StepRetrying, &next
 		p.wakeAt(next.Time)
 		p.d.Events = append(p.d.Events, Event{Type: corev1.EventTypeNormal, Reason: aiasv1alpha1.RunEventStepRetrying,
-			Message: fmt.Sprintf("Step %s attempt %d failed (%s); attempt %d in %s", st.Name, st.Attempts, msg, st.Attempts+1, delay)})
+			Message: fmt.Sprintf("Step %s attempt %d failed (%s); attempt %d in %s%s", st.Name, st.Attempts, msg, st.Attempts+1, plan.delay,
+				infrastructureNote(plan, &st.InfrastructureRetries, step))})
 		return
+	}
+	if plan.note != "" {
+		st.Message = msg + " (" + plan.note + ")"
 	}
 	t := metav1.NewTime(at)
 	st.Phase, st.CompletionTime = aiasv1alpha1.StepFailed, &t
 	p.d.Events = append(p.d.Events, Event{Type: corev1.EventTypeWarning, Reason: aiasv1alpha1.RunEventStepFailed,
-		Message: fmt.Sprintf("Step %s failed after %d attempt(s): %s", st.Name, st.Attempts, msg)})
+		Message: fmt.Sprintf("Step %s failed after %d attempt(s): %s", st.Name, st.Attempts, st.Message)})
+}
+
+// infrastructureNote counts an infrastructure retry in *count and says so for the
+// event; "" for an ordinary retry.
+func infrastructureNote(plan retryPlan, count *int32, step *aiasv1alpha1.WorkflowStep) string {
+	if !plan.infrastructure {
+		return ""
+	}
+	*count++
+	return fmt.Sprintf(" (infrastructure failure %d of %d, not counted against retries)", *count, infrastructureLimit(step))
 }
 
 // failUnstarted fails a step before any attempt: its when or a reference of its could

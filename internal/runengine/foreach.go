@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -103,6 +102,12 @@ func (p *pass) visitItems(i int, step *aiasv1alpha1.WorkflowStep, st *aiasv1alph
 			}
 			p.startItem(i, k, it.Attempts+1)
 		case aiasv1alpha1.StepRunning:
+			if seen && a.Number == it.Attempts && a.State == Active {
+				it.Message = a.Waiting
+				if !a.Deadline.IsZero() {
+					p.wakeAt(a.Deadline)
+				}
+			}
 			if !seen || a.Number != it.Attempts || a.State == Active {
 				inFlight++
 				continue
@@ -116,7 +121,7 @@ func (p *pass) visitItems(i int, step *aiasv1alpha1.WorkflowStep, st *aiasv1alph
 				continue
 			}
 			code, msg := FailureOf(step, *a.End)
-			if p.itemFailed(step, st, k, a.End.FinishedAt, code, msg) {
+			if p.itemFailed(step, st, k, a, code, msg) {
 				inFlight++
 			}
 		}
@@ -197,23 +202,27 @@ func (p *pass) startItem(i, k int, n int32) {
 	p.d.Starts = append(p.d.Starts, Start{Index: i, Item: k, Step: aiasv1alpha1.ItemStepName(st.Name, k), Attempt: n})
 }
 
-// itemFailed schedules item k's next attempt when the step has retries left (and says
-// so: the item is still in flight), else fails the item.
-func (p *pass) itemFailed(step *aiasv1alpha1.WorkflowStep, st *aiasv1alpha1.StepStatus, k int, at time.Time, code *int32, msg string) (retrying bool) {
+// itemFailed schedules item k's next attempt when planRetry says so (and says so: the
+// item is still in flight), else fails the item.
+func (p *pass) itemFailed(step *aiasv1alpha1.WorkflowStep, st *aiasv1alpha1.StepStatus, k int, a Attempt, code *int32, msg string) (retrying bool) {
 	it := &st.Items[k]
 	it.ExitCode, it.Message = code, msg
-	if step.Retries != nil && it.Attempts <= step.Retries.Limit {
-		delay := Backoff(step.Retries.Backoff, it.Attempts)
-		next := metav1.NewTime(at.Add(delay))
+	plan := planRetry(step, it.Attempts, it.InfrastructureRetries, a, code, msg)
+	if plan.retry {
+		next := metav1.NewTime(a.End.FinishedAt.Add(plan.delay))
 		it.Phase, it.NextAttemptTime = aiasv1alpha1.StepRetrying, &next
 		p.wakeAt(next.Time)
 		p.d.Events = append(p.d.Events, Event{Type: corev1.EventTypeNormal, Reason: aiasv1alpha1.RunEventStepRetrying,
-			Message: fmt.Sprintf("Step %s item %d attempt %d failed (%s); attempt %d in %s", st.Name, k, it.Attempts, msg, it.Attempts+1, delay)})
+			Message: fmt.Sprintf("Step %s item %d attempt %d failed (%s); attempt %d in %s%s", st.Name, k, it.Attempts, msg, it.Attempts+1, plan.delay,
+				infrastructureNote(plan, &it.InfrastructureRetries, step))})
 		return true
+	}
+	if plan.note != "" {
+		it.Message = msg + " (" + plan.note + ")"
 	}
 	it.Phase = aiasv1alpha1.StepFailed
 	p.d.Events = append(p.d.Events, Event{Type: corev1.EventTypeWarning, Reason: aiasv1alpha1.RunEventStepFailed,
-		Message: fmt.Sprintf("Step %s item %d failed after %d attempt(s): %s", st.Name, k, it.Attempts, msg)})
+		Message: fmt.Sprintf("Step %s item %d failed after %d attempt(s): %s", st.Name, k, it.Attempts, it.Message)})
 	return false
 }
 

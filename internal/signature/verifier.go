@@ -117,6 +117,10 @@ func (v *Verifier) Verify() error {
 	return nil
 }
 
+// IDFromBody reports that DeliveryID reads the body (a Stripe event's id); otherwise
+// it may be given nil, and a body not yet joined need not be (intake.Body.Bytes).
+func (v *Verifier) IDFromBody() bool { return v.id == "" && v.cfg.Scheme == Stripe }
+
 // DeliveryID is the verified delivery's id: the one its headers carry, else for Stripe
 // the event id in body (the whole body, as written), else the body's hash
 // (BodyDeliveryID).

@@ -99,3 +99,32 @@ func TestNoteQueueRefusesWhenFull(t *testing.T) {
 		t.Fatalf("a note larger than the byte bound: %v", err)
 	}
 }
+
+// A verified delivery whose body the note queue has no room for is logged without it
+// (not redeliverable) instead of being refused: before, a 32 MiB body to an endpoint
+// that allows one was answered 503 whenever the log kept bodies (its queue holds 16 MiB).
+func TestDeliveryLogDropsABodyTheQueueCannotHold(t *testing.T) {
+	stuck := make(chan struct{})
+	t.Cleanup(func() { close(stuck) })
+	taken := make(chan *LoggedDelivery, 1)
+	s := &Store{notes: &notesCommitter{exec: func(_ context.Context, batch []*groupItem[deliveryNote, struct{}]) error {
+		taken <- batch[0].in.log
+		<-stuck
+		return errors.New("gone")
+	}, maxItems: 1, flushers: 1, size: deliveryNote.bytes, maxQueued: 10, maxQueuedBytes: 64 << 10}}
+	if got := s.MaxLoggedBodyBytes(); got != 32<<10 {
+		t.Fatalf("MaxLoggedBodyBytes = %d, want half the queue", got)
+	}
+	big := LoggedDelivery{Namespace: "a", Verified: true, DeliveryID: "d", Body: make([]byte, 100<<10), Headers: map[string]string{"x": "y"}}
+	if err := s.EnqueueDeliveryLog(big); err != nil {
+		t.Fatalf("a delivery whose body does not fit: %v", err)
+	}
+	select {
+	case d := <-taken:
+		if d.Body != nil || d.Headers != nil || d.DeliveryID != "d" {
+			t.Errorf("queued %+v; want the row without its body", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing was queued")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -83,8 +84,26 @@ func (s *Store) SetNoteQueue(q NoteQueue) {
 
 // EnqueueDeliveryLog queues d for the delivery log (LogDelivery without waiting), or
 // refuses it at once with ErrQueueFull.
+// A row whose body the queue has no room for is queued without it (the delivery is not
+// redeliverable; its row, digest and outcome are kept): a delivery is never refused for
+// the size of a body kept only in case it is redelivered.
 func (s *Store) EnqueueDeliveryLog(d LoggedDelivery) error {
-	return s.notes.enqueue(deliveryNote{log: foldUnverified(&d)})
+	err := s.notes.enqueue(deliveryNote{log: foldUnverified(&d)})
+	if errors.Is(err, ErrQueueFull) && d.Body != nil {
+		d.Body, d.Headers, d.BodyExpiresAt = nil, nil, nil
+		err = s.notes.enqueue(deliveryNote{log: &d})
+	}
+	return err
+}
+
+// MaxLoggedBodyBytes is the largest delivery body the log's queue takes with its row:
+// half the queue's bytes, so that one body never fills it. Larger bodies are logged
+// without their body (not redeliverable).
+func (s *Store) MaxLoggedBodyBytes() int64 {
+	if s.notes.maxQueuedBytes <= 0 {
+		return math.MaxInt64
+	}
+	return int64(s.notes.maxQueuedBytes / 2)
 }
 
 // EnqueueDeliveryMark queues the mark of MarkDeliveryCreated without waiting, or refuses

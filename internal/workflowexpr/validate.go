@@ -14,6 +14,7 @@ type StepShape struct {
 	Depends   string        // the step's `depends` expression, "" when none
 	When      string        // "" when none
 	ForEach   string        // "" when none
+	RetryOn   string        // the step's retries.on.expression, "" when none
 	Strings   []FieldString // every templated string of the step: image, args[i], env[i].value
 }
 
@@ -75,6 +76,11 @@ func Validate(fieldPrefix string, steps []StepShape) []FieldError {
 						errs = append(errs, FieldError{field("forEach"), notAncestor(name)})
 					}
 				}
+			}
+		}
+		if strings.TrimSpace(s.RetryOn) != "" {
+			if _, err := CompileRetryOn(s.RetryOn); err != nil {
+				errs = append(errs, FieldError{field("retries.on.expression"), err.Error()})
 			}
 		}
 		for _, fs := range s.Strings {

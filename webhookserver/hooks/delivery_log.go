@@ -10,6 +10,7 @@ import (
 	"github.com/aias-dev/aias/internal/deliveryexpr"
 	"github.com/aias-dev/aias/internal/entitlements"
 	"github.com/aias-dev/aias/internal/store"
+	"github.com/aias-dev/aias/webhookserver/internal/intake"
 )
 
 // logEntry collects, as deliver goes, what the delivery log says of one request; finish
@@ -20,8 +21,9 @@ type logEntry struct {
 	size     int64
 	sum      []byte
 	verified bool
-	// Kept for a redelivery when retention > 0 (verified deliveries only).
-	body        []byte
+	// Kept for a redelivery when retention > 0 (verified deliveries only); read only when
+	// the log row is written with it.
+	body        *intake.Body
 	contentType string
 	headers     map[string]string
 	retention   time.Duration
@@ -40,8 +42,8 @@ func logEntryOf(r *http.Request) *logEntry {
 	return e
 }
 
-// setBody notes a verified delivery's body (nil when it was over the cap) and digest.
-func (e *logEntry) setBody(b []byte, sum [sha256.Size]byte) {
+// setBody notes a verified delivery's body and digest.
+func (e *logEntry) setBody(b *intake.Body, sum [sha256.Size]byte) {
 	e.sum, e.body = sum[:], b
 }
 
@@ -78,9 +80,11 @@ func (s *Server) logDelivery(r *http.Request, deliveryID string, result delivery
 		Verified: e.verified, DeliveryID: deliveryID, Outcome: string(result), Reason: reason, Status: status,
 		BodySize: e.size, BodySHA256: e.sum, RunName: run,
 	}
-	if e.verified && e.retention > 0 && e.body != nil {
+	// A body larger than the log's queue can hold is not kept (the row is): joining it
+	// only to have the queue refuse it would hold it twice for nothing.
+	if e.verified && e.retention > 0 && e.body != nil && !e.body.TooLarge && e.body.Size <= s.Store.MaxLoggedBodyBytes() {
 		until := e.received.Add(e.retention)
-		d.Body, d.ContentType, d.Headers, d.BodyExpiresAt, d.BodyBudget = e.body, e.contentType, e.headers, &until, e.bodyBudget
+		d.Body, d.ContentType, d.Headers, d.BodyExpiresAt, d.BodyBudget = e.body.Bytes(), e.contentType, e.headers, &until, e.bodyBudget
 	}
 	return s.Store.EnqueueDeliveryLog(d)
 }

@@ -227,8 +227,12 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
 
 	// Verified: from here the sender holds the key and is told what happened.
 	sum := verifier.BodySHA256()
-	entry.setBody(in.Bytes, sum)
-	deliveryID := verifier.DeliveryID(in.Bytes)
+	entry.setBody(&in, sum)
+	var idBody []byte
+	if verifier.IDFromBody() {
+		idBody = in.Bytes()
+	}
+	deliveryID := verifier.DeliveryID(idBody)
 	ent, refusal := s.Gate.Admit(r.Context(), ep, in.Size)
 	s.verifiedDelivery(r, entry, ent)
 	if refusal != nil {
@@ -247,7 +251,7 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request) {
 		s.finish(w, r, ns, name, deliveryID, resultMalformed, http.StatusBadRequest, bad.Reason, bad.Message)
 		return
 	}
-	body := in.Bytes
+	body := in.Bytes()
 	// Only a verified delivery is shown to the endpoint's expressions: nothing an
 	// unauthenticated sender controls is evaluated.
 	prg, err := s.programs.For(ep)

@@ -30,6 +30,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/aias-dev/aias/internal/cli"
 	"github.com/aias-dev/aias/internal/manager"
 	"github.com/aias-dev/aias/internal/postgres"
 	"github.com/aias-dev/aias/internal/stepjob"
@@ -158,6 +159,9 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	return s, nil
 }
 
+// headroom is a variable: MemoryLimit*cli.MemoryHeadroom is a constant no integer holds.
+var headroom = cli.MemoryHeadroom
+
 // startWebhookserver runs `aias webhookserver` as the chart does, with its defaults,
 // and waits until its listeners answer.
 func (s *Stack) startWebhookserver(ctx context.Context, dbURL, keyFile string) error {
@@ -182,8 +186,8 @@ func (s *Stack) startWebhookserver(ctx context.Context, dbURL, keyFile string) e
 	cmd := exec.Command(s.Aias, "webhookserver", "--public-bind-address="+ports[0], "--user-bind-address="+ports[1],
 		"--internal-bind-address="+ports[2], "--metrics-bind-address=0", "--database-url="+dbURL, "--step-token-key-file="+keyFile)
 	// What `aias webhookserver` sets itself in a container of the chart's 256 MiB limit
-	// (internal/cli: 80% of the cgroup's limit); the test's process has no such cgroup.
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, fmt.Sprintf("GOMEMLIMIT=%d", MemoryLimit*80/100))
+	// (internal/cli: MemoryHeadroom of the cgroup's limit); the test's process has no such cgroup.
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, fmt.Sprintf("GOMEMLIMIT=%d", int64(MemoryLimit*headroom)))
 	cmd.Stdout, cmd.Stderr = s.serverLog, s.serverLog
 	if err := cmd.Start(); err != nil {
 		return err

@@ -15,12 +15,25 @@ import (
 // Body is a delivery's body as read: kept whole when it fits the endpoint's cap, hashed
 // into the verifier as it streamed in either way.
 type Body struct {
-	Bytes    []byte // nil when the body was over the cap
+	bytes []byte
+	// blocks hold a chunked body until Bytes joins them.
+	blocks   [][]byte
 	Size     int64
 	TooLarge bool
 	// HashedAll: every byte went through the verifier (false when a body far over the cap
 	// was cut short: then it cannot be verified).
 	HashedAll bool
+}
+
+// Bytes is the body, nil when it was over the cap. A body of unknown length was read in
+// blocks; they are joined into one slice on the first call, so a delivery refused before
+// anything reads its body (a forged signature, a rate limit, a quota) never pays for the
+// copy, which for a moment holds the body twice.
+func (b *Body) Bytes() []byte {
+	if b.blocks != nil {
+		b.bytes, b.blocks = join(b.blocks, b.Size), nil
+	}
+	return b.bytes
 }
 
 // ErrBudget means the listener holds its maximum of body bytes in flight.
@@ -62,7 +75,7 @@ func Read(r *http.Request, v io.Writer, budget Budget, limit, hashLimit int64) (
 		if err := reserve(r.ContentLength); err != nil {
 			return in, release, err
 		}
-		in.Bytes = make([]byte, 0, r.ContentLength)
+		in.bytes = make([]byte, 0, r.ContentLength)
 	}
 	var blocks [][]byte
 	bufp := scratch.Get().(*[]byte)
@@ -78,12 +91,12 @@ func Read(r *http.Request, v io.Writer, budget Budget, limit, hashLimit int64) (
 			_, _ = v.Write(chunk)
 			in.Size += int64(n)
 			if in.Size > limit && !in.TooLarge {
-				in.TooLarge, keep, in.Bytes, blocks = true, false, nil, nil
+				in.TooLarge, keep, in.bytes, blocks = true, false, nil, nil
 				release() // nothing of it is kept from here on
 			}
 			switch {
 			case keep && declared:
-				in.Bytes = append(in.Bytes, buf[:n]...) // within its exact capacity
+				in.bytes = append(in.bytes, buf[:n]...) // within its exact capacity
 			case keep:
 				for rest := buf[:n]; len(rest) > 0; {
 					if len(blocks) == 0 || len(blocks[len(blocks)-1]) == reserveGrain {
@@ -104,11 +117,11 @@ func Read(r *http.Request, v io.Writer, budget Budget, limit, hashLimit int64) (
 		}
 		if readErr == io.EOF {
 			in.HashedAll = true
-			if keep && !declared {
-				in.Bytes = join(blocks, in.Size)
-			}
-			if in.Bytes == nil && !in.TooLarge {
-				in.Bytes = []byte{}
+			switch {
+			case keep && !declared && len(blocks) > 0:
+				in.blocks = blocks // joined by Bytes, if anything reads them
+			case in.bytes == nil && !in.TooLarge:
+				in.bytes = []byte{}
 			}
 			return in, release, nil
 		}
@@ -124,7 +137,8 @@ var scratch = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }
 
 // join copies blocks into one slice of size bytes. Until the blocks are collected both
 // copies are held: for a moment a chunked body takes twice its size (not counted against
-// the budget, which would otherwise refuse a chunked body over half of it).
+// the budget, which would otherwise refuse a chunked body over half of it; Bytes joins
+// only for a delivery that gets as far as being used).
 func join(blocks [][]byte, size int64) []byte {
 	switch len(blocks) {
 	case 0:

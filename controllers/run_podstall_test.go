@@ -1,0 +1,155 @@
+package controllers
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/stepjob"
+)
+
+// setPodStatus writes a Pod's status as the kubelet or scheduler would (on conflict
+// with the scheduler's binding, read again).
+func (h *rtHarness) setPodStatus(name string, set func(*corev1.Pod)) {
+	h.t.Helper()
+	pod := &corev1.Pod{}
+	h.eventually(20*time.Second, "pod "+name, func() (bool, string) {
+		err := h.c.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: name}, pod)
+		return err == nil, ""
+	})
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := h.c.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: name}, pod); err != nil {
+			return err
+		}
+		set(pod)
+		return h.c.Status().Update(h.ctx, pod)
+	}); err != nil {
+		h.t.Fatalf("writing pod status: %v", err)
+	}
+}
+
+// waiting sets container's state to waiting for reason, as the kubelet does, on a
+// scheduled and (for the step container) initialized Pod.
+func waiting(container, image, reason, message string) func(*corev1.Pod) {
+	return func(pod *corev1.Pod) {
+		now := metav1.Now()
+		pod.Status.Phase = corev1.PodPending
+		pod.Status.Conditions = []corev1.PodCondition{
+			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: corev1.PodInitialized, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		}
+		cs := corev1.ContainerStatus{Name: container, Image: image, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: reason, Message: message}}}
+		if container == stepjob.InstallContainer {
+			pod.Status.InitContainerStatuses = []corev1.ContainerStatus{cs}
+		} else {
+			pod.Status.ContainerStatuses = []corev1.ContainerStatus{cs}
+		}
+	}
+}
+
+// An image that cannot be pulled shows on the step while the kubelet backs off, and
+// fails the attempt at the step's imagePullTimeout naming the image and the kubelet's
+// message; the Pod is deleted (the kubelet would retry for ever). Without the bound the
+// Run stayed Running for as long as the step's timeout allowed.
+func TestStepImagePullFailsAfterTimeout(t *testing.T) {
+	h := newRunHarness(t)
+	a := step("a")
+	a.Image = "registry.invalid/typo:1"
+	a.ImagePullTimeout = &metav1.Duration{Duration: 4 * time.Second}
+	h.workflow("w", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{a}})
+	h.run("pull", "w", "")
+	h.waitJobs("pull", "pull-a-1")
+	kubelet := `Back-off pulling image "registry.invalid/typo:1": ErrImagePull: failed to resolve reference`
+	h.setPodStatus("pull-a-1", waiting(stepjob.StepContainer, a.Image, "ImagePullBackOff", kubelet))
+	h.eventually(10*time.Second, "the step saying it cannot pull", func() (bool, string) {
+		run := h.get("pull")
+		if len(run.Status.Steps) == 0 {
+			return false, "no step status yet"
+		}
+		msg := run.Status.Steps[0].Message
+		return run.Status.Phase == aiasv1alpha1.RunRunning && strings.Contains(msg, `"registry.invalid/typo:1" cannot be pulled (ImagePullBackOff)`), msg
+	})
+	run := h.waitPhaseWithin("pull", aiasv1alpha1.RunFailed, 20*time.Second)
+	msg := run.Status.Steps[0].Message
+	for _, want := range []string{`image "registry.invalid/typo:1" cannot be pulled`, "failed to resolve reference", "for 4s, the step's imagePullTimeout"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("step message %q lacks %q", msg, want)
+		}
+	}
+	if c := findJobCondition(h.jobs("pull")["pull-a-1"], "Failed"); c == nil || c.Reason != aiasv1alpha1.StepJobReasonImagePull {
+		t.Errorf("Job condition %+v", c)
+	}
+	h.eventually(10*time.Second, "the stalled Pod deleted", func() (bool, string) { return h.pods("pull")["pull-a-1"] == nil, "" })
+}
+
+// A container the kubelet cannot create (a Secret key that does not exist) fails the
+// attempt at once, in the kubelet's words, without spending the step's retries on a wait.
+func TestStepContainerConfigErrorFailsFast(t *testing.T) {
+	h := newRunHarness(t)
+	a := step("a")
+	a.ImagePullTimeout = &metav1.Duration{Duration: time.Hour}
+	h.workflow("w", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{a}})
+	h.run("cfg", "w", "")
+	h.waitJobs("cfg", "cfg-a-1")
+	h.setPodStatus("cfg-a-1", waiting(stepjob.StepContainer, "busybox", "CreateContainerConfigError", `couldn't find key passwrd in Secret `+h.ns+`/db`))
+	run := h.waitPhaseWithin("cfg", aiasv1alpha1.RunFailed, 20*time.Second)
+	if msg := run.Status.Steps[0].Message; !strings.Contains(msg, "could not be started (CreateContainerConfigError): couldn't find key passwrd in Secret "+h.ns+"/db") {
+		t.Errorf("step message %q", msg)
+	}
+}
+
+// A Pod no node takes shows the scheduler's own message on the step while it waits, and
+// fails at the step's schedulingTimeout. The real kube-scheduler writes the condition
+// (this control plane has no node for it: "no nodes available to schedule pods"; the
+// real-node test sees a nodeSelector no node matches).
+func TestStepUnschedulableShownAndBounded(t *testing.T) {
+	h := newRunHarness(t)
+	a := step("a")
+	a.NodeSelector = map[string]string{"aias.dev/test-pool": "none-such"}
+	h.workflow("w", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{a},
+		StartTimeouts: aiasv1alpha1.StartTimeouts{SchedulingTimeout: &metav1.Duration{Duration: 8 * time.Second}}})
+	h.run("nonode", "w", "")
+	var scheduler string
+	h.eventually(15*time.Second, "the step waiting for a node", func() (bool, string) {
+		run := h.get("nonode")
+		if len(run.Status.Steps) == 0 {
+			return false, "no step status yet"
+		}
+		msg := run.Status.Steps[0].Message
+		scheduler = strings.TrimPrefix(msg, "waiting for a node: ")
+		return run.Status.Phase == aiasv1alpha1.RunRunning && scheduler != msg && scheduler != "", msg
+	})
+	run := h.waitPhaseWithin("nonode", aiasv1alpha1.RunFailed, 30*time.Second)
+	if msg := run.Status.Steps[0].Message; msg != "no node took the step's Pod within 8s (its schedulingTimeout): "+scheduler {
+		t.Errorf("step message %q; want the timeout and the scheduler's %q", msg, scheduler)
+	}
+}
+
+// A Pod evicted mid-step (a drain, node pressure) is retried as an infrastructure
+// failure: a new attempt at once, not counted against retries (the step has none), the
+// reason kept on the first attempt's Job and in the event.
+func TestStepEvictedRetriedAsInfrastructure(t *testing.T) {
+	h := newRunHarness(t)
+	h.workflow("w", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{step("a")}})
+	h.run("evict", "w", "")
+	h.waitJobs("evict", "evict-a-1")
+	h.setPodStatus("evict-a-1", func(pod *corev1.Pod) {
+		pod.Status.Phase, pod.Status.Reason = corev1.PodFailed, "Evicted"
+		pod.Status.Message = "The node was low on resource: memory. Threshold quantity: 100Mi, available: 50Mi."
+	})
+	h.waitJobs("evict", "evict-a-1", "evict-a-2")
+	if c := findJobCondition(h.jobs("evict")["evict-a-1"], "Failed"); c == nil || c.Reason != aiasv1alpha1.StepJobReasonEvicted || !strings.Contains(c.Message, "low on resource: memory") {
+		t.Errorf("first attempt's Job condition %+v", c)
+	}
+	h.finishJob("evict", "evict-a-2", 0, "")
+	run := h.waitPhase("evict", aiasv1alpha1.RunSucceeded)
+	if st := run.Status.Steps[0]; st.Attempts != 2 || st.InfrastructureRetries != 1 {
+		t.Errorf("attempts %d, infrastructure retries %d; want 2, 1", st.Attempts, st.InfrastructureRetries)
+	}
+}

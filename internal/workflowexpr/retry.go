@@ -1,0 +1,81 @@
+package workflowexpr
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/ext"
+)
+
+// AttemptVars is what `attempt` means in a step's retries.on.expression: the failed
+// attempt's number (1 for the first), its command's exit code (-1 when it never exited:
+// killed by the cluster, never started), the reason it failed (OOMKilled, Timeout,
+// Error, an infrastructure reason such as Evicted, ImagePullFailed, ...), the message
+// the Run shows, and how long it ran.
+type AttemptVars struct {
+	Number          int64
+	ExitCode        int64
+	Reason, Message string
+	DurationSeconds float64
+}
+
+var retryEnv = func() *cel.Env {
+	e, err := cel.NewEnv(cel.Variable("attempt", cel.MapType(cel.StringType, cel.DynType)), ext.Strings())
+	if err != nil {
+		panic(err)
+	}
+	return e
+}()
+
+// RetryOn is a compiled retries.on.expression.
+type RetryOn struct {
+	expr string
+	prg  cel.Program
+}
+
+// CompileRetryOn compiles expr, a CEL bool over `attempt`. Programs are cached with the
+// `when` expressions' (bounded, by text).
+func CompileRetryOn(expr string) (*RetryOn, error) {
+	key := "retry\x00" + expr
+	if r, ok := programs.Get(key); ok {
+		return r.(*RetryOn), nil
+	}
+	if strings.TrimSpace(expr) == "" {
+		return nil, fmt.Errorf("retries.on.expression is empty")
+	}
+	ast, iss := retryEnv.Compile(expr)
+	if iss != nil && iss.Err() != nil {
+		return nil, compileError("retries.on", iss.Errors())
+	}
+	if out := ast.OutputType(); !out.IsExactType(types.BoolType) && !out.IsExactType(types.DynType) {
+		return nil, fmt.Errorf("retries.on.expression must be a bool expression, %q is %s", expr, out)
+	}
+	prg, err := retryEnv.Program(ast, cel.CostLimit(CostLimit), cel.InterruptCheckFrequency(interruptChecks))
+	if err != nil {
+		return nil, fmt.Errorf("retries.on.expression %q: %w", expr, err)
+	}
+	r := &RetryOn{expr: expr, prg: prg}
+	programs.Add(key, r)
+	return r, nil
+}
+
+// Eval tells whether the attempt is to be retried. An error (a missing key, a type
+// mismatch, the cost limit) is returned as such: the caller does not retry and says why.
+func (r *RetryOn) Eval(ctx context.Context, a AttemptVars) (bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, EvalTimeout)
+	defer cancel()
+	out, _, err := r.prg.ContextEval(ctx, map[string]any{"attempt": map[string]any{
+		"number": a.Number, "exitCode": a.ExitCode, "reason": a.Reason, "message": a.Message, "durationSeconds": a.DurationSeconds,
+	}})
+	if err != nil {
+		return false, fmt.Errorf("retries.on.expression %q: %w", r.expr, err)
+	}
+	b, ok := out.Value().(bool)
+	if !ok {
+		return false, fmt.Errorf("retries.on.expression %q gave %v, not a bool", r.expr, out.Value())
+	}
+	return b, nil
+}
