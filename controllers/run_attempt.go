@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	batchv1 "k8s.io/api/batch/v1"
@@ -94,13 +95,26 @@ func (r *RunReconciler) startAttempt(ctx context.Context, s *runScope, start run
 }
 
 // refuseUnshared is why step i may not run as declared: a Secret or ServiceAccount it
-// reaches is not shared with Workflows (workflow_access.go); "" when it may.
+// reaches is not shared with Workflows (workflow_access.go), or its Pod's placement is
+// one the tenant's plan does not allow (any more: admission checked the Workflow against
+// the plan of its day, and without the admission webhooks nothing did); "" when it may.
 func (r *RunReconciler) refuseUnshared(ctx context.Context, namespace string, spec *aiasv1alpha1.WorkflowSpec, i int) (string, error) {
 	problems, err := accessRefusals(ctx, r.APIReader, namespace, spec, i)
-	if err != nil || len(problems) == 0 {
+	if err != nil {
 		return "", err
 	}
-	return problemsMessage(problems), nil
+	if len(problems) > 0 {
+		return problemsMessage(problems), nil
+	}
+	e, err := r.planOf(ctx, namespace)
+	if err != nil || e == nil || e.Plan == nil {
+		return "", err
+	}
+	place := spec.Placement(&spec.Steps[i])
+	if bad := e.Limits().PlacementViolations(e.PlanName, fmt.Sprintf("step %q", spec.Steps[i].Name), &place); len(bad) > 0 {
+		return strings.Join(bad, "; "), nil
+	}
+	return "", nil
 }
 
 // endRefused finishes the Job of an attempt whose Pod admission will never accept.

@@ -176,6 +176,17 @@ func (r *RunReconciler) buildStepPod(run *aiasv1alpha1.Run, spec *aiasv1alpha1.W
 	ps := &pod.template.Spec
 	ps.NodeSelector, ps.Tolerations, ps.Affinity = place.NodeSelector, place.Tolerations, place.Affinity
 	ps.PriorityClassName, ps.RuntimeClassName, ps.ImagePullSecrets = place.PriorityClassName, place.RuntimeClassName, place.ImagePullSecrets
+	for _, v := range place.Volumes {
+		ps.Volumes = append(ps.Volumes, v.PodVolume())
+	}
+	readOnly := map[string]bool{}
+	for _, v := range place.Volumes {
+		readOnly[v.Name] = v.ConfigMap != nil || v.Secret != nil
+	}
+	for _, m := range place.VolumeMounts {
+		m.ReadOnly = m.ReadOnly || readOnly[m.Name]
+		ps.Containers[0].VolumeMounts = append(ps.Containers[0].VolumeMounts, m)
+	}
 	if step.Timeout != nil {
 		pod.activeDeadlineSeconds = ptr.To(max(int64(step.Timeout.Seconds()), 1))
 	}

@@ -7,6 +7,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
@@ -76,5 +77,52 @@ func TestStepPodPlacement(t *testing.T) {
 	}
 	if len(gpu.ImagePullSecrets) != 2 || gpu.ImagePullSecrets[0].Name != "registry" || gpu.ImagePullSecrets[1].Name != "nvcr" {
 		t.Errorf("imagePullSecrets %v: the template's, then the step's new ones", gpu.ImagePullSecrets)
+	}
+}
+
+// A step's volumes and mounts join the template's (the step's win by name and by path),
+// ConfigMaps and Secrets are mounted read-only, and the step runtime's own volumes stay.
+func TestStepPodVolumes(t *testing.T) {
+	tokens, _ := steptoken.NewIssuer(bytes.Repeat([]byte("k"), 32))
+	r := &RunReconciler{Tokens: tokens, RunnerImage: "runner", Now: time.Now}
+	run := &aiasv1alpha1.Run{ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "ns", UID: "run-uid"}}
+	fast := "fast-ssd"
+	spec := &aiasv1alpha1.WorkflowSpec{
+		PodTemplate: &aiasv1alpha1.PodPlacement{
+			Volumes: []aiasv1alpha1.StepVolume{
+				{Name: "config", ConfigMap: &aiasv1alpha1.ConfigMapVolume{Name: "app-config"}},
+				{Name: "scratch", EmptyDir: &corev1.EmptyDirVolumeSource{}},
+			},
+			VolumeMounts: []corev1.VolumeMount{{Name: "config", MountPath: "/etc/app"}, {Name: "scratch", MountPath: "/scratch"}},
+		},
+		Steps: []aiasv1alpha1.WorkflowStep{{Name: "build", Image: "golang", PodPlacement: aiasv1alpha1.PodPlacement{
+			Volumes: []aiasv1alpha1.StepVolume{
+				{Name: "scratch", Ephemeral: &aiasv1alpha1.EphemeralVolume{StorageClassName: &fast, Storage: resource.MustParse("10Gi")}},
+				{Name: "creds", Secret: &aiasv1alpha1.SecretVolume{SecretName: "registry"}},
+			},
+			VolumeMounts: []corev1.VolumeMount{{Name: "creds", MountPath: "/creds"}},
+		}}},
+	}
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "r-build-1", Namespace: "ns", UID: "job-uid"}}
+	pod := buildPod(r.buildStepPod(run, spec, stepUnit(spec, 0), 1), job).Spec
+	volumes := map[string]corev1.Volume{}
+	for _, v := range pod.Volumes {
+		volumes[v.Name] = v
+	}
+	if len(pod.Volumes) != 5 || volumes[stepjob.BinVolume].EmptyDir == nil || volumes[stepjob.WorkVolume].EmptyDir == nil {
+		t.Fatalf("volumes %+v: want the runtime's two and config, scratch, creds", pod.Volumes)
+	}
+	if v := volumes["scratch"]; v.Ephemeral == nil || v.Ephemeral.VolumeClaimTemplate.Spec.Resources.Requests.Storage().String() != "10Gi" {
+		t.Errorf("scratch %+v: the step's ephemeral volume replaces the template's emptyDir", v)
+	}
+	if v := volumes["config"]; v.ConfigMap == nil || v.ConfigMap.Name != "app-config" || volumes["creds"].Secret == nil {
+		t.Errorf("config %+v, creds %+v", v, volumes["creds"])
+	}
+	mounts := map[string]corev1.VolumeMount{}
+	for _, m := range pod.Containers[0].VolumeMounts {
+		mounts[m.MountPath] = m
+	}
+	if len(mounts) != 5 || !mounts["/etc/app"].ReadOnly || !mounts["/creds"].ReadOnly || mounts["/scratch"].ReadOnly {
+		t.Errorf("mounts %+v: the runtime's two, and /etc/app and /creds read-only, /scratch writable", pod.Containers[0].VolumeMounts)
 	}
 }

@@ -153,3 +153,48 @@ func TestStepEvictedRetriedAsInfrastructure(t *testing.T) {
 		t.Errorf("attempts %d, infrastructure retries %d; want 2, 1", st.Attempts, st.InfrastructureRetries)
 	}
 }
+
+// On the node agent, which resolves env as the kubelet does: a step reading a key its
+// shared Secret does not have fails at once, naming the Secret and key, and its Pod is
+// deleted (instead of waiting in CreateContainerConfigError until the step's timeout).
+func TestStepMissingSecretKeyOnTheNodeAgent(t *testing.T) {
+	h := newRunHarnessNoStart(t)
+	h.startStepRuntime()
+	h.start()
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "db",
+		Labels: map[string]string{aiasv1alpha1.LabelWorkflowAccess: aiasv1alpha1.WorkflowAccessAllowed}},
+		Data: map[string][]byte{"password": []byte("x")}}
+	if err := h.c.Create(h.ctx, secret); err != nil {
+		t.Fatal(err)
+	}
+	a := shStep("a", "echo $PASSWORD", []string{}...)
+	a.Env = []corev1.EnvVar{{Name: "PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+		LocalObjectReference: corev1.LocalObjectReference{Name: "db"}, Key: "passwrd"}}}}
+	h.workflow("w", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{a}})
+	h.run("key", "w", "")
+	run := h.waitPhaseWithin("key", aiasv1alpha1.RunFailed, time.Minute)
+	if msg := run.Status.Steps[0].Message; !strings.Contains(msg, "(CreateContainerConfigError)") || !strings.Contains(msg, "passwrd") || !strings.Contains(msg, "db") {
+		t.Errorf("step message %q; want CreateContainerConfigError naming the Secret and key", msg)
+	}
+	h.eventually(30*time.Second, "the Pod deleted", func() (bool, string) { return h.pods("key")["key-a-1"] == nil, "" })
+}
+
+// A placement the tenant's plan does not allow is refused when each attempt starts, not
+// only at admission (which checked the plan of its day, or did not run at all): the
+// attempt fails naming the field and the plan's list, and no Pod is made.
+func TestStepPlacementRefusedByPlanAtRunTime(t *testing.T) {
+	h := newRunHarness(t)
+	h.tenantOnPlan("gvisor-only", aiasv1alpha1.PlanLimits{AllowedRuntimeClasses: []string{"gvisor"}})
+	kata := "kata"
+	a := step("a")
+	a.RuntimeClassName = &kata
+	h.workflow("w", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{a}})
+	h.run("kata", "w", "")
+	run := h.waitPhaseWithin("kata", aiasv1alpha1.RunFailed, 30*time.Second)
+	if msg := run.Status.Steps[0].Message; !strings.Contains(msg, `runtimeClassName: runtime class "kata" is not allowed by plan`) || !strings.Contains(msg, "allowedRuntimeClasses: gvisor") {
+		t.Errorf("step message %q", msg)
+	}
+	if n := len(h.pods("kata")); n != 0 {
+		t.Errorf("%d Pods made for a refused placement", n)
+	}
+}

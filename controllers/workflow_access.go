@@ -55,6 +55,22 @@ func accessRefusals(ctx context.Context, reader client.Reader, namespace string,
 		if step >= 0 && i != step {
 			continue
 		}
+		for _, v := range spec.Placement(&spec.Steps[i]).Volumes {
+			if v.Secret == nil || checked[v.Secret.SecretName] {
+				continue
+			}
+			name := v.Secret.SecretName
+			checked[name] = true
+			ok, err := shared("Secret", name)
+			if err != nil {
+				return nil, err
+			}
+			if !ok {
+				problems = append(problems, readyProblem{aiasv1alpha1.ReasonNotShared, fmt.Sprintf(
+					"step %q volume %q: Secret %q is not shared with workflows (label it %s=%s)",
+					s.Name, v.Name, name, aiasv1alpha1.LabelWorkflowAccess, aiasv1alpha1.WorkflowAccessAllowed)})
+			}
+		}
 		for _, env := range s.Env {
 			if env.ValueFrom == nil || env.ValueFrom.SecretKeyRef == nil {
 				continue

@@ -9,7 +9,7 @@ import (
 // under it: without a GOMEMLIMIT the heap may reach twice what is live (GOGC=100) and the
 // kernel kills the container first. The rest is for what the runtime does not count: the
 // binary's own pages, which a process's resident set (and its cgroup) also holds —
-// about 45 MiB of the webhookserver's (measured by the noisy-neighbour test, where 0.8
+// about 55 MiB of the webhookserver's RssFile (measured by the noisy-neighbour test, where 0.8
 // let the resident set reach 264 MiB of a 256 MiB limit).
 const MemoryHeadroom = 0.7
 

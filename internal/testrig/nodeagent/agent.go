@@ -28,7 +28,8 @@
 //   - Instant runs nothing and gives every Pod the status writes of one that succeeded.
 //
 // Pod status is written as the kubelet writes it (see status.go): two writes for a Pod
-// that runs, Running and then Succeeded or Failed.
+// that runs, Running and then Succeeded or Failed (and a Pending one each time a container
+// waits on a different missing Secret, ConfigMap or key: CreateContainerConfigError).
 //
 // Not emulated: images (command is required; nothing is pulled, Image only names the
 // container), resources and limits (the Node offers plenty and nothing is enforced),

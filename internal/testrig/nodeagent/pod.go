@@ -37,6 +37,8 @@ type pod struct {
 	last    *corev1.Pod // the Pod as last written: the base of the next status write
 	stopped bool        // ctx ended before the processes did, and they were stopped
 	failure string      // the agent could not run the pod (ReasonAgentError)
+	// lastWaiting is the last container problem written to the status (prepare).
+	lastWaiting string
 }
 
 // podState is what the Pod's status is made of.
@@ -234,10 +236,15 @@ func (a *Agent) prepare(p *pod, c *containerPlan, s *ctrState) (procSpec, bool) 
 			p.stopped = true
 			return procSpec{}, false
 		}
-		if err.Error() != s.waitingMessage { // once per distinct problem, not once a second
-			a.Log.Info("waiting for the container's env", "pod", p.key, "container", c.Name, "problem", err.Error())
+		problem := err.Error()
+		s.waiting, s.waitingMessage = "CreateContainerConfigError", problem
+		if problem != p.lastWaiting { // once per distinct problem, not once a second
+			p.lastWaiting = problem
+			a.Log.Info("waiting for the container's env", "pod", p.key, "container", c.Name, "problem", problem)
+			// As the kubelet, the Pod's status shows it: a controller waiting on the Pod
+			// learns why it does not start.
+			a.writeStatus(p, corev1.PodPending)
 		}
-		s.waiting, s.waitingMessage = "CreateContainerConfigError", err.Error()
 		select {
 		case <-p.ctx.Done():
 			p.stopped = true
@@ -277,8 +284,12 @@ func (a *Agent) await(p *pod, procs []*process, states []*ctrState) {
 }
 
 // writeRunning makes the status write of a Pod whose containers have started.
-func (a *Agent) writeRunning(p *pod) {
-	status := a.buildStatus(p.last, &p.state, corev1.PodRunning, "", "")
+func (a *Agent) writeRunning(p *pod) { a.writeStatus(p, corev1.PodRunning) }
+
+// writeStatus writes the status of a pod that has not ended: phase, and each
+// container's state (waiting, running).
+func (a *Agent) writeStatus(p *pod, phase corev1.PodPhase) {
+	status := a.buildStatus(p.last, &p.state, phase, "", "")
 	got, err := a.patchStatus(p.ctx, p.last, status)
 	switch {
 	case err == nil:
