@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -125,28 +124,5 @@ func TestInstallRunner(t *testing.T) {
 	}
 	if _, err := os.Stat(missing); err == nil {
 		t.Errorf("%s exists after a failed install", missing)
-	}
-}
-
-// The step runtime links the step contract, step-run and the standard library only: none
-// of the aias binary's Kubernetes client, controller-runtime, API scheme, database
-// driver or CEL, which make that binary some hundred MB and its start slow.
-func TestLinksOnlyTheStepRuntime(t *testing.T) {
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("no go command")
-	}
-	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list: %v\n%s", err, out)
-	}
-	allowed := map[string]bool{
-		"github.com/aias-dev/aias/cmd/aias-step":    true,
-		"github.com/aias-dev/aias/internal/steprun": true,
-		"github.com/aias-dev/aias/internal/stepjob": true,
-	}
-	for _, pkg := range strings.Fields(string(out)) {
-		if !allowed[pkg] {
-			t.Errorf("aias-step links %s: the step runtime is internal/steprun, internal/stepjob and the standard library", pkg)
-		}
 	}
 }

@@ -169,3 +169,28 @@ func TestBuildFlagsAreTheDockerfiles(t *testing.T) {
 		}
 	}
 }
+
+// The step runtime, which every step Pod copies and runs beside the step's command,
+// links the step contract, step-run and the standard library only: none of the aias
+// binary's Kubernetes client, controller-runtime, API scheme, database driver or CEL,
+// which make that binary ten times the size, its start slow and its resident memory
+// what the step's memory limit would have to hold too (docs/architecture.md).
+func TestStepRuntimeLinksOnlyStepRun(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "../../../cmd/aias-step").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	allowed := map[string]bool{
+		"github.com/aias-dev/aias/cmd/aias-step":    true,
+		"github.com/aias-dev/aias/internal/steprun": true,
+		"github.com/aias-dev/aias/internal/stepjob": true,
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if !allowed[pkg] {
+			t.Errorf("aias-step links %s: the step runtime is internal/steprun, internal/stepjob and the standard library", pkg)
+		}
+	}
+	if !slices.Contains(Packages, "./cmd/aias-step") {
+		t.Errorf("Packages %q leave the step runtime out of the image", Packages)
+	}
+}
