@@ -1,7 +1,9 @@
-# One image for every role of the aias binary:
+# One image for every role of AIAS:
 #   /aias manager        the controller manager (config/manager, charts/aias)
 #   /aias webhookserver  the HTTP server (hooks, billing, internal step API, user API + UI)
-#   /aias step-run       step pods: an init container copies /aias into an emptyDir
+#   /aias-step           the step runtime (cmd/aias-step, a few MB): in step pods an init
+#                        container runs `/aias-step install-runner` to copy it into an
+#                        emptyDir, and the step container runs its `step-run`
 #
 # Build (BuildKit; multi-arch with buildx):
 #   docker build -t ghcr.io/aias-dev/aias:dev .
@@ -23,13 +25,14 @@ RUN go mod download
 COPY . .
 
 # -tags nodev leaves `aias dev` out: it links envtest, whose package init writes to /tmp and
-# panics on the pods' read-only root filesystem. Keep these flags as internal/testrig/ociimage's
-# BuildFlags (the real-node tests build the image's binary with them; a test compares).
+# panics on the pods' read-only root filesystem. Keep these flags and packages as
+# internal/testrig/ociimage's BuildFlags and Commands (the real-node tests build the image's
+# binaries with them; a test compares). One build writes /out/aias and /out/aias-step.
 RUN CGO_ENABLED=0 GOOS=linux GOARCH=${TARGETARCH} \
-    go build -trimpath -tags nodev -ldflags="-s -w" -o /out/aias ./cmd/aias
+    go build -trimpath -tags nodev -ldflags="-s -w" -o /out/ ./cmd/aias ./cmd/aias-step
 
 # distroless static: no shell, no package manager; the nonroot variant runs as 65532:65532.
 FROM gcr.io/distroless/static:nonroot
-COPY --from=builder /out/aias /aias
+COPY --from=builder /out/aias /out/aias-step /
 USER 65532:65532
 ENTRYPOINT ["/aias"]

@@ -112,11 +112,11 @@ func checkStepJob(t *testing.T, run *aiasv1alpha1.Run, job *batchv1.Job) {
 		t.Errorf("pod security context = %+v", sc)
 	}
 	if len(pod.InitContainers) != 1 || pod.InitContainers[0].Image != "aias-runner:test" ||
-		strings.Join(pod.InitContainers[0].Command, " ") != "/aias install-runner /aias-install/aias" || pod.InitContainers[0].VolumeMounts[0].MountPath != "/aias-install" {
+		strings.Join(pod.InitContainers[0].Command, " ") != "/aias-step install-runner /aias-install/aias-step" || pod.InitContainers[0].VolumeMounts[0].MountPath != "/aias-install" {
 		t.Errorf("init containers = %+v", pod.InitContainers)
 	}
 	c := pod.Containers[0]
-	if strings.Join(c.Command, " ") != "/aias/bin/aias step-run -- sh -c echo a" {
+	if strings.Join(c.Command, " ") != "/aias/bin/aias-step step-run -- sh -c echo a" {
 		t.Errorf("command = %q", c.Command)
 	}
 	if sc := c.SecurityContext; sc == nil || *sc.AllowPrivilegeEscalation || sc.Capabilities.Drop[0] != "ALL" {

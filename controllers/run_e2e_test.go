@@ -26,17 +26,18 @@ import (
 	"github.com/aias-dev/aias/webhookserver/stepapi"
 )
 
-// builtBinDir holds the aias binary built for this package's tests; TestMain removes it.
+// builtBinDir holds the step runtime (cmd/aias-step) built for this package's tests;
+// TestMain removes it.
 var builtBinDir string
 
-var buildAias = sync.OnceValues(func() (string, error) {
+var buildAiasStep = sync.OnceValues(func() (string, error) {
 	dir, err := os.MkdirTemp("", "aias-controllers-bin-")
 	if err != nil {
 		return "", err
 	}
 	builtBinDir = dir
-	bin := filepath.Join(dir, "aias")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/aias")
+	bin := filepath.Join(dir, "aias-step")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/aias-step")
 	build.Dir = testenv.RepoRoot()
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", &buildError{err, string(out)}
@@ -52,13 +53,13 @@ type buildError struct {
 func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
 
 // startNodeAgent runs a node agent for the harness on a Node of its own: the Pods the
-// scheduler binds there run as local processes of the real aias binary, talking to the
+// scheduler binds there run as local processes of the real step runtime, talking to the
 // internal API at h.apiURL. It runs apart from the Run controller's manager, as a kubelet
 // runs apart from the control plane, so restarting the manager leaves step processes
 // running. It stops (and cordons its Node) when the test ends.
 func (h *rtHarness) startNodeAgent() *nodeagent.Agent {
 	h.t.Helper()
-	bin, err := buildAias()
+	bin, err := buildAiasStep()
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func (h *rtHarness) startNodeAgent() *nodeagent.Agent {
 	}
 	_ = os.Chmod(root, 0o755)
 	agent := &nodeagent.Agent{Config: testEnv.Config, NodeName: "node-" + h.ns, WorkRoot: root,
-		Binaries: map[string]string{stepjob.ImageBinary: bin}, KeepFailed: true}
+		Binaries: map[string]string{stepjob.StepImageBinary: bin}, KeepFailed: true}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- agent.Run(ctx) }()

@@ -145,7 +145,7 @@ func (r *RunReconciler) buildStepPod(run *aiasv1alpha1.Run, spec *aiasv1alpha1.W
 			InitContainers: []corev1.Container{{
 				Name:            stepjob.InstallContainer,
 				Image:           r.RunnerImage,
-				Command:         []string{stepjob.ImageBinary, stepjob.InstallCommand, stepjob.InstallPath},
+				Command:         []string{stepjob.StepImageBinary, stepjob.InstallCommand, stepjob.InstallPath},
 				VolumeMounts:    []corev1.VolumeMount{{Name: stepjob.BinVolume, MountPath: stepjob.InstallDir}},
 				SecurityContext: restricted,
 				Resources: corev1.ResourceRequirements{
@@ -156,7 +156,7 @@ func (r *RunReconciler) buildStepPod(run *aiasv1alpha1.Run, spec *aiasv1alpha1.W
 			Containers: []corev1.Container{{
 				Name:    stepjob.StepContainer,
 				Image:   step.Image,
-				Command: append([]string{stepjob.RunnerPath, "step-run", "--"}, step.Command...),
+				Command: append([]string{stepjob.RunnerPath, stepjob.StepRunCommand, "--"}, step.Command...),
 				Args:    step.Args,
 				Env:     env,
 				VolumeMounts: []corev1.VolumeMount{

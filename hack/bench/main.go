@@ -95,11 +95,15 @@ func run(parts []string) error {
 	if err != nil {
 		return err
 	}
+	stepBin, err := buildAiasStep(dir)
+	if err != nil {
+		return err
+	}
 
 	out := "# Benchmarks\n\nWritten by `make bench` (hack/bench) on " + time.Now().UTC().Format("2006-01-02") +
 		". Each figure is set against a ceiling measured in the same run on the same PostgreSQL or the same control plane, so the ratio is what carries over between machines.\n"
 	if slices.Contains(parts, "store") {
-		rows, err := storeRows(ctx, st, bin)
+		rows, err := storeRows(ctx, st, stepBin)
 		if err != nil {
 			return err
 		}
@@ -181,9 +185,16 @@ func onlyProfile() bool {
 	return only
 }
 
-// buildAias builds the aias binary into dir: step-run and the manager are measured as
-// the processes they are in production.
+// buildAias builds the aias binary into dir: the manager is measured as the process it
+// is in production.
 func buildAias(dir string) (string, error) {
 	bin := filepath.Join(dir, "aias")
 	return bin, fixtures.BuildAias(context.Background(), bin)
+}
+
+// buildAiasStep builds the step runtime into dir: step-run is measured as step Pods run
+// it, `aias-step step-run`.
+func buildAiasStep(dir string) (string, error) {
+	bin := filepath.Join(dir, "aias-step")
+	return bin, fixtures.BuildAiasStep(context.Background(), bin)
 }

@@ -3,7 +3,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -26,8 +25,8 @@ type command struct {
 var commands = map[string]command{
 	"manager":        {"run the controllers (health, readiness, secured metrics, leader election)", exitOnError("manager", runManager)},
 	"webhookserver":  {"serve the public hook listener, the internal step API and metrics", exitOnError("webhookserver", runWebhookServer)},
-	"step-run":       {"run a step command inside a step pod: aias step-run -- <command> [args]", runStep},
-	"install-runner": {"copy this binary to a path (the init container of every step pod)", exitOnError("install-runner", installRunner)},
+	"step-run":       {"run a step command as a step pod does (step pods run aias-step's): aias step-run -- <command> [args]", runStep},
+	"install-runner": {"copy this binary to a path, as a step pod's init container does with aias-step", exitOnError("install-runner", installRunner)},
 	"dev":            {"run AIAS locally: control plane, PostgreSQL, manager, step API, dev kubelet, samples", exitOnError("dev", runDev)},
 	"trigger":        {"sign a payload with a WebhookEndpoint's secret and deliver it: aias trigger <endpoint> [-n ns] [--data @file]", exitOnError("trigger", runTrigger)},
 	"version":        {"print the version", exitOnError("version", printVersion)},
@@ -112,17 +111,9 @@ func runManager(args []string) error {
 	return manager.Run(ctrl.SetupSignalHandler(), cfg, opts)
 }
 
+// runStep is step-run, the same code as the step runtime's (cmd/aias-step).
 func runStep(args []string) int {
-	if len(args) > 0 && isHelp(args[0]) { // the command itself always follows "--"
-		stepRunUsage(os.Stdout)
-		return 0
-	}
-	cfg, err := steprun.ConfigFromEnv(args)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "aias step-run: %v\n", err)
-		return 2
-	}
-	return steprun.Run(context.Background(), cfg, os.Stdout, os.Stderr)
+	return steprun.Command(progName(), args, os.Stdout, os.Stderr)
 }
 
 func runWebhookServer(args []string) error {

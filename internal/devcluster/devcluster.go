@@ -39,8 +39,12 @@ type Options struct {
 	// reach it there); PublicAddr is the hook listener; UserAddr serves the user API
 	// and the web UI.
 	InternalAddr, PublicAddr, UserAddr string
-	// AiasBinary is the aias binary step processes run (default: this executable).
+	// AiasBinary is the aias binary (default: this executable).
 	AiasBinary string
+	// StepBinary is the step runtime the step Pods run, the runner image's
+	// stepjob.StepImageBinary: aias-step (cmd/aias-step) in production; default
+	// AiasBinary, whose step-run and install-runner are the same code.
+	StepBinary string
 	// Out receives progress and the closing instructions.
 	Out io.Writer
 	// Ready, when set, is called once everything runs (tests use it).
@@ -134,6 +138,10 @@ func Run(ctx context.Context, o Options) (err error) {
 		}
 	}
 	c.Aias = self
+	stepBinary := o.StepBinary
+	if stepBinary == "" {
+		stepBinary = self
+	}
 	logFile, err := os.Create(filepath.Join(o.StateDir, "aias.log"))
 	if err != nil {
 		return err
@@ -173,10 +181,10 @@ func Run(ctx context.Context, o Options) (err error) {
 	}
 
 	// The node agent plays the kubelet of one Node: the step Pods the scheduler binds to
-	// it run as local processes, the runner image's /aias being this binary.
+	// it run as local processes, the runner image's step runtime being stepBinary.
 	agent := &nodeagent.Agent{
 		Config:   cfg,
-		Binaries: map[string]string{stepjob.ImageBinary: self},
+		Binaries: map[string]string{stepjob.StepImageBinary: stepBinary},
 		WorkRoot: filepath.Join(o.StateDir, "pods"), KeepFailed: true,
 	}
 	mopts := manager.Options{

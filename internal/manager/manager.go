@@ -66,7 +66,7 @@ type Options struct {
 	// verifies them with the same key.
 	StepTokenKeyFile string
 	// RunnerImage is the aias image the init container of every step pod copies the
-	// step runner from.
+	// step runtime (/aias-step) from.
 	RunnerImage string
 	// InternalAPIURL is the internal step API as step pods reach it.
 	InternalAPIURL string
@@ -120,7 +120,7 @@ func ParseFlags(args []string) (Options, error) {
 	fs.StringVar(&o.LeaderElectionID, "leader-election-id", "aias-manager.aias.dev", "name of the leader election Lease")
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the Lease (default: the pod's namespace)")
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false, "allow HTTP/2 on the metrics server (off: HTTP/2 rapid-reset and stream-cancellation CVEs)")
-	fs.StringVar(&o.RunnerImage, "runner-image", "ghcr.io/aias-dev/aias:"+Version, "image whose /aias binary every step pod runs its step under")
+	fs.StringVar(&o.RunnerImage, "runner-image", "ghcr.io/aias-dev/aias:"+Version, "image whose step runtime /aias-step every step pod runs its step under")
 	fs.BoolVar(&o.AdmissionWebhooks, "admission-webhooks", false, "serve the validating admission webhooks that enforce plan limits (on --admission-port, with the certificate in /tmp/k8s-webhook-server/serving-certs)")
 	fs.IntVar(&o.AdmissionPort, "admission-port", 9443, "port of the admission webhook server")
 	fs.BoolVar(&o.AdmissionCerts.Rotate, "admission-cert-rotation", true, "with --admission-webhooks: generate the webhooks' CA and serving certificate into the Secret --admission-cert-secret, renew them before they expire, and put the CA into the ValidatingWebhookConfiguration --admission-webhook-config (false: the certificate comes from cert-manager or your own Secret)")

@@ -1,16 +1,19 @@
-// Package steprun is `aias step-run`, the process every step container runs: it fetches
-// the step input, runs the step command with it, ships the command's output lines to the
-// log API while it runs, uploads stdout and $AIAS_OUTPUT_DIR as artifacts, and exits
-// with the command's exit code.
+// Package steprun is step-run, the process every step container runs: it fetches the
+// step input, runs the step command with it, ships the command's output lines to the log
+// API while it runs, uploads stdout and $AIAS_OUTPUT_DIR as artifacts, and exits with
+// the command's exit code. Step Pods run it as `aias-step step-run` (cmd/aias-step, the
+// small step runtime, which links only this package, internal/stepjob and the standard
+// library); `aias step-run` is the same code in the aias binary.
 package steprun
 
 import (
 	"errors"
 	"fmt"
-	"github.com/aias-dev/aias/internal/stepjob"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/aias-dev/aias/internal/stepjob"
 )
 
 // Exit codes of step-run's own failures; the command's own codes pass through unchanged.
@@ -70,7 +73,7 @@ func ConfigFromEnv(args []string) (Config, error) {
 	}
 	c.Attempt = attempt
 	if len(c.Command) == 0 {
-		return c, errors.New("usage: aias step-run -- <command> [args...]")
+		return c, errors.New("no command: step-run -- <command> [args...]")
 	}
 	return c, nil
 }

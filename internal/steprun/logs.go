@@ -21,12 +21,17 @@ const (
 	maxLineBytes  = 64 << 10 // longer lines are cut; the full stdout still reaches the result artifact
 	flushInterval = 250 * time.Millisecond
 	maxBatchLines = 500
-	// maxBatchBody keeps a batch's JSON well under the API's body cap (8 MiB): long
-	// lines, or control characters (six bytes each in JSON), make a batch go in parts.
+	// maxBatchBody bounds a batch's JSON, well under the API's body cap (8 MiB): a batch
+	// takes the queue's leading lines while their encoding fits, so long lines, or control
+	// characters (six bytes each in JSON), make smaller batches, and no batch is encoded
+	// bigger than this.
 	maxBatchBody = 2 << 20
-	// maxQueued bounds the lines held in memory: a command that prints faster than the API
-	// stores is slowed down through its pipe instead of growing step-run without limit.
-	maxQueued = 5000
+	// maxQueued and maxQueuedBytes bound the lines held in memory, by count and by bytes
+	// (64 KiB lines would otherwise hold 5000 × 64 KiB): a command that prints faster than
+	// the API stores is slowed down through its pipe instead of growing step-run without
+	// limit, which shares the step container's memory limit with the command.
+	maxQueued      = 5000
+	maxQueuedBytes = 4 << 20
 )
 
 // shipper numbers the lines of each stream and posts them in batches, in order. Batches
@@ -38,9 +43,11 @@ type shipper struct {
 	dropped int
 	seq     map[string]int64
 	queue   []stepjob.LogLine
-	kick    chan struct{}
-	done    chan struct{}
-	err     error
+	// queuedBytes is the queue's line bytes.
+	queuedBytes int
+	kick        chan struct{}
+	done        chan struct{}
+	err         error
 	// refused is the API's answer when it refused lines for good (413: the run's
 	// plan caps its log bytes): the step then fails, saying so.
 	refused string
@@ -59,21 +66,42 @@ func newShipper(c *client) *shipper {
 
 func (s *shipper) add(stream, line string) {
 	s.mu.Lock()
-	for len(s.queue) >= maxQueued && s.err == nil {
+	for s.full() && s.err == nil {
 		s.kickNow()
 		s.drained.Wait()
 	}
-	if len(s.queue) >= maxQueued { // the API gave up: keep the newest lines, count the rest
-		s.queue = s.queue[1:]
+	for s.full() && len(s.queue) > 0 { // the API gave up: keep the newest lines, count the rest
+		s.pop(1)
 		s.dropped++
 	}
 	s.seq[stream]++
-	s.queue = append(s.queue, stepjob.LogLine{Stream: stream, Seq: s.seq[stream], Time: time.Now().UTC(), Line: line})
-	full := len(s.queue) >= maxBatchLines
+	s.push(stepjob.LogLine{Stream: stream, Seq: s.seq[stream], Time: time.Now().UTC(), Line: line})
+	full := len(s.queue) >= maxBatchLines || s.queuedBytes >= maxBatchBody
 	s.mu.Unlock()
 	if full {
 		s.kickNow()
 	}
+}
+
+// full reports whether the queue holds its most lines or bytes; s.mu is held.
+func (s *shipper) full() bool {
+	return len(s.queue) >= maxQueued || s.queuedBytes >= maxQueuedBytes
+}
+
+// push queues l; s.mu is held.
+func (s *shipper) push(l stepjob.LogLine) {
+	s.queue = append(s.queue, l)
+	s.queuedBytes += len(l.Line)
+}
+
+// pop drops the queue's first n lines; s.mu is held. Their slots are cleared so that the
+// backing array, which append reuses, does not keep their strings alive.
+func (s *shipper) pop(n int) {
+	for _, l := range s.queue[:n] {
+		s.queuedBytes -= len(l.Line)
+	}
+	clear(s.queue[:n])
+	s.queue = s.queue[n:]
 }
 
 func (s *shipper) kickNow() {
@@ -140,7 +168,7 @@ func (s *shipper) flush(ctx context.Context) {
 		done, err := s.deliver(ctx, batch)
 		s.mu.Lock()
 		// Lines dropped from the queue's head meanwhile were this batch's first ones.
-		s.queue = s.queue[max(done-(s.dropped-dropped), 0):]
+		s.pop(min(max(done-(s.dropped-dropped), 0), len(s.queue)))
 		s.drained.Broadcast()
 		if err != nil {
 			var pe *permanentError
@@ -156,16 +184,15 @@ func (s *shipper) flush(ctx context.Context) {
 	}
 }
 
-// deliver posts batch and reports how many of its leading lines are done with: stored,
-// or refused for good and noted. A batch the API refuses for its content or size (400,
-// or 413 other than the run's log quota) is halved until the lines it refuses stand
-// alone, so one line the API will never take holds back none after it. Other errors
-// (the API unreachable after retries, the quota spent, the token refused) stop it.
+// deliver posts the leading lines of batch whose encoding fits in maxBatchBody (at least
+// one) and reports how many of batch's leading lines are done with: stored, or refused
+// for good and noted. A batch the API refuses for its content or size (400, or 413 other
+// than the run's log quota) is halved until the lines it refuses stand alone, so one
+// line the API will never take holds back none after it. Other errors (the API
+// unreachable after retries, the quota spent, the token refused) stop it.
 func (s *shipper) deliver(ctx context.Context, batch []stepjob.LogLine) (int, error) {
-	body := encodeBatch(batch)
-	if len(body) > maxBatchBody && len(batch) > 1 {
-		return s.deliverHalves(ctx, batch)
-	}
+	body, n := encodeBatch(batch, maxBatchBody)
+	batch = batch[:n]
 	resp, err := s.c.do(ctx, func() (*http.Request, error) {
 		req, err := http.NewRequest(http.MethodPost, s.c.cfg.stepURL()+stepjob.PathLogs, bytes.NewReader(body))
 		if req != nil {
@@ -200,7 +227,7 @@ func (s *shipper) deliver(ctx context.Context, batch []stepjob.LogLine) (int, er
 func (s *shipper) deliverHalves(ctx context.Context, batch []stepjob.LogLine) (int, error) {
 	h := len(batch) / 2
 	n, err := s.deliver(ctx, batch[:h])
-	if err != nil {
+	if err != nil || n < h {
 		return n, err
 	}
 	m, err := s.deliver(ctx, batch[h:])
@@ -217,22 +244,47 @@ func (s *shipper) refuse(l stepjob.LogLine, pe *permanentError) {
 		return
 	}
 	s.seq[stepjob.StreamSystem]++
-	s.queue = append(s.queue, stepjob.LogLine{Stream: stepjob.StreamSystem, Seq: s.seq[stepjob.StreamSystem], Time: time.Now().UTC(),
+	s.push(stepjob.LogLine{Stream: stepjob.StreamSystem, Seq: s.seq[stepjob.StreamSystem], Time: time.Now().UTC(),
 		Line: fmt.Sprintf("%s line %d was refused by the log API (%d %s)", l.Stream, l.Seq, pe.status, pe.message())})
 }
 
-// encodeBatch is the JSON body of a batch. A line whose bytes are not text (invalid
-// UTF-8, or NUL) goes as raw bytes: a JSON string would lose them.
-func encodeBatch(batch []stepjob.LogLine) []byte {
-	lines := make([]stepjob.LogLine, len(batch))
-	for i, l := range batch {
+// encodeBatch is the JSON body (a stepjob.LogBatch) of batch's leading lines whose
+// encoding fits in limit bytes, always at least one line, and how many lines it holds.
+// A line whose bytes are not text (invalid UTF-8, or NUL) goes as raw bytes: a JSON
+// string would lose them.
+func encodeBatch(batch []stepjob.LogLine, limit int) ([]byte, int) {
+	const head, tail = `{"lines":[`, `]}`
+	body := make([]byte, 0, min(limit, len(head)+len(tail)+estimate(batch)))
+	body = append(body, head...)
+	n := 0
+	for _, l := range batch {
 		if !utf8.ValidString(l.Line) || strings.IndexByte(l.Line, 0) >= 0 {
 			l.Raw, l.Line = []byte(l.Line), ""
 		}
-		lines[i] = l
+		b, err := json.Marshal(l)
+		if err != nil { // only a time outside years 0-9999, which time.Now never gives
+			l.Time = time.Time{}
+			b, _ = json.Marshal(l)
+		}
+		if n > 0 && len(body)+1+len(b)+len(tail) > limit {
+			break
+		}
+		if n > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, b...)
+		n++
 	}
-	body, _ := json.Marshal(stepjob.LogBatch{Lines: lines})
-	return body
+	return append(body, tail...), n
+}
+
+// estimate is about the JSON size of lines of plain text: their bytes and fields.
+func estimate(lines []stepjob.LogLine) int {
+	n := 0
+	for _, l := range lines {
+		n += len(l.Line) + 96
+	}
+	return n
 }
 
 // pending reports lines that never reached the API.

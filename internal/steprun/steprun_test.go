@@ -29,15 +29,15 @@ import (
 
 var (
 	testStore *store.Store
-	aiasBin   string
+	aiasBin   string // the step runtime, aias-step
 	api       *httptest.Server
 	tokens    *steptoken.Issuer
 )
 
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
-// The tests run the real `aias step-run` binary as a subprocess against the real internal
-// API on a real PostgreSQL.
+// The tests run the real step runtime, `aias-step step-run` (cmd/aias-step, what step Pods
+// run), as a subprocess against the real internal API on a real PostgreSQL.
 func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -54,8 +54,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(bin)
-	aiasBin = filepath.Join(bin, "aias")
-	if err := fixtures.BuildAias(context.Background(), aiasBin); err != nil {
+	aiasBin = filepath.Join(bin, "aias-step")
+	if err := fixtures.BuildAiasStep(context.Background(), aiasBin); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -75,7 +75,7 @@ type stepRun struct {
 	exitCode int
 }
 
-// newStep registers a Run with input in the index and prepares `aias step-run -- args`.
+// newStep registers a Run with input in the index and prepares `aias-step step-run -- args`.
 func newStep(t *testing.T, name, input string, args ...string) *stepRun {
 	t.Helper()
 	ctx := context.Background()

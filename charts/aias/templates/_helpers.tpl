@@ -127,7 +127,7 @@ stays a path).
 {{- end }}
 
 {{/*
-Image whose /aias binary step pods run (--runner-image); defaults to the manager's image.
+Image whose step runtime /aias-step step pods run (--runner-image); defaults to the manager's image.
 */}}
 {{- define "aias.runnerImage" -}}
 {{- .Values.runnerImage | default (include "aias.image" .) }}

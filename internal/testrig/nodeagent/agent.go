@@ -10,7 +10,7 @@
 //     (WorkRoot/<namespace>_<name>_<uid>), and a command element, argument, env value or
 //     workingDir that is a container's mountPath or lies under it is rewritten to that
 //     directory;
-//   - command[0] found in Binaries (an image path such as stepjob.ImageBinary) runs the
+//   - command[0] found in Binaries (an image path such as stepjob.StepImageBinary) runs the
 //     agent's copy of the mapped local file instead;
 //   - init containers run one after another, then all containers at once, each in its own
 //     process group with stdout and stderr in WorkRoot/.../logs/<container>.{stdout,stderr};
@@ -107,8 +107,8 @@ type Agent struct {
 	// .bin); default os.TempDir()/aias-nodeagent. Run as root with Pods that set
 	// runAsUser, every directory above it must be searchable by that user.
 	WorkRoot string
-	// Binaries maps image paths to local files, e.g. stepjob.ImageBinary ("/aias") to the
-	// locally built aias binary. Matched exactly against command[0] after $(VAR)
+	// Binaries maps image paths to local files, e.g. stepjob.StepImageBinary ("/aias-step")
+	// to the locally built step runtime. Matched exactly against command[0] after $(VAR)
 	// expansion. Each file is copied into WorkRoot with mode 0755 when the agent starts,
 	// so any user can run it and rebuilding the original does not disturb running Pods.
 	Binaries map[string]string

@@ -17,13 +17,13 @@ import (
 	"github.com/aias-dev/aias/internal/stepjob"
 )
 
-// fakeAias is a stand-in for the aias binary, written into a directory only root can
-// enter (as a test's TempDir is): `install-runner <dst>` copies it and writes the
-// user and group it ran as to <dst>.by, anything else writes its argv and identity to
-// $ARGV.
-func fakeAias(t *testing.T) string {
+// fakeAiasStep is a stand-in for the step runtime (aias-step), written into a directory
+// only root can enter (as a test's TempDir is): `install-runner <dst>` copies it and
+// writes the user and group it ran as to <dst>.by, anything else writes its argv and
+// identity to $ARGV.
+func fakeAiasStep(t *testing.T) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "aias")
+	path := filepath.Join(t.TempDir(), "aias-step")
 	script := "#!/bin/sh\ncase \"$1\" in\n" +
 		stepjob.InstallCommand + ") cp \"$0\" \"$2\" && echo \"$(id -u):$(id -g)\" > \"$2.by\" ;;\n" +
 		"*) { printf '%s\\n' \"$0\" \"$@\"; id -u; id -g; } > \"$ARGV\" ;;\nesac\n"
@@ -48,13 +48,13 @@ func readLines(t *testing.T, file string) map[string]string {
 	return lines
 }
 
-// The step pod's shape: an init container installs the mapped /aias into an emptyDir,
+// The step pod's shape: an init container installs the mapped /aias-step into an emptyDir,
 // another writes into a second emptyDir; the container sees both at local paths, runs
 // the installed copy, and gets env from literals, $(VAR) references, a Secret, a
 // ConfigMap, envFrom and the downward API, in its workingDir. The Pod costs exactly two
 // status writes, with the fields a kubelet writes.
 func TestPodRuns(t *testing.T) {
-	ns, a := setUp(t, func(a *Agent) { a.Binaries = map[string]string{stepjob.ImageBinary: fakeAias(t)} })
+	ns, a := setUp(t, func(a *Agent) { a.Binaries = map[string]string{stepjob.StepImageBinary: fakeAiasStep(t)} })
 	h := watchPods(t, ns)
 	ctx := context.Background()
 	if _, err := kube.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "creds"},
@@ -85,7 +85,7 @@ func TestPodRuns(t *testing.T) {
 	workMount := corev1.VolumeMount{Name: "work", MountPath: "/work"}
 	spec.InitContainers = []corev1.Container{{
 		Name: stepjob.InstallContainer, Image: "example.invalid/aias:1",
-		Command:      []string{stepjob.ImageBinary, stepjob.InstallCommand, stepjob.InstallPath},
+		Command:      []string{stepjob.StepImageBinary, stepjob.InstallCommand, stepjob.InstallPath},
 		VolumeMounts: []corev1.VolumeMount{installMount},
 	}, {
 		Name: "prepare", Image: "example.invalid/init:1", VolumeMounts: []corev1.VolumeMount{workMount},
@@ -147,7 +147,7 @@ func TestPodRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(podDir(a.WorkRoot, got), "volumes", stepjob.BinVolume, "aias")
+	bin := filepath.Join(podDir(a.WorkRoot, got), "volumes", stepjob.BinVolume, filepath.Base(stepjob.InstallPath))
 	if want := strings.Join([]string{bin, "step-run", "--", "echo", out}, "\n") + "\n"; !strings.HasPrefix(string(raw), want) {
 		t.Errorf("the installed runner saw argv\n%s\nwant\n%s", raw, want)
 	}

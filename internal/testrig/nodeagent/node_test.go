@@ -114,7 +114,7 @@ func TestRunAsUser(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run processes as other users")
 	}
-	ns, a := setUp(t, func(a *Agent) { a.Binaries = map[string]string{stepjob.ImageBinary: fakeAias(t)} })
+	ns, a := setUp(t, func(a *Agent) { a.Binaries = map[string]string{stepjob.StepImageBinary: fakeAiasStep(t)} })
 	results := sharedDir(t)
 	result, argv := filepath.Join(results, "result"), filepath.Join(results, "argv")
 
@@ -130,7 +130,7 @@ func TestRunAsUser(t *testing.T) {
 	mounts := []corev1.VolumeMount{{Name: stepjob.BinVolume, MountPath: stepjob.BinDir}, {Name: "work", MountPath: "/work"}}
 	spec.InitContainers = []corev1.Container{{
 		Name: stepjob.InstallContainer, Image: "example.invalid/aias",
-		Command:         []string{stepjob.ImageBinary, stepjob.InstallCommand, stepjob.InstallPath},
+		Command:         []string{stepjob.StepImageBinary, stepjob.InstallCommand, stepjob.InstallPath},
 		VolumeMounts:    []corev1.VolumeMount{{Name: stepjob.BinVolume, MountPath: stepjob.InstallDir}},
 		SecurityContext: &corev1.SecurityContext{RunAsUser: ptr.To[int64](1000), RunAsGroup: ptr.To[int64](1001)},
 	}}

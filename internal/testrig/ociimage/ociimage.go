@@ -1,6 +1,6 @@
 // Package ociimage builds the container images the one-node cluster tests run, here,
-// without a registry: the AIAS image (the Dockerfile's final stage: /aias as uid 65532 on a
-// distroless-like root), a busybox step image from Debian's busybox-static, and a
+// without a registry: the AIAS image (the Dockerfile's final stage: /aias and the step
+// runtime /aias-step, run as uid 65532 on a distroless-like root), a busybox step image from Debian's busybox-static, and a
 // sandbox (pause) image. They are written as one docker-save archive that containerd
 // imports (`ctr images import`); nothing is pulled from anywhere.
 package ociimage
@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -22,9 +24,15 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
-// BuildFlags are the Dockerfile's `go build` flags for the image's binary (with
-// CGO_ENABLED=0): the tests that run the image build it the same way.
+// BuildFlags are the Dockerfile's `go build` flags for the image's binaries (with
+// CGO_ENABLED=0): the tests that run the image build them the same way.
 var BuildFlags = []string{"-trimpath", "-tags", "nodev", `-ldflags=-s -w`}
+
+// Packages are the image's binaries, as the Dockerfile builds them: one
+// `go build <BuildFlags> -o <dir>/ <Packages>` writes each into dir under its package's
+// base name, and the image has each at the root: /aias (stepjob.ImageBinary) and the step
+// runtime /aias-step (stepjob.StepImageBinary), which step Pods run.
+var Packages = []string{"./cmd/aias", "./cmd/aias-step"}
 
 // NonrootUID is the user of the AIAS image, as distroless' nonroot variant and the
 // Dockerfile's USER 65532:65532.
@@ -111,18 +119,22 @@ func image(files []file, cfg v1.Config) (v1.Image, error) {
 	return mutate.ConfigFile(img, cf)
 }
 
-// AIAS is the image of the Dockerfile's final stage, with the aias binary at binary
-// (a static build, CGO_ENABLED=0): /aias owned by root, run as 65532:65532, no shell.
-func AIAS(binary string) (v1.Image, error) {
-	bin, err := os.ReadFile(binary)
-	if err != nil {
-		return nil, err
-	}
+// AIAS is the image of the Dockerfile's final stage, with the binaries of Packages that
+// `go build -o dir/` wrote into dir (static builds, CGO_ENABLED=0): /aias and /aias-step
+// owned by root, run as 65532:65532, no shell.
+func AIAS(dir string) (v1.Image, error) {
 	fs, err := baseFiles()
 	if err != nil {
 		return nil, err
 	}
-	fs = append(fs, file{path: "aias", mode: 0o755, body: bin})
+	for _, pkg := range Packages {
+		name := path.Base(pkg)
+		bin, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return nil, err
+		}
+		fs = append(fs, file{path: name, mode: 0o755, body: bin})
+	}
 	return image(fs, v1.Config{
 		Entrypoint: []string{"/aias"},
 		User:       fmt.Sprintf("%d:%d", NonrootUID, NonrootUID),

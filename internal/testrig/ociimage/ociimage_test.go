@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/aias-dev/aias/internal/stepjob"
 )
 
 // files lists an image's flattened filesystem: path → header.
@@ -36,11 +39,13 @@ func files(t *testing.T, img v1.Image) map[string]*tar.Header {
 }
 
 // The AIAS image has what the Dockerfile's final stage (distroless static:nonroot plus
-// /aias) has, and runs as it does: uid 65532, entrypoint /aias, no shell.
+// /aias and /aias-step) has, and runs as it does: uid 65532, entrypoint /aias, no shell.
 func TestAIASImageIsTheDockerfilesFinalStage(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "aias")
-	if err := os.WriteFile(bin, []byte("#!binary"), 0o755); err != nil {
-		t.Fatal(err)
+	bin := t.TempDir() // as `go build -o bin/ ./cmd/aias ./cmd/aias-step` leaves it
+	for _, name := range []string{"aias", "aias-step"} {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!binary "+name), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	img, err := AIAS(bin)
 	if err != nil {
@@ -54,8 +59,11 @@ func TestAIASImageIsTheDockerfilesFinalStage(t *testing.T) {
 		t.Fatalf("config: user %q entrypoint %q os %q", cf.Config.User, cf.Config.Entrypoint, cf.OS)
 	}
 	fs := files(t, img)
-	if h := fs["/aias"]; h == nil || h.Mode&0o111 == 0 || h.Uid != 0 {
-		t.Fatalf("/aias: %+v", h)
+	// The Run controller's step Pods run stepjob.StepImageBinary from this image.
+	for _, p := range []string{stepjob.ImageBinary, stepjob.StepImageBinary} {
+		if h := fs[p]; h == nil || h.Mode&0o111 == 0 || h.Uid != 0 {
+			t.Fatalf("%s: %+v", p, h)
+		}
 	}
 	if h := fs["/tmp"]; h == nil || h.Mode&0o1777 != 0o1777 {
 		t.Fatalf("/tmp must be world-writable and sticky: %+v", h)
@@ -116,8 +124,9 @@ func TestArchiveHoldsEveryImage(t *testing.T) {
 	}
 }
 
-// The image's binary is built as the Dockerfile builds it, and that build links no test
-// library: envtest's package init writes under /tmp and panics on a read-only root.
+// The image's binaries are built as the Dockerfile builds them and copied where it
+// copies them, and that build links no test library: envtest's package init writes
+// under /tmp and panics on a read-only root.
 func TestBuildFlagsAreTheDockerfiles(t *testing.T) {
 	df, err := os.ReadFile("../../../Dockerfile")
 	if err != nil {
@@ -131,21 +140,57 @@ func TestBuildFlagsAreTheDockerfiles(t *testing.T) {
 		}
 		want = append(want, f)
 	}
+	want = append(append(want, "-o", "/out/"), Packages...)
 	if line := strings.Join(want, " "); !strings.Contains(string(df), line) {
-		t.Fatalf("the Dockerfile no longer builds with %s: keep BuildFlags and the Dockerfile in step", line)
+		t.Fatalf("the Dockerfile no longer builds with %s: keep BuildFlags, Packages and the Dockerfile in step", line)
+	}
+	copyLine := "COPY --from=builder"
+	for _, pkg := range Packages {
+		copyLine += " /out/" + path.Base(pkg)
+	}
+	if copyLine += " /"; !strings.Contains(string(df), copyLine) {
+		t.Fatalf("the Dockerfile's final stage no longer has %q: AIAS puts Packages at the image's root", copyLine)
 	}
 	tags := slices.Index(BuildFlags, "-tags")
 	if tags < 0 {
 		t.Fatal("BuildFlags set no -tags: the image's binary would link `aias dev` and envtest")
 	}
 	args := append([]string{"list", "-deps"}, BuildFlags[tags:tags+2]...)
-	out, err := exec.Command("go", append(args, "../../../cmd/aias")...).CombinedOutput()
+	for _, pkg := range Packages {
+		args = append(args, "../../../"+strings.TrimPrefix(pkg, "./"))
+	}
+	out, err := exec.Command("go", args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go list: %v\n%s", err, out)
 	}
 	for _, pkg := range strings.Fields(string(out)) {
 		if strings.Contains(pkg, "controller-runtime/pkg/envtest") || strings.Contains(pkg, "/internal/testing/") || strings.HasSuffix(pkg, "/internal/testenv") {
-			t.Errorf("the image's binary links %s", pkg)
+			t.Errorf("the image's binaries link %s", pkg)
 		}
+	}
+}
+
+// The step runtime, which every step Pod copies and runs beside the step's command,
+// links the step contract, step-run and the standard library only: none of the aias
+// binary's Kubernetes client, controller-runtime, API scheme, database driver or CEL,
+// which make that binary ten times the size, its start slow and its resident memory
+// what the step's memory limit would have to hold too (docs/architecture.md).
+func TestStepRuntimeLinksOnlyStepRun(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.ImportPath}}{{end}}", "../../../cmd/aias-step").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	allowed := map[string]bool{
+		"github.com/aias-dev/aias/cmd/aias-step":    true,
+		"github.com/aias-dev/aias/internal/steprun": true,
+		"github.com/aias-dev/aias/internal/stepjob": true,
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if !allowed[pkg] {
+			t.Errorf("aias-step links %s: the step runtime is internal/steprun, internal/stepjob and the standard library", pkg)
+		}
+	}
+	if !slices.Contains(Packages, "./cmd/aias-step") {
+		t.Errorf("Packages %q leave the step runtime out of the image", Packages)
 	}
 }

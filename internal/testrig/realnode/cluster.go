@@ -109,15 +109,21 @@ func (c *Cluster) start(ctx context.Context) error {
 
 	c.step("building the aias image")
 	t0 := time.Now()
-	c.Aias = filepath.Join(dir, "aias")
-	build := exec.CommandContext(ctx, "go", append(append([]string{"build"}, ociimage.BuildFlags...), "-o", c.Aias, "./cmd/aias")...)
+	// As the Dockerfile builds them: one build writes bin/aias and bin/aias-step.
+	bin := filepath.Join(dir, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		return err
+	}
+	c.Aias = filepath.Join(bin, "aias")
+	args := append(append(append([]string{"build"}, ociimage.BuildFlags...), "-o", bin+"/"), ociimage.Packages...)
+	build := exec.CommandContext(ctx, "go", args...)
 	build.Dir, build.Stdout, build.Stderr = testenv.RepoRoot(), os.Stderr, os.Stderr
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if err := build.Run(); err != nil {
-		return fmt.Errorf("building aias: %w", err)
+		return fmt.Errorf("building %s: %w", strings.Join(ociimage.Packages, " "), err)
 	}
 	archive := filepath.Join(dir, "images.tar")
-	if err := writeImages(archive, c.Aias); err != nil {
+	if err := writeImages(archive, bin); err != nil {
 		return err
 	}
 	c.step("image built in %s", time.Since(t0).Round(time.Millisecond))
@@ -169,8 +175,9 @@ func (c *Cluster) start(ctx context.Context) error {
 	return nil
 }
 
-func writeImages(archive, binary string) error {
-	a, err := ociimage.AIAS(binary)
+// writeImages writes the test images to archive, the AIAS image with the binaries in bin.
+func writeImages(archive, bin string) error {
+	a, err := ociimage.AIAS(bin)
 	if err != nil {
 		return err
 	}

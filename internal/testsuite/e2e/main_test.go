@@ -72,6 +72,11 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	aiasStep := filepath.Join(dir, "aias-step") // what step Pods run
+	if err := fixtures.BuildAiasStep(context.Background(), aiasStep); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -80,7 +85,7 @@ func run(m *testing.M) int {
 	done := make(chan error, 1)
 	go func() {
 		done <- devcluster.Run(ctx, devcluster.Options{
-			StateDir: filepath.Join(dir, "state"), Out: out, AiasBinary: stack.Aias,
+			StateDir: filepath.Join(dir, "state"), Out: out, AiasBinary: stack.Aias, StepBinary: aiasStep,
 			CRDDir:      filepath.Join(root, "config", "crd", "bases"),
 			SamplesDir:  filepath.Join(root, "config", "samples"),
 			TenantRoles: filepath.Join(root, "config", "rbac", "tenant_roles.yaml"),

@@ -52,8 +52,9 @@ type Stack struct {
 	Tokens *steptoken.Issuer // mints step credentials as the manager does (a hostile step holds its own)
 	// Public, User and Internal are the webhookserver's listeners (base URLs).
 	Public, User, Internal string
-	// Aias is the binary the webhookserver and the step Pods run.
-	Aias string
+	// Aias is the binary the webhookserver runs; AiasStep the step runtime the step
+	// Pods run (cmd/aias-step).
+	Aias, AiasStep string
 
 	dir       string
 	keyFile   string
@@ -97,8 +98,11 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 	}
 	s.log = zap.New(zap.UseDevMode(true), zap.WriteTo(out), zap.StacktraceLevel(zapcore.PanicLevel))
 
-	s.Aias = filepath.Join(s.dir, "aias")
+	s.Aias, s.AiasStep = filepath.Join(s.dir, "aias"), filepath.Join(s.dir, "aias-step")
 	if err := fixtures.BuildAias(ctx, s.Aias); err != nil {
+		return s, err
+	}
+	if err := fixtures.BuildAiasStep(ctx, s.AiasStep); err != nil {
 		return s, err
 	}
 	logf := func(f string, a ...any) { fmt.Fprintf(out, f+"\n", a...) }
@@ -144,7 +148,7 @@ func Start(ctx context.Context, o Options) (s *Stack, err error) {
 		return s, err
 	}
 	s.agent = &nodeagent.Agent{Config: s.Env.Config, NodeName: "noisy-node", WorkRoot: pods,
-		Binaries: map[string]string{stepjob.ImageBinary: s.Aias}, Log: s.log.WithName("nodeagent")}
+		Binaries: map[string]string{stepjob.StepImageBinary: s.AiasStep}, Log: s.log.WithName("nodeagent")}
 	agentDone := make(chan error, 1)
 	s.wg.Go(func() { agentDone <- s.agent.Run(runCtx) })
 	select {

@@ -10,7 +10,7 @@
 // replicas on that database, a round-robin proxy in front of their internal step APIs
 // (the Service step Pods reach), the manager with leader election (restarted when it
 // exits, as its Deployment would), and a node agent running the step Pods as processes of
-// the real aias binary.
+// the real step runtime (cmd/aias-step).
 package outage
 
 import (
@@ -210,11 +210,11 @@ func (s *stack) start() error {
 	s.log = zap.New(zap.UseDevMode(true), zap.WriteTo(logOut), zap.StacktraceLevel(zapcore.PanicLevel))
 	ctrl.SetLogger(s.log)
 
-	// The step binary builds while PostgreSQL and the control plane start.
-	aias := filepath.Join(dir, "aias")
+	// The step runtime builds while PostgreSQL and the control plane start.
+	aiasStep := filepath.Join(dir, "aias-step")
 	built := make(chan error, 1)
 	go func() {
-		if err := fixtures.BuildAias(context.Background(), aias); err != nil {
+		if err := fixtures.BuildAiasStep(context.Background(), aiasStep); err != nil {
 			built <- err
 		}
 		close(built)
@@ -330,7 +330,7 @@ func (s *stack) start() error {
 		return err
 	}
 	s.agent = &nodeagent.Agent{Config: s.env.Config, NodeName: "outage-node", WorkRoot: pods,
-		Binaries: map[string]string{stepjob.ImageBinary: aias}, KeepFailed: true, Log: s.log.WithName("nodeagent")}
+		Binaries: map[string]string{stepjob.StepImageBinary: aiasStep}, KeepFailed: true, Log: s.log.WithName("nodeagent")}
 	agentDone := make(chan error, 1)
 	s.wg.Go(func() {
 		err := s.agent.Run(runCtx)
