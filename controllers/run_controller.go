@@ -44,7 +44,7 @@ type RunReconciler struct {
 	Recorder  events.EventRecorder
 	Store     *store.Store
 	Tokens    *steptoken.Issuer
-	// RunnerImage is the image holding the aias binary, copied into every step pod.
+	// RunnerImage is the image holding the step runtime (/aias-step), copied into every step pod.
 	RunnerImage string
 	// InternalAPIURL is how step pods reach the internal step API.
 	InternalAPIURL string

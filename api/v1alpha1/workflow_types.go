@@ -160,7 +160,7 @@ type WorkflowStep struct {
 	// +kubebuilder:validation:MaxLength=512
 	Image string `json:"image,omitempty"`
 
-	// Command is the entrypoint, run by `aias step-run` with the step input on stdin and in $AIAS_INPUT
+	// Command is the entrypoint, run by the step runtime (`aias-step step-run`) with the step input on stdin and in $AIAS_INPUT
 	// (required unless the step is an approval gate).
 	// +optional
 	// +listType=atomic
