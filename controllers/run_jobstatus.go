@@ -61,6 +61,11 @@ func podFailure(pod *corev1.Pod) (reason, msg string) {
 			return aiasv1alpha1.StepJobReasonNodeLost, fmt.Sprintf("the step's node went away (%s): %s", c.Reason, oneLine(detail))
 		}
 	}
+	if pod.DeletionTimestamp != nil && pod.Status.Reason != "DeadlineExceeded" {
+		// Deleted while it ran (by a user, a controller, a drain without the eviction API):
+		// its containers were stopped, so their exit codes tell nothing of the step.
+		return aiasv1alpha1.StepJobReasonPodDeleted, "the step's Pod was deleted before it finished"
+	}
 	switch r := pod.Status.Reason; {
 	case r == "DeadlineExceeded":
 		return batchv1.JobReasonDeadlineExceeded, "Job was active longer than specified deadline"

@@ -83,6 +83,16 @@ func podStall(pod *corev1.Pod) stall {
 	return stall{}
 }
 
+// stallReason reports a container waiting reason podStall acts on.
+func stallReason(reason string) bool {
+	switch reason {
+	case "ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull",
+		"CreateContainerConfigError", "CreateContainerError", "RunContainerError":
+		return true
+	}
+	return false
+}
+
 // stallKey is what the Pod watch compares to tell that what a Pod waits for changed:
 // the kind only, so that a pull flipping between ErrImagePull and ImagePullBackOff (every
 // back-off) wakes nobody.

@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
@@ -66,6 +67,8 @@ func (h *rtHarness) startWith(tweak func(*ctrl.Options), extra ...func(ctrl.Mana
 	h.t.Helper()
 	_, h.stop = startTestManager(h.t, func(o *ctrl.Options) {
 		o.Client = client.Options{Cache: &client.CacheOptions{DisableFor: []client.Object{&corev1.Secret{}}}}
+		// As the manager caches step Pods: what the controller reads of them must survive.
+		o.Cache.ByObject = map[client.Object]cache.ByObject{&corev1.Pod{}: {Transform: StepPodTransform}}
 		if tweak != nil {
 			tweak(o)
 		}

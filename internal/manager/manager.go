@@ -10,7 +10,6 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/selection"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -32,7 +31,6 @@ import (
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/controllers"
 	"github.com/aias-dev/aias/internal/sharedflags"
-	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/steptoken"
 	"github.com/aias-dev/aias/internal/store"
 )
@@ -204,7 +202,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 			ByObject: map[client.Object]cache.ByObject{
 				&batchv1.Job{}: {Label: stepJobSelector(), Transform: jobTransform},
 				// Only step Pods, trimmed to what the Run controller reads of them.
-				&corev1.Pod{}: {Label: stepJobSelector(), Transform: podTransform},
+				&corev1.Pod{}: {Label: stepJobSelector(), Transform: controllers.StepPodTransform},
 			},
 		},
 		Scheme:                  NewScheme(),
@@ -298,50 +296,6 @@ func stepJobSelector() labels.Selector {
 		panic(err) // a constant label key: cannot fail
 	}
 	return labels.NewSelector().Add(*req)
-}
-
-// podTransform trims cached step Pods to what the Run controller reads of them: who they
-// are (name, UID, owner, the aias.dev/run labels), whether they are being deleted, and
-// how they ended (phase, reason, times, the step container's terminated state). It reads
-// a Pod's spec only when it adopts one, straight from the apiserver. A cluster keeps
-// every finished attempt's Pod until its Run goes, so this is most of the manager's
-// memory (BENCHMARKS.md, manager RSS).
-func podTransform(obj any) (any, error) {
-	p, ok := obj.(*corev1.Pod)
-	if !ok {
-		return obj, nil
-	}
-	out := &corev1.Pod{
-		TypeMeta: p.TypeMeta,
-		ObjectMeta: metav1.ObjectMeta{
-			Name: p.Name, Namespace: p.Namespace, UID: p.UID, ResourceVersion: p.ResourceVersion,
-			CreationTimestamp: p.CreationTimestamp, DeletionTimestamp: p.DeletionTimestamp,
-			Labels:          keepLabels(p.Labels, aiasv1alpha1.LabelRun, aiasv1alpha1.LabelRunUID),
-			OwnerReferences: p.OwnerReferences,
-		},
-		Spec: corev1.PodSpec{NodeName: p.Spec.NodeName},
-		Status: corev1.PodStatus{
-			Phase: p.Status.Phase, Reason: p.Status.Reason, Message: p.Status.Message, StartTime: p.Status.StartTime,
-		},
-	}
-	for _, cs := range p.Status.ContainerStatuses {
-		if cs.Name == stepjob.StepContainer && cs.State.Terminated != nil {
-			t := cs.State.Terminated
-			out.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: cs.Name, State: corev1.ContainerState{
-				Terminated: &corev1.ContainerStateTerminated{ExitCode: t.ExitCode, Signal: t.Signal, Reason: t.Reason, StartedAt: t.StartedAt, FinishedAt: t.FinishedAt}}}}
-		}
-	}
-	return out, nil
-}
-
-func keepLabels(in map[string]string, keys ...string) map[string]string {
-	out := make(map[string]string, len(keys))
-	for _, k := range keys {
-		if v, ok := in[k]; ok {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // jobTransform trims cached step Jobs to what the controllers read: labels, owner,
