@@ -50,44 +50,39 @@ func accessRefusals(ctx context.Context, reader client.Reader, namespace string,
 				sa, aiasv1alpha1.LabelWorkflowAccess, aiasv1alpha1.WorkflowAccessAllowed)})
 		}
 	}
+	// A Secret reached several ways is checked (and reported) once, as the first use names it.
 	checked := map[string]bool{}
+	checkSecret := func(name, use string) error {
+		if checked[name] {
+			return nil
+		}
+		checked[name] = true
+		ok, err := shared("Secret", name)
+		if err == nil && !ok {
+			problems = append(problems, readyProblem{aiasv1alpha1.ReasonNotShared, fmt.Sprintf(
+				"%s: Secret %q is not shared with workflows (label it %s=%s)",
+				use, name, aiasv1alpha1.LabelWorkflowAccess, aiasv1alpha1.WorkflowAccessAllowed)})
+		}
+		return err
+	}
 	for i, s := range spec.Steps {
 		if step >= 0 && i != step {
 			continue
 		}
 		for _, v := range spec.Placement(&spec.Steps[i]).Volumes {
-			if v.Secret == nil || checked[v.Secret.SecretName] {
+			if v.Secret == nil {
 				continue
 			}
-			name := v.Secret.SecretName
-			checked[name] = true
-			ok, err := shared("Secret", name)
-			if err != nil {
+			if err := checkSecret(v.Secret.SecretName, fmt.Sprintf("step %q volume %q", s.Name, v.Name)); err != nil {
 				return nil, err
-			}
-			if !ok {
-				problems = append(problems, readyProblem{aiasv1alpha1.ReasonNotShared, fmt.Sprintf(
-					"step %q volume %q: Secret %q is not shared with workflows (label it %s=%s)",
-					s.Name, v.Name, name, aiasv1alpha1.LabelWorkflowAccess, aiasv1alpha1.WorkflowAccessAllowed)})
 			}
 		}
 		for _, env := range s.Env {
 			if env.ValueFrom == nil || env.ValueFrom.SecretKeyRef == nil {
 				continue
 			}
-			name := env.ValueFrom.SecretKeyRef.Name
-			if checked[name] {
-				continue
-			}
-			checked[name] = true
-			ok, err := shared("Secret", name)
-			if err != nil {
+			if err := checkSecret(env.ValueFrom.SecretKeyRef.Name, fmt.Sprintf("step %q env %q", s.Name, env.Name)); err != nil {
 				return nil, err
-			}
-			if !ok {
-				problems = append(problems, readyProblem{aiasv1alpha1.ReasonNotShared, fmt.Sprintf(
-					"step %q env %q: Secret %q is not shared with workflows (label it %s=%s)",
-					s.Name, env.Name, name, aiasv1alpha1.LabelWorkflowAccess, aiasv1alpha1.WorkflowAccessAllowed)})
 			}
 		}
 	}
