@@ -32,9 +32,9 @@ func TestStepPodTransformKeepsWhatTheControllerReads(t *testing.T) {
 			Reason: corev1.PodReasonUnschedulable, Message: "0/1 nodes are available", LastTransitionTime: now}}},
 		"preempted": {Phase: corev1.PodFailed, Conditions: []corev1.PodCondition{{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue, Reason: "PreemptionByScheduler", Message: "by p"}},
 			ContainerStatuses: []corev1.ContainerStatus{terminated(stepjob.StepContainer, "Error", 143)}},
-		"start error": {Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{terminated(stepjob.StepContainer, "StartError", 128)}},
+		"start error":    {Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{terminated(stepjob.StepContainer, "StartError", 128)}},
 		"install failed": {Phase: corev1.PodFailed, InitContainerStatuses: []corev1.ContainerStatus{terminated(stepjob.InstallContainer, "Error", 1)}},
-		"oom": {Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{terminated(stepjob.StepContainer, "OOMKilled", 137)}},
+		"oom":            {Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{terminated(stepjob.StepContainer, "OOMKilled", 137)}},
 	}
 	for name, status := range pods {
 		pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", CreationTimestamp: now}, Status: status}
