@@ -198,3 +198,24 @@ func TestStepPlacementRefusedByPlanAtRunTime(t *testing.T) {
 		t.Errorf("%d Pods made for a refused placement", n)
 	}
 }
+
+// A secret volume is held to the sharing rule as env's secretKeyRef is: an unshared
+// Secret refuses the attempt naming the volume, before any Pod exists.
+func TestStepSecretVolumeMustBeShared(t *testing.T) {
+	h := newRunHarness(t)
+	if err := h.c.Create(h.ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: h.ns, Name: "private"}, Data: map[string][]byte{"k": []byte("v")}}); err != nil {
+		t.Fatal(err)
+	}
+	a := step("a")
+	a.Volumes = []aiasv1alpha1.StepVolume{{Name: "creds", Secret: &aiasv1alpha1.SecretVolume{SecretName: "private"}}}
+	a.VolumeMounts = []corev1.VolumeMount{{Name: "creds", MountPath: "/creds"}}
+	h.workflow("w", aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{a}})
+	h.run("vol", "w", "")
+	run := h.waitPhaseWithin("vol", aiasv1alpha1.RunFailed, 30*time.Second)
+	if msg := run.Status.Steps[0].Message; !strings.Contains(msg, `step "a" volume "creds": Secret "private" is not shared with workflows`) {
+		t.Errorf("step message %q", msg)
+	}
+	if n := len(h.pods("vol")); n != 0 {
+		t.Errorf("%d Pods made with an unshared Secret", n)
+	}
+}
