@@ -59,10 +59,12 @@ type RetryPolicy struct {
 	// +optional
 	Backoff *RetryBackoff `json:"backoff,omitempty"`
 
-	// On selects the failures that are retried: an attempt that fails is tried again
-	// when it matches any selector set here. Unset: every failure is retried.
+	// RetryOn selects the failures that are retried: an attempt that fails is tried
+	// again when it matches any selector set here. Unset: every failure is retried.
+	// (Not `on`: YAML 1.1, which kubectl's parser speaks, reads an unquoted `on` key as
+	// true.)
 	// +optional
-	On *RetryOn `json:"on,omitempty"`
+	RetryOn *RetryOn `json:"retryOn,omitempty"`
 
 	// InfrastructureLimit is how many attempts lost to the cluster (the Pod evicted,
 	// preempted, deleted or its node lost) are tried again at once without spending
@@ -103,7 +105,7 @@ type RetryOn struct {
 	Expression string `json:"expression,omitempty"`
 }
 
-// RetryReason is a kind of failure retries.on can select.
+// RetryReason is a kind of failure retries.retryOn can select.
 // +kubebuilder:validation:Enum=OOMKilled;Timeout;Infrastructure;Error
 type RetryReason string
 

@@ -613,8 +613,8 @@ func (in *RetryPolicy) DeepCopyInto(out *RetryPolicy) {
 		*out = new(RetryBackoff)
 		(*in).DeepCopyInto(*out)
 	}
-	if in.On != nil {
-		in, out := &in.On, &out.On
+	if in.RetryOn != nil {
+		in, out := &in.RetryOn, &out.RetryOn
 		*out = new(RetryOn)
 		(*in).DeepCopyInto(*out)
 	}

@@ -23,7 +23,7 @@ type retryPlan struct {
 	// infrastructure: the cluster lost the attempt; the retry does not spend retries.limit.
 	infrastructure bool
 	delay          time.Duration
-	// note says why a failure is not retried although retries are left (retries.on).
+	// note says why a failure is not retried although retries are left (retries.retryOn).
 	note string
 }
 
@@ -31,7 +31,7 @@ type retryPlan struct {
 // which infra were retried as infrastructure failures) is tried again. An infrastructure
 // failure is retried at once up to retries.infrastructureLimit (default 3, also without a
 // retries block); every other failure, and one past that limit, spends retries.limit and
-// is retried when retries.on selects it (unset: any failure).
+// is retried when retries.retryOn selects it (unset: any failure).
 func planRetry(step *aiasv1alpha1.WorkflowStep, attempts, infra int32, a Attempt, code *int32, msg string) retryPlan {
 	end := *a.End
 	if aiasv1alpha1.InfrastructureFailure(end.Reason) && infra < infrastructureLimit(step) {
@@ -42,8 +42,8 @@ func planRetry(step *aiasv1alpha1.WorkflowStep, attempts, infra int32, a Attempt
 	if r == nil || counted > r.Limit {
 		return retryPlan{}
 	}
-	if r.On != nil {
-		ok, why := retrySelected(r.On, a, code, msg)
+	if r.RetryOn != nil {
+		ok, why := retrySelected(r.RetryOn, a, code, msg)
 		if !ok {
 			return retryPlan{note: why}
 		}
@@ -58,7 +58,7 @@ func infrastructureLimit(step *aiasv1alpha1.WorkflowStep) int32 {
 	return aiasv1alpha1.DefaultInfrastructureRetries
 }
 
-// FailureReason is the kind of a failed attempt as retries.on names it: OOMKilled,
+// FailureReason is the kind of a failed attempt as retries.retryOn names it: OOMKilled,
 // Timeout, Infrastructure, or Error (the command failed); "" for what is none of these
 // (an image that cannot be pulled, a Pod refused, a missing Secret key).
 func FailureReason(end End, code *int32) aiasv1alpha1.RetryReason {
@@ -75,7 +75,7 @@ func FailureReason(end End, code *int32) aiasv1alpha1.RetryReason {
 	return ""
 }
 
-// retrySelected reports whether retries.on selects the failed attempt a; when it does
+// retrySelected reports whether retries.retryOn selects the failed attempt a; when it does
 // not, why (for the step's message).
 func retrySelected(on *aiasv1alpha1.RetryOn, a Attempt, code *int32, msg string) (bool, string) {
 	reason := FailureReason(*a.End, code)
@@ -108,7 +108,7 @@ func retrySelected(on *aiasv1alpha1.RetryOn, a Attempt, code *int32, msg string)
 			return true, ""
 		}
 	}
-	return false, "not retried: retries.on does not select " + describeFailure(reason, code)
+	return false, "not retried: retries.retryOn does not select " + describeFailure(reason, code)
 }
 
 func describeFailure(reason aiasv1alpha1.RetryReason, code *int32) string {

@@ -10,16 +10,16 @@ import (
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 )
 
-// retryOn is a step with retries.limit 2 (1s backoff) and retries.on as given.
+// retryOn is a step with retries.limit 2 (1s backoff) and retries.retryOn as given.
 func retryOn(on *aiasv1alpha1.RetryOn) aiasv1alpha1.WorkflowStep {
 	s := withRetries(step("a", []string{}...), 2, time.Second)
-	s.Retries.On = on
+	s.Retries.RetryOn = on
 	return s
 }
 
 func code(c int32) *int32 { return &c }
 
-// TestRetryPolicy: what retries.on selects, and infrastructure failures retried without
+// TestRetryPolicy: what retries.retryOn selects, and infrastructure failures retried without
 // spending retries.limit, up to infrastructureLimit.
 func TestRetryPolicy(t *testing.T) {
 	at := t0.Add(30 * time.Second)
@@ -44,7 +44,7 @@ func TestRetryPolicy(t *testing.T) {
 		{"no on: any failure retried", retryOn(nil), st("a", aiasv1alpha1.StepRunning, 1), exit(1), aiasv1alpha1.StepRetrying, 0, ""},
 		{"exit code selected", retryOn(&aiasv1alpha1.RetryOn{ExitCodes: []int32{75}}), st("a", aiasv1alpha1.StepRunning, 1), exit(75), aiasv1alpha1.StepRetrying, 0, ""},
 		{"exit code not selected", retryOn(&aiasv1alpha1.RetryOn{ExitCodes: []int32{75}}), st("a", aiasv1alpha1.StepRunning, 1), exit(1),
-			aiasv1alpha1.StepFailed, 0, "not retried: retries.on does not select exit code 1"},
+			aiasv1alpha1.StepFailed, 0, "not retried: retries.retryOn does not select exit code 1"},
 		{"OOMKilled selected", retryOn(&aiasv1alpha1.RetryOn{Reasons: []aiasv1alpha1.RetryReason{aiasv1alpha1.RetryOnOOMKilled}}), st("a", aiasv1alpha1.StepRunning, 1), oom, aiasv1alpha1.StepRetrying, 0, ""},
 		{"Error does not select OOMKilled", retryOn(&aiasv1alpha1.RetryOn{Reasons: []aiasv1alpha1.RetryReason{aiasv1alpha1.RetryOnError}}), st("a", aiasv1alpha1.StepRunning, 1), oom,
 			aiasv1alpha1.StepFailed, 0, "does not select OOMKilled"},
@@ -52,7 +52,7 @@ func TestRetryPolicy(t *testing.T) {
 		{"expression on the message", retryOn(&aiasv1alpha1.RetryOn{Expression: `attempt.message.contains("low on resource")`}), st("a", aiasv1alpha1.StepRunning, 1),
 			End{Reason: aiasv1alpha1.StepJobReasonEvicted, Message: evicted.Message}, aiasv1alpha1.StepRetrying, 1, ""},
 		{"expression error is not a retry", retryOn(&aiasv1alpha1.RetryOn{Expression: `attempt.nope == 1`}), st("a", aiasv1alpha1.StepRunning, 1), exit(3),
-			aiasv1alpha1.StepFailed, 0, "not retried: retries.on.expression"},
+			aiasv1alpha1.StepFailed, 0, "not retried: retries.retryOn.expression"},
 		{"limit spent", retryOn(nil), st("a", aiasv1alpha1.StepRunning, 3), exit(1), aiasv1alpha1.StepFailed, 0, ""},
 		{"evicted without retries: retried as infrastructure", noRetries, st("a", aiasv1alpha1.StepRunning, 1), evicted, aiasv1alpha1.StepRetrying, 1, ""},
 		{"infrastructure retries do not spend the limit", retryOn(nil), func() aiasv1alpha1.StepStatus {

@@ -277,8 +277,8 @@ func shapes(spec *aiasv1alpha1.WorkflowSpec, prefix string, steps []aiasv1alpha1
 		}
 		deps := append(append([]string(nil), spec.StepDependencies(i)...), extraAncestors...)
 		out[i] = workflowexpr.StepShape{Name: step.Name, DependsOn: deps, Depends: step.Depends, When: step.When, ForEach: step.ForEach, Strings: strs}
-		if r := step.Retries; r != nil && r.On != nil {
-			out[i].RetryOn = r.On.Expression
+		if r := step.Retries; r != nil && r.RetryOn != nil {
+			out[i].RetryOn = r.RetryOn.Expression
 		}
 	}
 	return out

@@ -10,7 +10,7 @@ import (
 	"github.com/google/cel-go/ext"
 )
 
-// AttemptVars is what `attempt` means in a step's retries.on.expression: the failed
+// AttemptVars is what `attempt` means in a step's retries.retryOn.expression: the failed
 // attempt's number (1 for the first), its command's exit code (-1 when it never exited:
 // killed by the cluster, never started), the reason it failed (OOMKilled, Timeout,
 // Error, an infrastructure reason such as Evicted, ImagePullFailed, ...), the message
@@ -30,7 +30,7 @@ var retryEnv = func() *cel.Env {
 	return e
 }()
 
-// RetryOn is a compiled retries.on.expression.
+// RetryOn is a compiled retries.retryOn.expression.
 type RetryOn struct {
 	expr string
 	prg  cel.Program
@@ -44,18 +44,18 @@ func CompileRetryOn(expr string) (*RetryOn, error) {
 		return r.(*RetryOn), nil
 	}
 	if strings.TrimSpace(expr) == "" {
-		return nil, fmt.Errorf("retries.on.expression is empty")
+		return nil, fmt.Errorf("retries.retryOn.expression is empty")
 	}
 	ast, iss := retryEnv.Compile(expr)
 	if iss != nil && iss.Err() != nil {
-		return nil, compileError("retries.on", iss.Errors())
+		return nil, compileError("retries.retryOn", iss.Errors())
 	}
 	if out := ast.OutputType(); !out.IsExactType(types.BoolType) && !out.IsExactType(types.DynType) {
-		return nil, fmt.Errorf("retries.on.expression must be a bool expression, %q is %s", expr, out)
+		return nil, fmt.Errorf("retries.retryOn.expression must be a bool expression, %q is %s", expr, out)
 	}
 	prg, err := retryEnv.Program(ast, cel.CostLimit(CostLimit), cel.InterruptCheckFrequency(interruptChecks))
 	if err != nil {
-		return nil, fmt.Errorf("retries.on.expression %q: %w", expr, err)
+		return nil, fmt.Errorf("retries.retryOn.expression %q: %w", expr, err)
 	}
 	r := &RetryOn{expr: expr, prg: prg}
 	programs.Add(key, r)
@@ -71,11 +71,11 @@ func (r *RetryOn) Eval(ctx context.Context, a AttemptVars) (bool, error) {
 		"number": a.Number, "exitCode": a.ExitCode, "reason": a.Reason, "message": a.Message, "durationSeconds": a.DurationSeconds,
 	}})
 	if err != nil {
-		return false, fmt.Errorf("retries.on.expression %q: %w", r.expr, err)
+		return false, fmt.Errorf("retries.retryOn.expression %q: %w", r.expr, err)
 	}
 	b, ok := out.Value().(bool)
 	if !ok {
-		return false, fmt.Errorf("retries.on.expression %q gave %v, not a bool", r.expr, out.Value())
+		return false, fmt.Errorf("retries.retryOn.expression %q gave %v, not a bool", r.expr, out.Value())
 	}
 	return b, nil
 }

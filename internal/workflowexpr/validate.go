@@ -14,7 +14,7 @@ type StepShape struct {
 	Depends   string        // the step's `depends` expression, "" when none
 	When      string        // "" when none
 	ForEach   string        // "" when none
-	RetryOn   string        // the step's retries.on.expression, "" when none
+	RetryOn   string        // the step's retries.retryOn.expression, "" when none
 	Strings   []FieldString // every templated string of the step: image, args[i], env[i].value
 }
 
@@ -80,7 +80,7 @@ func Validate(fieldPrefix string, steps []StepShape) []FieldError {
 		}
 		if strings.TrimSpace(s.RetryOn) != "" {
 			if _, err := CompileRetryOn(s.RetryOn); err != nil {
-				errs = append(errs, FieldError{field("retries.on.expression"), err.Error()})
+				errs = append(errs, FieldError{field("retries.retryOn.expression"), err.Error()})
 			}
 		}
 		for _, fs := range s.Strings {
