@@ -186,6 +186,9 @@ func TestBrowserLiveLogs(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: sampleNS, Name: "browser-live-1"},
 		Spec:       aiasv1alpha1.RunSpec{WorkflowRef: aiasv1alpha1.WorkflowReference{Name: wf.Name}},
 	}
+	// Signed in first, the Run created after: on a busy machine the console's first load
+	// has taken longer than the step runs (CI), and then there is nothing live to follow.
+	ctx, b := openConsole(t, "/#/ns/acme/runs")
 	for _, obj := range []client.Object{wf, run} {
 		if err := stack.Client.Create(bg, obj); err != nil {
 			t.Fatal(err)
@@ -195,8 +198,7 @@ func TestBrowserLiveLogs(t *testing.T) {
 		_ = stack.Client.Delete(bg, run)
 		_ = stack.Client.Delete(bg, wf)
 	})
-
-	ctx, b := openConsole(t, "/#/ns/acme/runs/browser-live-1")
+	b.do("the run's page", chromedp.Navigate(stack.UserURL+"/#/ns/acme/runs/browser-live-1"))
 	b.waitJS("the run's step", `!!document.querySelector('#steps svg#dag g.node[data-step="slow"]')`, 0)
 	b.do("open the step's logs", chromedp.Click(chromedp.CSS(`#timeline tr[data-step="slow"]`)))
 	b.waitJS("the first line over the live stream", `document.querySelector('#log').dataset.state === 'following' && document.querySelector('#log').textContent.includes('first line')`, time.Minute)
