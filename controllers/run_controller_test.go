@@ -82,10 +82,13 @@ func TestRunSchedulesDAG(t *testing.T) {
 			t.Errorf("step %+v", s)
 		}
 	}
-	var phase string
-	if err := testStore.Pool().QueryRow(h.ctx, `select phase from run_index where uid = $1`, string(run.UID)).Scan(&phase); err != nil || phase != "Succeeded" {
-		t.Errorf("run index phase %q, %v", phase, err)
-	}
+	// The index row follows the status write that ended the Run (writeStatus), a moment
+	// after a watcher can see the phase.
+	h.eventually(5*time.Second, "the run index to say Succeeded", func() (bool, string) {
+		var phase string
+		err := testStore.Pool().QueryRow(h.ctx, `select phase from run_index where uid = $1`, string(run.UID)).Scan(&phase)
+		return err == nil && phase == "Succeeded", fmt.Sprintf("phase %q, %v", phase, err)
+	})
 	checkRunMetrics(t)
 	h.eventually(5*time.Second, "events", func() (bool, string) {
 		r := h.eventReasons("r1")
