@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
@@ -51,7 +52,7 @@ func jobStatusFromPod(job *batchv1.Job, pod *corev1.Pod) *batchv1.Job {
 // gone when the attempt is read again.
 func podFailure(pod *corev1.Pod) (reason, msg string) {
 	if c := podCondition(pod, corev1.DisruptionTarget); c != nil && c.Status == corev1.ConditionTrue {
-		detail := firstNonEmptyString(pod.Status.Message, c.Message)
+		detail := cmp.Or(pod.Status.Message, c.Message)
 		switch c.Reason {
 		case "PreemptionByScheduler":
 			return aiasv1alpha1.StepJobReasonPreempted, "the step's Pod was preempted: " + oneLine(detail)
@@ -103,15 +104,6 @@ func podCondition(pod *corev1.Pod, t corev1.PodConditionType) *corev1.PodConditi
 		}
 	}
 	return nil
-}
-
-func firstNonEmptyString(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // finishedJob returns a copy of job with the terminal status: succeeded, or failed with

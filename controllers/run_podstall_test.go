@@ -7,32 +7,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/util/retry"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
 	"github.com/aias-dev/aias/internal/stepjob"
 )
-
-// setPodStatus writes a Pod's status as the kubelet or scheduler would (on conflict
-// with the scheduler's binding, read again).
-func (h *rtHarness) setPodStatus(name string, set func(*corev1.Pod)) {
-	h.t.Helper()
-	pod := &corev1.Pod{}
-	h.eventually(20*time.Second, "pod "+name, func() (bool, string) {
-		err := h.c.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: name}, pod)
-		return err == nil, ""
-	})
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if err := h.c.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: name}, pod); err != nil {
-			return err
-		}
-		set(pod)
-		return h.c.Status().Update(h.ctx, pod)
-	}); err != nil {
-		h.t.Fatalf("writing pod status: %v", err)
-	}
-}
 
 // waiting sets container's state to waiting for reason, as the kubelet does, on a
 // scheduled and (for the step container) initialized Pod.

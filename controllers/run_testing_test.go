@@ -248,20 +248,25 @@ func (h *rtHarness) finishJob(runName, jobName string, exitCode int, result stri
 // stopped at its activeDeadlineSeconds.
 func (h *rtHarness) endPod(name string, exitCode int32, reason string) {
 	h.t.Helper()
+	h.setPodStatus(name, func(pod *corev1.Pod) { endedPodStatus(pod, exitCode, reason) })
+}
+
+// setPodStatus writes a Pod's status as the kubelet or scheduler would (on conflict
+// with the scheduler's binding, read again).
+func (h *rtHarness) setPodStatus(name string, set func(*corev1.Pod)) {
+	h.t.Helper()
 	pod := &corev1.Pod{}
 	h.eventually(20*time.Second, "pod "+name, func() (bool, string) {
 		err := h.c.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: name}, pod)
-		return err == nil, fmt.Sprint(err)
+		return err == nil, ""
 	})
-	// The scheduler binds the Pod meanwhile (a write of its own): read again on conflict.
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		if err := h.c.Get(h.ctx, client.ObjectKey{Namespace: h.ns, Name: name}, pod); err != nil {
 			return err
 		}
-		endedPodStatus(pod, exitCode, reason)
+		set(pod)
 		return h.c.Status().Update(h.ctx, pod)
-	})
-	if err != nil {
+	}); err != nil {
 		h.t.Fatalf("writing pod status: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package v1alpha1
 import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
 )
 
 // PodPlacement says where a step's Pod runs and where its images come from, with the Pod
@@ -195,9 +196,9 @@ func (v StepVolume) PodVolume() corev1.Volume {
 	switch {
 	case v.ConfigMap != nil:
 		out.ConfigMap = &corev1.ConfigMapVolumeSource{LocalObjectReference: corev1.LocalObjectReference{Name: v.ConfigMap.Name},
-			Optional: v.ConfigMap.Optional, DefaultMode: ptrInt32(0o444)}
+			Optional: v.ConfigMap.Optional, DefaultMode: ptr.To[int32](0o444)}
 	case v.Secret != nil:
-		out.Secret = &corev1.SecretVolumeSource{SecretName: v.Secret.SecretName, Optional: v.Secret.Optional, DefaultMode: ptrInt32(0o444)}
+		out.Secret = &corev1.SecretVolumeSource{SecretName: v.Secret.SecretName, Optional: v.Secret.Optional, DefaultMode: ptr.To[int32](0o444)}
 	case v.EmptyDir != nil:
 		out.EmptyDir = v.EmptyDir.DeepCopy()
 	case v.Ephemeral != nil:
@@ -210,5 +211,3 @@ func (v StepVolume) PodVolume() corev1.Volume {
 	}
 	return out
 }
-
-func ptrInt32(v int32) *int32 { return &v }

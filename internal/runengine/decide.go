@@ -499,12 +499,15 @@ func (p *pass) attemptFailed(step *aiasv1alpha1.WorkflowStep, st *aiasv1alpha1.S
 	st.ExitCode, st.Message = code, msg
 	plan := planRetry(step, st.Attempts, st.InfrastructureRetries, a, code, msg)
 	if plan.retry {
+		if plan.infrastructure {
+			st.InfrastructureRetries++
+		}
 		next := metav1.NewTime(at.Add(plan.delay))
 		st.Phase, st.NextAttemptTime = aiasv1alpha1.StepRetrying, &next
 		p.wakeAt(next.Time)
 		p.d.Events = append(p.d.Events, Event{Type: corev1.EventTypeNormal, Reason: aiasv1alpha1.RunEventStepRetrying,
 			Message: fmt.Sprintf("Step %s attempt %d failed (%s); attempt %d in %s%s", st.Name, st.Attempts, msg, st.Attempts+1, plan.delay,
-				infrastructureNote(plan, &st.InfrastructureRetries, step))})
+				infrastructureNote(plan, st.InfrastructureRetries, step))})
 		return
 	}
 	if plan.note != "" {
@@ -516,14 +519,13 @@ func (p *pass) attemptFailed(step *aiasv1alpha1.WorkflowStep, st *aiasv1alpha1.S
 		Message: fmt.Sprintf("Step %s failed after %d attempt(s): %s", st.Name, st.Attempts, st.Message)})
 }
 
-// infrastructureNote counts an infrastructure retry in *count and says so for the
-// event; "" for an ordinary retry.
-func infrastructureNote(plan retryPlan, count *int32, step *aiasv1alpha1.WorkflowStep) string {
+// infrastructureNote says, for the event, that a retry is the count-th infrastructure
+// retry; "" for an ordinary retry.
+func infrastructureNote(plan retryPlan, count int32, step *aiasv1alpha1.WorkflowStep) string {
 	if !plan.infrastructure {
 		return ""
 	}
-	*count++
-	return fmt.Sprintf(" (infrastructure failure %d of %d, not counted against retries)", *count, infrastructureLimit(step))
+	return fmt.Sprintf(" (infrastructure failure %d of %d, not counted against retries)", count, infrastructureLimit(step))
 }
 
 // failUnstarted fails a step before any attempt: its when or a reference of its could

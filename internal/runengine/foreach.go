@@ -209,12 +209,15 @@ func (p *pass) itemFailed(step *aiasv1alpha1.WorkflowStep, st *aiasv1alpha1.Step
 	it.ExitCode, it.Message = code, msg
 	plan := planRetry(step, it.Attempts, it.InfrastructureRetries, a, code, msg)
 	if plan.retry {
+		if plan.infrastructure {
+			it.InfrastructureRetries++
+		}
 		next := metav1.NewTime(a.End.FinishedAt.Add(plan.delay))
 		it.Phase, it.NextAttemptTime = aiasv1alpha1.StepRetrying, &next
 		p.wakeAt(next.Time)
 		p.d.Events = append(p.d.Events, Event{Type: corev1.EventTypeNormal, Reason: aiasv1alpha1.RunEventStepRetrying,
 			Message: fmt.Sprintf("Step %s item %d attempt %d failed (%s); attempt %d in %s%s", st.Name, k, it.Attempts, msg, it.Attempts+1, plan.delay,
-				infrastructureNote(plan, &it.InfrastructureRetries, step))})
+				infrastructureNote(plan, it.InfrastructureRetries, step))})
 		return true
 	}
 	if plan.note != "" {

@@ -2,6 +2,7 @@ package realnode
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -111,7 +112,7 @@ func TestStepFailuresNamedOnTheRealNode(t *testing.T) {
 				return run
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("run %s: no %s after %s: phase %s, message %q, steps %+v\n%s", name, what, timeout, run.Status.Phase, run.Status.Message, run.Status.Steps, podsIn(ns))
+				t.Fatalf("run %s: no %s after %s: phase %s, message %q, steps %+v\n%s", name, what, timeout, run.Status.Phase, run.Status.Message, run.Status.Steps, podsState(ns))
 			}
 		}
 	}
@@ -130,10 +131,10 @@ func TestStepFailuresNamedOnTheRealNode(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("lost-1's first Pod is not Running after 2 minutes\n%s", podsIn(ns))
+			t.Fatalf("lost-1's first Pod is not Running after 2 minutes\n%s", podsState(ns))
 		}
 	}
-	if len(pod.Spec.Tolerations) == 0 || !hasToleration(pod.Spec.Tolerations, "dedicated") || len(pod.Spec.ImagePullSecrets) != 1 || pod.Spec.ImagePullSecrets[0].Name != "regcred" {
+	if !slices.ContainsFunc(pod.Spec.Tolerations, func(t corev1.Toleration) bool { return t.Key == "dedicated" }) || len(pod.Spec.ImagePullSecrets) != 1 || pod.Spec.ImagePullSecrets[0].Name != "regcred" {
 		t.Errorf("the step's Pod has tolerations %+v and imagePullSecrets %+v; want the step's", pod.Spec.Tolerations, pod.Spec.ImagePullSecrets)
 	}
 	if err := cl.Delete(ctx, pod); err != nil {
@@ -180,32 +181,4 @@ func TestStepFailuresNamedOnTheRealNode(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `runtime class "kata" is not allowed by plan "realnode-failures"`) {
 		t.Errorf("a runtime class the plan does not allow: %v", err)
 	}
-}
-
-func hasToleration(ts []corev1.Toleration, key string) bool {
-	for _, t := range ts {
-		if t.Key == key {
-			return true
-		}
-	}
-	return false
-}
-
-// podsIn describes the namespace's Pods for a failure message.
-func podsIn(ns string) string {
-	var pods corev1.PodList
-	_ = cluster.Env.Client.List(context.Background(), &pods, client.InNamespace(ns))
-	var b strings.Builder
-	for _, p := range pods.Items {
-		b.WriteString("pod " + p.Name + " " + string(p.Status.Phase) + " " + p.Status.Reason + " " + p.Status.Message + "\n")
-		for _, cs := range append(p.Status.InitContainerStatuses, p.Status.ContainerStatuses...) {
-			if w := cs.State.Waiting; w != nil {
-				b.WriteString("  " + cs.Name + " waiting " + w.Reason + ": " + w.Message + "\n")
-			}
-			if x := cs.State.Terminated; x != nil {
-				b.WriteString("  " + cs.Name + " terminated " + x.Reason + ": " + x.Message + "\n")
-			}
-		}
-	}
-	return b.String()
 }

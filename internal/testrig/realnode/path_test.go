@@ -50,18 +50,20 @@ func waitRun(t *testing.T, name string, want aiasv1alpha1.RunPhase, timeout time
 			return run
 		}
 		if err == nil && run.Status.Phase.Finished() {
-			t.Fatalf("run %s ended %s (%s), want %s\n%s", name, run.Status.Phase, run.Status.Message, want, podsState(t))
+			t.Fatalf("run %s ended %s (%s), want %s\n%s", name, run.Status.Phase, run.Status.Message, want, podsState(tenantNS))
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("run %s is %q after %s (err %v), want %s\n%s", name, run.Status.Phase, timeout, err, want, podsState(t))
+			t.Fatalf("run %s is %q after %s (err %v), want %s\n%s", name, run.Status.Phase, timeout, err, want, podsState(tenantNS))
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
 }
 
-func podsState(t *testing.T) string {
+// podsState describes namespace ns's Pods (each container's state) and its warning
+// events, for a failure message.
+func podsState(ns string) string {
 	var pods corev1.PodList
-	_ = cluster.Env.Client.List(context.Background(), &pods, client.InNamespace(tenantNS))
+	_ = cluster.Env.Client.List(context.Background(), &pods, client.InNamespace(ns))
 	var b strings.Builder
 	for _, p := range pods.Items {
 		fmt.Fprintf(&b, "pod %s %s %s %s\n", p.Name, p.Status.Phase, p.Status.Reason, p.Status.Message)
@@ -70,7 +72,7 @@ func podsState(t *testing.T) string {
 		}
 	}
 	var evs corev1.EventList
-	_ = cluster.Env.Client.List(context.Background(), &evs, client.InNamespace(tenantNS))
+	_ = cluster.Env.Client.List(context.Background(), &evs, client.InNamespace(ns))
 	for _, e := range evs.Items {
 		if e.Type == corev1.EventTypeWarning {
 			fmt.Fprintf(&b, "event %s %s: %s %s\n", e.InvolvedObject.Kind, e.InvolvedObject.Name, e.Reason, e.Message)
