@@ -46,6 +46,10 @@ type RunReconciler struct {
 	Tokens    *steptoken.Issuer
 	// RunnerImage is the image holding the step runtime (/aias-step), copied into every step pod.
 	RunnerImage string
+	// StepRuntime is how a step Pod gets the step runtime: StepRuntimeInitContainer (the
+	// default; works on any cluster) or StepRuntimeCSI (the step-runtime.aias.dev CSI
+	// driver's inline volume; no init container, a faster start).
+	StepRuntime StepRuntime
 	// InternalAPIURL is how step pods reach the internal step API.
 	InternalAPIURL string
 	// DefaultPlan and PastDueGrace resolve a tenant's effective plan the way the Tenant

@@ -11,7 +11,6 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -142,17 +141,6 @@ func (r *RunReconciler) buildStepPod(run *aiasv1alpha1.Run, spec *aiasv1alpha1.W
 				FSGroup:        ptr.To[int64](stepUser),
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 			},
-			InitContainers: []corev1.Container{{
-				Name:            stepjob.InstallContainer,
-				Image:           r.RunnerImage,
-				Command:         []string{stepjob.StepImageBinary, stepjob.InstallCommand, stepjob.InstallPath},
-				VolumeMounts:    []corev1.VolumeMount{{Name: stepjob.BinVolume, MountPath: stepjob.InstallDir}},
-				SecurityContext: restricted,
-				Resources: corev1.ResourceRequirements{
-					Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("10m"), corev1.ResourceMemory: resource.MustParse("32Mi")},
-					Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("64Mi")},
-				},
-			}},
 			Containers: []corev1.Container{{
 				Name:    stepjob.StepContainer,
 				Image:   step.Image,
@@ -167,13 +155,13 @@ func (r *RunReconciler) buildStepPod(run *aiasv1alpha1.Run, spec *aiasv1alpha1.W
 				SecurityContext: stepSecurity,
 			}},
 			Volumes: []corev1.Volume{
-				{Name: stepjob.BinVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 				{Name: stepjob.WorkVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}},
 			},
 		},
 	}}
-	place := spec.Placement(&step)
 	ps := &pod.template.Spec
+	r.StepRuntime.install(ps, r.RunnerImage, restricted)
+	place := spec.Placement(&step)
 	ps.NodeSelector, ps.Tolerations, ps.Affinity = place.NodeSelector, place.Tolerations, place.Affinity
 	ps.PriorityClassName, ps.RuntimeClassName, ps.ImagePullSecrets = place.PriorityClassName, place.RuntimeClassName, place.ImagePullSecrets
 	for _, v := range place.Volumes {

@@ -126,3 +126,41 @@ func TestStepPodVolumes(t *testing.T) {
 		t.Errorf("mounts %+v: the runtime's two, and /etc/app and /creds read-only, /scratch writable", pod.Containers[0].VolumeMounts)
 	}
 }
+
+// The step runtime comes from an init container by default, and from the CSI driver's
+// read-only inline volume with --step-runtime=csi: the same volume name and path for the
+// step container, no init container.
+func TestStepPodRuntime(t *testing.T) {
+	tokens, _ := steptoken.NewIssuer(bytes.Repeat([]byte("k"), 32))
+	run := &aiasv1alpha1.Run{ObjectMeta: metav1.ObjectMeta{Name: "r", Namespace: "ns", UID: "run-uid"}}
+	spec := &aiasv1alpha1.WorkflowSpec{Steps: []aiasv1alpha1.WorkflowStep{{Name: "a", Image: "busybox"}}}
+	job := &batchv1.Job{ObjectMeta: metav1.ObjectMeta{Name: "r-a-1", Namespace: "ns", UID: "job-uid"}}
+	for _, tc := range []struct {
+		runtime StepRuntime
+		check   func(t *testing.T, bin corev1.Volume, init []corev1.Container)
+	}{
+		{"", func(t *testing.T, bin corev1.Volume, init []corev1.Container) {
+			if bin.EmptyDir == nil || len(init) != 1 || init[0].Name != stepjob.InstallContainer || init[0].Image != "runner" {
+				t.Errorf("default: bin volume %+v, init containers %+v", bin, init)
+			}
+		}},
+		{StepRuntimeCSI, func(t *testing.T, bin corev1.Volume, init []corev1.Container) {
+			if bin.CSI == nil || bin.CSI.Driver != stepjob.RuntimeDriver || bin.CSI.ReadOnly == nil || !*bin.CSI.ReadOnly || len(init) != 0 {
+				t.Errorf("csi: bin volume %+v, init containers %+v", bin, init)
+			}
+		}},
+	} {
+		r := &RunReconciler{Tokens: tokens, RunnerImage: "runner", StepRuntime: tc.runtime, Now: time.Now}
+		pod := buildPod(r.buildStepPod(run, spec, stepUnit(spec, 0), 1), job).Spec
+		if pod.Volumes[0].Name != stepjob.BinVolume {
+			t.Fatalf("%q: first volume %q, want the runtime's", tc.runtime, pod.Volumes[0].Name)
+		}
+		tc.check(t, pod.Volumes[0], pod.InitContainers)
+		if m := pod.Containers[0].VolumeMounts[0]; m.Name != stepjob.BinVolume || m.MountPath != stepjob.BinDir || !m.ReadOnly {
+			t.Errorf("%q: step container mounts %+v", tc.runtime, m)
+		}
+	}
+	if _, err := ParseStepRuntime("sidecar"); err == nil {
+		t.Error("ParseStepRuntime accepted an unknown way")
+	}
+}

@@ -27,7 +27,12 @@ var cpuGroups = map[string]string{
 // clockTicks is USER_HZ, which Linux fixes at 100 for /proc/<pid>/stat.
 const clockTicks = 100
 
-func sampleCPU() cpuSample {
+func sampleCPU() cpuSample { return sampleCPUOf(cpuGroups, false) }
+
+// sampleCPUOf is sampleCPU over the groups given; with children, a process's reaped
+// children count too (a containerd shim's runc calls, the kubelet's mounts), so
+// short-lived helpers that end between two samples are not lost.
+func sampleCPUOf(groups map[string]string, children bool) cpuSample {
 	s := cpuSample{}
 	self := strconv.Itoa(os.Getpid())
 	dirs, _ := filepath.Glob("/proc/[0-9]*")
@@ -39,7 +44,7 @@ func sampleCPU() cpuSample {
 			if err != nil {
 				continue
 			}
-			g, ok := cpuGroups[strings.TrimSpace(string(comm))]
+			g, ok := groups[strings.TrimSpace(string(comm))]
 			if !ok {
 				continue
 			}
@@ -60,9 +65,35 @@ func sampleCPU() cpuSample {
 		}
 		utime, _ := strconv.ParseInt(f[11], 10, 64)
 		stime, _ := strconv.ParseInt(f[12], 10, 64)
-		s[group] += time.Duration(utime+stime) * time.Second / clockTicks
+		ticks := utime + stime
+		if children && len(f) >= 15 {
+			cutime, _ := strconv.ParseInt(f[13], 10, 64)
+			cstime, _ := strconv.ParseInt(f[14], 10, 64)
+			ticks += cutime + cstime
+		}
+		s[group] += time.Duration(ticks) * time.Second / clockTicks
 	}
 	return s
+}
+
+// machineBusy is the CPU time every core of the machine has spent not idle since boot
+// (/proc/stat's first line: all but idle and iowait), so a phase's share of the machine
+// is machineBusy's growth over its wall time × cores.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var busy int64
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / clockTicks
 }
 
 // cpuPerItem is the CPU each group spent between before and after, per item.

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	crclient "sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -64,15 +66,15 @@ func nodeSection(ctx context.Context) (string, error) {
 			lat[w] = append(lat[w], d)
 		}
 	}
-	runRate, err := batch(ctx, cl, aRun)
+	runRate, err := batch(ctx, c.Env.Config, cl, aRun)
 	if err != nil {
 		return "", err
 	}
-	podRate, err := batch(ctx, cl, aPod)
+	podRate, err := batch(ctx, c.Env.Config, cl, aPod)
 	if err != nil {
 		return "", err
 	}
-	initRate, err := batch(ctx, cl, aPodWithInit)
+	initRate, err := batch(ctx, c.Env.Config, cl, aPodWithInit)
 	if err != nil {
 		return "", err
 	}
@@ -143,6 +145,10 @@ const (
 
 func (w workload) pod() bool { return w != aRun }
 
+func (w workload) String() string {
+	return [...]string{"Runs", "bare Pods", "bare Pods with an init container"}[w]
+}
+
 // runOnce creates one Run (or bare Pod) and returns how long it took to succeed.
 func runOnce(ctx context.Context, cl crclient.Client, name string, w workload) (time.Duration, error) {
 	return createAndWait(ctx, cl, []string{name}, w)
@@ -150,13 +156,31 @@ func runOnce(ctx context.Context, cl crclient.Client, name string, w workload) (
 
 // batch creates nodeBatch Runs (or bare Pods) at once and returns how many per second
 // reached Succeeded, from the first create to the last success.
-func batch(ctx context.Context, cl crclient.Client, w workload) (float64, error) {
+func batch(ctx context.Context, cfg *rest.Config, cl crclient.Client, w workload) (float64, error) {
 	var names []string
 	for i := range nodeBatch {
 		names = append(names, fmt.Sprintf("batch-%d-%d", w, i))
 	}
+	tl, err := watchTimeline(ctx, cfg)
+	if err != nil {
+		return 0, err
+	}
+	cpu0, busy0 := sampleCPUOf(nodeCPUGroups, true), machineBusy()
 	took, err := createAndWait(ctx, cl, names, w)
+	cpu1, busy1 := sampleCPUOf(nodeCPUGroups, true), machineBusy()
+	fmt.Fprintf(os.Stderr, "bench: node %s ×%d in %s: machine busy %.0f%% of %d cores; CPU per item: %s\nbench: node %s stages (median): %s\n",
+		w, nodeBatch, took.Round(time.Millisecond), 100*float64(busy1-busy0)/float64(took)/float64(runtime.NumCPU()), runtime.NumCPU(),
+		cpu1.since(cpu0, nodeBatch), w, tl.summary(names))
 	return float64(nodeBatch) / took.Seconds(), err
+}
+
+// nodeCPUGroups are the processes of the one-node cluster, by /proc/<pid>/comm (15
+// characters at most): where a batch's CPU goes.
+var nodeCPUGroups = map[string]string{
+	"kube-apiserver": "apiserver", "etcd": "etcd", "postgres": "postgres",
+	"kubelet": "kubelet", "containerd": "containerd", "containerd-shim": "shims",
+	"kube-scheduler": "scheduler", "kube-controller": "controller-manager", "kube-proxy": "kube-proxy",
+	"aias": "aias (manager, webhookserver)", "aias-step": "aias-step",
 }
 
 // createAndWait creates the Runs (or bare Pods) named, one after another, and returns the

@@ -23,13 +23,14 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"manager":        {"run the controllers (health, readiness, secured metrics, leader election)", exitOnError("manager", runManager)},
-	"webhookserver":  {"serve the public hook listener, the internal step API and metrics", exitOnError("webhookserver", runWebhookServer)},
-	"step-run":       {"run a step command as a step pod does (step pods run aias-step's): aias step-run -- <command> [args]", runStep},
-	"install-runner": {"copy this binary to a path, as a step pod's init container does with aias-step", exitOnError("install-runner", installRunner)},
-	"dev":            {"run AIAS locally: control plane, PostgreSQL, manager, step API, dev kubelet, samples", exitOnError("dev", runDev)},
-	"trigger":        {"sign a payload with a WebhookEndpoint's secret and deliver it: aias trigger <endpoint> [-n ns] [--data @file]", exitOnError("trigger", runTrigger)},
-	"version":        {"print the version", exitOnError("version", printVersion)},
+	"manager":             {"run the controllers (health, readiness, secured metrics, leader election)", exitOnError("manager", runManager)},
+	"webhookserver":       {"serve the public hook listener, the internal step API and metrics", exitOnError("webhookserver", runWebhookServer)},
+	"step-run":            {"run a step command as a step pod does (step pods run aias-step's): aias step-run -- <command> [args]", runStep},
+	"install-runner":      {"copy this binary to a path, as a step pod's init container does with aias-step", exitOnError("install-runner", installRunner)},
+	"step-runtime-driver": {"serve the step runtime to step pods as a CSI volume on this node (the chart's DaemonSet)", exitOnError("step-runtime-driver", runStepRuntimeDriver)},
+	"dev":                 {"run AIAS locally: control plane, PostgreSQL, manager, step API, dev kubelet, samples", exitOnError("dev", runDev)},
+	"trigger":             {"sign a payload with a WebhookEndpoint's secret and deliver it: aias trigger <endpoint> [-n ns] [--data @file]", exitOnError("trigger", runTrigger)},
+	"version":             {"print the version", exitOnError("version", printVersion)},
 
 	// The user commands talk to the user API with a Kubernetes token (see connect.go).
 	"runs":       {"list runs: aias runs [-n ns] [--workflow w] [--phase p] [--since 1h] [-o json|yaml]", userCommand("runs", runRuns)},

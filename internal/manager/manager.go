@@ -66,6 +66,9 @@ type Options struct {
 	// RunnerImage is the aias image the init container of every step pod copies the
 	// step runtime (/aias-step) from.
 	RunnerImage string
+	// StepRuntime is how step pods get the step runtime: "init-container" (the default)
+	// or "csi" (the step-runtime.aias.dev CSI driver's inline volume).
+	StepRuntime string
 	// InternalAPIURL is the internal step API as step pods reach it.
 	InternalAPIURL string
 	// StepImagePullTimeout and StepSchedulingTimeout bound a step Pod's wait for its
@@ -119,6 +122,7 @@ func ParseFlags(args []string) (Options, error) {
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the Lease (default: the pod's namespace)")
 	fs.BoolVar(&o.EnableHTTP2, "enable-http2", false, "allow HTTP/2 on the metrics server (off: HTTP/2 rapid-reset and stream-cancellation CVEs)")
 	fs.StringVar(&o.RunnerImage, "runner-image", "ghcr.io/aias-dev/aias:"+Version, "image whose step runtime /aias-step every step pod runs its step under")
+	fs.StringVar(&o.StepRuntime, "step-runtime", string(controllers.StepRuntimeInitContainer), `how step pods get the step runtime: "init-container" (an init container copies it from --runner-image; any cluster) or "csi" (an inline volume of the step-runtime.aias.dev CSI driver, which must run on every node that runs steps; no init container, a faster start)`)
 	fs.BoolVar(&o.AdmissionWebhooks, "admission-webhooks", false, "serve the validating admission webhooks that enforce plan limits (on --admission-port, with the certificate in /tmp/k8s-webhook-server/serving-certs)")
 	fs.IntVar(&o.AdmissionPort, "admission-port", 9443, "port of the admission webhook server")
 	fs.BoolVar(&o.AdmissionCerts.Rotate, "admission-cert-rotation", true, "with --admission-webhooks: generate the webhooks' CA and serving certificate into the Secret --admission-cert-secret, renew them before they expire, and put the CA into the ValidatingWebhookConfiguration --admission-webhook-config (false: the certificate comes from cert-manager or your own Secret)")
@@ -166,6 +170,10 @@ func NewScheme() *runtime.Scheme {
 func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&o.Zap)))
 	log := ctrl.Log.WithName("manager")
+	stepRuntime, err := controllers.ParseStepRuntime(o.StepRuntime)
+	if err != nil {
+		return err
+	}
 
 	var tlsOpts []func(*tls.Config)
 	if !o.EnableHTTP2 {
@@ -225,7 +233,7 @@ func Run(ctx context.Context, cfg *rest.Config, o Options) error {
 	}
 	if err := (&controllers.RunReconciler{
 		Client: mgr.GetClient(), Scheme: mgr.GetScheme(), Recorder: mgr.GetEventRecorder("aias-run"),
-		Store: st, Tokens: tokens, RunnerImage: o.RunnerImage, InternalAPIURL: o.InternalAPIURL,
+		Store: st, Tokens: tokens, RunnerImage: o.RunnerImage, StepRuntime: stepRuntime, InternalAPIURL: o.InternalAPIURL,
 		DefaultPlan: o.DefaultPlan, PastDueGrace: o.PastDueGrace,
 		ImagePullTimeout: o.StepImagePullTimeout, SchedulingTimeout: o.StepSchedulingTimeout,
 	}).SetupWithManager(mgr); err != nil {

@@ -28,6 +28,11 @@ const (
 	InstallCommand = "install-runner"
 	StepRunCommand = "step-run"
 
+	// RuntimeDriver is the CSI driver (internal/stepcsi, `aias step-runtime-driver`) that
+	// gives a step Pod the step runtime as an inline volume (BinVolume) when the manager
+	// runs with --step-runtime=csi; the init container is not needed then.
+	RuntimeDriver = "step-runtime.aias.dev"
+
 	BinVolume = "aias-bin"
 	BinDir    = "/aias/bin"
 	// RunnerPath is the installed step runtime the step container executes:

@@ -281,6 +281,8 @@ func (c *Cluster) helmInstall(ctx context.Context, dbURL string) error {
 	inst.Wait, inst.Timeout = true, 5*time.Minute
 	values := map[string]any{
 		"image": map[string]any{"repository": aiasImageRepo, "tag": imageTag, "pullPolicy": "Never"},
+		// The chart's default step runtime (its CSI driver) on this node's kubelet directory.
+		"stepRuntime": map[string]any{"kubeletDir": c.Node.KubeletDir()},
 	}
 	if _, err := inst.RunWithContext(ctx, chrt, values); err != nil {
 		return fmt.Errorf("helm install: %w\n%s", err, c.deploymentsState(ctx))

@@ -132,6 +132,10 @@ func (e *Env) StartNode(ctx context.Context, o NodeOptions) (n *Node, err error)
 // KubeletLog is the kubelet's log, for failure messages.
 func (n *Node) KubeletLog() string { return n.kubelet.log }
 
+// KubeletDir is the kubelet's --root-dir: plugins (the step runtime's CSI driver) find
+// it at this path.
+func (n *Node) KubeletDir() string { return filepath.Join(n.dir, "kubelet") }
+
 // PodLogs is the directory the kubelet writes container logs under
 // (<namespace>_<pod>_<uid>/<container>/<n>.log), readable without the kubelet API.
 func (n *Node) PodLogs() string { return filepath.Join(n.dir, "pod-logs") }

@@ -173,7 +173,7 @@ func startKubelet(assets, dir string) (*component, error) {
 		"--kubeconfig=" + filepath.Join(dir, "kubelet.kubeconfig"),
 		"--hostname-override=" + NodeName,
 		"--node-ip=" + NodeGateway,
-		"--root-dir=" + filepath.Join(dir, "kubelet"),
+		"--root-dir=" + filepath.Join(dir, "kubelet"), // Node.KubeletDir
 		"--cert-dir=" + filepath.Join(dir, "kubelet-pki"),
 		"--v=1",
 	})
