@@ -194,6 +194,10 @@ func (r *RunReconciler) followStall(ctx context.Context, s *runScope, u attemptU
 	pull, schedule := r.startTimeouts(s.spec, &s.spec.Steps[u.index])
 	deadline := stallDeadline(st, pull, schedule)
 	now := r.Now()
+	if st.kind == stallVolumes && now.Before(st.since.Add(volumeGrace)) {
+		// Every Pod is briefly not set up: say nothing yet, look again after the grace.
+		return nil, podWait{deadline: st.since.Add(volumeGrace)}, nil
+	}
 	if st.kind != stallFatal && now.Before(deadline) {
 		return nil, podWait{message: st.message, deadline: deadline}, nil
 	}

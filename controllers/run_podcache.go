@@ -38,7 +38,7 @@ func StepPodTransform(obj any) (any, error) {
 	}
 	for _, c := range p.Status.Conditions {
 		switch {
-		case c.Type == corev1.PodScheduled, c.Type == corev1.PodInitialized,
+		case c.Type == corev1.PodScheduled, c.Type == corev1.PodInitialized, c.Type == corev1.PodReadyToStartContainers,
 			c.Type == corev1.DisruptionTarget && c.Status == corev1.ConditionTrue:
 			out.Status.Conditions = append(out.Status.Conditions, corev1.PodCondition{Type: c.Type, Status: c.Status,
 				Reason: c.Reason, Message: c.Message, LastTransitionTime: c.LastTransitionTime})

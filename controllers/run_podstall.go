@@ -26,6 +26,12 @@ const (
 	stallImage
 	// stallNode: the scheduler found no node; fails after schedulingTimeout.
 	stallNode
+	// stallVolumes: the Pod is on a node whose kubelet has not set it up (its
+	// PodReadyToStartContainers condition is False): a volume that does not mount
+	// (FailedMount: a secret volume's Secret missing, a CSI driver — the step runtime's
+	// among them — not running on the node) or a sandbox the runtime cannot create. Shown
+	// after volumeGrace, failed after schedulingTimeout.
+	stallVolumes
 	// stallFatal: waiting cannot help (an invalid image name, a container the kubelet
 	// cannot create): the attempt fails at once.
 	stallFatal
@@ -36,6 +42,12 @@ const (
 const (
 	DefaultImagePullTimeout  = 2 * time.Minute
 	DefaultSchedulingTimeout = 10 * time.Minute
+
+	// volumeGrace is how long a scheduled Pod may stay not ready to start its containers
+	// before the Run says so: every Pod passes through that state for a moment (volumes
+	// mounting, the sandbox starting), and saying so each time would cost a Run status
+	// write per step.
+	volumeGrace = 30 * time.Second
 )
 
 // stall is what a Pending step Pod waits for, and since when.
@@ -74,13 +86,34 @@ func podStall(pod *corev1.Pod) stall {
 			}
 		}
 	}
+	var scheduled time.Time
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
 			return stall{kind: stallNode, reason: aiasv1alpha1.StepJobReasonUnschedulable,
 				message: "waiting for a node: " + oneLine(c.Message), since: pod.CreationTimestamp.Time}
 		}
+		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionTrue {
+			scheduled = c.LastTransitionTime.Time
+		}
+	}
+	for _, c := range pod.Status.Conditions {
+		// Only a kubelet that reports the condition (1.29+) and says False: the node agent
+		// under envtest reports none.
+		if c.Type == corev1.PodReadyToStartContainers && c.Status == corev1.ConditionFalse && pod.Spec.NodeName != "" {
+			if scheduled.IsZero() {
+				scheduled = pod.CreationTimestamp.Time
+			}
+			return stall{kind: stallVolumes, reason: aiasv1alpha1.StepJobReasonVolumeMount, since: scheduled,
+				message: fmt.Sprintf("waiting for node %s to set up the step's Pod (its volumes, its sandbox)%s", pod.Spec.NodeName, describeHint(pod))}
+		}
 	}
 	return stall{}
+}
+
+// describeHint points at where the kubelet says why a Pod is not set up: its events,
+// which the Pod's status does not carry.
+func describeHint(pod *corev1.Pod) string {
+	return fmt.Sprintf(": `kubectl describe pod %s` shows why (FailedMount events)", pod.Name)
 }
 
 // stallReason reports a container waiting reason podStall acts on.
@@ -148,7 +181,7 @@ func stallDeadline(s stall, pull, schedule time.Duration) time.Time {
 	switch s.kind {
 	case stallImage:
 		return s.since.Add(pull)
-	case stallNode:
+	case stallNode, stallVolumes:
 		return s.since.Add(schedule)
 	}
 	return time.Time{}
@@ -161,6 +194,9 @@ func stallFailure(s stall, pull, schedule time.Duration) string {
 		return fmt.Sprintf("%s (for %s, the step's imagePullTimeout)", s.message, pull)
 	case stallNode:
 		return fmt.Sprintf("no node took the step's Pod within %s (its schedulingTimeout): %s", schedule, strings.TrimPrefix(s.message, "waiting for a node: "))
+	case stallVolumes:
+		node, hint, _ := strings.Cut(strings.TrimPrefix(s.message, "waiting for node "), " to set up the step's Pod (its volumes, its sandbox)")
+		return fmt.Sprintf("node %s did not set up the step's Pod (its volumes, its sandbox) within %s (its schedulingTimeout)%s", node, schedule, hint)
 	}
 	return s.message
 }

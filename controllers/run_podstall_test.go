@@ -197,3 +197,41 @@ func TestStepSecretVolumeMustBeShared(t *testing.T) {
 		t.Errorf("%d Pods made with an unshared Secret", n)
 	}
 }
+
+// A scheduled Pod its kubelet has not set up (PodReadyToStartContainers False: a volume
+// that does not mount, the step runtime's CSI driver missing on the node) is a stall
+// bounded by schedulingTimeout, counted from the Pod's binding; a Pod pulling its image
+// (set up, containers still creating) and a node agent's Pod (no such condition) are not.
+func TestPodStallVolumes(t *testing.T) {
+	bound := metav1.NewTime(time.Date(2026, 12, 7, 3, 0, 0, 0, time.UTC))
+	pod := func(ready corev1.ConditionStatus) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "r-a-1"}, Spec: corev1.PodSpec{NodeName: "n1"},
+			Status: corev1.PodStatus{Phase: corev1.PodPending, Conditions: []corev1.PodCondition{
+				{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: bound}},
+				ContainerStatuses: []corev1.ContainerStatus{{Name: stepjob.StepContainer, State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ContainerCreating"}}}}}}
+		if ready != "" {
+			p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: corev1.PodReadyToStartContainers, Status: ready})
+		}
+		return p
+	}
+	st := podStall(pod(corev1.ConditionFalse))
+	if st.kind != stallVolumes || !st.since.Equal(bound.Time) || st.reason != aiasv1alpha1.StepJobReasonVolumeMount ||
+		!strings.Contains(st.message, "kubectl describe pod r-a-1") || !strings.Contains(st.message, "node n1") {
+		t.Fatalf("not set up: %+v", st)
+	}
+	if d := stallDeadline(st, time.Minute, 10*time.Minute); !d.Equal(bound.Add(10 * time.Minute)) {
+		t.Errorf("deadline %v, want the binding + schedulingTimeout", d)
+	}
+	want := "node n1 did not set up the step's Pod (its volumes, its sandbox) within 10m0s (its schedulingTimeout): `kubectl describe pod r-a-1` shows why (FailedMount events)"
+	if msg := stallFailure(st, time.Minute, 10*time.Minute); msg != want {
+		t.Errorf("failure message %q", msg)
+	}
+	for name, p := range map[string]*corev1.Pod{"set up, pulling": pod(corev1.ConditionTrue), "node agent": pod("")} {
+		if st := podStall(p); st.kind != stallNone {
+			t.Errorf("%s: stall %+v", name, st)
+		}
+	}
+	if out, _ := StepPodTransform(pod(corev1.ConditionFalse)); podStall(out.(*corev1.Pod)).kind != stallVolumes {
+		t.Error("the manager's Pod cache drops what shows the stall")
+	}
+}

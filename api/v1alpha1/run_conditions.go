@@ -88,6 +88,10 @@ const (
 	// StepJobReasonUnschedulable: no node took the Pod within the step's
 	// schedulingTimeout.
 	StepJobReasonUnschedulable = "Unschedulable"
+	// StepJobReasonVolumeMount: the Pod's node did not set it up within the step's
+	// schedulingTimeout: a volume that does not mount (FailedMount), or a sandbox the
+	// container runtime cannot create.
+	StepJobReasonVolumeMount = "PodSetupFailed"
 )
 
 // InfrastructureFailure reports a step Job reason that says the cluster lost the attempt,
