@@ -12,6 +12,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
@@ -280,5 +281,47 @@ func readYAMLDocs(t *testing.T, path, kind string, out any) {
 	}
 	if found != 1 {
 		t.Fatalf("%s holds %d %s documents, want 1", path, found, kind)
+	}
+}
+
+// The chart runs the step runtime's CSI driver by default and passes --step-runtime=csi;
+// its CSIDriver and DaemonSet are config/stepruntime's (kustomize users apply that and
+// switch the flag), and stepRuntime.mode init-container renders neither.
+func TestStepRuntimeDriverMatchesConfig(t *testing.T) {
+	r := mustRender(t, nil)
+	mgr := typed[appsv1.Deployment](t, r.get(t, "Deployment", "aias-manager"))
+	if !slices.Contains(mgr.Spec.Template.Spec.Containers[0].Args, "--step-runtime=csi") {
+		t.Errorf("manager args %v lack --step-runtime=csi", mgr.Spec.Template.Spec.Containers[0].Args)
+	}
+	chartDriver := typed[storagev1.CSIDriver](t, r.get(t, "CSIDriver", "step-runtime.aias.dev"))
+	var configDriver storagev1.CSIDriver
+	readYAMLDocs(t, filepath.Join("..", "..", "..", "config", "stepruntime", "csidriver.yaml"), "CSIDriver", &configDriver)
+	if !equality.Semantic.DeepEqual(chartDriver.Spec, configDriver.Spec) {
+		t.Errorf("CSIDriver differs:\nchart:  %+v\nconfig: %+v", chartDriver.Spec, configDriver.Spec)
+	}
+	ds := typed[appsv1.DaemonSet](t, r.get(t, "DaemonSet", "aias-step-runtime"))
+	var configDS appsv1.DaemonSet
+	readYAMLDocs(t, filepath.Join("..", "..", "..", "config", "stepruntime", "daemonset.yaml"), "DaemonSet", &configDS)
+	if ds.Namespace != "aias-node" {
+		t.Errorf("driver namespace %q, want aias-node", ds.Namespace)
+	}
+	chartPod, configPod := ds.Spec.Template.Spec, configDS.Spec.Template.Spec
+	chartC, configC := chartPod.Containers[0], configPod.Containers[0]
+	configC.Image, chartC.Image = "", ""
+	chartC.ImagePullPolicy = ""
+	if !equality.Semantic.DeepEqual(chartC, configC) || !equality.Semantic.DeepEqual(chartPod.Volumes, configPod.Volumes) ||
+		!equality.Semantic.DeepEqual(chartPod.Tolerations, configPod.Tolerations) || chartPod.PriorityClassName != configPod.PriorityClassName ||
+		*chartPod.AutomountServiceAccountToken || *configPod.AutomountServiceAccountToken {
+		t.Errorf("driver pod differs:\nchart:  %+v\nconfig: %+v", chartPod, configPod)
+	}
+	off := mustRender(t, map[string]any{"stepRuntime": map[string]any{"mode": "init-container"}})
+	for _, kind := range []string{"CSIDriver", "DaemonSet"} {
+		if n := len(off.ofKind(kind)); n != 0 {
+			t.Errorf("mode init-container still renders %d %s", n, kind)
+		}
+	}
+	mgr = typed[appsv1.Deployment](t, off.get(t, "Deployment", "aias-manager"))
+	if !slices.Contains(mgr.Spec.Template.Spec.Containers[0].Args, "--step-runtime=init-container") {
+		t.Errorf("mode init-container: manager args %v", mgr.Spec.Template.Spec.Containers[0].Args)
 	}
 }
