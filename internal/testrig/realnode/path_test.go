@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/stepjob"
 	"github.com/aias-dev/aias/internal/testrig/testenv"
 	"github.com/aias-dev/aias/internal/testrig/testenv/fixtures"
 	"github.com/aias-dev/aias/internal/userapi"
@@ -138,13 +139,13 @@ func TestDeliveryRunsInRealContainers(t *testing.T) {
 	}
 	waitRun(t, "release-notes-manual-1", aiasv1alpha1.RunSucceeded, 4*time.Minute)
 
-	checkDelivery(t, "realnode-helm")
+	checkDelivery(t, "realnode-helm", true)
 }
 
 // checkDelivery sends a signed delivery to the hook Service and follows it to the end: a
 // Run that succeeds in real containers, shown by the user API with its artifacts and
 // logs, and garbage-collected with its Jobs and Pods when deleted.
-func checkDelivery(t *testing.T, deliveryID string) {
+func checkDelivery(t *testing.T, deliveryID string, csiRuntime bool) {
 	t.Helper()
 	ctx := context.Background()
 	hooks := serviceURL(t, "aias-hooks")
@@ -183,6 +184,12 @@ func checkDelivery(t *testing.T, deliveryID string) {
 	for _, p := range pods.Items {
 		if p.Spec.NodeName != testenv.NodeName {
 			t.Errorf("pod %s ran on %q", p.Name, p.Spec.NodeName)
+		}
+		// The chart's default: the step runtime is the CSI driver's volume, no init
+		// container; config/default's: the init container.
+		viaCSI := len(p.Spec.InitContainers) == 0 && p.Spec.Volumes[0].CSI != nil && p.Spec.Volumes[0].CSI.Driver == stepjob.RuntimeDriver
+		if viaCSI != csiRuntime {
+			t.Errorf("pod %s: init containers %d, runtime volume %+v; want the runtime from the CSI driver: %v", p.Name, len(p.Spec.InitContainers), p.Spec.Volumes[0].VolumeSource, csiRuntime)
 		}
 		for _, cs := range append(p.Status.InitContainerStatuses, p.Status.ContainerStatuses...) {
 			if !strings.HasPrefix(cs.ContainerID, "containerd://") || cs.State.Terminated == nil || cs.State.Terminated.ExitCode != 0 {
@@ -303,5 +310,5 @@ func TestKustomizeInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkAdmission(t, "kustomize")
-	checkDelivery(t, "realnode-kustomize")
+	checkDelivery(t, "realnode-kustomize", false)
 }
