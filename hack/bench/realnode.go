@@ -66,15 +66,15 @@ func nodeSection(ctx context.Context) (string, error) {
 			lat[w] = append(lat[w], d)
 		}
 	}
-	runRate, err := batch(ctx, c.Env.Config, cl, aRun)
+	runB, err := batch(ctx, c.Env.Config, cl, aRun)
 	if err != nil {
 		return "", err
 	}
-	podRate, err := batch(ctx, c.Env.Config, cl, aPod)
+	podB, err := batch(ctx, c.Env.Config, cl, aPod)
 	if err != nil {
 		return "", err
 	}
-	initRate, err := batch(ctx, c.Env.Config, cl, aPodWithInit)
+	initB, err := batch(ctx, c.Env.Config, cl, aPodWithInit)
 	if err != nil {
 		return "", err
 	}
@@ -87,13 +87,15 @@ func nodeSection(ctx context.Context) (string, error) {
 	return fmt.Sprintf(`## One node with a real kubelet (issues 15 and 25)
 
 A one-node cluster: the control plane above plus kubelet and kube-proxy v%s with Debian's
-containerd and runc, a CNI bridge, and AIAS installed by its Helm chart (manager and
-webhookserver as Pods, at the chart's default resources: 500m CPU limit each). Steps run busybox `+"`echo hello`"+` in real containers. The ceiling is a bare
-Pod with the same image and command, created directly on the same kubelet (no Job, no init
-container, no step API). %d Runs (or Pods) created at once for the rate; the median of %d
-sequential ones for the latency, creation to Succeeded. The last row bounds what any step
-runtime installed by an init container can reach: a bare Pod with a no-op init container of
-the same image.
+containerd and runc, a CNI bridge, and AIAS installed by its Helm chart with its defaults
+(manager and webhookserver as Pods at 500m CPU limit each; the step runtime's CSI driver as a
+DaemonSet, so step Pods mount /aias-step as an inline volume and have no init container).
+Steps run busybox `+"`echo hello`"+` in real containers. The ceiling is a bare Pod with the same
+image and command, created directly on the same kubelet (no Job, no step runtime, no step API).
+%d Runs (or Pods) created at once for the rate; the median of %d sequential ones for the
+latency, creation to Succeeded. The last two rows are what the step runtime cost when an init
+container installed it (--step-runtime=init-container, still the way on clusters without the
+driver): a bare Pod with a no-op init container of the same image.
 
 | what | AIAS | ceiling (bare Pod) | ratio (1 = as fast as bare) | AIAS against bare (goal) |
 | --- | --- | --- | --- | --- |
@@ -101,9 +103,21 @@ the same image.
 | lone Run, creation → Succeeded | %s | %s | %.2f | %.2f× (goal ≤ 1.3×) |
 | bare Pod with a no-op init container, creation → Succeeded | — | %s | — | %.2f× the bare Pod |
 | bare Pods with a no-op init container, %d at once | — | %.2f Pods/s | — | %.2f of the bare rate |
-`, testenv.NodeVersion, nodeBatch, nodeLoneRuns, nodeBatch, runRate, podRate, runRate/podRate,
+
+Where the time and the CPU of the %d-at-once phases go (stages as a watch saw them, medians;
+CPU of each process group per Run or Pod, from /proc, with reaped children; "machine" is all
+of the machine's %d cores, whatever ran on them):
+
+| phase | stages (median) | CPU per item | machine busy |
+| --- | --- | --- | --- |
+| %s | %s | %s | %.0f%% |
+| %s | %s | %s | %.0f%% |
+| %s | %s | %s | %.0f%% |
+`, testenv.NodeVersion, nodeBatch, nodeLoneRuns, nodeBatch, runB.rate, podB.rate, runB.rate/podB.rate,
 		rl.Round(time.Millisecond), pl.Round(time.Millisecond), float64(pl)/float64(rl), float64(rl)/float64(pl),
-		il.Round(time.Millisecond), float64(il)/float64(pl), nodeBatch, initRate, initRate/podRate), nil
+		il.Round(time.Millisecond), float64(il)/float64(pl), nodeBatch, initB.rate, initB.rate/podB.rate,
+		nodeBatch, runtime.NumCPU(),
+		aRun, runB.stages, runB.cpu, runB.busy, aPod, podB.stages, podB.cpu, podB.busy, aPodWithInit, initB.stages, initB.cpu, initB.busy), nil
 }
 
 func barePod(name string, withInit bool) *corev1.Pod {
@@ -154,24 +168,36 @@ func runOnce(ctx context.Context, cl crclient.Client, name string, w workload) (
 	return createAndWait(ctx, cl, []string{name}, w)
 }
 
-// batch creates nodeBatch Runs (or bare Pods) at once and returns how many per second
-// reached Succeeded, from the first create to the last success.
-func batch(ctx context.Context, cfg *rest.Config, cl crclient.Client, w workload) (float64, error) {
+// batchResult is a batch's rate (items Succeeded per second, from the first create to
+// the last success), its stage medians, its CPU per item and the machine's busy share.
+type batchResult struct {
+	rate   float64
+	stages string
+	cpu    cpuPerItem
+	busy   float64 // percent of all cores
+}
+
+// batch creates nodeBatch Runs (or bare Pods) at once and measures them.
+func batch(ctx context.Context, cfg *rest.Config, cl crclient.Client, w workload) (batchResult, error) {
 	var names []string
 	for i := range nodeBatch {
 		names = append(names, fmt.Sprintf("batch-%d-%d", w, i))
 	}
 	tl, err := watchTimeline(ctx, cfg)
 	if err != nil {
-		return 0, err
+		return batchResult{}, err
 	}
 	cpu0, busy0 := sampleCPUOf(nodeCPUGroups, true), machineBusy()
 	took, err := createAndWait(ctx, cl, names, w)
 	cpu1, busy1 := sampleCPUOf(nodeCPUGroups, true), machineBusy()
-	fmt.Fprintf(os.Stderr, "bench: node %s ×%d in %s: machine busy %.0f%% of %d cores; CPU per item: %s\nbench: node %s stages (median): %s\n",
-		w, nodeBatch, took.Round(time.Millisecond), 100*float64(busy1-busy0)/float64(took)/float64(runtime.NumCPU()), runtime.NumCPU(),
-		cpu1.since(cpu0, nodeBatch), w, tl.summary(names))
-	return float64(nodeBatch) / took.Seconds(), err
+	if err != nil {
+		return batchResult{}, err
+	}
+	r := batchResult{rate: float64(nodeBatch) / took.Seconds(), stages: tl.summary(names), cpu: cpu1.since(cpu0, nodeBatch),
+		busy: 100 * float64(busy1-busy0) / float64(took) / float64(runtime.NumCPU())}
+	fmt.Fprintf(os.Stderr, "bench: node %s ×%d in %s: machine busy %.0f%%; CPU per item: %s; stages: %s\n",
+		w, nodeBatch, took.Round(time.Millisecond), r.busy, r.cpu, r.stages)
+	return r, nil
 }
 
 // nodeCPUGroups are the processes of the one-node cluster, by /proc/<pid>/comm (15
