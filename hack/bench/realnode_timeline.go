@@ -145,3 +145,29 @@ func (t *nodeTimeline) summary(names []string) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// slowest describes the object of names that took longest from its first stage to its
+// last, stage by stage: where a batch's tail went.
+func (t *nodeTimeline) slowest(names []string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var worst string
+	var worstTook time.Duration
+	for _, n := range names {
+		s := t.seen[n]
+		first, last := time.Duration(1<<62), time.Duration(0)
+		for _, d := range s {
+			first, last = min(first, d), max(last, d)
+		}
+		if last-first > worstTook {
+			worst, worstTook = n, last-first
+		}
+	}
+	var parts []string
+	for _, st := range nodeStages {
+		if d, ok := t.seen[worst][st]; ok {
+			parts = append(parts, fmt.Sprintf("%s at %s", st, d.Round(10*time.Millisecond)))
+		}
+	}
+	return fmt.Sprintf("%s took %s: %s", worst, worstTook.Round(10*time.Millisecond), strings.Join(parts, ", "))
+}
