@@ -194,9 +194,8 @@ func (r *RunReconciler) followStall(ctx context.Context, s *runScope, u attemptU
 	pull, schedule := r.startTimeouts(s.spec, &s.spec.Steps[u.index])
 	deadline := stallDeadline(st, pull, schedule)
 	now := r.Now()
-	if st.kind == stallVolumes && now.Before(st.since.Add(volumeGrace)) {
-		// Every Pod is briefly not set up: say nothing yet, look again after the grace.
-		return nil, podWait{deadline: st.since.Add(volumeGrace)}, nil
+	if now.Before(st.quietUntil) {
+		return nil, podWait{deadline: st.quietUntil}, nil // say nothing yet, look again then
 	}
 	if st.kind != stallFatal && now.Before(deadline) {
 		return nil, podWait{message: st.message, deadline: deadline}, nil

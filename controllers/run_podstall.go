@@ -58,6 +58,12 @@ type stall struct {
 	// scheduler's words, naming the image, Secret or key.
 	reason, message string
 	since           time.Time
+	// quietUntil: until then the stall is not shown (a state every Pod passes through
+	// for a moment); the Run looks again then.
+	quietUntil time.Time
+	// node and hint say, for stallVolumes, which node has not set the Pod up and where
+	// to read why.
+	node, hint string
 }
 
 // podStall reads what a Pod that has not ended is stuck on; kind stallNone when nothing.
@@ -103,17 +109,13 @@ func podStall(pod *corev1.Pod) stall {
 			if scheduled.IsZero() {
 				scheduled = pod.CreationTimestamp.Time
 			}
+			hint := fmt.Sprintf("`kubectl describe pod %s` shows why (FailedMount events)", pod.Name)
 			return stall{kind: stallVolumes, reason: aiasv1alpha1.StepJobReasonVolumeMount, since: scheduled,
-				message: fmt.Sprintf("waiting for node %s to set up the step's Pod (its volumes, its sandbox)%s", pod.Spec.NodeName, describeHint(pod))}
+				quietUntil: scheduled.Add(volumeGrace), node: pod.Spec.NodeName, hint: hint,
+				message: fmt.Sprintf("waiting for node %s to set up the step's Pod (its volumes, its sandbox): %s", pod.Spec.NodeName, hint)}
 		}
 	}
 	return stall{}
-}
-
-// describeHint points at where the kubelet says why a Pod is not set up: its events,
-// which the Pod's status does not carry.
-func describeHint(pod *corev1.Pod) string {
-	return fmt.Sprintf(": `kubectl describe pod %s` shows why (FailedMount events)", pod.Name)
 }
 
 // stallReason reports a container waiting reason podStall acts on.
@@ -195,8 +197,7 @@ func stallFailure(s stall, pull, schedule time.Duration) string {
 	case stallNode:
 		return fmt.Sprintf("no node took the step's Pod within %s (its schedulingTimeout): %s", schedule, strings.TrimPrefix(s.message, "waiting for a node: "))
 	case stallVolumes:
-		node, hint, _ := strings.Cut(strings.TrimPrefix(s.message, "waiting for node "), " to set up the step's Pod (its volumes, its sandbox)")
-		return fmt.Sprintf("node %s did not set up the step's Pod (its volumes, its sandbox) within %s (its schedulingTimeout)%s", node, schedule, hint)
+		return fmt.Sprintf("node %s did not set up the step's Pod (its volumes, its sandbox) within %s (its schedulingTimeout): %s", s.node, schedule, s.hint)
 	}
 	return s.message
 }

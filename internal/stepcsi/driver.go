@@ -66,11 +66,10 @@ func Serve(ctx context.Context, cfg Config) error {
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
 	}
-	runtime, err := os.ReadFile(cfg.Source)
-	if err != nil {
-		return fmt.Errorf("reading the step runtime: %w", err)
+	if _, err := os.Stat(cfg.Source); err != nil {
+		return fmt.Errorf("the step runtime: %w", err)
 	}
-	n := &node{cfg: cfg, runtime: runtime}
+	n := &node{cfg: cfg}
 
 	csiServer := grpc.NewServer()
 	csi.RegisterIdentityServer(csiServer, &identity{version: cfg.Version})
@@ -92,6 +91,7 @@ func Serve(ctx context.Context, cfg Config) error {
 		go func() { errs <- s.srv.Serve(l) }()
 	}
 	cfg.Logf("serving %s on node %s (%s); registering through %s", stepjob.RuntimeDriver, cfg.NodeName, cfg.csiSocket(), cfg.regSocket())
+	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errs:

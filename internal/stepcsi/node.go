@@ -11,14 +11,14 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/aias-dev/aias/internal/stepjob"
+	"github.com/aias-dev/aias/internal/steprun"
 )
 
 // node is the CSI node service: publishing a volume writes the step runtime into the
 // target directory the kubelet names; unpublishing removes the directory.
 type node struct {
 	csi.UnimplementedNodeServer
-	cfg     Config
-	runtime []byte // the step runtime, read once at start (a few MiB)
+	cfg Config
 }
 
 func (n *node) NodePublishVolume(_ context.Context, req *csi.NodePublishVolumeRequest) (*csi.NodePublishVolumeResponse, error) {
@@ -39,9 +39,9 @@ func (n *node) NodePublishVolume(_ context.Context, req *csi.NodePublishVolumeRe
 }
 
 // publish writes a fresh copy of the runtime as target/aias-step (mode 0555), whole or
-// not at all (a temporary file renamed into place), so a retried publish is harmless and
-// no Pod ever runs a partly written runtime. Each volume gets its own copy: a Pod that
-// could write to its copy (as root) changes nothing another Pod runs.
+// not at all (steprun.CopyFile), so a retried publish is harmless and no Pod ever runs a
+// partly written runtime. Each volume gets its own copy: a Pod that could write to its
+// copy (as root) changes nothing another Pod runs.
 func (n *node) publish(target string) error {
 	if err := os.MkdirAll(target, 0o755); err != nil {
 		return err
@@ -49,23 +49,7 @@ func (n *node) publish(target string) error {
 	if err := os.Chmod(target, 0o755); err != nil { // whatever umask the directory got
 		return err
 	}
-	tmp, err := os.CreateTemp(target, ".aias-step-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(n.runtime); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o555); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(target, filepath.Base(stepjob.RunnerPath)))
+	return steprun.CopyFile(n.cfg.Source, filepath.Join(target, filepath.Base(stepjob.RunnerPath)), 0o555)
 }
 
 func (n *node) NodeUnpublishVolume(_ context.Context, req *csi.NodeUnpublishVolumeRequest) (*csi.NodeUnpublishVolumeResponse, error) {

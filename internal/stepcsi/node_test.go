@@ -13,7 +13,11 @@ import (
 
 func testNode(t *testing.T) (*node, string) {
 	kubelet := t.TempDir()
-	return &node{cfg: Config{NodeName: "n1", KubeletDir: kubelet}, runtime: []byte("#!runtime")}, kubelet
+	source := filepath.Join(t.TempDir(), "aias-step")
+	if err := os.WriteFile(source, []byte("#!runtime"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return &node{cfg: Config{NodeName: "n1", KubeletDir: kubelet, Source: source}}, kubelet
 }
 
 func publishReq(target string) *csi.NodePublishVolumeRequest {

@@ -16,11 +16,14 @@ func Install(dst string) error {
 	if err != nil {
 		return err
 	}
-	return installFile(self, dst)
+	return CopyFile(self, dst, 0o755)
 }
 
-// installFile copies src to dst, mode 0755, through a temporary file and a rename.
-func installFile(src, dst string) error {
+// CopyFile copies src to dst with mode, through a temporary file in dst's directory
+// renamed into place: dst is never seen half written, and a process running an earlier
+// copy keeps it. The step runtime's install, its CSI driver (internal/stepcsi) and the
+// node agent's image binaries all copy this way.
+func CopyFile(src, dst string, mode os.FileMode) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
@@ -35,7 +38,7 @@ func installFile(src, dst string) error {
 		tmp.Close()
 		return fmt.Errorf("copying %s: %w", src, err)
 	}
-	if err := tmp.Chmod(0o755); err != nil {
+	if err := tmp.Chmod(mode); err != nil {
 		tmp.Close()
 		return err
 	}

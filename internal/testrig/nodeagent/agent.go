@@ -45,7 +45,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -65,6 +64,8 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/ptr"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/aias-dev/aias/internal/steprun"
 )
 
 // Defaults of the Agent's fields.
@@ -379,39 +380,12 @@ func (a *Agent) copyBinaries() error {
 	sort.Strings(images)
 	for i, image := range images {
 		dst := filepath.Join(dir, fmt.Sprintf("%d-%s", i, filepath.Base(a.Binaries[image])))
-		if err := copyExecutable(a.Binaries[image], dst); err != nil {
+		if err := steprun.CopyFile(a.Binaries[image], dst, 0o755); err != nil {
 			return fmt.Errorf("nodeagent: copying the binary for %s: %w", image, err)
 		}
 		a.binaries[image] = dst
 	}
 	return nil
-}
-
-// copyExecutable copies src to dst with mode 0755, through a temporary file renamed into
-// place so that a process running an earlier copy keeps it.
-func copyExecutable(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(dst), ".copy-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, in); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o755); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), dst)
 }
 
 // mkdirMode creates dir with exactly mode, whatever the umask.
