@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // PlacementViolations lists, as "field: why", what of p (the placement at field, e.g.
@@ -13,55 +15,58 @@ import (
 // another tenant's dedicated nodes or runtimes. Admission checks a Workflow with it, the
 // Run controller each attempt's Pod (the plan may have changed since).
 func (l PlanLimits) PlacementViolations(plan, field string, p *PodPlacement) []string {
-	var out []string
 	if p == nil {
 		return nil
 	}
-	if rc := p.RuntimeClassName; rc != nil && l.AllowedRuntimeClasses != nil && !slices.Contains(l.AllowedRuntimeClasses, *rc) {
-		out = append(out, fmt.Sprintf("%s.runtimeClassName: runtime class %q is not allowed by plan %q (spec.limits.allowedRuntimeClasses: %s)",
-			field, *rc, plan, strings.Join(l.AllowedRuntimeClasses, ", ")))
-	}
-	if pc := p.PriorityClassName; pc != "" && l.AllowedPriorityClasses != nil && !slices.Contains(l.AllowedPriorityClasses, pc) {
-		out = append(out, fmt.Sprintf("%s.priorityClassName: priority class %q is not allowed by plan %q (spec.limits.allowedPriorityClasses: %s)",
-			field, pc, plan, strings.Join(l.AllowedPriorityClasses, ", ")))
-	}
-	if keys := l.AllowedNodeSelectorKeys; keys != nil {
-		for k := range p.NodeSelector {
-			if !slices.Contains(keys, k) {
-				out = append(out, fmt.Sprintf("%s.nodeSelector: node label %q is not allowed by plan %q (spec.limits.allowedNodeSelectorKeys: %s)", field, k, plan, strings.Join(keys, ", ")))
-			}
-		}
-		if a := p.Affinity; a != nil && a.NodeAffinity != nil {
-			var terms []string
-			if r := a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution; r != nil {
-				for _, t := range r.NodeSelectorTerms {
-					for _, e := range append(t.MatchExpressions, t.MatchFields...) {
-						terms = append(terms, e.Key)
-					}
-				}
-			}
-			for _, pt := range a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution {
-				for _, e := range append(pt.Preference.MatchExpressions, pt.Preference.MatchFields...) {
-					terms = append(terms, e.Key)
-				}
-			}
-			for _, k := range terms {
-				if !slices.Contains(keys, k) {
-					out = append(out, fmt.Sprintf("%s.affinity.nodeAffinity: node label %q is not allowed by plan %q (spec.limits.allowedNodeSelectorKeys: %s)", field, k, plan, strings.Join(keys, ", ")))
-				}
-			}
+	var out []string
+	// refuse adds "<field><at>: <what> is not allowed by plan … (spec.limits.<limit>: …)"
+	// when value is not among allowed (a nil list allows everything).
+	refuse := func(at, what, limit string, allowed []string, value string) {
+		if allowed != nil && !slices.Contains(allowed, value) {
+			out = append(out, fmt.Sprintf("%s%s: %s is not allowed by plan %q (spec.limits.%s: %s)",
+				field, at, what, plan, limit, strings.Join(allowed, ", ")))
 		}
 	}
-	if keys := l.AllowedTolerationKeys; keys != nil {
-		for i, t := range p.Tolerations {
-			if !slices.Contains(keys, t.Key) {
-				what := fmt.Sprintf("taint key %q", t.Key)
-				if t.Key == "" {
-					what = "a toleration without a key (it tolerates every taint)"
-				}
-				out = append(out, fmt.Sprintf("%s.tolerations[%d]: %s is not allowed by plan %q (spec.limits.allowedTolerationKeys: %s)", field, i, what, plan, strings.Join(keys, ", ")))
-			}
+	if rc := p.RuntimeClassName; rc != nil {
+		refuse(".runtimeClassName", fmt.Sprintf("runtime class %q", *rc), "allowedRuntimeClasses", l.AllowedRuntimeClasses, *rc)
+	}
+	if pc := p.PriorityClassName; pc != "" {
+		refuse(".priorityClassName", fmt.Sprintf("priority class %q", pc), "allowedPriorityClasses", l.AllowedPriorityClasses, pc)
+	}
+	for k := range p.NodeSelector {
+		refuse(".nodeSelector", fmt.Sprintf("node label %q", k), "allowedNodeSelectorKeys", l.AllowedNodeSelectorKeys, k)
+	}
+	for _, k := range nodeAffinityKeys(p.Affinity) {
+		refuse(".affinity.nodeAffinity", fmt.Sprintf("node label %q", k), "allowedNodeSelectorKeys", l.AllowedNodeSelectorKeys, k)
+	}
+	for i, t := range p.Tolerations {
+		what := fmt.Sprintf("taint key %q", t.Key)
+		if t.Key == "" {
+			what = "a toleration without a key (it tolerates every taint)"
 		}
+		refuse(fmt.Sprintf(".tolerations[%d]", i), what, "allowedTolerationKeys", l.AllowedTolerationKeys, t.Key)
 	}
 	return out
+}
+
+// nodeAffinityKeys are the node label keys a's node affinity selects on, required and
+// preferred terms alike (expressions and fields).
+func nodeAffinityKeys(a *corev1.Affinity) []string {
+	if a == nil || a.NodeAffinity == nil {
+		return nil
+	}
+	var terms []corev1.NodeSelectorTerm
+	if r := a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution; r != nil {
+		terms = append(terms, r.NodeSelectorTerms...)
+	}
+	for _, pt := range a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution {
+		terms = append(terms, pt.Preference)
+	}
+	var keys []string
+	for _, t := range terms {
+		for _, e := range append(slices.Clone(t.MatchExpressions), t.MatchFields...) {
+			keys = append(keys, e.Key)
+		}
+	}
+	return keys
 }
