@@ -150,18 +150,17 @@ func setJobCondition(j *batchv1.Job, t batchv1.JobConditionType, reason, message
 
 // stepTerminated is the step container's terminated state; nil while it has not ended.
 func stepTerminated(pod *corev1.Pod) *corev1.ContainerStateTerminated {
-	for _, cs := range pod.Status.ContainerStatuses {
-		if cs.Name == stepjob.StepContainer && cs.State.Terminated != nil {
-			return cs.State.Terminated
-		}
-	}
-	return nil
+	return terminated(pod.Status.ContainerStatuses, stepjob.StepContainer)
 }
 
 // installTerminated is the install init container's terminated state, nil when none.
 func installTerminated(pod *corev1.Pod) *corev1.ContainerStateTerminated {
-	for _, cs := range pod.Status.InitContainerStatuses {
-		if cs.Name == stepjob.InstallContainer && cs.State.Terminated != nil {
+	return terminated(pod.Status.InitContainerStatuses, stepjob.InstallContainer)
+}
+
+func terminated(statuses []corev1.ContainerStatus, name string) *corev1.ContainerStateTerminated {
+	for _, cs := range statuses {
+		if cs.Name == name && cs.State.Terminated != nil {
 			return cs.State.Terminated
 		}
 	}
@@ -171,10 +170,8 @@ func installTerminated(pod *corev1.Pod) *corev1.ContainerStateTerminated {
 // stepExitCode is the step container's exit code in an ended Pod; nil when it has none
 // (it never ran, or the Pod failed before it).
 func stepExitCode(pod *corev1.Pod) *int32 {
-	for _, cs := range pod.Status.ContainerStatuses {
-		if cs.Name == stepjob.StepContainer && cs.State.Terminated != nil {
-			return ptr.To(cs.State.Terminated.ExitCode)
-		}
+	if t := stepTerminated(pod); t != nil {
+		return ptr.To(t.ExitCode)
 	}
 	return nil
 }

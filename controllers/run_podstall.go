@@ -92,28 +92,23 @@ func podStall(pod *corev1.Pod) stall {
 			}
 		}
 	}
-	var scheduled time.Time
-	for _, c := range pod.Status.Conditions {
-		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
+	scheduled := pod.CreationTimestamp.Time
+	if c := podCondition(pod, corev1.PodScheduled); c != nil {
+		if c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable {
 			return stall{kind: stallNode, reason: aiasv1alpha1.StepJobReasonUnschedulable,
 				message: "waiting for a node: " + oneLine(c.Message), since: pod.CreationTimestamp.Time}
 		}
-		if c.Type == corev1.PodScheduled && c.Status == corev1.ConditionTrue {
+		if c.Status == corev1.ConditionTrue && !c.LastTransitionTime.IsZero() {
 			scheduled = c.LastTransitionTime.Time
 		}
 	}
-	for _, c := range pod.Status.Conditions {
-		// Only a kubelet that reports the condition (1.29+) and says False: the node agent
-		// under envtest reports none.
-		if c.Type == corev1.PodReadyToStartContainers && c.Status == corev1.ConditionFalse && pod.Spec.NodeName != "" {
-			if scheduled.IsZero() {
-				scheduled = pod.CreationTimestamp.Time
-			}
-			hint := fmt.Sprintf("`kubectl describe pod %s` shows why (FailedMount events)", pod.Name)
-			return stall{kind: stallVolumes, reason: aiasv1alpha1.StepJobReasonVolumeMount, since: scheduled,
-				quietUntil: scheduled.Add(volumeGrace), node: pod.Spec.NodeName, hint: hint,
-				message: fmt.Sprintf("waiting for node %s to set up the step's Pod (its volumes, its sandbox): %s", pod.Spec.NodeName, hint)}
-		}
+	// Only a kubelet that reports the condition (1.29+) and says False: the node agent
+	// under envtest reports none.
+	if c := podCondition(pod, corev1.PodReadyToStartContainers); c != nil && c.Status == corev1.ConditionFalse && pod.Spec.NodeName != "" {
+		hint := fmt.Sprintf("`kubectl describe pod %s` shows why (FailedMount events)", pod.Name)
+		return stall{kind: stallVolumes, reason: aiasv1alpha1.StepJobReasonVolumeMount, since: scheduled,
+			quietUntil: scheduled.Add(volumeGrace), node: pod.Spec.NodeName, hint: hint,
+			message: fmt.Sprintf("waiting for node %s to set up the step's Pod (its volumes, its sandbox): %s", pod.Spec.NodeName, hint)}
 	}
 	return stall{}
 }
@@ -149,10 +144,8 @@ func pullStart(pod *corev1.Pod, container string) time.Time {
 	if container != stepjob.InstallContainer {
 		want = corev1.PodInitialized
 	}
-	for _, c := range pod.Status.Conditions {
-		if c.Type == want && c.Status == corev1.ConditionTrue && !c.LastTransitionTime.IsZero() {
-			return c.LastTransitionTime.Time
-		}
+	if c := podCondition(pod, want); c != nil && c.Status == corev1.ConditionTrue && !c.LastTransitionTime.IsZero() {
+		return c.LastTransitionTime.Time
 	}
 	return pod.CreationTimestamp.Time
 }
