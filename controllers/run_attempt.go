@@ -72,7 +72,7 @@ func (r *RunReconciler) startAttempt(ctx context.Context, s *runScope, start run
 		// they start (events are apiserver writes, and a step may have 1000 items).
 		s.event(corev1.EventTypeNormal, aiasv1alpha1.RunEventStepStarted, "Step %s attempt %d started as Job %s", u.name, attempt, job.Name)
 	}
-	refused, err := r.refuseUnshared(ctx, run.Namespace, s.spec, i)
+	refused, err := r.refuseUnshared(ctx, s, i)
 	if err == nil && refused == "" {
 		refused, err = r.createPod(ctx, pod, job)
 	}
@@ -98,15 +98,16 @@ func (r *RunReconciler) startAttempt(ctx context.Context, s *runScope, start run
 // reaches is not shared with Workflows (workflow_access.go), or its Pod's placement is
 // one the tenant's plan does not allow (any more: admission checked the Workflow against
 // the plan of its day, and without the admission webhooks nothing did); "" when it may.
-func (r *RunReconciler) refuseUnshared(ctx context.Context, namespace string, spec *aiasv1alpha1.WorkflowSpec, i int) (string, error) {
-	problems, err := accessRefusals(ctx, r.APIReader, namespace, spec, i)
+func (r *RunReconciler) refuseUnshared(ctx context.Context, s *runScope, i int) (string, error) {
+	spec := s.spec
+	problems, err := accessRefusals(ctx, r.APIReader, s.run.Namespace, spec, i)
 	if err != nil {
 		return "", err
 	}
 	if len(problems) > 0 {
 		return problemsMessage(problems), nil
 	}
-	e, err := r.planOf(ctx, namespace)
+	e, err := r.scopePlan(ctx, s)
 	if err != nil || e == nil || e.Plan == nil {
 		return "", err
 	}

@@ -132,7 +132,7 @@ func (r *RunReconciler) Reconcile(ctx context.Context, req ctrl.Request) (result
 	var tp *entitlements.Entitlement
 	notStarted := run.Status.Phase == aiasv1alpha1.RunPending || run.Status.Phase == aiasv1alpha1.RunQueued
 	if notStarted {
-		if tp, err = r.planOf(ctx, run.Namespace); err != nil {
+		if tp, err = r.scopePlan(ctx, s); err != nil {
 			return ctrl.Result{}, err
 		}
 	}

@@ -20,6 +20,18 @@ func (r *RunReconciler) planOf(ctx context.Context, namespace string) (*entitlem
 	return res.ForNamespace(ctx, namespace)
 }
 
+// scopePlan is planOf the Run's namespace, read once per reconcile.
+func (r *RunReconciler) scopePlan(ctx context.Context, s *runScope) (*entitlements.Entitlement, error) {
+	if !s.planRead {
+		e, err := r.planOf(ctx, s.run.Namespace)
+		if err != nil {
+			return nil, err
+		}
+		s.plan, s.planRead = e, true
+	}
+	return s.plan, nil
+}
+
 // concurrentLimit is the tenant-wide slot limit for ClaimSlot: 0 for none. A plan's
 // explicit 0 never reaches it (claimSlot queues such Runs first).
 func concurrentLimit(e *entitlements.Entitlement) int {

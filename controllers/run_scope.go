@@ -8,6 +8,7 @@ import (
 	"k8s.io/client-go/tools/events"
 
 	aiasv1alpha1 "github.com/aias-dev/aias/api/v1alpha1"
+	"github.com/aias-dev/aias/internal/entitlements"
 	"github.com/aias-dev/aias/internal/runengine"
 )
 
@@ -29,6 +30,10 @@ type runScope struct {
 	values *runengine.Values
 	// original is the Run this one resumes (spec.resumeOf), once read.
 	original *aiasv1alpha1.Run
+	// plan is the tenant's plan (nil: none), once read (planRead): a reconcile that starts
+	// many attempts (a fan-out's items) checks each against it.
+	plan     *entitlements.Entitlement
+	planRead bool
 
 	recorder events.EventRecorder
 	// outbox is what the reconcile tells users (events) and Prometheus (counts): sent

@@ -61,7 +61,7 @@ func (r *RunReconciler) advance(ctx context.Context, s *runScope) (ctrl.Result, 
 		Aggregated: map[string]runengine.ResultArray{}, Resume: run.Spec.ResumeOf != ""}
 	if fansOut(s.spec, run.Status.Steps) {
 		var err error
-		if in.ItemsPerStep, err = r.itemsPerStep(ctx, run.Namespace); err != nil {
+		if in.ItemsPerStep, err = r.itemsPerStep(ctx, s); err != nil {
 			return ctrl.Result{}, err
 		}
 	}
@@ -292,8 +292,8 @@ func fansOut(spec *aiasv1alpha1.WorkflowSpec, steps []aiasv1alpha1.StepStatus) b
 }
 
 // itemsPerStep is the plan's itemsPerStep for the namespace; 0: no plan limit.
-func (r *RunReconciler) itemsPerStep(ctx context.Context, namespace string) (int, error) {
-	e, err := r.planOf(ctx, namespace)
+func (r *RunReconciler) itemsPerStep(ctx context.Context, s *runScope) (int, error) {
+	e, err := r.scopePlan(ctx, s)
 	if err != nil || e == nil {
 		return 0, err
 	}
