@@ -461,7 +461,8 @@ func FailureOf(step *aiasv1alpha1.WorkflowStep, end End) (*int32, string) {
 // what the Pod, kubelet or scheduler said.
 func controllerWritten(reason string) bool {
 	switch reason {
-	case aiasv1alpha1.StepJobReasonImagePull, aiasv1alpha1.StepJobReasonContainerConfig, aiasv1alpha1.StepJobReasonUnschedulable:
+	case aiasv1alpha1.StepJobReasonImagePull, aiasv1alpha1.StepJobReasonContainerConfig, aiasv1alpha1.StepJobReasonUnschedulable,
+		aiasv1alpha1.StepJobReasonVolumeMount:
 		return true
 	}
 	return aiasv1alpha1.InfrastructureFailure(reason)

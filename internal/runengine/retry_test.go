@@ -89,7 +89,7 @@ func TestRetryPolicy(t *testing.T) {
 // gave wins over step-run's report of its command being killed.
 func TestFailureOfClusterReasons(t *testing.T) {
 	s := step("a")
-	for _, reason := range []string{aiasv1alpha1.StepJobReasonEvicted, aiasv1alpha1.StepJobReasonImagePull, aiasv1alpha1.StepJobReasonUnschedulable, aiasv1alpha1.StepJobReasonContainerConfig} {
+	for _, reason := range []string{aiasv1alpha1.StepJobReasonEvicted, aiasv1alpha1.StepJobReasonImagePull, aiasv1alpha1.StepJobReasonUnschedulable, aiasv1alpha1.StepJobReasonVolumeMount, aiasv1alpha1.StepJobReasonContainerConfig} {
 		_, msg := FailureOf(&s, End{Reason: reason, Message: "what the cluster said", Report: &Report{ExitCode: 143, Message: "command terminated by signal terminated"}})
 		if msg != "what the cluster said" {
 			t.Errorf("%s: message %q", reason, msg)
