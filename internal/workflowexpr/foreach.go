@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
-	"strings"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -31,19 +30,10 @@ func CompileForEach(expr string) (*ForEach, error) {
 	if f, ok := forEachPrograms.Get(expr); ok {
 		return f.(*ForEach), nil
 	}
-	if strings.TrimSpace(expr) == "" {
-		return nil, fmt.Errorf("forEach expression is empty")
-	}
-	ast, iss := env.Compile(expr)
-	if iss != nil && iss.Err() != nil {
-		return nil, compileError("forEach", iss.Errors())
-	}
-	if out := ast.OutputType(); out.Kind() != types.ListKind && !out.IsExactType(types.DynType) {
-		return nil, fmt.Errorf("forEach must be a list expression, %q is %s", expr, out)
-	}
-	prg, err := env.Program(ast, cel.CostLimit(CostLimit), cel.InterruptCheckFrequency(interruptChecks))
+	isList := func(t *types.Type) bool { return t.Kind() == types.ListKind }
+	ast, prg, err := compileBounded(env, "forEach", "forEach", "list", expr, isList)
 	if err != nil {
-		return nil, fmt.Errorf("forEach %q: %w", expr, err)
+		return nil, err
 	}
 	f := &ForEach{expr: expr, prg: prg, steps: stepsRead(ast.NativeRep().Expr())}
 	forEachPrograms.Add(expr, f)

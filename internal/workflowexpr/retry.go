@@ -3,10 +3,8 @@ package workflowexpr
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/google/cel-go/cel"
-	"github.com/google/cel-go/common/types"
 	"github.com/google/cel-go/ext"
 )
 
@@ -43,19 +41,9 @@ func CompileRetryOn(expr string) (*RetryOn, error) {
 	if r, ok := programs.Get(key); ok {
 		return r.(*RetryOn), nil
 	}
-	if strings.TrimSpace(expr) == "" {
-		return nil, fmt.Errorf("retries.retryOn.expression is empty")
-	}
-	ast, iss := retryEnv.Compile(expr)
-	if iss != nil && iss.Err() != nil {
-		return nil, compileError("retries.retryOn", iss.Errors())
-	}
-	if out := ast.OutputType(); !out.IsExactType(types.BoolType) && !out.IsExactType(types.DynType) {
-		return nil, fmt.Errorf("retries.retryOn.expression must be a bool expression, %q is %s", expr, out)
-	}
-	prg, err := retryEnv.Program(ast, cel.CostLimit(CostLimit), cel.InterruptCheckFrequency(interruptChecks))
+	_, prg, err := compileBounded(retryEnv, "retries.retryOn", "retries.retryOn.expression", "bool", expr, isBool)
 	if err != nil {
-		return nil, fmt.Errorf("retries.retryOn.expression %q: %w", expr, err)
+		return nil, err
 	}
 	r := &RetryOn{expr: expr, prg: prg}
 	programs.Add(key, r)

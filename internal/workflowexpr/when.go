@@ -79,24 +79,38 @@ func CompileWhen(expr string) (*When, error) {
 	if w, ok := programs.Get(expr); ok {
 		return w.(*When), nil
 	}
-	if strings.TrimSpace(expr) == "" {
-		return nil, fmt.Errorf("when expression is empty")
-	}
-	ast, iss := env.Compile(expr)
-	if iss != nil && iss.Err() != nil {
-		return nil, compileError("when", iss.Errors())
-	}
-	if out := ast.OutputType(); !out.IsExactType(types.BoolType) && !out.IsExactType(types.DynType) {
-		return nil, fmt.Errorf("when must be a bool expression, %q is %s", expr, out)
-	}
-	prg, err := env.Program(ast, cel.CostLimit(CostLimit), cel.InterruptCheckFrequency(interruptChecks))
+	ast, prg, err := compileBounded(env, "when", "when", "bool", expr, isBool)
 	if err != nil {
-		return nil, fmt.Errorf("when %q: %w", expr, err)
+		return nil, err
 	}
 	w := &When{expr: expr, prg: prg, steps: stepsRead(ast.NativeRep().Expr())}
 	programs.Add(expr, w)
 	return w, nil
 }
+
+// compileBounded compiles expr in e for what a Workflow field (kind in the compile
+// errors, field in the others) expects: a type typeOK accepts (want names it), and a
+// program bounded by CostLimit and its interrupt checks. when, forEach and retryOn
+// expressions all compile this way.
+func compileBounded(e *cel.Env, kind, field, want, expr string, typeOK func(*types.Type) bool) (*cel.Ast, cel.Program, error) {
+	if strings.TrimSpace(expr) == "" {
+		return nil, nil, fmt.Errorf("%s expression is empty", kind)
+	}
+	ast, iss := e.Compile(expr)
+	if iss != nil && iss.Err() != nil {
+		return nil, nil, compileError(kind, iss.Errors())
+	}
+	if out := ast.OutputType(); !typeOK(out) && !out.IsExactType(types.DynType) {
+		return nil, nil, fmt.Errorf("%s must be a %s expression, %q is %s", field, want, expr, out)
+	}
+	prg, err := e.Program(ast, cel.CostLimit(CostLimit), cel.InterruptCheckFrequency(interruptChecks))
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s %q: %w", field, expr, err)
+	}
+	return ast, prg, nil
+}
+
+func isBool(t *types.Type) bool { return t.IsExactType(types.BoolType) }
 
 func compileError(kind string, errs []*cel.Error) error {
 	msgs := make([]string, 0, len(errs))
